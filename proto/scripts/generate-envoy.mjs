@@ -1,0 +1,1 @@
+console.log("envoy generation: not yet written");
