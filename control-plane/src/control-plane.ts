@@ -1,0 +1,251 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import {
+  apiFiles,
+  EndpointService,
+  FunctionService,
+  OrganizationSchema,
+  OrganizationService,
+  Role,
+  SecretService,
+  SubscriptionService,
+  SystemService,
+  TokenService,
+} from "@dispatch/proto";
+import { v1 } from "@dispatch/proto/reflection";
+import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { principalKey } from "./auth/principal.js";
+import { TokenRegistry } from "./auth/token-registry.js";
+import type { ErrorLogger } from "./errors.js";
+import { listenDual } from "./http-server.js";
+import { endpointKind } from "./kinds/endpoint.js";
+import { functionKind } from "./kinds/function.js";
+import type { Kind, Resource } from "./kinds/kind.js";
+import { defaultOrg, organizationKind } from "./kinds/organization.js";
+import { createSecretKind, presentSecret } from "./kinds/secret.js";
+import { subscriptionKind } from "./kinds/subscription.js";
+import { createSealer } from "./secrets/sealer.js";
+import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
+import { createResourceService } from "./services/resource-service.js";
+import { type Component, createSystemService } from "./services/system-service.js";
+import { createTokenService } from "./services/token-service.js";
+import { ResourceStore } from "./store/resource-store.js";
+
+/** Options for {@link startControlPlane}. */
+export interface ControlPlaneOptions {
+  /** NATS server URL(s) with JetStream enabled. */
+  natsUrl: string;
+  /** Interface to listen on; default 127.0.0.1. */
+  host?: string;
+  /** Port to listen on; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** 32-byte key that seals secrets at rest (AES-256-GCM). */
+  secretKey: Uint8Array;
+  /** Tokens that must exist at start, e.g. the admin token from the data dir. */
+  bootstrapTokens?: { name: string; secret: string; role: Role; org?: string }[];
+  /** Added to Unauthenticated errors: where a user finds a valid token. */
+  authHint?: string;
+  /** Reported by SystemService.GetVersion. */
+  version?: string;
+  /** Replicas of each KV bucket (1 on one machine, 3 in a NATS cluster). */
+  replicas?: number;
+  /** Other components of the installation, for `dispatch status`. */
+  components?: () => readonly Component[];
+  log?: ErrorLogger;
+}
+
+/** A running control plane. */
+export interface ControlPlane {
+  /** Base URL of the Connect/gRPC API, e.g. http://127.0.0.1:8080. */
+  url: string;
+  port: number;
+  nats: NatsConnection;
+  /**
+   * Stops gracefully: new calls are refused, in-flight calls finish (up to
+   * `graceMs`), watches end cleanly, then NATS is drained.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The services every installation serves, by full name (for reflection). */
+const apiServices = [
+  FunctionService,
+  EndpointService,
+  SubscriptionService,
+  SecretService,
+  OrganizationService,
+  TokenService,
+  SystemService,
+];
+
+/**
+ * Starts the control plane: connects to NATS, makes sure the KV buckets exist,
+ * and serves the dispatch.v1 API over Connect, gRPC and gRPC-Web (HTTP/1.1 and
+ * h2c on one port) with gRPC reflection and a /healthz endpoint.
+ *
+ * @example
+ * const cp = await startControlPlane({ natsUrl: "nats://127.0.0.1:4222", port: 0, secretKey });
+ * console.log(cp.url);
+ * await cp.close();
+ */
+export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const log: ErrorLogger = options.log ?? ((message, error) => console.error(`control-plane: ${message}:`, error));
+  const nats = await connect({ servers: options.natsUrl, name: "dispatch-control-plane" });
+  const js = jetstream(nats);
+  const kvm = new Kvm(js);
+  const replicas = options.replicas ?? 1;
+  // Make sure JetStream answers before anything else, with a clear error if not.
+  await jetstreamManager(nats).catch((err: unknown) => {
+    throw new Error(`NATS at ${options.natsUrl} has no JetStream: start nats-server with -js`, { cause: err });
+  });
+
+  const open = async <T extends Resource>(kind: Kind<T>) =>
+    new ResourceStore<T>(await kvm.create(kind.bucket, { history: 1, replicas }), js, kind.bucket, kind.codec);
+
+  const secretKind = createSecretKind(createSealer(options.secretKey));
+  const stores = {
+    functions: await open(functionKind),
+    endpoints: await open(endpointKind),
+    subscriptions: await open(subscriptionKind),
+    secrets: await open(secretKind),
+    organizations: await open(organizationKind),
+  };
+  await ensureDefaultOrg(stores.organizations);
+
+  const tokens = new TokenRegistry(await kvm.create("tokens", { history: 1, replicas }));
+  await tokens.start();
+  for (const t of options.bootstrapTokens ?? []) await tokens.ensure(t.name, t.secret, t.role, t.org);
+
+  const checkOrg = async (org: string) => {
+    if (!(await stores.organizations.get(org))) {
+      throw new ConnectError(
+        `organization "${org}" does not exist: create it first with "dispatch create organization ${org}"`,
+        Code.FailedPrecondition,
+      );
+    }
+  };
+  const namespaced = [stores.functions, stores.endpoints, stores.subscriptions, stores.secrets] as const;
+  const checkOrgDelete = async (org: Resource) => {
+    const name = org.meta?.name ?? "";
+    if (name === defaultOrg) {
+      throw new ConnectError(`organization "${defaultOrg}" cannot be deleted`, Code.FailedPrecondition);
+    }
+    const used: string[] = [];
+    for (const store of namespaced) {
+      const { items } = await store.list(`${name}.*`);
+      if (items.length > 0) used.push(`${items.length} ${store.bucket}`);
+    }
+    if (used.length > 0) {
+      throw new ConnectError(
+        `organization "${name}" still holds ${used.join(", ")}: delete them first`,
+        Code.FailedPrecondition,
+      );
+    }
+  };
+
+  const shutdown = new AbortController();
+  const server = { url: "" };
+  const components = (): Component[] => [
+    { name: "api", url: server.url },
+    {
+      name: "nats",
+      url: options.natsUrl,
+      check: () => (nats.isClosed() ? "disconnected from NATS" : undefined),
+    },
+    ...(options.components?.() ?? []),
+  ];
+
+  const served = [...apiServices.map((s) => s.typeName), v1.ServerReflection.typeName, "grpc.reflection.v1alpha.ServerReflection"];
+  const routes = (router: ConnectRouter) => {
+    const service = <T extends Resource>(desc: (typeof apiServices)[number], kind: Kind<T>, store: ResourceStore<T>, extra: object = {}) =>
+      router.service(desc, createResourceService(desc, { kind, store, checkOrg, log, ...extra }) as never);
+    service(FunctionService, functionKind, stores.functions);
+    service(EndpointService, endpointKind, stores.endpoints);
+    service(SubscriptionService, subscriptionKind, stores.subscriptions);
+    service(SecretService, secretKind, stores.secrets, {
+      present: (secret: never, request: { reveal?: boolean }) => presentSecret(secret, request.reveal === true),
+    });
+    service(OrganizationService, organizationKind, stores.organizations, { checkDelete: checkOrgDelete });
+    router.service(TokenService, createTokenService(tokens, checkOrg, log));
+    router.service(SystemService, createSystemService(options.version ?? "0.0.0-dev", components));
+    const reflection = createReflectionService([...apiFiles], served);
+    router.service(reflectionServices.v1, reflection);
+    router.service(reflectionServices.v1alpha, reflection as never);
+  };
+
+  const hint = options.authHint ? ` ${options.authHint}` : "";
+  const adapter = connectNodeAdapter({
+    routes,
+    shutdownSignal: shutdown.signal,
+    requestGate(ctx) {
+      const header = ctx.requestHeader.get("authorization") ?? "";
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!match?.[1]) {
+        throw new ConnectError(
+          `this call needs a token: send the header "Authorization: Bearer <token>".${hint}`,
+          Code.Unauthenticated,
+        );
+      }
+      const principal = tokens.authenticate(match[1]);
+      if (!principal) {
+        throw new ConnectError(`the token is not valid (unknown or revoked).${hint}`, Code.Unauthenticated);
+      }
+      ctx.values.set(principalKey, principal);
+    },
+    fallback(req, res) {
+      if (req.url === "/healthz" || req.url === "/readyz") {
+        const healthy = !nats.isClosed();
+        res.writeHead(healthy ? 200 : 503, { "content-type": "application/json" });
+        res.end(JSON.stringify({ status: healthy ? "ok" : "nats disconnected" }));
+        return;
+      }
+      res.writeHead(404, { "content-type": "text/plain" });
+      res.end("not found: this is the Dispatch API; use the dispatch CLI or a Connect/gRPC client\n");
+    },
+  });
+
+  const host = options.host ?? "127.0.0.1";
+  let listening: Awaited<ReturnType<typeof listenDual>>;
+  try {
+    listening = await listenDual(adapter, host, options.port ?? 8080);
+  } catch (err) {
+    await tokens.close();
+    await nats.drain();
+    throw err;
+  }
+  server.url = `http://${host.includes(":") ? `[${host}]` : host}:${listening.port}`;
+
+  return {
+    url: server.url,
+    port: listening.port,
+    nats,
+    async close(graceMs = 5000) {
+      // Refuse new calls, let unary calls finish; end every watch stream cleanly.
+      const closing = listening.close(graceMs);
+      shutdown.abort(new ConnectError("the control plane is shutting down", Code.Unavailable));
+      await closing;
+      await tokens.close();
+      await nats.drain();
+    },
+  };
+}
+
+async function ensureDefaultOrg(store: ResourceStore<Resource>): Promise<void> {
+  if (await store.get(defaultOrg)) return;
+  const { timestampNow } = await import("@bufbuild/protobuf/wkt");
+  const { randomUUID } = await import("node:crypto");
+  const now = timestampNow();
+  const org = create(OrganizationSchema, {
+    meta: { name: defaultOrg, uid: randomUUID(), generation: 1n, created: now, modified: now },
+    spec: { displayName: "Default organization" },
+    status: { phase: 3, observedGeneration: 1n },
+  });
+  await store.create(defaultOrg, org, `organization "${defaultOrg}"`).catch((err: unknown) => {
+    if (!(err instanceof Error && err.name === "AlreadyExistsError")) throw err;
+  });
+}
+
+export type { JetStreamClient };

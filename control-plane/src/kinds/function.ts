@@ -1,0 +1,60 @@
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { type Function as FunctionResource, FunctionSchema, Phase } from "@dispatch/proto";
+import { checkName, type Violations } from "../validation/violations.js";
+import { binaryCodec, type Kind } from "./kind.js";
+import { envName } from "./names.js";
+
+/** The runtimes a function may name. */
+export const runtimes = ["nodejs", "python3"] as const;
+
+const maxTimeoutMs = 15 * 60 * 1000;
+
+/** Functions: user code and how to run it. */
+export const functionKind: Kind<FunctionResource> = {
+  name: "Function",
+  label: "function",
+  bucket: "functions",
+  schema: FunctionSchema,
+  global: false,
+  initialPhase: () => Phase.INITIALIZED,
+  codec: binaryCodec(FunctionSchema),
+  validate(fn, v) {
+    const spec = fn.spec;
+    if (!spec) {
+      v.add("spec", "is required");
+      return;
+    }
+    if (spec.runtime === "") {
+      v.add("spec.runtime", `is required (use ${runtimes.join(" or ")})`);
+    } else if (!(runtimes as readonly string[]).includes(spec.runtime)) {
+      v.add("spec.runtime", `"${spec.runtime}" is not supported (use ${runtimes.join(" or ")})`);
+    }
+    if (spec.source && spec.source.digest !== "" && !/^sha256:[0-9a-f]{64}$/.test(spec.source.digest)) {
+      v.add("spec.source.digest", `"${spec.source.digest}" is not a sha256 digest ("sha256:" and 64 hex digits)`);
+    }
+    for (const key of Object.keys(spec.env)) {
+      if (!envName.test(key)) {
+        v.add(`spec.env.${key}`, "is not a valid environment variable name (letters, digits and '_')");
+      }
+    }
+    spec.secrets.forEach((name, i) => checkName(v, `spec.secrets[${i}]`, name));
+    checkDuration(v, "spec.timeout", spec.timeout, maxTimeoutMs);
+    const scale = spec.scale;
+    if (scale) {
+      if (scale.max !== 0 && scale.min > scale.max) {
+        v.add("spec.scale.min", `is ${scale.min}, more than spec.scale.max (${scale.max})`);
+      }
+      if (scale.max > 1000) v.add("spec.scale.max", `is ${scale.max}; the limit is 1000`);
+      if (scale.concurrency > 10000) v.add("spec.scale.concurrency", `is ${scale.concurrency}; the limit is 10000`);
+      checkDuration(v, "spec.scale.idle_timeout", scale.idleTimeout, 24 * 3600 * 1000);
+    }
+  },
+};
+
+/** Adds a violation when a duration is negative or above `maxMs`. */
+export function checkDuration(v: Violations, field: string, d: Duration | undefined, maxMs: number): void {
+  if (!d) return;
+  const ms = Number(d.seconds) * 1000 + d.nanos / 1e6;
+  if (ms < 0) v.add(field, "must not be negative");
+  else if (ms > maxMs) v.add(field, `is ${ms / 1000}s; the limit is ${maxMs / 1000}s`);
+}

@@ -1,0 +1,310 @@
+import { randomUUID } from "node:crypto";
+import { create, type DescMessage, type DescService, equals, type Message } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { type ListOptions, ObjectMetaSchema, Phase, WatchEventType } from "@dispatch/proto";
+import { type Principal, principalOf, requireAdmin, resolveOrg } from "../auth/principal.js";
+import { type ErrorLogger, toConnectError } from "../errors.js";
+import type { Kind, Resource } from "../kinds/kind.js";
+import type { ResourceStore } from "../store/resource-store.js";
+import { checkName, Violations } from "../validation/violations.js";
+
+/** What the generic service needs besides the kind and its store. */
+export interface ResourceServiceOptions<T extends Resource> {
+  kind: Kind<T>;
+  store: ResourceStore<T>;
+  /** Fails with FailedPrecondition when objects may not be created in `org`. */
+  checkOrg(org: string): Promise<void>;
+  /** Fails with FailedPrecondition when the object may not be deleted. */
+  checkDelete?(object: T): Promise<void>;
+  /** Shapes an object for a response (e.g. hides secret values unless `reveal`). */
+  present?(object: T, request: { reveal?: boolean }): T;
+  log: ErrorLogger;
+}
+
+/** Request fields the generic handlers read; every kind's requests have these names. */
+interface AnyRequest extends Message {
+  [field: string]: unknown;
+  org?: string;
+  name?: string;
+  revision?: bigint;
+  options?: ListOptions;
+  resumeRevision?: bigint;
+  reveal?: boolean;
+}
+
+const defaultPageSize = 500;
+const maxPageSize = 1000;
+
+/**
+ * Implements a kind's Create/Get/List/Update/Delete/Watch service on a
+ * {@link ResourceStore}. Every kind's service has the same shape, so one
+ * implementation serves them all; the {@link Kind} supplies the differences.
+ */
+export function createResourceService<T extends Resource>(
+  service: DescService,
+  options: ResourceServiceOptions<T>,
+): Partial<ServiceImpl<DescService>> {
+  const { kind, store, log } = options;
+  const present = (object: T, request: AnyRequest) => (options.present ? options.present(object, request) : object);
+  const what = (name: string, org: string) => (kind.global ? `${kind.label} "${name}"` : `${kind.label} "${name}" in org "${org}"`);
+  const keyOf = (org: string, name: string) => (kind.global ? name : `${org}.${name}`);
+
+  /** The field of a request or response message that holds the kind's object. */
+  const objectField = (message: DescMessage) => {
+    const field = message.fields.find((f) => f.message?.typeName === kind.schema.typeName);
+    if (!field) throw new Error(`${message.typeName} has no ${kind.name} field`);
+    return field.localName;
+  };
+  const method = (name: string) => {
+    const m = service.methods.find((x) => x.name === name);
+    if (!m) throw new Error(`${service.typeName} has no method ${name}`);
+    return m;
+  };
+  const respond = (name: string, object: T, request: AnyRequest) => {
+    const m = method(name);
+    return create(m.output, { [objectField(m.output)]: present(object, request) } as never);
+  };
+
+  /** The org a request acts in, checked against the caller. Global kinds have none. */
+  const orgFor = (principal: Principal, requested: string) => {
+    if (kind.global) {
+      return "";
+    }
+    return resolveOrg(principal, requested);
+  };
+
+  const guard =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        throw toConnectError(err, log);
+      }
+    };
+
+  /** Validates a Create/Update body: every problem at once, nothing written on failure. */
+  const validateBody = (request: AnyRequest, principal: Principal, verb: string) => {
+    const field = objectField(method(verb).input);
+    const object = request[field] as T | undefined;
+    if (!object) {
+      throw new ConnectError(`the request has no ${kind.label}: set the "${field}" field`, Code.InvalidArgument);
+    }
+    const meta = object.meta ?? create(ObjectMetaSchema);
+    const name = meta.name;
+    const violations = new Violations();
+    checkName(violations, "meta.name", name);
+    let org = "";
+    if (!kind.global) {
+      if (meta.org !== "") checkName(violations, "meta.org", meta.org);
+      org = violations.list.some((v) => v.field === "meta.org") ? meta.org : orgFor(principal, meta.org);
+    }
+    kind.validate(object, violations);
+    violations.throwIfAny(name === "" ? `the ${kind.label}` : `${kind.label} "${name}"`);
+    return { object, meta, name, org };
+  };
+
+  const requireWrite = (principal: Principal) => {
+    if (kind.global) requireAdmin(principal, `change ${kind.label}s`);
+  };
+
+  return {
+    create: guard(async (request: AnyRequest, ctx: HandlerContext) => {
+      const principal = principalOf(ctx);
+      requireWrite(principal);
+      const { object, meta, name, org } = validateBody(request, principal, "Create");
+      if (!kind.global) await options.checkOrg(org);
+      const now = timestampNow();
+      const stored = create(kind.schema, {
+        ...object,
+        meta: create(ObjectMetaSchema, {
+          name,
+          org,
+          uid: randomUUID(),
+          generation: 1n,
+          tags: meta.tags,
+          created: now,
+          modified: now,
+        }),
+        status: initialStatus(kind, object, 1n),
+      } as never) as T;
+      const revision = await store.create(keyOf(org, name), stored, what(name, org));
+      withRevision(stored, revision);
+      return respond("Create", stored, request);
+    }),
+
+    get: guard(async (request: AnyRequest, ctx: HandlerContext) => {
+      const principal = principalOf(ctx);
+      const org = orgFor(principal, request.org ?? "");
+      const name = requireName(request.name ?? "", kind.label);
+      const found = await store.mustGet(keyOf(org, name), what(name, org));
+      return respond("Get", withRevision(found.object, found.revision), request);
+    }),
+
+    list: guard(async (request: AnyRequest, ctx: HandlerContext) => {
+      const principal = principalOf(ctx);
+      const org = orgFor(principal, request.org ?? "");
+      const { items, revision } = await store.list(kind.global ? "*" : `${org}.*`);
+      const tags = request.options?.tags ?? {};
+      const pageSize = Math.min(request.options?.pageSize || defaultPageSize, maxPageSize);
+      const after = request.options?.pageToken ?? "";
+      const matching = items
+        .map((item) => withRevision(item.object, item.revision))
+        .filter((object) => hasTags(object, tags) && (object.meta?.name ?? "") > after);
+      const page = matching.slice(0, pageSize);
+      const next = matching.length > pageSize ? (page.at(-1)?.meta?.name ?? "") : "";
+      return create(method("List").output, {
+        items: page.map((object) => present(object, request)),
+        revision: BigInt(revision),
+        nextPageToken: next,
+      } as never);
+    }),
+
+    update: guard(async (request: AnyRequest, ctx: HandlerContext) => {
+      const principal = principalOf(ctx);
+      requireWrite(principal);
+      const { object, meta, name, org } = validateBody(request, principal, "Update");
+      const key = keyOf(org, name);
+      const expected = meta.revision;
+      // Without a revision the update applies to whatever is current (last
+      // writer wins); the store's compare-and-set still keeps status writes.
+      for (let attempt = 0; ; attempt++) {
+        const current = await store.mustGet(key, what(name, org));
+        if (expected !== 0n && BigInt(current.revision) !== expected) {
+          throw new ConnectError(
+            `${what(name, org)} was changed by someone else: you sent revision ${expected}, the current one is ${current.revision}; read it again and retry`,
+            Code.Aborted,
+          );
+        }
+        const next = nextVersion(kind, current.object, object, meta.tags);
+        try {
+          const revision = await store.update(key, next, current.revision, what(name, org));
+          return respond("Update", withRevision(next, revision), request);
+        } catch (err) {
+          if (expected !== 0n || attempt >= 5 || !(err instanceof Error && err.name === "RevisionConflictError")) {
+            throw err;
+          }
+        }
+      }
+    }),
+
+    delete: guard(async (request: AnyRequest, ctx: HandlerContext) => {
+      const principal = principalOf(ctx);
+      requireWrite(principal);
+      const org = orgFor(principal, request.org ?? "");
+      const name = requireName(request.name ?? "", kind.label);
+      const key = keyOf(org, name);
+      const current = await store.mustGet(key, what(name, org));
+      const expected = request.revision ?? 0n;
+      if (expected !== 0n && BigInt(current.revision) !== expected) {
+        throw new ConnectError(
+          `${what(name, org)} was changed by someone else: you sent revision ${expected}, the current one is ${current.revision}`,
+          Code.Aborted,
+        );
+      }
+      await options.checkDelete?.(current.object);
+      await store.delete(key, current.revision, what(name, org));
+      const deleted = withRevision(current.object, current.revision);
+      if (deleted.status) deleted.status.phase = Phase.DELETING;
+      return respond("Delete", deleted, request);
+    }),
+
+    watch: async function* (request: AnyRequest, ctx: HandlerContext) {
+      const principal = principalOf(ctx);
+      const org = orgFor(principal, request.org ?? "");
+      const name = request.name ?? "";
+      if (name !== "") requireName(name, kind.label);
+      const filter = kind.global ? name || "*" : `${org}.${name || "*"}`;
+      const tags = request.options?.tags ?? {};
+      const output = method("Watch").output;
+      try {
+        const resumeAfter = Number(request.resumeRevision ?? 0n);
+        for await (const event of store.watch(filter, { resumeAfter, signal: ctx.signal })) {
+          if (event.type === "synced") {
+            yield create(output, { type: WatchEventType.SYNCED, revision: BigInt(event.revision) } as never);
+          } else if (event.type === "deleted") {
+            const objectName = kind.global ? event.key : event.key.slice(org.length + 1);
+            const object = create(kind.schema, {
+              meta: create(ObjectMetaSchema, { name: objectName, org, revision: BigInt(event.revision) }),
+            } as never);
+            yield create(output, {
+              type: WatchEventType.DELETED,
+              object,
+              revision: BigInt(event.revision),
+            } as never);
+          } else if (hasTags(event.object, tags)) {
+            yield create(output, {
+              type: event.type === "added" ? WatchEventType.ADDED : WatchEventType.MODIFIED,
+              object: present(withRevision(event.object, event.revision), request),
+              revision: BigInt(event.revision),
+            } as never);
+          }
+        }
+      } catch (err) {
+        if (ctx.signal.aborted) return;
+        throw toConnectError(err, log);
+      }
+    },
+  } as unknown as Partial<ServiceImpl<DescService>>;
+}
+
+function requireName(name: string, label: string): string {
+  const violations = new Violations();
+  checkName(violations, "name", name);
+  violations.throwIfAny(`the ${label} name`);
+  return name;
+}
+
+function withRevision<T extends Resource>(object: T, revision: number): T {
+  if (object.meta) object.meta.revision = BigInt(revision);
+  return object;
+}
+
+function hasTags(object: Resource, tags: Record<string, string>): boolean {
+  const own = object.meta?.tags ?? {};
+  return Object.entries(tags).every(([k, v]) => own[k] === v);
+}
+
+function initialStatus<T extends Resource>(kind: Kind<T>, object: T, generation: bigint) {
+  const phase = kind.initialPhase(object);
+  return {
+    phase,
+    conditions: [],
+    reason: [],
+    // A kind that is READY when stored has nothing left to observe.
+    observedGeneration: phase === Phase.READY ? generation : 0n,
+  };
+}
+
+/** The object an update stores: the new spec and tags, the server's meta, the status carried over. */
+function nextVersion<T extends Resource>(kind: Kind<T>, current: T, requested: T, tags: Record<string, string>): T {
+  const currentMeta = current.meta ?? create(ObjectMetaSchema);
+  const specSchema = kind.schema.fields.find((f) => f.localName === "spec")?.message;
+  const specChanged =
+    specSchema !== undefined &&
+    !equals(specSchema, (current.spec ?? create(specSchema)) as never, (requested.spec ?? create(specSchema)) as never);
+  const generation = specChanged ? currentMeta.generation + 1n : currentMeta.generation;
+  const next = create(kind.schema, {
+    ...requested,
+    meta: create(ObjectMetaSchema, {
+      ...currentMeta,
+      tags,
+      generation,
+      modified: timestampNow(),
+    }),
+    status: specChanged ? updatedStatus(kind, requested, current, generation) : current.status,
+  } as never) as T;
+  return next;
+}
+
+function updatedStatus<T extends Resource>(kind: Kind<T>, requested: T, current: T, generation: bigint) {
+  const phase = kind.initialPhase(requested);
+  const status = current.status;
+  return {
+    phase: phase === Phase.READY ? Phase.READY : Phase.UPDATING,
+    conditions: status?.conditions ?? [],
+    reason: [],
+    observedGeneration: phase === Phase.READY ? generation : (status?.observedGeneration ?? 0n),
+  };
+}

@@ -1,0 +1,73 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  CreateTokenResponseSchema,
+  DeleteTokenResponseSchema,
+  ListTokensResponseSchema,
+  Role,
+  TokenSchema,
+  type TokenService,
+  WhoAmIResponseSchema,
+} from "@dispatch/proto";
+import { principalOf, requireAdmin } from "../auth/principal.js";
+import type { TokenRegistry } from "../auth/token-registry.js";
+import { type ErrorLogger, toConnectError } from "../errors.js";
+import { checkName, Violations } from "../validation/violations.js";
+
+/** Issues, lists and revokes API tokens (admin only); WhoAmI for anyone. */
+export function createTokenService(
+  tokens: TokenRegistry,
+  checkOrg: (org: string) => Promise<void>,
+  log: ErrorLogger,
+): ServiceImpl<typeof TokenService> {
+  const guard =
+    <Req, Res>(fn: (request: Req, ctx: HandlerContext) => Promise<Res>) =>
+    async (request: Req, ctx: HandlerContext): Promise<Res> => {
+      try {
+        return await fn(request, ctx);
+      } catch (err) {
+        throw toConnectError(err, log);
+      }
+    };
+  return {
+    create: guard(async (request, ctx) => {
+      requireAdmin(principalOf(ctx), "create tokens");
+      const role = request.role === Role.UNSPECIFIED ? Role.ORG_MEMBER : request.role;
+      const violations = new Violations();
+      checkName(violations, "name", request.name);
+      if (role === Role.ORG_MEMBER) checkName(violations, "org", request.org === "" ? "default" : request.org);
+      if (role === Role.ADMIN && request.org !== "") violations.add("org", "admin tokens act in every org; leave org empty");
+      violations.throwIfAny(`token "${request.name}"`);
+      const org = role === Role.ORG_MEMBER ? request.org || "default" : "";
+      if (org !== "") await checkOrg(org);
+      if (await tokens.get(request.name)) {
+        throw new ConnectError(`token "${request.name}" already exists`, Code.AlreadyExists);
+      }
+      const { token, secret } = await tokens.create(request.name, role, org);
+      return create(CreateTokenResponseSchema, { token, secret });
+    }),
+    list: guard(async (_request, ctx) => {
+      requireAdmin(principalOf(ctx), "list tokens");
+      return create(ListTokensResponseSchema, { items: await tokens.list() });
+    }),
+    delete: guard(async (request, ctx) => {
+      const principal = principalOf(ctx);
+      requireAdmin(principal, "revoke tokens");
+      if (request.name === principal.token) {
+        throw new ConnectError(
+          `token "${request.name}" is the one making this call; revoke it with another admin token`,
+          Code.FailedPrecondition,
+        );
+      }
+      const token = await tokens.delete(request.name);
+      if (!token) throw new ConnectError(`token "${request.name}" not found`, Code.NotFound);
+      return create(DeleteTokenResponseSchema, { token });
+    }),
+    whoAmI: guard(async (_request, ctx) => {
+      const principal = principalOf(ctx);
+      return create(WhoAmIResponseSchema, {
+        token: create(TokenSchema, { name: principal.token, org: principal.org ?? "", role: principal.role }),
+      });
+    }),
+  };
+}

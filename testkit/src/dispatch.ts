@@ -1,0 +1,57 @@
+import { randomBytes } from "node:crypto";
+import { type ControlPlane, newTokenSecret, startControlPlane } from "@dispatch/control-plane";
+import { Role } from "@dispatch/proto";
+import { type NatsServer, startNats } from "./nats-server.js";
+
+/** A control plane (and, unless given one, its own nats-server) started for a test. */
+export interface TestDispatch {
+  /** Base URL of the API, http://127.0.0.1:PORT. */
+  url: string;
+  /** An admin bearer token. */
+  token: string;
+  nats: NatsServer;
+  controlPlane: ControlPlane;
+  /** Stops the control plane (and the nats-server when it started one). */
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startDispatch}. */
+export interface StartDispatchOptions {
+  /** Use this nats-server instead of starting one. */
+  nats?: NatsServer;
+  /** The secret-sealing key; a random one by default. */
+  secretKey?: Uint8Array;
+  /** The admin token's secret; a new one by default. */
+  token?: string;
+}
+
+/**
+ * Starts a control plane on a free port with an admin token, against a fresh
+ * nats-server unless one is given.
+ */
+export async function startDispatch(options: StartDispatchOptions = {}): Promise<TestDispatch> {
+  const nats = options.nats ?? (await startNats());
+  const token = options.token ?? newTokenSecret();
+  try {
+    const controlPlane = await startControlPlane({
+      natsUrl: nats.url,
+      port: 0,
+      secretKey: options.secretKey ?? randomBytes(32),
+      bootstrapTokens: [{ name: "admin", secret: token, role: Role.ADMIN }],
+      log: () => {},
+    });
+    return {
+      url: controlPlane.url,
+      token,
+      nats,
+      controlPlane,
+      async stop() {
+        await controlPlane.close();
+        if (!options.nats) await nats.stop();
+      },
+    };
+  } catch (err) {
+    if (!options.nats) await nats.stop();
+    throw err;
+  }
+}
