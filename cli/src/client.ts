@@ -1,0 +1,66 @@
+import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import {
+  EndpointService,
+  FunctionService,
+  OrganizationService,
+  RunService,
+  SecretService,
+  SubscriptionService,
+  SystemService,
+  TokenService,
+} from "@dispatch/proto";
+import { clientVersion } from "./version.js";
+
+/** Where to connect and how to authenticate. */
+export interface TransportOptions {
+  /** Base URL of the control plane, e.g. `http://127.0.0.1:8080`. */
+  server: string;
+  /** Bearer token; when empty no Authorization header is sent and the server says what to do. */
+  token: string;
+}
+
+/**
+ * The Connect transport the CLI uses: HTTP/1.1 (works through any proxy), binary
+ * Protobuf (errors still arrive as JSON in the Connect protocol, so their messages
+ * print as the server wrote them), and `Authorization: Bearer <token>` on every call.
+ */
+export function createDispatchTransport(options: TransportOptions): Transport {
+  const authorize: Interceptor = (next) => (request) => {
+    if (options.token) request.header.set("Authorization", `Bearer ${options.token}`);
+    request.header.set("User-Agent", `dispatch-cli/${clientVersion()}`);
+    return next(request);
+  };
+  return createConnectTransport({
+    baseUrl: options.server,
+    httpVersion: "1.1",
+    useBinaryFormat: true,
+    interceptors: [authorize],
+  });
+}
+
+/** A typed Connect client for each Dispatch service. */
+export interface DispatchClients {
+  functions: Client<typeof FunctionService>;
+  endpoints: Client<typeof EndpointService>;
+  subscriptions: Client<typeof SubscriptionService>;
+  secrets: Client<typeof SecretService>;
+  organizations: Client<typeof OrganizationService>;
+  tokens: Client<typeof TokenService>;
+  runs: Client<typeof RunService>;
+  system: Client<typeof SystemService>;
+}
+
+/** Creates every service client over one transport. */
+export function createDispatchClients(transport: Transport): DispatchClients {
+  return {
+    functions: createClient(FunctionService, transport),
+    endpoints: createClient(EndpointService, transport),
+    subscriptions: createClient(SubscriptionService, transport),
+    secrets: createClient(SecretService, transport),
+    organizations: createClient(OrganizationService, transport),
+    tokens: createClient(TokenService, transport),
+    runs: createClient(RunService, transport),
+    system: createClient(SystemService, transport),
+  };
+}

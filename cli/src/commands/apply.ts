@@ -1,0 +1,137 @@
+import type { Message } from "@bufbuild/protobuf";
+import { Command } from "commander";
+import type { App, Session } from "../app.js";
+import { specsEqual, tagsEqual } from "../diff.js";
+import { UsageError } from "../errors.js";
+import { type KindOps, metaOf } from "../kinds.js";
+import {
+  describeManifestKinds,
+  documentToObject,
+  type ManifestDocument,
+  parseManifest,
+} from "../manifest.js";
+import {
+  addWaitOptions,
+  createReporter,
+  examples,
+  forEachItem,
+  isNotFound,
+  type Reporter,
+  type WaitFlags,
+} from "./shared.js";
+
+/** What a manifest command does with each document. */
+export type ManifestVerb = "apply" | "create" | "update" | "delete";
+
+/**
+ * Reads and validates a whole manifest file, then runs `verb` on each document.
+ * Nothing is sent when any document is invalid: the ManifestError lists them all
+ * (exit status 2). Deletion goes in reverse file order, so endpoints and
+ * subscriptions go before the functions they route to.
+ */
+export async function runManifest(
+  app: App,
+  command: Command,
+  verb: ManifestVerb,
+  file: string,
+  flags: WaitFlags & { ignoreNotFound?: boolean },
+): Promise<void> {
+  const source = file === "-" ? "<stdin>" : file;
+  const text = await app.readInput(file);
+  const docs = parseManifest(text, source);
+  if (docs.length === 0) throw new UsageError(`${source} holds no objects`);
+  const session = await app.session(command);
+  const reporter = createReporter(session);
+  const ordered = verb === "delete" ? [...docs].reverse() : docs;
+  await forEachItem(
+    session,
+    ordered,
+    (doc) => `${doc.kind.singular}/${doc.name} (document ${doc.index}, line ${doc.line})`,
+    (doc) => step(session, reporter, verb, doc, flags.ignoreNotFound === true),
+  );
+  await reporter.finish(verb === "delete" ? undefined : flags);
+}
+
+async function step(
+  session: Session,
+  reporter: Reporter,
+  verb: ManifestVerb,
+  doc: ManifestDocument,
+  ignoreNotFound: boolean,
+): Promise<void> {
+  const { kind, name } = doc;
+  const org = doc.org || session.orgFor(kind);
+  const ops = kind.ops(session.clients);
+  const report = (action: "created" | "configured" | "unchanged" | "deleted", object: Message | undefined) =>
+    reporter.report({ kind, name, org, action, object });
+  const need = <K extends keyof KindOps>(key: K): NonNullable<KindOps[K]> => {
+    const fn = ops[key];
+    if (!fn) throw new UsageError(`${kind.plural} cannot be ${verb}d`);
+    return fn as NonNullable<KindOps[K]>;
+  };
+
+  switch (verb) {
+    case "create":
+      report("created", await need("create")(documentToObject(doc, org)));
+      return;
+    case "delete":
+      try {
+        report("deleted", await need("delete")({ org, name }));
+      } catch (err) {
+        if (!(ignoreNotFound && isNotFound(err))) throw err;
+      }
+      return;
+    case "update":
+    case "apply": {
+      let live: Message | undefined;
+      try {
+        // Secrets are compared with their values, so ask for them.
+        live = await ops.get({ org, name }, { reveal: true });
+      } catch (err) {
+        if (!(verb === "apply" && isNotFound(err))) throw err;
+      }
+      if (!live) {
+        report("created", await need("create")(documentToObject(doc, org)));
+        return;
+      }
+      const meta = metaOf(live);
+      const liveSpec = (live as { spec?: Message }).spec;
+      if (
+        kind.specSchema &&
+        specsEqual(kind.specSchema, doc.spec, liveSpec) &&
+        tagsEqual(doc.tags, meta?.tags ?? {})
+      ) {
+        report("unchanged", live);
+        return;
+      }
+      // The revision we compared against is the precondition: a concurrent change
+      // fails with ABORTED instead of being overwritten.
+      report("configured", await need("update")(documentToObject(doc, org, meta?.revision ?? 0n)));
+      return;
+    }
+  }
+}
+
+/** `dispatch apply -f FILE`: create what is missing, update what differs. */
+export function createApplyCommand(app: App): Command {
+  const command = new Command("apply")
+    .summary("Make the server match a manifest (create or update)")
+    .description(
+      "Create or update objects from a YAML or JSON file so that the server matches it. " +
+        `Objects that already match are left alone. Kinds: ${describeManifestKinds()}.`,
+    )
+    .requiredOption(
+      "-f, --filename <file>",
+      'the manifest file ("-" reads stdin); documents are separated by ---',
+    );
+  addWaitOptions(command);
+  command.action(async (options: WaitFlags & { filename: string }, cmd: Command) => {
+    await runManifest(app, cmd, "apply", options.filename, options);
+  });
+  return examples(command, [
+    "dispatch apply -f seed.yaml",
+    "dispatch apply -f seed.yaml --wait --timeout 5m",
+    "dispatch get secret db --reveal -o yaml > db.yaml && dispatch apply -f db.yaml",
+    "cat seed.yaml | dispatch apply -f -",
+  ]);
+}

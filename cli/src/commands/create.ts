@@ -1,0 +1,143 @@
+import { create, type JsonObject, toJson } from "@bufbuild/protobuf";
+import { OrganizationSchema, Role, SecretSchema, TokenSchema } from "@dispatch/proto";
+import { Argument, Command } from "commander";
+import type { App } from "../app.js";
+import { CommandError, UsageError } from "../errors.js";
+import { kindByWord, roleName } from "../kinds.js";
+import { renderJson, renderYaml } from "../output/format.js";
+import { runManifest } from "./apply.js";
+import { addLiteralOption, readSecretData } from "./secret-data.js";
+import { addWaitOptions, createReporter, examples, type WaitFlags } from "./shared.js";
+
+/**
+ * `dispatch create`: from a manifest (`-f FILE`), or one object from flags
+ * (`create secret|organization|token NAME`).
+ */
+export function createCreateCommand(app: App): Command {
+  const command = new Command("create")
+    .summary("Create objects from a manifest, or a secret, org or token")
+    .description("Create objects from a manifest file, or one secret, organization or token from flags")
+    .addArgument(new Argument("[kind]", "with -f, leave out; otherwise use a subcommand"))
+    .option("-f, --filename <file>", 'create every object in this manifest ("-" reads stdin)');
+  addWaitOptions(command);
+  command.action(
+    async (kind: string | undefined, options: WaitFlags & { filename?: string }, cmd: Command) => {
+      if (kind !== undefined) {
+        const known = kindByWord(kind); // unknown words fail with the list of kinds
+        throw new UsageError(
+          `${known.plural} cannot be created from flags yet: write a manifest and run "dispatch apply -f FILE" ` +
+            "(create from flags supports secret, organization and token)",
+        );
+      }
+      if (!options.filename)
+        throw new UsageError('give a manifest with -f FILE, or see "dispatch create --help"');
+      await runManifest(app, cmd, "create", options.filename, options);
+    },
+  );
+  command.addCommand(createSecretCommand(app));
+  command.addCommand(createOrganizationCommand(app));
+  command.addCommand(createTokenCommand(app));
+  return examples(command, [
+    "dispatch create -f seed.yaml",
+    "dispatch create secret open-sesame --from-literal password=s3cret",
+    "dispatch create organization acme",
+    "dispatch create token ci --org acme",
+  ]);
+}
+
+function createSecretCommand(app: App): Command {
+  const command = new Command("secret")
+    .description("Create a secret from a flat JSON file of strings and/or --from-literal values")
+    .argument("<name>", "the secret's name (a lowercase DNS label)")
+    .argument("[file]", 'a JSON object of strings, e.g. {"password": "s3cret"} ("-" reads stdin)');
+  addLiteralOption(command);
+  addWaitOptions(command);
+  command.action(
+    async (
+      name: string,
+      file: string | undefined,
+      options: WaitFlags & { fromLiteral?: string[] },
+      cmd: Command,
+    ) => {
+      const data = await readSecretData(app, file, options.fromLiteral);
+      const session = await app.session(cmd);
+      const kind = kindByWord("secret");
+      const org = session.orgFor(kind);
+      const secret = create(SecretSchema, { meta: { name, org }, spec: { data } });
+      const reporter = createReporter(session);
+      const created = await session.clients.secrets.create({ secret });
+      reporter.report({ kind, name, org, action: "created", object: created.secret });
+      await reporter.finish(options);
+    },
+  );
+  return examples(command, [
+    "dispatch create secret open-sesame secret.json",
+    "dispatch create secret db --from-literal user=app --from-literal password=s3cret",
+    'echo \'{"token": "abc"}\' | dispatch create secret api-key -',
+  ]);
+}
+
+function createOrganizationCommand(app: App): Command {
+  const command = new Command("organization")
+    .alias("org")
+    .description("Create an organization: a tenant that holds its own functions, endpoints and secrets")
+    .argument("<name>", "the organization's name (a lowercase DNS label)")
+    .option("--display-name <text>", "a human-friendly name")
+    .option("--description <text>", "what the organization is for");
+  addWaitOptions(command);
+  command.action(
+    async (
+      name: string,
+      options: WaitFlags & { displayName?: string; description?: string },
+      cmd: Command,
+    ) => {
+      const session = await app.session(cmd);
+      const kind = kindByWord("organization");
+      const organization = create(OrganizationSchema, {
+        meta: { name },
+        spec: { displayName: options.displayName ?? "", description: options.description ?? "" },
+      });
+      const reporter = createReporter(session);
+      const created = await session.clients.organizations.create({ organization });
+      reporter.report({ kind, name, org: "", action: "created", object: created.organization });
+      await reporter.finish(options);
+    },
+  );
+  return examples(command, [
+    "dispatch create organization acme",
+    'dispatch create org acme --display-name "ACME Inc."',
+  ]);
+}
+
+function createTokenCommand(app: App): Command {
+  const command = new Command("token")
+    .description(
+      "Create an API token and print its secret. The secret is shown only this once: the server keeps a hash. " +
+        "The token acts in the org given by --org (or the context's org); --admin tokens act in every org.",
+    )
+    .argument("<name>", "the token's name (a lowercase DNS label)")
+    .option("--admin", "may do everything in every org, including managing tokens and organizations");
+  command.action(async (name: string, options: { admin?: boolean }, cmd: Command) => {
+    const session = await app.session(cmd);
+    const role = options.admin ? Role.ADMIN : Role.ORG_MEMBER;
+    const org = options.admin ? "" : session.settings.org;
+    const { token, secret } = await session.clients.tokens.create({ name, org, role });
+    if (!token || !secret) throw new CommandError("the server's response has no token");
+    const format = session.settings.output;
+    if (format === "table") {
+      const scope = token.org ? `in org "${token.org}"` : "in every org";
+      session.io.stderr(
+        `token/${token.name} created (${roleName(token.role)} ${scope}); its secret, shown only now:\n`,
+      );
+      session.io.stdout(`${secret}\n`);
+      return;
+    }
+    const value: JsonObject = { kind: "Token", ...(toJson(TokenSchema, token) as JsonObject), secret };
+    session.io.stdout(format === "json" ? renderJson(value) : renderYaml(value));
+  });
+  return examples(command, [
+    "dispatch create token ci --org acme",
+    "dispatch create token ops --admin",
+    "TOKEN=$(dispatch create token ci) && dispatch context set ci --server http://127.0.0.1:8080 --token $TOKEN",
+  ]);
+}

@@ -1,0 +1,94 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { CommandError, UsageError } from "../errors.js";
+
+/** What to print for a failed command, and the exit status. */
+export interface Failure {
+  /** Printed as `error: <message>`. */
+  message: string;
+  /** Printed one per line under the message. */
+  lines: string[];
+  /** 1 for failures, 2 for usage errors. */
+  exitCode: 1 | 2;
+}
+
+/** What the error description may mention about the connection. */
+export interface FailureContext {
+  server: string;
+  /** Whether a token was configured at all. */
+  hasToken: boolean;
+}
+
+/** Node's codes for "nobody answered at that address". */
+const UNREACHABLE = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNRESET",
+]);
+
+/**
+ * Turns any error a command threw into plain words and an exit status.
+ *
+ * - {@link UsageError}: its message, status 2.
+ * - A ConnectError: the server's message without the `[code]` prefix; a multi-line
+ *   message (validation lists every violation on its own line) becomes lines.
+ * - A connection that was refused: how to start Dispatch.
+ */
+export function describeFailure(err: unknown, context: FailureContext): Failure {
+  if (err instanceof UsageError) return split(err.message, 2);
+  if (err instanceof CommandError) return { message: err.message, lines: [...err.lines], exitCode: 1 };
+  if (err instanceof ConnectError) {
+    const network = networkCode(err);
+    if (network) {
+      return {
+        message: `cannot reach Dispatch at ${context.server}: is it running? Start it with "dispatch up"`,
+        lines: [`(${network})`],
+        exitCode: 1,
+      };
+    }
+    const failure = split(err.rawMessage || Code[err.code] || "request failed", 1);
+    if (err.code === Code.Unauthenticated && !context.hasToken) {
+      failure.lines.push(
+        "no token is configured: pass --token, set DISPATCH_TOKEN, or save one with " +
+          '"dispatch context set NAME --server URL --token TOKEN"',
+      );
+    }
+    if (err.code === Code.Unimplemented) {
+      failure.lines.push(
+        `is ${context.server} a Dispatch control plane of a matching version? (see "dispatch version")`,
+      );
+    }
+    return failure;
+  }
+  if (err instanceof Error) return split(err.message, 1);
+  return split(String(err), 1);
+}
+
+function split(message: string, exitCode: 1 | 2): Failure {
+  const [first = "", ...rest] = message.split("\n");
+  return { message: first, lines: rest.filter((l) => l.trim() !== ""), exitCode };
+}
+
+/** The errno code of a connection failure anywhere in the cause chain, if any. */
+function networkCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 8; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && UNREACHABLE.has(code)) return code;
+    // Node wraps "connect ECONNREFUSED" in AggregateError when several addresses fail.
+    const errors = (e as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) {
+      const found = errors.map(networkCode).find((c) => c !== undefined);
+      if (found) return found;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Formats a failure for stderr: `error: …` then the detail lines. */
+export function formatFailure(failure: Failure): string {
+  const lines = failure.lines.map((l) => `  ${l.replace(/^\s+/, "")}\n`).join("");
+  return `error: ${failure.message}\n${lines}`;
+}

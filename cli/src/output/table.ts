@@ -1,0 +1,34 @@
+/**
+ * Lays rows out in aligned columns separated by three spaces, the way `kubectl get`
+ * does. Cells are printed as given; the last column is not padded.
+ *
+ * @example
+ * formatTable(["NAME", "STATUS"], [["hello", "READY"]]);
+ * // "NAME    STATUS\nhello   READY\n"
+ */
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  return formatColumns([headers, ...rows]);
+}
+
+/** {@link formatTable} without a header row, e.g. for `key: value` listings. */
+export function formatColumns(rows: readonly (readonly string[])[]): string {
+  const all = rows;
+  const columns = Math.max(0, ...all.map((row) => row.length));
+  const widths = Array.from({ length: columns }, (_, i) =>
+    Math.max(...all.map((row) => width(row[i] ?? ""))),
+  );
+  return all
+    .map((row) =>
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell + " ".repeat((widths[i] ?? 0) - width(cell))))
+        .join("   ")
+        .trimEnd(),
+    )
+    .map((line) => `${line}\n`)
+    .join("");
+}
+
+// Code points, not UTF-16 units, so names with emoji or accents still line up.
+function width(text: string): number {
+  return [...text].length;
+}
