@@ -1,5 +1,6 @@
 import {
   create,
+  type DescEnum,
   type DescField,
   type DescMessage,
   fromJson,
@@ -92,7 +93,8 @@ export function parseManifest(text: string, source: string): ManifestDocument[] 
       }
       return;
     }
-    if (doc.contents === null) return; // an empty document, e.g. a trailing "---"
+    // An empty document, e.g. after a trailing "---".
+    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) return;
     const locate = (path: readonly (string | number)[]) => line(nodeOffset(doc, path));
     let value: unknown;
     try {
@@ -195,7 +197,7 @@ function readObject(value: unknown, at: Position, problems: string[], results: M
     try {
       parsedMeta = fromJson(ObjectMetaSchema, meta as JsonValue);
     } catch (err) {
-      problem(["meta"], `meta: ${protobufMessage(err)}`);
+      problem(["meta"], `meta: ${explainDecodeError(ObjectMetaSchema, err)}`);
     }
   }
 
@@ -207,7 +209,7 @@ function readObject(value: unknown, at: Position, problems: string[], results: M
     try {
       spec = fromJson(kind.specSchema, specJson as JsonValue);
     } catch (err) {
-      problem(["spec"], `spec: ${protobufMessage(err)}`);
+      problem(["spec"], `spec: ${explainDecodeError(kind.specSchema, err)}`);
     }
   }
 
@@ -289,11 +291,50 @@ function formatPath(path: readonly (string | number)[]): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
 }
 
-// protobuf-es says "cannot decode message dispatch.v1.X from JSON: …"; keep the part
-// after the type name, which says what was wrong.
-function protobufMessage(err: unknown): string {
+/**
+ * Rewrites protobuf-es JSON decoding errors ("cannot decode field dispatch.v1.Scale.min
+ * from JSON: …") in the words of the manifest: the short field path, what was
+ * wrong, and for enums and well-known types what to write instead.
+ */
+export function explainDecodeError(root: DescMessage, err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
-  return text.replace(/^cannot decode (message|field) [\w.]+ from JSON: /, "");
+  const m = /^cannot decode (message|field|enum|oneof) ([\w.]+) from JSON: (.*)$/s.exec(text);
+  if (!m) return text;
+  const [, what, typeName = "", rest = ""] = m;
+  const short = typeName.replace(/^dispatch\.v1\./, "");
+  switch (what) {
+    case "message":
+      if (typeName === "google.protobuf.Duration")
+        return `${rest} is not a duration (write e.g. "30s" or "1.5s")`;
+      if (typeName === "google.protobuf.Timestamp") {
+        return `${rest} is not a timestamp (write RFC 3339, e.g. "2024-05-01T12:00:00Z")`;
+      }
+      return `${rest} is not a valid ${short}`;
+    case "enum": {
+      const values = findEnum(root, typeName)?.values.map((v) => v.name) ?? [];
+      return `${rest} is not a ${short}${values.length > 0 ? ` (use one of ${values.join(", ")})` : ""}`;
+    }
+    case "oneof": {
+      const multiple = /^oneof set multiple times by (\w+) and (\w+)$/.exec(rest);
+      if (multiple) return `${short}: set only one of ${multiple[1]} and ${multiple[2]}`;
+      return `${short}: ${rest}`;
+    }
+    default:
+      return `${short}: ${rest}`;
+  }
+}
+
+function findEnum(desc: DescMessage, typeName: string, seen = new Set<string>()): DescEnum | undefined {
+  if (seen.has(desc.typeName)) return undefined;
+  seen.add(desc.typeName);
+  for (const field of desc.fields) {
+    if (field.enum?.typeName === typeName) return field.enum;
+    if (field.message) {
+      const found = findEnum(field.message, typeName, seen);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 function nodeOffset(doc: Document, path: readonly (string | number)[]): number | undefined {

@@ -23,14 +23,16 @@ interface CompletionNode {
  * is `kind` offers the kind words, and after one of them its own flags again.
  */
 function completionNodes(root: Command): CompletionNode[] {
-  const globals = flagsOf(root);
+  // --version is the root's own flag; the others are global and work everywhere.
+  const globals = flagsOf(root).filter((f) => f.flag !== "--version");
   const nodes: CompletionNode[] = [];
   const visit = (command: Command, path: string, spellings: string[]) => {
     const subcommands = command.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
-    const takesKind = command.registeredArguments[0]?.name() === "kind";
-    const flags = command === root ? globals : [...flagsOf(command), ...globals];
+    const takesKind = command.registeredArguments[0]?.name() === "kind" && subcommands.length === 0;
+    const flags = [...(command === root ? flagsOf(root) : [...flagsOf(command), ...globals])];
+    flags.push({ flag: "--help", description: "show help" });
     const words = subcommands.flatMap((c) =>
-      [c.name(), ...c.aliases()].map((word) => ({ word, description: c.description() })),
+      [c.name(), ...c.aliases()].map((word) => ({ word, description: c.summary() || c.description() })),
     );
     if (command === root) words.push({ word: "help", description: "Show help for a command" });
     if (takesKind) {
@@ -50,11 +52,9 @@ function completionNodes(root: Command): CompletionNode[] {
 }
 
 function flagsOf(command: Command): { flag: string; description: string }[] {
-  const flags = command.options.flatMap((o) =>
+  return command.options.flatMap((o) =>
     [o.long, o.short].filter((f): f is string => !!f).map((flag) => ({ flag, description: o.description })),
   );
-  flags.push({ flag: "--help", description: "show help" });
-  return flags;
 }
 
 /** The `case` branches that advance the path when a known word is typed. */
@@ -113,11 +113,13 @@ complete -o default -F ${fn} ${program}
 
 function zsh(program: string, nodes: CompletionNode[]): string {
   const fn = `_${program.replace(/\W/g, "_")}`;
-  const quote = (text: string) => `'${text.replace(/'/g, "'\\''").replace(/:/g, "\\:")}'`;
+  // _describe reads "word:description"; colons inside either part are escaped.
+  const item = (word: string, description: string) =>
+    `'${`${word.replace(/:/g, "\\:")}:${description.replace(/:/g, "\\:")}`.replace(/'/g, "'\\''")}'`;
   const branches = nodes
     .map((n) => {
-      const words = n.words.map((w) => quote(`${w.word}:${w.description}`)).join(" ");
-      const flags = n.flags.map((f) => quote(`${f.flag}:${f.description}`)).join(" ");
+      const words = n.words.map((w) => item(w.word, w.description)).join(" ");
+      const flags = n.flags.map((f) => item(f.flag, f.description)).join(" ");
       return `    "${n.path}") words_=(${words}); flags_=(${flags}) ;;`;
     })
     .join("\n");

@@ -1,0 +1,71 @@
+import { execFileSync } from "node:child_process";
+import test from "ava";
+import { createApp } from "../app.js";
+import { createProgram } from "../main.js";
+import { recordingIo } from "../testing.js";
+import { completionScript } from "./completion.js";
+
+const program = createProgram(createApp({ io: recordingIo() }));
+
+function hasShell(shell: string): boolean {
+  try {
+    execFileSync(shell, ["-c", "true"]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("completion bash: offers every command, subcommand, flag and kind", (t) => {
+  const script = completionScript(program, "bash");
+  for (const word of [
+    "get",
+    "create",
+    "update",
+    "delete",
+    "apply",
+    "context",
+    "status",
+    "version",
+    "whoami",
+    "completion",
+  ]) {
+    t.regex(script, new RegExp(`words="[^"]*\\b${word}\\b`), word);
+  }
+  t.regex(script, /" create"\) words="[^"]*secret organization org token/);
+  t.regex(script, /" context"\) words="use set delete"/);
+  t.regex(script, /" get"\) words="[^"]*\bfunctions fn fns\b[^"]*\bapi apis\b/);
+  t.regex(script, /flags="[^"]*--reveal/);
+  t.regex(script, /flags="[^"]*--output/);
+  t.regex(script, /complete -o default -F _dispatch dispatch/);
+});
+
+test("completion bash: the script is valid bash and completes words", (t) => {
+  if (!hasShell("bash")) return t.pass("bash is not installed");
+  const script = completionScript(program, "bash");
+  const complete = (line: string) =>
+    execFileSync(
+      "bash",
+      [
+        "-c",
+        `${script}\nCOMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _dispatch; echo "\${COMPREPLY[*]}"`,
+      ],
+      {
+        encoding: "utf8",
+      },
+    ).trim();
+  t.is(complete("dispatch ge"), "get");
+  t.is(complete("dispatch get sec"), "secret secrets");
+  t.is(complete("dispatch create org"), "organization org");
+  t.is(complete("dispatch get secrets --rev"), "--reveal");
+  t.is(complete("dispatch -o j"), "json");
+  t.is(complete("dispatch get secrets a"), "", "no kinds after the kind");
+});
+
+test("completion zsh: offers the commands with descriptions and is valid zsh", (t) => {
+  const script = completionScript(program, "zsh");
+  t.regex(script, /^#compdef dispatch\n/);
+  t.regex(script, /'apply:Make the server match a manifest \(create or update\)'/);
+  t.regex(script, /'--from-literal:/);
+  if (hasShell("zsh")) execFileSync("zsh", ["-n", "-c", script]);
+});
