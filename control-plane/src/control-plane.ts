@@ -7,7 +7,7 @@ import {
   FunctionService,
   OrganizationSchema,
   OrganizationService,
-  Role,
+  type Role,
   SecretService,
   SubscriptionService,
   SystemService,
@@ -92,18 +92,26 @@ const apiServices = [
  * await cp.close();
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
-  const log: ErrorLogger = options.log ?? ((message, error) => console.error(`control-plane: ${message}:`, error));
+  const log: ErrorLogger =
+    options.log ?? ((message, error) => console.error(`control-plane: ${message}:`, error));
   const nats = await connect({ servers: options.natsUrl, name: "dispatch-control-plane" });
   const js = jetstream(nats);
   const kvm = new Kvm(js);
   const replicas = options.replicas ?? 1;
   // Make sure JetStream answers before anything else, with a clear error if not.
   await jetstreamManager(nats).catch((err: unknown) => {
-    throw new Error(`NATS at ${options.natsUrl} has no JetStream: start nats-server with -js`, { cause: err });
+    throw new Error(`NATS at ${options.natsUrl} has no JetStream: start nats-server with -js`, {
+      cause: err,
+    });
   });
 
   const open = async <T extends Resource>(kind: Kind<T>) =>
-    new ResourceStore<T>(await kvm.create(kind.bucket, { history: 1, replicas }), js, kind.bucket, kind.codec);
+    new ResourceStore<T>(
+      await kvm.create(kind.bucket, { history: 1, replicas }),
+      js,
+      kind.bucket,
+      kind.codec,
+    );
 
   const secretKind = createSecretKind(createSealer(options.secretKey));
   const stores = {
@@ -158,15 +166,24 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     ...(options.components?.() ?? []),
   ];
 
-  const served = [...apiServices.map((s) => s.typeName), v1.ServerReflection.typeName, "grpc.reflection.v1alpha.ServerReflection"];
+  const served = [
+    ...apiServices.map((s) => s.typeName),
+    v1.ServerReflection.typeName,
+    "grpc.reflection.v1alpha.ServerReflection",
+  ];
   const routes = (router: ConnectRouter) => {
-    const service = <T extends Resource>(desc: (typeof apiServices)[number], kind: Kind<T>, store: ResourceStore<T>, extra: object = {}) =>
-      router.service(desc, createResourceService(desc, { kind, store, checkOrg, log, ...extra }) as never);
+    const service = <T extends Resource>(
+      desc: (typeof apiServices)[number],
+      kind: Kind<T>,
+      store: ResourceStore<T>,
+      extra: object = {},
+    ) => router.service(desc, createResourceService(desc, { kind, store, checkOrg, log, ...extra }) as never);
     service(FunctionService, functionKind, stores.functions);
     service(EndpointService, endpointKind, stores.endpoints);
     service(SubscriptionService, subscriptionKind, stores.subscriptions);
     service(SecretService, secretKind, stores.secrets, {
-      present: (secret: never, request: { reveal?: boolean }) => presentSecret(secret, request.reveal === true),
+      present: (secret: never, request: { reveal?: boolean }) =>
+        presentSecret(secret, request.reveal === true),
     });
     service(OrganizationService, organizationKind, stores.organizations, { checkDelete: checkOrgDelete });
     router.service(TokenService, createTokenService(tokens, checkOrg, log));
@@ -216,21 +233,27 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     await nats.drain();
     throw err;
   }
+  let closing: Promise<void> | undefined;
   server.url = `http://${host.includes(":") ? `[${host}]` : host}:${listening.port}`;
 
   return {
     url: server.url,
     port: listening.port,
     nats,
-    async close(graceMs = 5000) {
-      // Refuse new calls, let unary calls finish; end every watch stream cleanly.
-      const closing = listening.close(graceMs);
-      shutdown.abort(new ConnectError("the control plane is shutting down", Code.Unavailable));
-      await closing;
-      await tokens.close();
-      await nats.drain();
+    close(graceMs = 5000) {
+      closing ??= stop(graceMs);
+      return closing;
     },
   };
+
+  async function stop(graceMs: number): Promise<void> {
+    // Refuse new calls, let unary calls finish; end every watch stream cleanly.
+    const stopped = listening.close(graceMs);
+    shutdown.abort(new ConnectError("the control plane is shutting down", Code.Unavailable));
+    await stopped;
+    await tokens.close();
+    await nats.drain();
+  }
 }
 
 async function ensureDefaultOrg(store: ResourceStore<Resource>): Promise<void> {

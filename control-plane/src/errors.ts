@@ -11,7 +11,8 @@ export type ErrorLogger = (message: string, error: unknown) => void;
  */
 export function toConnectError(err: unknown, log: ErrorLogger): ConnectError {
   if (err instanceof ConnectError) return err;
-  if (err instanceof NotFoundError) return new ConnectError(err.message, Code.NotFound, undefined, undefined, err);
+  if (err instanceof NotFoundError)
+    return new ConnectError(err.message, Code.NotFound, undefined, undefined, err);
   if (err instanceof AlreadyExistsError) {
     return new ConnectError(err.message, Code.AlreadyExists, undefined, undefined, err);
   }
@@ -19,5 +20,11 @@ export function toConnectError(err: unknown, log: ErrorLogger): ConnectError {
     return new ConnectError(err.message, Code.Aborted, undefined, undefined, err);
   }
   log("internal error", err);
-  return new ConnectError("internal error (the control plane log has the details)", Code.Internal, undefined, undefined, err);
+  return new ConnectError(
+    "internal error (the control plane log has the details)",
+    Code.Internal,
+    undefined,
+    undefined,
+    err,
+  );
 }

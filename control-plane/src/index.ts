@@ -2,7 +2,8 @@
  * The Dispatch control plane: the dispatch.v1 API over Connect, gRPC and
  * gRPC-Web, resources in NATS JetStream KV, auth, and (later) the scheduler.
  */
+
+export { newTokenSecret } from "./auth/token-registry.js";
 export { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "./control-plane.js";
 export { createSealer, parseSecretKey, type Sealer } from "./secrets/sealer.js";
-export { newTokenSecret } from "./auth/token-registry.js";
 export type { Component } from "./services/system-service.js";

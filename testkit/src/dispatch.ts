@@ -9,6 +9,8 @@ export interface TestDispatch {
   url: string;
   /** An admin bearer token. */
   token: string;
+  /** The key that seals secrets; pass it again to restart against the same store. */
+  secretKey: Uint8Array;
   nats: NatsServer;
   controlPlane: ControlPlane;
   /** Stops the control plane (and the nats-server when it started one). */
@@ -32,17 +34,19 @@ export interface StartDispatchOptions {
 export async function startDispatch(options: StartDispatchOptions = {}): Promise<TestDispatch> {
   const nats = options.nats ?? (await startNats());
   const token = options.token ?? newTokenSecret();
+  const secretKey = options.secretKey ?? randomBytes(32);
   try {
     const controlPlane = await startControlPlane({
       natsUrl: nats.url,
       port: 0,
-      secretKey: options.secretKey ?? randomBytes(32),
+      secretKey,
       bootstrapTokens: [{ name: "admin", secret: token, role: Role.ADMIN }],
-      log: () => {},
+      log: (message, error) => console.error(`control-plane: ${message}:`, error),
     });
     return {
       url: controlPlane.url,
       token,
+      secretKey,
       nats,
       controlPlane,
       async stop() {

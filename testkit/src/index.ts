@@ -1,5 +1,6 @@
 /**
  * Test helpers: real servers on free ports for integration tests.
  */
-export { freePort, type NatsServer, type StartNatsOptions, startNats } from "./nats-server.js";
+
 export { type StartDispatchOptions, startDispatch, type TestDispatch } from "./dispatch.js";
+export { freePort, type NatsServer, type StartNatsOptions, startNats } from "./nats-server.js";

@@ -90,7 +90,8 @@ export class TokenRegistry {
   async ensure(name: string, secret: string, role: Role, org = ""): Promise<void> {
     const entry = await this.kv.get(name);
     const stored = entry?.operation === "PUT" ? entry.json<StoredToken>() : undefined;
-    if (stored && stored.sha256 === hash(secret) && stored.role === roleName(role) && stored.org === org) return;
+    if (stored && stored.sha256 === hash(secret) && stored.role === roleName(role) && stored.org === org)
+      return;
     await this.kv.put(name, JSON.stringify(toStored(name, secret, role, org)));
     await this.waitFor(hash(secret));
   }
@@ -112,7 +113,7 @@ export class TokenRegistry {
   /** Revokes a token; returns it, or undefined when there was none. */
   async delete(name: string): Promise<Token | undefined> {
     const entry = await this.kv.get(name);
-    if (!entry || entry.operation !== "PUT") return undefined;
+    if (entry?.operation !== "PUT") return undefined;
     const stored = entry.json<StoredToken>();
     await this.kv.delete(name, { previousSeq: entry.revision });
     return toToken(stored);

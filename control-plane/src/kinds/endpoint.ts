@@ -30,7 +30,8 @@ export const endpointKind: Kind<Endpoint> = {
       checkName(v, `spec.backends[${i}].function`, b.function);
       weight += b.weight;
     });
-    if (spec.backends.length > 0 && weight === 0) v.add("spec.backends", "weights must add up to more than 0");
+    if (spec.backends.length > 0 && weight === 0)
+      v.add("spec.backends", "weights must add up to more than 0");
     if (spec.paths.length === 0) v.add("spec.paths", 'needs at least one path (e.g. "/hello")');
     spec.paths.forEach((path, i) => {
       if (path.startsWith("~")) {

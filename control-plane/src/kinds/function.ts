@@ -30,14 +30,17 @@ export const functionKind: Kind<FunctionResource> = {
       v.add("spec.runtime", `"${spec.runtime}" is not supported (use ${runtimes.join(" or ")})`);
     }
     if (spec.source && spec.source.digest !== "" && !/^sha256:[0-9a-f]{64}$/.test(spec.source.digest)) {
-      v.add("spec.source.digest", `"${spec.source.digest}" is not a sha256 digest ("sha256:" and 64 hex digits)`);
+      v.add(
+        "spec.source.digest",
+        `"${spec.source.digest}" is not a sha256 digest ("sha256:" and 64 hex digits)`,
+      );
     }
     for (const key of Object.keys(spec.env)) {
       if (!envName.test(key)) {
         v.add(`spec.env.${key}`, "is not a valid environment variable name (letters, digits and '_')");
       }
     }
-    spec.secrets.forEach((name, i) => checkName(v, `spec.secrets[${i}]`, name));
+    for (const [i, name] of spec.secrets.entries()) checkName(v, `spec.secrets[${i}]`, name);
     checkDuration(v, "spec.timeout", spec.timeout, maxTimeoutMs);
     const scale = spec.scale;
     if (scale) {
@@ -45,7 +48,8 @@ export const functionKind: Kind<FunctionResource> = {
         v.add("spec.scale.min", `is ${scale.min}, more than spec.scale.max (${scale.max})`);
       }
       if (scale.max > 1000) v.add("spec.scale.max", `is ${scale.max}; the limit is 1000`);
-      if (scale.concurrency > 10000) v.add("spec.scale.concurrency", `is ${scale.concurrency}; the limit is 10000`);
+      if (scale.concurrency > 10000)
+        v.add("spec.scale.concurrency", `is ${scale.concurrency}; the limit is 10000`);
       checkDuration(v, "spec.scale.idle_timeout", scale.idleTimeout, 24 * 3600 * 1000);
     }
   },

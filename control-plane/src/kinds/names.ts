@@ -1,5 +1,15 @@
 /** HTTP methods an endpoint may name. */
-export const httpMethods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"]);
+export const httpMethods = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "OPTIONS",
+  "CONNECT",
+  "TRACE",
+]);
 
 /** Environment variable names: letters, digits and '_', not starting with a digit. */
 export const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -11,7 +11,8 @@ export const organizationKind: Kind<Organization> = {
   initialPhase: () => Phase.READY,
   codec: binaryCodec(OrganizationSchema),
   validate(org, v) {
-    if ((org.spec?.displayName.length ?? 0) > 200) v.add("spec.display_name", "is longer than 200 characters");
+    if ((org.spec?.displayName.length ?? 0) > 200)
+      v.add("spec.display_name", "is longer than 200 characters");
   },
 };
 

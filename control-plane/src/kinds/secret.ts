@@ -26,7 +26,8 @@ export function createSecretKind(sealer: Sealer): Kind<Secret> {
       const data = secret.spec?.data ?? {};
       let size = 0;
       for (const [k, value] of Object.entries(data)) {
-        if (!secretKey.test(k)) v.add(`spec.data.${k}`, "is not a valid key (letters, digits, '-', '_' and '.')");
+        if (!secretKey.test(k))
+          v.add(`spec.data.${k}`, "is not a valid key (letters, digits, '-', '_' and '.')");
         size += k.length + Buffer.byteLength(value);
       }
       if (size > maxSecretBytes) v.add("spec.data", `holds ${size} bytes; the limit is ${maxSecretBytes}`);

@@ -19,9 +19,10 @@ export const subscriptionKind: Kind<Subscription> = {
       return;
     }
     checkName(v, "spec.function", spec.function);
-    spec.filters.forEach((f, i) => checkFilter(v, `spec.filters[${i}]`, f));
+    for (const [i, f] of spec.filters.entries()) checkFilter(v, `spec.filters[${i}]`, f);
     if (spec.delivery) {
-      if (spec.delivery.retries > 100) v.add("spec.delivery.retries", `is ${spec.delivery.retries}; the limit is 100`);
+      if (spec.delivery.retries > 100)
+        v.add("spec.delivery.retries", `is ${spec.delivery.retries}; the limit is 100`);
       checkDuration(v, "spec.delivery.timeout", spec.delivery.timeout, 15 * 60 * 1000);
     }
   },
@@ -41,7 +42,10 @@ function checkFilter(v: Violations, path: string, filter: Filter): void {
       }
       for (const [name, value] of Object.entries(d.value.attributes)) {
         if (!/^[a-z0-9]{1,20}$/.test(name)) {
-          v.add(`${path}.${d.case}.${name}`, "is not a CloudEvents attribute name (lowercase letters and digits)");
+          v.add(
+            `${path}.${d.case}.${name}`,
+            "is not a CloudEvents attribute name (lowercase letters and digits)",
+          );
         }
         if (value === "" && d.case !== "exact") v.add(`${path}.${d.case}.${name}`, "must not be empty");
       }
@@ -49,7 +53,7 @@ function checkFilter(v: Violations, path: string, filter: Filter): void {
     case "all":
     case "any":
       if (d.value.filters.length === 0) v.add(`${path}.${d.case}`, "needs at least one filter");
-      d.value.filters.forEach((f, i) => checkFilter(v, `${path}.${d.case}[${i}]`, f));
+      for (const [i, f] of d.value.filters.entries()) checkFilter(v, `${path}.${d.case}[${i}]`, f);
       return;
     case "not":
       checkFilter(v, `${path}.not`, d.value);

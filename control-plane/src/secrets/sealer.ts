@@ -35,7 +35,10 @@ export function createSealer(key: Uint8Array): Sealer {
       const decipher = createDecipheriv("aes-256-gcm", key, nonce);
       decipher.setAAD(Buffer.from(associated));
       decipher.setAuthTag(tag);
-      return Buffer.concat([decipher.update(sealed.subarray(1 + NONCE, sealed.length - TAG)), decipher.final()]);
+      return Buffer.concat([
+        decipher.update(sealed.subarray(1 + NONCE, sealed.length - TAG)),
+        decipher.final(),
+      ]);
     },
   };
 }
@@ -46,7 +49,9 @@ export function createSealer(key: Uint8Array): Sealer {
  */
 export function parseSecretKey(text: string): Uint8Array {
   const trimmed = text.trim();
-  const bytes = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, "hex") : Buffer.from(trimmed, "base64");
+  const bytes = /^[0-9a-fA-F]{64}$/.test(trimmed)
+    ? Buffer.from(trimmed, "hex")
+    : Buffer.from(trimmed, "base64");
   if (bytes.length !== 32) {
     throw new Error(
       `the secret encryption key must be 32 bytes (base64 or hex); got ${bytes.length}. Make one with: openssl rand -base64 32`,

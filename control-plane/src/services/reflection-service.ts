@@ -9,7 +9,10 @@ type Reflection = typeof v1.ServerReflection;
  * gRPC server reflection (grpc.reflection.v1 and v1alpha) over the files of
  * the served API, so grpcurl and buf curl can list and call the services.
  */
-export function createReflectionService(files: readonly DescFile[], services: readonly string[]): ServiceImpl<Reflection> {
+export function createReflectionService(
+  files: readonly DescFile[],
+  services: readonly string[],
+): ServiceImpl<Reflection> {
   const index = indexFiles(files);
   return {
     async *serverReflectionInfo(requests) {
@@ -60,7 +63,11 @@ function answer(
       ...base,
       messageResponse: {
         case: "fileDescriptorResponse",
-        value: { fileDescriptorProto: withDependencies(file).map((f) => toBinary(FileDescriptorProtoSchema, f.proto)) },
+        value: {
+          fileDescriptorProto: withDependencies(file).map((f) =>
+            toBinary(FileDescriptorProtoSchema, f.proto),
+          ),
+        },
       },
     });
   };
@@ -69,7 +76,10 @@ function answer(
     case "listServices":
       return create(v1.ServerReflectionResponseSchema, {
         ...base,
-        messageResponse: { case: "listServicesResponse", value: { service: services.map((name) => ({ name })) } },
+        messageResponse: {
+          case: "listServicesResponse",
+          value: { service: services.map((name) => ({ name })) },
+        },
       });
     case "fileByFilename":
       return files(index.byName.get(r.value), `file "${r.value}"`);

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { create, type DescMessage, type DescService, equals, type Message } from "@bufbuild/protobuf";
+import { clone, create, type DescMessage, type DescService, equals, type Message } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { type ListOptions, ObjectMetaSchema, Phase, WatchEventType } from "@dispatch/proto";
 import { type Principal, principalOf, requireAdmin, resolveOrg } from "../auth/principal.js";
 import { type ErrorLogger, toConnectError } from "../errors.js";
-import type { Kind, Resource } from "../kinds/kind.js";
+import type { Kind, Resource, ResourceStatus } from "../kinds/kind.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import { checkName, Violations } from "../validation/violations.js";
 
@@ -46,8 +46,12 @@ export function createResourceService<T extends Resource>(
   options: ResourceServiceOptions<T>,
 ): Partial<ServiceImpl<DescService>> {
   const { kind, store, log } = options;
-  const present = (object: T, request: AnyRequest) => (options.present ? options.present(object, request) : object);
-  const what = (name: string, org: string) => (kind.global ? `${kind.label} "${name}"` : `${kind.label} "${name}" in org "${org}"`);
+  const present = (object: T, request: AnyRequest) =>
+    options.present ? options.present(object, request) : object;
+  const what = (name: string, org: string) =>
+    kind.global ? `${kind.label} "${name}"` : `${kind.label} "${name}" in org "${org}"`;
+  const notFound = (name: string, org: string) =>
+    kind.global ? `${kind.label} "${name}" not found` : `${kind.label} "${name}" not found in org "${org}"`;
   const keyOf = (org: string, name: string) => (kind.global ? name : `${org}.${name}`);
 
   /** The field of a request or response message that holds the kind's object. */
@@ -89,7 +93,10 @@ export function createResourceService<T extends Resource>(
     const field = objectField(method(verb).input);
     const object = request[field] as T | undefined;
     if (!object) {
-      throw new ConnectError(`the request has no ${kind.label}: set the "${field}" field`, Code.InvalidArgument);
+      throw new ConnectError(
+        `the request has no ${kind.label}: set the "${field}" field`,
+        Code.InvalidArgument,
+      );
     }
     const meta = object.meta ?? create(ObjectMetaSchema);
     const name = meta.name;
@@ -116,19 +123,17 @@ export function createResourceService<T extends Resource>(
       const { object, meta, name, org } = validateBody(request, principal, "Create");
       if (!kind.global) await options.checkOrg(org);
       const now = timestampNow();
-      const stored = create(kind.schema, {
-        ...object,
-        meta: create(ObjectMetaSchema, {
-          name,
-          org,
-          uid: randomUUID(),
-          generation: 1n,
-          tags: meta.tags,
-          created: now,
-          modified: now,
-        }),
-        status: initialStatus(kind, object, 1n),
-      } as never) as T;
+      const stored = clone(kind.schema, object) as T;
+      stored.meta = create(ObjectMetaSchema, {
+        name,
+        org,
+        uid: randomUUID(),
+        generation: 1n,
+        tags: meta.tags,
+        created: now,
+        modified: now,
+      });
+      stored.status = initialStatus(kind, object, 1n);
       const revision = await store.create(keyOf(org, name), stored, what(name, org));
       withRevision(stored, revision);
       return respond("Create", stored, request);
@@ -138,7 +143,7 @@ export function createResourceService<T extends Resource>(
       const principal = principalOf(ctx);
       const org = orgFor(principal, request.org ?? "");
       const name = requireName(request.name ?? "", kind.label);
-      const found = await store.mustGet(keyOf(org, name), what(name, org));
+      const found = await store.mustGet(keyOf(org, name), notFound(name, org));
       return respond("Get", withRevision(found.object, found.revision), request);
     }),
 
@@ -170,7 +175,7 @@ export function createResourceService<T extends Resource>(
       // Without a revision the update applies to whatever is current (last
       // writer wins); the store's compare-and-set still keeps status writes.
       for (let attempt = 0; ; attempt++) {
-        const current = await store.mustGet(key, what(name, org));
+        const current = await store.mustGet(key, notFound(name, org));
         if (expected !== 0n && BigInt(current.revision) !== expected) {
           throw new ConnectError(
             `${what(name, org)} was changed by someone else: you sent revision ${expected}, the current one is ${current.revision}; read it again and retry`,
@@ -182,7 +187,11 @@ export function createResourceService<T extends Resource>(
           const revision = await store.update(key, next, current.revision, what(name, org));
           return respond("Update", withRevision(next, revision), request);
         } catch (err) {
-          if (expected !== 0n || attempt >= 5 || !(err instanceof Error && err.name === "RevisionConflictError")) {
+          if (
+            expected !== 0n ||
+            attempt >= 5 ||
+            !(err instanceof Error && err.name === "RevisionConflictError")
+          ) {
             throw err;
           }
         }
@@ -195,7 +204,7 @@ export function createResourceService<T extends Resource>(
       const org = orgFor(principal, request.org ?? "");
       const name = requireName(request.name ?? "", kind.label);
       const key = keyOf(org, name);
-      const current = await store.mustGet(key, what(name, org));
+      const current = await store.mustGet(key, notFound(name, org));
       const expected = request.revision ?? 0n;
       if (expected !== 0n && BigInt(current.revision) !== expected) {
         throw new ConnectError(
@@ -266,45 +275,62 @@ function hasTags(object: Resource, tags: Record<string, string>): boolean {
   return Object.entries(tags).every(([k, v]) => own[k] === v);
 }
 
-function initialStatus<T extends Resource>(kind: Kind<T>, object: T, generation: bigint) {
+/** Builds a status message of the kind's own status type. */
+function statusOf<T extends Resource>(kind: Kind<T>, init: ResourceStatus): ResourceStatus {
+  const schema = kind.schema.fields.find((f) => f.localName === "status")?.message;
+  if (!schema) throw new Error(`${kind.schema.typeName} has no status message`);
+  return create(schema, init as never) as unknown as ResourceStatus;
+}
+
+function initialStatus<T extends Resource>(kind: Kind<T>, object: T, generation: bigint): ResourceStatus {
   const phase = kind.initialPhase(object);
-  return {
+  return statusOf(kind, {
     phase,
     conditions: [],
     reason: [],
     // A kind that is READY when stored has nothing left to observe.
     observedGeneration: phase === Phase.READY ? generation : 0n,
-  };
+  });
 }
 
 /** The object an update stores: the new spec and tags, the server's meta, the status carried over. */
-function nextVersion<T extends Resource>(kind: Kind<T>, current: T, requested: T, tags: Record<string, string>): T {
+function nextVersion<T extends Resource>(
+  kind: Kind<T>,
+  current: T,
+  requested: T,
+  tags: Record<string, string>,
+): T {
   const currentMeta = current.meta ?? create(ObjectMetaSchema);
   const specSchema = kind.schema.fields.find((f) => f.localName === "spec")?.message;
   const specChanged =
     specSchema !== undefined &&
-    !equals(specSchema, (current.spec ?? create(specSchema)) as never, (requested.spec ?? create(specSchema)) as never);
+    !equals(
+      specSchema,
+      (current.spec ?? create(specSchema)) as never,
+      (requested.spec ?? create(specSchema)) as never,
+    );
   const generation = specChanged ? currentMeta.generation + 1n : currentMeta.generation;
-  const next = create(kind.schema, {
-    ...requested,
-    meta: create(ObjectMetaSchema, {
-      ...currentMeta,
-      tags,
-      generation,
-      modified: timestampNow(),
-    }),
-    status: specChanged ? updatedStatus(kind, requested, current, generation) : current.status,
-  } as never) as T;
+  const next = clone(kind.schema, requested) as T;
+  next.meta = create(ObjectMetaSchema, {
+    name: currentMeta.name,
+    org: currentMeta.org,
+    uid: currentMeta.uid,
+    created: currentMeta.created,
+    tags,
+    generation,
+    modified: timestampNow(),
+  });
+  next.status = specChanged ? updatedStatus(kind, requested, current, generation) : current.status;
   return next;
 }
 
 function updatedStatus<T extends Resource>(kind: Kind<T>, requested: T, current: T, generation: bigint) {
   const phase = kind.initialPhase(requested);
   const status = current.status;
-  return {
+  return statusOf(kind, {
     phase: phase === Phase.READY ? Phase.READY : Phase.UPDATING,
     conditions: status?.conditions ?? [],
     reason: [],
     observedGeneration: phase === Phase.READY ? generation : (status?.observedGeneration ?? 0n),
-  };
+  });
 }

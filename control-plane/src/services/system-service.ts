@@ -1,6 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { ComponentStatusSchema, GetStatusResponseSchema, GetVersionResponseSchema, type SystemService } from "@dispatch/proto";
+import {
+  ComponentStatusSchema,
+  GetStatusResponseSchema,
+  GetVersionResponseSchema,
+  type SystemService,
+} from "@dispatch/proto";
 
 /** A component of a running installation, as `dispatch status` shows it. */
 export interface Component {
@@ -11,7 +16,10 @@ export interface Component {
 }
 
 /** Version and component status of the installation. */
-export function createSystemService(version: string, components: () => readonly Component[]): ServiceImpl<typeof SystemService> {
+export function createSystemService(
+  version: string,
+  components: () => readonly Component[],
+): ServiceImpl<typeof SystemService> {
   return {
     getVersion: async () => create(GetVersionResponseSchema, { version, node: process.version }),
     getStatus: async () => {
@@ -21,7 +29,11 @@ export function createSystemService(version: string, components: () => readonly 
         urls: Object.fromEntries(list.map((c) => [c.name, c.url])),
         components: list.map((c) => {
           const problem = c.check?.();
-          return create(ComponentStatusSchema, { name: c.name, healthy: problem === undefined, message: problem ?? "" });
+          return create(ComponentStatusSchema, {
+            name: c.name,
+            healthy: problem === undefined,
+            message: problem ?? "",
+          });
         }),
       });
     },

@@ -35,8 +35,10 @@ export function createTokenService(
       const role = request.role === Role.UNSPECIFIED ? Role.ORG_MEMBER : request.role;
       const violations = new Violations();
       checkName(violations, "name", request.name);
-      if (role === Role.ORG_MEMBER) checkName(violations, "org", request.org === "" ? "default" : request.org);
-      if (role === Role.ADMIN && request.org !== "") violations.add("org", "admin tokens act in every org; leave org empty");
+      if (role === Role.ORG_MEMBER)
+        checkName(violations, "org", request.org === "" ? "default" : request.org);
+      if (role === Role.ADMIN && request.org !== "")
+        violations.add("org", "admin tokens act in every org; leave org empty");
       violations.throwIfAny(`token "${request.name}"`);
       const org = role === Role.ORG_MEMBER ? request.org || "default" : "";
       if (org !== "") await checkOrg(org);

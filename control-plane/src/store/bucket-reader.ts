@@ -12,9 +12,7 @@ export interface BucketChange {
 }
 
 /** What {@link readBucket} yields: changes, and one `synced` after the initial state. */
-export type BucketEvent =
-  | { type: "change"; change: BucketChange }
-  | { type: "synced"; revision: number };
+export type BucketEvent = { type: "change"; change: BucketChange } | { type: "synced"; revision: number };
 
 /** Options for {@link readBucket}. */
 export interface ReadBucketOptions {
@@ -48,7 +46,8 @@ export async function* readBucket(
 
   const resume = options.resumeAfter !== undefined && options.resumeAfter > 0;
   const consumer = await js.consumers.getPushConsumer(stream, {
-    filter_subjects: [`${prefix}${filter}`],
+    // A single string, not a list: nats-server 2.9 has no multi-filter consumers.
+    filter_subjects: `${prefix}${filter}`,
     deliver_policy: resume ? DeliverPolicy.StartSequence : DeliverPolicy.LastPerSubject,
     ...(resume ? { opt_start_seq: (options.resumeAfter ?? 0) + 1 } : {}),
   });
@@ -82,6 +81,8 @@ export async function* readBucket(
   } finally {
     options.signal?.removeEventListener("abort", stop);
     messages.stop();
+    // Remove the ephemeral consumer now rather than after its inactivity timeout.
+    consumer.delete().catch(() => undefined);
   }
 }
 

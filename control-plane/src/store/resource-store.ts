@@ -39,14 +39,18 @@ export class ResourceStore<T> {
   /** Returns the live object under key, or undefined. */
   async get(key: string): Promise<Versioned<T> | undefined> {
     const entry = await this.kv.get(key);
-    if (!entry || entry.operation !== "PUT" || entry.value.length === 0) return undefined;
-    return { key, object: this.codec.decode(decodeRecord(entry.value).payload, key), revision: entry.revision };
+    if (entry?.operation !== "PUT" || entry.value.length === 0) return undefined;
+    return {
+      key,
+      object: this.codec.decode(decodeRecord(entry.value).payload, key),
+      revision: entry.revision,
+    };
   }
 
-  /** Like {@link get}, but a missing object is a {@link NotFoundError}. */
-  async mustGet(key: string, what: string): Promise<Versioned<T>> {
+  /** Like {@link get}, but a missing object is a {@link NotFoundError} with this message. */
+  async mustGet(key: string, notFound: string): Promise<Versioned<T>> {
     const found = await this.get(key);
-    if (!found) throw new NotFoundError(`${what} not found`);
+    if (!found) throw new NotFoundError(notFound);
     return found;
   }
 
@@ -63,7 +67,11 @@ export class ResourceStore<T> {
   /** Replaces the object if it is still at `revision`. */
   async update(key: string, object: T, revision: number, what: string): Promise<number> {
     try {
-      return await this.kv.update(key, encodeRecord(RecordOp.Update, this.codec.encode(object, key)), revision);
+      return await this.kv.update(
+        key,
+        encodeRecord(RecordOp.Update, this.codec.encode(object, key)),
+        revision,
+      );
     } catch (err) {
       if (isWrongLastSequence(err)) {
         const current = await this.get(key);
@@ -105,7 +113,11 @@ export class ResourceStore<T> {
         revision = event.revision;
       } else if (event.change.record) {
         const { key } = event.change;
-        items.push({ key, object: this.codec.decode(event.change.record.payload, key), revision: event.change.revision });
+        items.push({
+          key,
+          object: this.codec.decode(event.change.record.payload, key),
+          revision: event.change.revision,
+        });
       }
     }
     items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -116,7 +128,10 @@ export class ResourceStore<T> {
    * The objects matching `filter` (or the changes after `resumeAfter`), a
    * `synced` marker, then every change until `signal` aborts.
    */
-  async *watch(filter: string, options: { resumeAfter?: number; signal?: AbortSignal }): AsyncGenerator<StoreEvent<T>> {
+  async *watch(
+    filter: string,
+    options: { resumeAfter?: number; signal?: AbortSignal },
+  ): AsyncGenerator<StoreEvent<T>> {
     // In a fresh watch the initial state is the last version of each key; a
     // tombstone there is an object the caller never saw, so it is skipped.
     // After the snapshot (or when resuming) a tombstone is a deletion.

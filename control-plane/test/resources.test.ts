@@ -1,0 +1,203 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  EndpointService,
+  FunctionService,
+  Phase,
+  SecretSchema,
+  SecretService,
+  SubscriptionService,
+} from "@dispatch/proto";
+import { startDispatch, type TestDispatch } from "@dispatch/testkit";
+import anyTest, { type TestFn } from "ava";
+import { client } from "./helpers.js";
+
+const test = anyTest as TestFn<{ dispatch: TestDispatch }>;
+
+test.before(async (t) => {
+  t.context.dispatch = await startDispatch();
+});
+test.after.always(async (t) => {
+  await t.context.dispatch?.stop();
+});
+
+const secrets = (t: { context: { dispatch: TestDispatch } }) =>
+  client(SecretService, t.context.dispatch.url, t.context.dispatch.token);
+
+async function rejects(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error("expected the call to fail");
+}
+
+test("secrets: create, get hides values, reveal shows them, list, update, delete", async (t) => {
+  const api = secrets(t);
+  const created = await api.create({
+    secret: {
+      meta: { name: "open-sesame", tags: { app: "demo" } },
+      spec: { data: { password: "OpenSesame" } },
+    },
+  });
+  t.is(created.secret?.meta?.org, "default");
+  t.is(created.secret?.status?.phase, Phase.READY);
+  t.true((created.secret?.meta?.revision ?? 0n) > 0n);
+  t.deepEqual(created.secret?.spec?.data, {}, "values are hidden unless asked for");
+  t.deepEqual(created.secret?.keys, ["password"]);
+
+  const hidden = await api.get({ name: "open-sesame" });
+  t.deepEqual(hidden.secret?.spec?.data, {});
+  const revealed = await api.get({ name: "open-sesame", reveal: true });
+  t.is(revealed.secret?.spec?.data.password, "OpenSesame");
+
+  const listed = await api.list({ options: { tags: { app: "demo" } } });
+  t.deepEqual(
+    listed.items.map((s) => s.meta?.name),
+    ["open-sesame"],
+  );
+
+  const updated = await api.update({
+    secret: { meta: { name: "open-sesame" }, spec: { data: { password: "OpenSesameStreet" } } },
+  });
+  t.is(updated.secret?.meta?.generation, 2n);
+  t.is(updated.secret?.meta?.uid, created.secret?.meta?.uid);
+  t.is(
+    (await api.get({ name: "open-sesame", reveal: true })).secret?.spec?.data.password,
+    "OpenSesameStreet",
+  );
+
+  await api.delete({ name: "open-sesame" });
+  const gone = await rejects(api.get({ name: "open-sesame" }));
+  t.is(gone.code, Code.NotFound);
+  t.regex(gone.rawMessage, /secret "open-sesame" not found in org "default"/);
+});
+
+test("validation: every violation is reported at once and nothing is written", async (t) => {
+  const api = secrets(t);
+  const err = await rejects(
+    api.create({ secret: { meta: { name: "Bad_Name" }, spec: { data: { "bad key!": "x", good: "y" } } } }),
+  );
+  t.is(err.code, Code.InvalidArgument);
+  t.regex(err.rawMessage, /meta\.name: "Bad_Name" is not a valid name/);
+  t.regex(err.rawMessage, /spec\.data\.bad key!: is not a valid key/);
+  t.regex(err.rawMessage, /e\.g\. "bad-name"/, "the message suggests a valid name");
+  t.is((await api.list({})).items.filter((s) => s.meta?.name.toLowerCase() === "bad_name").length, 0);
+
+  const fn = client(FunctionService, t.context.dispatch.url, t.context.dispatch.token);
+  const fnErr = await rejects(
+    fn.create({
+      function: {
+        meta: { name: "hello" },
+        spec: { runtime: "node", env: { "1BAD": "x" }, scale: { min: 3, max: 1 } },
+      },
+    }),
+  );
+  t.is(fnErr.code, Code.InvalidArgument);
+  t.regex(fnErr.rawMessage, /spec\.runtime: "node" is not supported \(use nodejs or python3\)/);
+  t.regex(fnErr.rawMessage, /spec\.env\.1BAD/);
+  t.regex(fnErr.rawMessage, /spec\.scale\.min: is 3, more than spec\.scale\.max \(1\)/);
+  t.is((await fn.list({})).items.length, 0);
+
+  const ep = client(EndpointService, t.context.dispatch.url, t.context.dispatch.token);
+  const epErr = await rejects(
+    ep.create({ endpoint: { meta: { name: "api" }, spec: { paths: ["hello"], methods: ["FETCH"] } } }),
+  );
+  t.regex(epErr.rawMessage, /spec\.function: is required/);
+  t.regex(epErr.rawMessage, /spec\.paths\[0\]: "hello" must start with "\/"/);
+  t.regex(epErr.rawMessage, /spec\.methods\[0\]: "FETCH" is not an HTTP method/);
+
+  const missing = await rejects(api.create({}));
+  t.is(missing.code, Code.InvalidArgument);
+  t.regex(missing.rawMessage, /the request has no secret/);
+});
+
+test("duplicates get AlreadyExists; a name can be reused after delete", async (t) => {
+  const api = client(SubscriptionService, t.context.dispatch.url, t.context.dispatch.token);
+  const sub = {
+    meta: { name: "orders" },
+    spec: {
+      function: "handle-order",
+      filters: [{ dialect: { case: "prefix" as const, value: { attributes: { type: "com.shop." } } } }],
+    },
+  };
+  const first = await api.create({ subscription: sub });
+  t.is(first.subscription?.status?.phase, Phase.INITIALIZED);
+  const dup = await rejects(api.create({ subscription: sub }));
+  t.is(dup.code, Code.AlreadyExists);
+  t.regex(dup.rawMessage, /subscription "orders" in org "default" already exists/);
+  await api.delete({ name: "orders" });
+  const again = await api.create({ subscription: sub });
+  t.not(again.subscription?.meta?.uid, first.subscription?.meta?.uid, "a re-created object gets a new uid");
+});
+
+test("optimistic concurrency: a stale revision is Aborted and changes nothing", async (t) => {
+  const api = secrets(t);
+  const v1 = await api.create({ secret: { meta: { name: "occ" }, spec: { data: { a: "1" } } } });
+  const revision = v1.secret?.meta?.revision ?? 0n;
+  await api.update({ secret: { meta: { name: "occ", revision }, spec: { data: { a: "2" } } } });
+  const stale = await rejects(
+    api.update({ secret: { meta: { name: "occ", revision }, spec: { data: { a: "3" } } } }),
+  );
+  t.is(stale.code, Code.Aborted);
+  t.regex(stale.rawMessage, /changed by someone else: you sent revision \d+, the current one is \d+/);
+  t.is((await api.get({ name: "occ", reveal: true })).secret?.spec?.data.a, "2");
+  const staleDelete = await rejects(api.delete({ name: "occ", revision }));
+  t.is(staleDelete.code, Code.Aborted);
+  t.truthy((await api.get({ name: "occ" })).secret);
+});
+
+test("an update that does not change the spec keeps the generation", async (t) => {
+  const api = secrets(t);
+  await api.create({ secret: { meta: { name: "same" }, spec: { data: { a: "1" } } } });
+  const again = await api.update({
+    secret: { meta: { name: "same", tags: { x: "y" } }, spec: { data: { a: "1" } } },
+  });
+  t.is(again.secret?.meta?.generation, 1n);
+  t.deepEqual(again.secret?.meta?.tags, { x: "y" });
+});
+
+test("list filters by tags and pages through results", async (t) => {
+  const api = secrets(t);
+  for (const name of ["page-a", "page-b", "page-c"]) {
+    await api.create({ secret: { meta: { name, tags: { group: "paging" } }, spec: { data: { k: name } } } });
+  }
+  const first = await api.list({ options: { tags: { group: "paging" }, pageSize: 2 } });
+  t.deepEqual(
+    first.items.map((s) => s.meta?.name),
+    ["page-a", "page-b"],
+  );
+  t.is(first.nextPageToken, "page-b");
+  const second = await api.list({
+    options: { tags: { group: "paging" }, pageSize: 2, pageToken: first.nextPageToken },
+  });
+  t.deepEqual(
+    second.items.map((s) => s.meta?.name),
+    ["page-c"],
+  );
+  t.is(second.nextPageToken, "");
+});
+
+test("secrets are encrypted at rest", async (t) => {
+  const api = secrets(t);
+  await api.create({
+    secret: { meta: { name: "at-rest" }, spec: { data: { token: "plain-text-marker-1234" } } },
+  });
+  const { jetstream } = await import("@nats-io/jetstream");
+  const { Kvm } = await import("@nats-io/kv");
+  const kv = await new Kvm(jetstream(t.context.dispatch.controlPlane.nats)).open("secrets");
+  const entry = await kv.get("default.at-rest");
+  t.truthy(entry);
+  t.false(
+    Buffer.from(entry?.value ?? [])
+      .toString("latin1")
+      .includes("plain-text-marker-1234"),
+  );
+  t.false(
+    Buffer.from(entry?.value ?? [])
+      .toString("latin1")
+      .includes("at-rest"),
+  );
+  t.truthy(create(SecretSchema));
+});
