@@ -19,6 +19,9 @@ export function createCreateCommand(app: App): Command {
     .description("Create objects from a manifest file, or one secret, organization or token from flags")
     .addArgument(new Argument("[kind]", "with -f, leave out; otherwise use a subcommand"))
     .option("-f, --filename <file>", 'create every object in this manifest ("-" reads stdin)');
+  // --wait and --timeout live here, not on the subcommands: commander gives a
+  // parent's options to the parent wherever they appear, and the subcommands read
+  // them with optsWithGlobals (their help lists them under "Global Options").
   addWaitOptions(command);
   command.action(
     async (kind: string | undefined, options: WaitFlags & { filename?: string }, cmd: Command) => {
@@ -51,14 +54,8 @@ function createSecretCommand(app: App): Command {
     .argument("<name>", "the secret's name (a lowercase DNS label)")
     .argument("[file]", 'a JSON object of strings, e.g. {"password": "s3cret"} ("-" reads stdin)');
   addLiteralOption(command);
-  addWaitOptions(command);
   command.action(
-    async (
-      name: string,
-      file: string | undefined,
-      options: WaitFlags & { fromLiteral?: string[] },
-      cmd: Command,
-    ) => {
+    async (name: string, file: string | undefined, options: { fromLiteral?: string[] }, cmd: Command) => {
       const data = await readSecretData(app, file, options.fromLiteral);
       const session = await app.session(cmd);
       const kind = kindByWord("secret");
@@ -67,7 +64,7 @@ function createSecretCommand(app: App): Command {
       const reporter = createReporter(session);
       const created = await session.clients.secrets.create({ secret });
       reporter.report({ kind, name, org, action: "created", object: created.secret });
-      await reporter.finish(options);
+      await reporter.finish(cmd.optsWithGlobals<WaitFlags>());
     },
   );
   return examples(command, [
@@ -84,13 +81,8 @@ function createOrganizationCommand(app: App): Command {
     .argument("<name>", "the organization's name (a lowercase DNS label)")
     .option("--display-name <text>", "a human-friendly name")
     .option("--description <text>", "what the organization is for");
-  addWaitOptions(command);
   command.action(
-    async (
-      name: string,
-      options: WaitFlags & { displayName?: string; description?: string },
-      cmd: Command,
-    ) => {
+    async (name: string, options: { displayName?: string; description?: string }, cmd: Command) => {
       const session = await app.session(cmd);
       const kind = kindByWord("organization");
       const organization = create(OrganizationSchema, {
@@ -100,7 +92,7 @@ function createOrganizationCommand(app: App): Command {
       const reporter = createReporter(session);
       const created = await session.clients.organizations.create({ organization });
       reporter.report({ kind, name, org: "", action: "created", object: created.organization });
-      await reporter.finish(options);
+      await reporter.finish(cmd.optsWithGlobals<WaitFlags>());
     },
   );
   return examples(command, [
