@@ -56,6 +56,10 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
       stdio: ["ignore", "ignore", "pipe"],
     });
     child = proc;
+    // If the test process exits without stopping the server, do not leave it running.
+    const reap = () => proc.kill("SIGKILL");
+    process.once("exit", reap);
+    proc.once("exit", () => process.off("exit", reap));
     let stderr = "";
     proc.stderr?.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();

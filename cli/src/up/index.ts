@@ -1,6 +1,124 @@
-import { Command } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { defaultDataDir } from "./data-dir.js";
+import { startUp, UpError } from "./up.js";
 
-/** The `dispatch up` command: composes every server in one process. */
+/**
+ * The `dispatch up` command: runs every Dispatch component in this process
+ * (plus nats-server when none is running) until SIGINT or SIGTERM.
+ */
 export function createUpCommand(): Command {
-  return new Command("up").description("Run Dispatch on this machine (placeholder, being written)");
+  return new Command("up")
+    .description("Run Dispatch on this machine, in the foreground, until Ctrl-C")
+    .addOption(
+      new Option("--data-dir <dir>", "where tokens, keys and the embedded NATS store live")
+        .env("DISPATCH_DATA_DIR")
+        .default(defaultDataDir()),
+    )
+    .addOption(
+      new Option("--host <host>", "interface the API listens on").env("DISPATCH_HOST").default("127.0.0.1"),
+    )
+    .addOption(
+      new Option("--port <port>", "port of the Connect/gRPC API")
+        .env("DISPATCH_PORT")
+        .default(8080)
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option("--nats-url <url>", "NATS server with JetStream; started in the data dir when none answers")
+        .env("NATS_URL")
+        .default("nats://127.0.0.1:4222"),
+    )
+    .addOption(
+      new Option("--nats-server-bin <path>", "the nats-server binary to start").default("nats-server"),
+    )
+    .addOption(new Option("--save-context <name>", "CLI context to point at this instance").default("local"))
+    .addHelpText(
+      "after",
+      `
+On first start it creates an admin token (<data-dir>/admin.token, mode 0600) and
+makes the CLI context "local" current, so other dispatch commands just work.
+
+Examples:
+  dispatch up
+  dispatch up --port 9090 --data-dir /tmp/dispatch
+  NATS_URL=nats://nats.example:4222 dispatch up`,
+    )
+    .action(
+      async (
+        flags: {
+          dataDir: string;
+          host: string;
+          port: number;
+          natsUrl: string;
+          natsServerBin: string;
+          saveContext: string;
+        },
+        command: Command,
+      ) => {
+        const log = (line: string) => process.stderr.write(`${line}\n`);
+        let up: Awaited<ReturnType<typeof startUp>>;
+        try {
+          up = await startUp({
+            dataDir: flags.dataDir,
+            host: flags.host,
+            port: flags.port,
+            natsUrl: flags.natsUrl,
+            natsServerBin: flags.natsServerBin,
+            contextName: flags.saveContext,
+            ...(command.optsWithGlobals<{ config?: string }>().config
+              ? { configPath: command.optsWithGlobals<{ config: string }>().config }
+              : {}),
+            log,
+          });
+        } catch (err) {
+          if (err instanceof UpError) {
+            process.stderr.write(`error: ${err.message}\n`);
+            process.exitCode = 1;
+            return;
+          }
+          throw err;
+        }
+        const width = Math.max(...Object.keys(up.urls).map((k) => k.length));
+        const lines = Object.entries(up.urls).map(([name, url]) => `  ${name.padEnd(width)}  ${url}`);
+        process.stdout.write(
+          [
+            "Dispatch is up.",
+            ...lines,
+            `Admin token: ${up.dataDir.adminTokenPath} (CLI context "${flags.saveContext}" is current)`,
+            "Try: dispatch status    Stop: Ctrl-C",
+            "",
+          ].join("\n"),
+        );
+        await waitForSignal();
+        log("stopping...");
+        const force = () => {
+          log("stopping now (second signal)");
+          process.exit(130);
+        };
+        process.once("SIGINT", force);
+        process.once("SIGTERM", force);
+        await up.stop();
+        log("stopped");
+      },
+    );
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError(`"${value}" is not a port number (0-65535)`);
+  }
+  return port;
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolve(signal);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
 }
