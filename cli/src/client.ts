@@ -1,4 +1,11 @@
-import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import {
+  type Client,
+  Code,
+  ConnectError,
+  createClient,
+  type Interceptor,
+  type Transport,
+} from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   EndpointService,
@@ -26,10 +33,25 @@ export interface TransportOptions {
  * print as the server wrote them), and `Authorization: Bearer <token>` on every call.
  */
 export function createDispatchTransport(options: TransportOptions): Transport {
-  const authorize: Interceptor = (next) => (request) => {
+  const authorize: Interceptor = (next) => async (request) => {
     if (options.token) request.header.set("Authorization", `Bearer ${options.token}`);
     request.header.set("User-Agent", `dispatch-cli/${clientVersion()}`);
-    return next(request);
+    try {
+      return await next(request);
+    } catch (err) {
+      // A server without this service answers "HTTP 404": say which call it lacks.
+      if (err instanceof ConnectError && err.code === Code.Unimplemented) {
+        const call = `${request.method.parent.typeName}.${request.method.name}`;
+        throw new ConnectError(
+          `${options.server} does not serve ${call}`,
+          Code.Unimplemented,
+          undefined,
+          undefined,
+          err,
+        );
+      }
+      throw err;
+    }
   };
   return createConnectTransport({
     baseUrl: options.server,

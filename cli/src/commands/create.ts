@@ -18,6 +18,7 @@ export function createCreateCommand(app: App): Command {
     .summary("Create objects from a manifest, or a secret, org or token")
     .description("Create objects from a manifest file, or one secret, organization or token from flags")
     .addArgument(new Argument("[kind]", "with -f, leave out; otherwise use a subcommand"))
+    .allowExcessArguments()
     .option("-f, --filename <file>", 'create every object in this manifest ("-" reads stdin)');
   // --wait and --timeout live here, not on the subcommands: commander gives a
   // parent's options to the parent wherever they appear, and the subcommands read

@@ -57,7 +57,7 @@ export function describeFailure(err: unknown, context: FailureContext): Failure 
     }
     if (err.code === Code.Unimplemented) {
       failure.lines.push(
-        `is ${context.server} a Dispatch control plane of a matching version? (see "dispatch version")`,
+        `is ${context.server} a Dispatch of the same version as this CLI? (see "dispatch version")`,
       );
     }
     return failure;
