@@ -1,6 +1,14 @@
 #!/usr/bin/env node
 import { run } from "../dist/src/main.js";
 
+// `dispatch get fn | head -1`: a closed pipe ends the command quietly, like other CLIs.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+}
+
 const code = await run(process.argv.slice(2));
 process.exitCode = code;
 // Keep-alive sockets or a finished watch must not hold the process open.
