@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `npm run quickstart`: installs what is missing, builds, starts `dispatch up`
+# and walks through an example. Dispatch keeps running until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+bash testkit/scripts/ensure-deps.sh
+echo "building..." >&2
+npm run build --silent
+
+dispatch() { node cli/bin/dispatch.js "$@"; }
+step() { printf '\n\033[1m$ dispatch %s\033[0m\n' "$*"; dispatch "$@"; }
+
+node cli/bin/dispatch.js up &
+up=$!
+trap 'kill -TERM $up 2>/dev/null; wait $up' INT TERM
+
+# Wait until the API answers (or `dispatch up` exits with its reason).
+for _ in $(seq 1 150); do
+  if ! kill -0 "$up" 2>/dev/null; then wait "$up"; exit 1; fi
+  if dispatch status >/dev/null 2>&1; then break; fi
+  sleep 0.2
+done
+
+step status
+step apply -f docs/examples/quickstart.yaml
+step apply -f docs/examples/quickstart.yaml
+step get secrets
+step get secret open-sesame --reveal -o yaml
+step get apis
+
+printf '\nDispatch is running (data in ~/.dispatch/data). In another terminal try:\n'
+printf '  npx dispatch get subscriptions -o yaml\n  npx dispatch delete -f docs/examples/quickstart.yaml\n'
+printf 'Press Ctrl-C to stop it.\n'
+wait "$up"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building and testing Dispatch needs, when it is missing:
+# Node.js packages (npm ci) and nats-server (apt-get). Safe to run repeatedly.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need_node="20.19.0"
+if ! command -v node >/dev/null 2>&1; then
+  echo "error: Node.js ${need_node} or newer is required and was not found." >&2
+  echo "Install it from https://nodejs.org (or your distribution's nodejs 20+ package), then run this again." >&2
+  exit 1
+fi
+if ! node -e "const [a,b]=process.versions.node.split('.').map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)"; then
+  echo "error: Node.js ${need_node} or newer is required; this is $(node --version)." >&2
+  exit 1
+fi
+
+# npm ci when node_modules is missing or older than the lockfile (always in CI).
+if [ -n "${CI:-}" ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "installing Node.js packages (npm ci)..." >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if ! command -v nats-server >/dev/null 2>&1; then
+  echo "installing nats-server (apt-get)..." >&2
+  sudo=""
+  if [ "$(id -u)" != "0" ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      echo "error: nats-server is missing and this user cannot run apt-get. Install it: apt-get install nats-server" >&2
+      exit 1
+    fi
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nats-server >/dev/null
+fi
