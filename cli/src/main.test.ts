@@ -47,6 +47,19 @@ test("exit status 2: unknown command, unknown flag, bad flag value, unknown kind
   }
 });
 
+test("asking for help or the version exits 0", async (t) => {
+  const env = await isolatedEnv();
+  for (const argv of [
+    ["--help"],
+    ["help", "get"],
+    ["get", "--help"],
+    ["create", "secret", "--help"],
+    ["--version"],
+  ]) {
+    t.is(await run(argv, recordingIo(env)), 0, argv.join(" "));
+  }
+});
+
 test("an unknown kind lists the known kinds", async (t) => {
   const io = recordingIo(await isolatedEnv());
   t.is(await run(["get", "widgets"], io), 2);

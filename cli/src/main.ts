@@ -92,9 +92,9 @@ export async function run(argv: readonly string[], io: Io = processIo()): Promis
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // commander has printed its message (or the help) already.
-      if (err.code === "commander.helpDisplayed" || err.code === "commander.version") return 0;
-      return 2;
+      // commander has printed its message (or the help) already; help that was
+      // asked for (--help, "help get", --version) exits 0, anything else is misuse.
+      return err.exitCode === 0 ? 0 : 2;
     }
     const failure = describeFailure(err, {
       server: app.settings?.server ?? DEFAULT_SERVER,
