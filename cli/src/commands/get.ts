@@ -21,7 +21,7 @@ export function createGetCommand(app: App): Command {
     const kind = kindByWord(word);
     if (options.reveal && !kind.revealable)
       throw new UsageError(`--reveal applies to secrets, not ${kind.plural}`);
-    if (kind === kindByWord("run") && names.length > 2) {
+    if (kind.kind === "Run" && names.length > 2) {
       throw new UsageError("get runs takes at most FUNCTION and RUN_ID");
     }
     const session = await app.session(cmd);
@@ -32,7 +32,7 @@ export function createGetCommand(app: App): Command {
 
     let objects: Message[];
     let single = false;
-    if (kind === kindByWord("run")) {
+    if (kind.kind === "Run") {
       const [fn, id] = names;
       if (id !== undefined) {
         objects = [await ops.get({ org, name: id, parent: fn ?? "" })];

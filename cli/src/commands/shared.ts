@@ -110,8 +110,8 @@ export function isNotFound(err: unknown): boolean {
   return err instanceof ConnectError && err.code === Code.NotFound;
 }
 
-/** The connection failed: retrying other objects is pointless. */
-export function isUnreachable(err: unknown): boolean {
+/** The server cannot be reached or refuses the token: every other call would fail the same way. */
+export function failsEveryCall(err: unknown): boolean {
   return err instanceof ConnectError && (err.code === Code.Unavailable || err.code === Code.Unauthenticated);
 }
 
@@ -131,7 +131,7 @@ export async function forEachItem<T>(
     try {
       await step(item);
     } catch (err) {
-      if (items.length === 1 || isUnreachable(err)) throw err;
+      if (items.length === 1 || failsEveryCall(err)) throw err;
       if (!(err instanceof ConnectError || err instanceof CommandError)) throw err;
       failed++;
       const [first, ...rest] = (err instanceof ConnectError ? err.rawMessage : err.message).split("\n");
