@@ -13,7 +13,10 @@ step() { printf '\n\033[1m$ dispatch %s\033[0m\n' "$*"; dispatch "$@"; }
 
 node cli/bin/dispatch.js up &
 up=$!
-trap 'kill -TERM $up 2>/dev/null; wait $up' INT TERM
+# Ctrl-C reaches `dispatch up` directly (same process group); a TERM sent to
+# this script alone is passed on.
+trap 'wait $up' INT
+trap 'kill -TERM $up 2>/dev/null; wait $up' TERM
 
 # Wait until the API answers (or `dispatch up` exits with its reason).
 for _ in $(seq 1 150); do

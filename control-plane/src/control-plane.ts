@@ -15,11 +15,11 @@ import {
 } from "@dispatch/proto";
 import { v1 } from "@dispatch/proto/reflection";
 import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { principalKey } from "./auth/principal.js";
 import { TokenRegistry } from "./auth/token-registry.js";
-import type { ErrorLogger } from "./errors.js";
+import { ConfigurationError, type ErrorLogger } from "./errors.js";
 import { listenDual } from "./http-server.js";
 import { endpointKind } from "./kinds/endpoint.js";
 import { functionKind } from "./kinds/function.js";
@@ -27,7 +27,7 @@ import type { Kind, Resource } from "./kinds/kind.js";
 import { defaultOrg, organizationKind } from "./kinds/organization.js";
 import { createSecretKind, presentSecret } from "./kinds/secret.js";
 import { subscriptionKind } from "./kinds/subscription.js";
-import { createSealer } from "./secrets/sealer.js";
+import { createSealer, type Sealer } from "./secrets/sealer.js";
 import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
 import { createResourceService } from "./services/resource-service.js";
 import { type Component, createSystemService } from "./services/system-service.js";
@@ -113,7 +113,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       kind.codec,
     );
 
-  const secretKind = createSecretKind(createSealer(options.secretKey));
+  const sealer = createSealer(options.secretKey);
+  await checkSecretKey(await kvm.create("system", { history: 1, replicas }), sealer);
+  const secretKind = createSecretKind(sealer);
   const stores = {
     functions: await open(functionKind),
     endpoints: await open(endpointKind),
@@ -230,7 +232,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     listening = await listenDual(adapter, host, options.port ?? 8080);
   } catch (err) {
     await tokens.close();
-    await nats.drain();
     throw err;
   }
   let closing: Promise<void> | undefined;
@@ -254,6 +255,28 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     await tokens.close();
     await nats.drain();
   }
+}
+
+/**
+ * Refuses to start with a secret key other than the one the store was first
+ * used with: secrets sealed with the old key could not be opened, and finding
+ * out at the first read is worse than finding out now.
+ */
+async function checkSecretKey(kv: KV, sealer: Sealer): Promise<void> {
+  const probe = new TextEncoder().encode("dispatch secret key check");
+  const entry = await kv.get("secret-key-check");
+  if (entry?.operation === "PUT") {
+    try {
+      sealer.open(entry.value, "system/secret-key-check");
+      return;
+    } catch (err) {
+      throw new ConfigurationError(
+        "the secret encryption key differs from the one this NATS store was set up with, so stored secrets could not be read. Use the original key (DISPATCH_SECRET_KEY or secret.key in the data dir), or point Dispatch at a fresh NATS store",
+        { cause: err },
+      );
+    }
+  }
+  await kv.put("secret-key-check", sealer.seal(probe, "system/secret-key-check"));
 }
 
 async function ensureDefaultOrg(store: ResourceStore<Resource>): Promise<void> {

@@ -28,3 +28,11 @@ export function toConnectError(err: unknown, log: ErrorLogger): ConnectError {
     err,
   );
 }
+
+/**
+ * The control plane cannot start as configured (wrong key, NATS without
+ * JetStream, ...). The message says what to change; callers show it as is.
+ */
+export class ConfigurationError extends Error {
+  override readonly name = "ConfigurationError";
+}

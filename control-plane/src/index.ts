@@ -5,5 +5,6 @@
 
 export { newTokenSecret } from "./auth/token-registry.js";
 export { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "./control-plane.js";
+export { ConfigurationError } from "./errors.js";
 export { createSealer, parseSecretKey, type Sealer } from "./secrets/sealer.js";
 export type { Component } from "./services/system-service.js";

@@ -102,3 +102,12 @@ test("shutdown: open watches end cleanly and data survives a restart", async (t)
     await again.controlPlane.close();
   }
 });
+
+test("restart with another secret key is refused with a message that says why", async (t) => {
+  const { nats } = t.context.dispatch;
+  await t.context.dispatch.controlPlane.close();
+  const { startDispatch: start } = await import("@dispatch/testkit");
+  const error = await t.throwsAsync(start({ nats }));
+  t.is(error?.name, "ConfigurationError");
+  t.regex(error?.message ?? "", /secret encryption key differs from the one this NATS store was set up with/);
+});

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
+import { CommandError } from "../errors.js";
 import { defaultDataDir } from "./data-dir.js";
 import { startUp, UpError } from "./up.js";
 
@@ -71,11 +72,7 @@ Examples:
             log,
           });
         } catch (err) {
-          if (err instanceof UpError) {
-            process.stderr.write(`error: ${err.message}\n`);
-            process.exitCode = 1;
-            return;
-          }
+          if (err instanceof UpError) throw new CommandError(err.message);
           throw err;
         }
         const width = Math.max(...Object.keys(up.urls).map((k) => k.length));

@@ -1,4 +1,4 @@
-import { type ControlPlane, startControlPlane } from "@dispatch/control-plane";
+import { ConfigurationError, type ControlPlane, startControlPlane } from "@dispatch/control-plane";
 import { Role } from "@dispatch/proto";
 import { configPath, saveContext } from "../config.js";
 import { clientVersion } from "../version.js";
@@ -58,6 +58,7 @@ export async function startUp(options: UpOptions): Promise<Up> {
     });
   } catch (err) {
     await nats.embedded?.stop();
+    if (err instanceof ConfigurationError) throw new UpError(err.message);
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") {
       throw new UpError(

@@ -1,0 +1,120 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtemp, readFile, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort } from "@dispatch/testkit";
+import test from "ava";
+
+// `dispatch up` as a user runs it: a real process, an embedded nats-server.
+const bin = fileURLToPath(new URL("../../bin/dispatch.js", import.meta.url));
+
+interface Up {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startUp(env: NodeJS.ProcessEnv, args: string[]): Promise<Up> {
+  const child = spawn(process.execPath, [bin, "up", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("Dispatch is up.")) resolve();
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    void exited.then((code) => reject(new Error(`dispatch up exited (${code}):\n${output}`)));
+  });
+  return { child, output: () => output, exited };
+}
+
+function run(
+  env: NodeJS.ProcessEnv,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { env }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("dispatch up: embedded nats-server, admin token, CLI context, clean stop, data kept", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const natsPort = await freePort();
+  const apiPort = await freePort();
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const args = [
+    "--data-dir",
+    join(dir, "data"),
+    "--port",
+    String(apiPort),
+    "--nats-url",
+    `nats://127.0.0.1:${natsPort}`,
+  ];
+
+  const first = await startUp(env, args);
+  t.regex(first.output(), /starting nats-server with JetStream/);
+  t.regex(first.output(), new RegExp(`api\\s+http://127.0.0.1:${apiPort}`));
+  const token = (await stat(join(dir, "data", "admin.token"))).mode & 0o777;
+  t.is(token, 0o600, "the admin token file is private");
+  t.is((await stat(join(dir, "config.json"))).mode & 0o777, 0o600);
+  const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8"));
+  t.is(config.current, "local");
+  t.is(config.contexts.local.server, `http://127.0.0.1:${apiPort}`);
+
+  const status = await run(env, ["status", "-o", "json"]);
+  t.is(status.code, 0, status.stderr);
+  t.deepEqual(JSON.parse(status.stdout), {
+    api: `http://127.0.0.1:${apiPort}`,
+    nats: `nats://127.0.0.1:${natsPort}`,
+  });
+  t.is((await run(env, ["create", "secret", "kept", "--from-literal", "k=v"])).code, 0);
+
+  const nats = await run(env, ["status"]);
+  t.is(nats.code, 0);
+  first.child.kill("SIGTERM");
+  t.is(await first.exited, 0, first.output());
+  t.regex(first.output(), /stopped/);
+  const down = await run(env, ["get", "secrets"]);
+  t.is(down.code, 1);
+  t.regex(down.stderr, /cannot reach Dispatch/);
+
+  const second = await startUp(env, args);
+  const kept = await run(env, ["get", "secret", "kept", "--reveal", "-o", "json"]);
+  t.is(JSON.parse(kept.stdout).spec.data.k, "v", "data and the secret key survive a restart");
+  second.child.kill("SIGINT");
+  t.is(await second.exited, 0);
+  t.false(isRunning(second.child.pid ?? 0));
+});
+
+test("dispatch up: no NATS and no nats-server is a clear error", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const result = await run(env, [
+    "up",
+    "--data-dir",
+    join(dir, "data"),
+    "--nats-url",
+    `nats://127.0.0.1:${await freePort()}`,
+    "--nats-server-bin",
+    join(dir, "no-such-nats-server"),
+  ]);
+  t.is(result.code, 1);
+  t.regex(
+    result.stderr,
+    /is not installed\. Install it \(Debian\/Ubuntu: sudo apt-get install nats-server\)/,
+  );
+});
