@@ -10,7 +10,8 @@ export interface Summary {
 /** p50/p95/p99 and mean of `samples` (nearest-rank percentiles). */
 export function summarize(samples: readonly number[]): Summary {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+  const at = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
   const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
   return { n: sorted.length, p50: at(50), p95: at(95), p99: at(99), mean };
 }
