@@ -103,3 +103,37 @@ test("version and status describe the installation", async (t) => {
   t.deepEqual(Object.keys(status.urls).sort(), ["api", "nats"]);
   t.true(status.components.every((c) => c.healthy));
 });
+
+test("buf curl (an independent gRPC client) discovers and calls the API through reflection", async (t) => {
+  const { url, token } = t.context.dispatch;
+  const { execFile } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const { tmpdir } = await import("node:os");
+  const buf = fileURLToPath(new URL("../../../node_modules/.bin/buf", import.meta.url));
+  const header = `authorization: Bearer ${token}`;
+  const curl = (args: string[]) =>
+    new Promise<string>((resolve, reject) =>
+      // Run outside the repo so buf does not read the workspace's buf.yaml.
+      execFile(
+        buf,
+        [
+          "curl",
+          "--protocol",
+          "grpc",
+          "--http2-prior-knowledge",
+          "-H",
+          header,
+          "--reflect-header",
+          header,
+          ...args,
+        ],
+        { cwd: tmpdir() },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      ),
+    );
+  const services = (await curl(["--list-services", url])).trim().split("\n");
+  t.true(services.includes("dispatch.v1.SecretService"));
+  t.true(services.includes("dispatch.v1.OrganizationService"));
+  const orgs = JSON.parse(await curl(["-d", "{}", `${url}/dispatch.v1.OrganizationService/List`]));
+  t.true(orgs.items.some((o: { meta: { name: string } }) => o.meta.name === "default"));
+});
