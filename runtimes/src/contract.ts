@@ -1,0 +1,55 @@
+/**
+ * The wire shapes of the worker contract (`CONTRACT.md`), shared by the Node
+ * worker and by callers (the control plane's driver and invoker).
+ */
+
+/** The three kinds of failed call (DESIGN §4). */
+export type CallErrorType = "InputError" | "FunctionError" | "SystemError";
+
+/** Why a call failed: `error` in an invoke response, or the `Dispatch-Error` header. */
+export interface CallError {
+  type: CallErrorType;
+  message: string;
+  /** Stack lines; empty when there is no stack (a deadline, a bad request). */
+  stack: string[];
+}
+
+/** What a call wrote, split into lines: `logs` in an invoke response, or the `Dispatch-Logs` header. */
+export interface CallLogs {
+  stdout: string[];
+  stderr: string[];
+}
+
+/** The context a caller passes to `POST /invoke`; every field is optional. */
+export interface InvokeContext {
+  secrets?: Record<string, string> | null;
+  /** RFC 3339 time; the worker's `DISPATCH_TIMEOUT_MS` applies when absent. */
+  deadline?: string | null;
+  event?: Record<string, unknown> | null;
+  http?: Record<string, unknown> | null;
+  function?: string | null;
+  runId?: string | null;
+}
+
+/** The body of `POST /invoke`. */
+export interface InvokeRequest {
+  payload?: unknown;
+  context?: InvokeContext | null;
+}
+
+/** The body of a `200` answer to `POST /invoke`. */
+export interface InvokeResponse {
+  output: unknown;
+  error: CallError | null;
+  logs: CallLogs;
+  durationMs: number;
+}
+
+/** The exit status of a worker whose handler failed to load (sysexits `EX_CONFIG`). */
+export const LOAD_ERROR_EXIT_CODE = 78;
+
+/** Response header of `/http` and `/event` answers: base64 of the {@link CallLogs} JSON. */
+export const LOGS_HEADER = "dispatch-logs";
+
+/** Response header of failed `/http` and `/event` answers: base64 of the {@link CallError} JSON. */
+export const ERROR_HEADER = "dispatch-error";

@@ -1,0 +1,26 @@
+/**
+ * Function workers for Node.js and Python 3, and what the control plane's
+ * driver needs to run them: the command that starts a worker, the default
+ * handler of an entry file, and the lines a worker writes about itself.
+ * The contract every worker serves is `CONTRACT.md` in this package.
+ */
+
+export {
+  type CallError,
+  type CallErrorType,
+  type CallLogs,
+  ERROR_HEADER,
+  type InvokeContext,
+  type InvokeRequest,
+  type InvokeResponse,
+  LOAD_ERROR_EXIT_CODE,
+  LOGS_HEADER,
+} from "./contract.js";
+export {
+  defaultHandler,
+  type Runtime,
+  runtimeForFile,
+  type WorkerCommand,
+  workerCommand,
+} from "./worker-command.js";
+export { parseWorkerLine, type WorkerLine } from "./worker-line.js";
