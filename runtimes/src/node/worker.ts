@@ -1,0 +1,80 @@
+/**
+ * The Node.js function worker: `node dist/src/node/worker.js` with the
+ * `DISPATCH_*` environment of CONTRACT.md. It loads the handler, listens,
+ * says `DISPATCH_READY {"port": N}`, serves calls, and drains on SIGTERM.
+ * Node built-ins only: it starts once per function instance.
+ */
+
+import { existsSync, writeSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { LOAD_ERROR_EXIT_CODE } from "../contract.js";
+import { LoadError, readConfig, type WorkerConfig } from "./config.js";
+import { createRequestListener, type WorkerState } from "./endpoints.js";
+import { type Handler, loadHandler } from "./load-handler.js";
+import { currentCall, installOutputCapture } from "./output-capture.js";
+
+const streams = installOutputCapture();
+
+// An error thrown where no promise awaits it (a timer, a stray rejection) fails the call whose
+// async context it belongs to. The worker keeps serving: other calls in flight are not at fault.
+const onUncaught = (error: unknown) => {
+  const call = currentCall();
+  if (call !== undefined) call.fail(error);
+  else
+    streams.stderr(
+      `uncaught error outside a call: ${error instanceof Error ? error.stack : String(error)}\n`,
+    );
+};
+process.on("uncaughtException", onUncaught);
+process.on("unhandledRejection", onUncaught);
+
+const { config, handler } = await load().catch(exitWithLoadError);
+
+async function load(): Promise<{ config: WorkerConfig; handler: Handler }> {
+  const config = readConfig(process.env);
+  if (!existsSync(config.functionDir)) {
+    throw new LoadError(`DISPATCH_FUNCTION_DIR ${config.functionDir} does not exist`);
+  }
+  // Relative paths in the handler's own file reads mean the bundle.
+  process.chdir(config.functionDir);
+  return { config, handler: await loadHandler(config.functionDir, config.handler) };
+}
+
+function exitWithLoadError(error: unknown): never {
+  const { message, lines } = error instanceof LoadError ? error : new LoadError(String(error));
+  // Synchronous, so the line is out before the process is gone.
+  writeSync(2, `DISPATCH_LOAD_ERROR ${JSON.stringify({ message, stack: lines })}\n`);
+  process.exit(LOAD_ERROR_EXIT_CODE);
+}
+
+const state: WorkerState = {
+  draining: false,
+  inFlight: 0,
+  onCallDone() {
+    if (state.draining && state.inFlight === 0) setImmediate(() => process.exit(0));
+  },
+};
+
+const server = createServer(createRequestListener(config, handler, state));
+// Longer than the idle timeouts of the callers that keep connections (Envoy, undici), so the
+// worker is not the side that closes a connection a request is racing onto.
+server.keepAliveTimeout = 65_000;
+server.on("error", (error) => {
+  streams.stderr(`worker cannot listen on ${config.host}:${config.port}: ${error.message}\n`);
+  process.exit(1);
+});
+server.listen(config.port, config.host, () => {
+  const { port } = server.address() as AddressInfo;
+  streams.stdout(`DISPATCH_READY {"port": ${port}}\n`);
+});
+
+const drain = () => {
+  if (state.draining) return;
+  state.draining = true;
+  server.closeIdleConnections();
+  setTimeout(() => process.exit(0), config.drainMs);
+  state.onCallDone();
+};
+process.on("SIGTERM", drain);
+process.on("SIGINT", drain);

@@ -1,0 +1,457 @@
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import test, { type ExecutionContext } from "ava";
+import type { CallError, CallLogs, Runtime } from "../src/index.js";
+import { fixtureFiles, handlerFor } from "./fixtures.js";
+import {
+  decodeHeader,
+  eventually,
+  invoke,
+  request,
+  startWorker,
+  type TestWorker,
+  writeBundle,
+} from "./worker-process.js";
+
+// CONTRACT.md, served the same by both workers: each test starts a real worker process on one
+// fixture handler and talks HTTP to it.
+
+const runtimes: Runtime[] = ["nodejs"];
+const bundles = new Map<Runtime, string>();
+
+test.before(async () => {
+  for (const runtime of runtimes) bundles.set(runtime, await writeBundle(fixtureFiles[runtime]));
+});
+test.after.always(async () => {
+  for (const dir of bundles.values()) await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs `body` against a worker serving fixture `name`, and stops it after. */
+async function withWorker(
+  t: ExecutionContext,
+  runtime: Runtime,
+  name: string,
+  body: (worker: TestWorker) => Promise<void>,
+  env: Record<string, string> = {},
+): Promise<void> {
+  const worker = await startWorker({
+    runtime,
+    dir: bundles.get(runtime) as string,
+    handler: handlerFor(runtime, name),
+    env,
+  });
+  t.teardown(() => worker.stop());
+  await body(worker);
+}
+
+const soon = (ms: number) => new Date(Date.now() + ms).toISOString();
+
+for (const runtime of runtimes) {
+  test(`${runtime}: the ready line names the port, and /healthz answers ok`, async (t) => {
+    await withWorker(t, runtime, "greet", async (worker) => {
+      t.true(worker.stdout.includes(`DISPATCH_READY {"port": ${worker.port}}`));
+      const health = await request(`${worker.url}/healthz`);
+      t.is(health.status, 200);
+      t.deepEqual(health.json(), { status: "ok" });
+    });
+  });
+
+  test(`${runtime}: invoke passes the payload and returns the output`, async (t) => {
+    await withWorker(t, runtime, "greet", async (worker) => {
+      const answer = await invoke(worker, { name: "Jon", place: "Winterfell" });
+      t.deepEqual(answer.output, { myField: "Hello, Jon from Winterfell" });
+      t.is(answer.error, null);
+      t.deepEqual(answer.logs, { stdout: [], stderr: [] });
+      t.true(typeof answer.durationMs === "number" && answer.durationMs >= 0);
+    });
+  });
+
+  test(`${runtime}: invoke takes any JSON as payload, a literal 42 too`, async (t) => {
+    await withWorker(t, runtime, "echo", async (worker) => {
+      t.is((await invoke(worker, 42)).output, 42);
+      t.deepEqual((await invoke(worker, [1, "two", null])).output, [1, "two", null]);
+      t.is((await invoke(worker, null)).output, null);
+    });
+  });
+
+  test(`${runtime}: what a call writes to stdout and stderr comes back in its logs`, async (t) => {
+    await withWorker(t, runtime, "prints", async (worker) => {
+      const { logs, output } = await invoke(worker, {});
+      t.is(output, null);
+      t.is(logs.stdout[0], "to stdout");
+      t.deepEqual(logs, { stdout: ["to stdout"], stderr: ["to stderr"] });
+      t.false(worker.stdout.includes("to stdout"), "a call's output is not the worker's own");
+    });
+  });
+
+  test(`${runtime}: 20 concurrent calls each get only their own output`, async (t) => {
+    await withWorker(t, runtime, "tagged", async (worker) => {
+      const ids = Array.from({ length: 20 }, (_, i) => `call-${i}`);
+      const answers = await Promise.all(
+        ids.map((id, i) => invoke(worker, { id, pause: ((i * 7) % 5) / 50 })),
+      );
+      for (const [i, answer] of answers.entries()) {
+        const id = ids[i];
+        t.is(answer.output, id);
+        t.deepEqual(answer.logs, { stdout: [`start ${id}`, `end ${id}`], stderr: [`err ${id}`] });
+      }
+    });
+  });
+
+  test(`${runtime}: context carries secrets, function, runId and the deadline`, async (t) => {
+    await withWorker(t, runtime, "contextFields", async (worker) => {
+      const deadline = soon(60_000);
+      const answer = await invoke(worker, {}, { secrets: { token: "s3cret" }, deadline, runId: "run-1" });
+      const fields = answer.output as Record<string, unknown>;
+      t.deepEqual(fields.secrets, { token: "s3cret" });
+      t.is(fields.function, "test-fn", "the function's name comes from DISPATCH_FUNCTION");
+      t.is(fields.runId, "run-1");
+      t.is(new Date(fields.deadline as string).getTime(), new Date(deadline).getTime());
+      t.true(fields.deadlineIsDate);
+
+      const defaults = (await invoke(worker, {})).output as Record<string, unknown>;
+      t.deepEqual(defaults.secrets, {});
+      t.is(defaults.runId, null);
+      const implied = new Date(defaults.deadline as string).getTime() - Date.now();
+      t.true(implied > 20_000 && implied <= 30_000, "DISPATCH_TIMEOUT_MS (default 30 s) sets the deadline");
+    });
+  });
+
+  test(`${runtime}: context.logger writes lines to the call's stdout and stderr`, async (t) => {
+    await withWorker(t, runtime, "logs", async (worker) => {
+      const { logs } = await invoke(worker, {});
+      t.deepEqual(logs, { stdout: ["info 1", "debug"], stderr: ["warn", "error"] });
+    });
+  });
+
+  test(`${runtime}: a thrown error is a FunctionError with its message and stack`, async (t) => {
+    await withWorker(t, runtime, "fails", async (worker) => {
+      const { output, error, logs } = await invoke(worker, {});
+      t.is(output, null);
+      t.is(error?.type, "FunctionError");
+      t.is(error?.message, "something broke");
+      t.true((error?.stack.length ?? 0) > 1);
+      t.true(
+        error?.stack.some((line) => line.includes("fixtures")),
+        "the stack points at the handler",
+      );
+      t.false(
+        error?.stack.some((line) => line.includes("worker")),
+        "but not at the worker",
+      );
+      t.true(
+        logs.stderr.some((line) => line.includes("something broke")),
+        "the stack goes to stderr too",
+      );
+    });
+  });
+
+  test(`${runtime}: an error named InputError is an InputError`, async (t) => {
+    await withWorker(t, runtime, "rejects", async (worker) => {
+      const { error } = await invoke(worker, {});
+      t.is(error?.type, "InputError");
+      t.is(error?.message, "name is required");
+    });
+  });
+
+  test(`${runtime}: a result that is not JSON is a FunctionError`, async (t) => {
+    await withWorker(t, runtime, "notJson", async (worker) => {
+      const { output, error } = await invoke(worker, {});
+      t.is(output, null);
+      t.is(error?.type, "FunctionError");
+      t.regex(error?.message ?? "", /cannot be encoded as JSON/);
+    });
+  });
+
+  test(`${runtime}: past the deadline a call is a SystemError, and the worker keeps serving`, async (t) => {
+    await withWorker(t, runtime, "sleeps", async (worker) => {
+      const started = Date.now();
+      const late = await invoke(worker, { seconds: 20 }, { deadline: soon(500) });
+      t.true(Date.now() - started < 10_000, "the answer does not wait for the handler");
+      t.is(late.output, null);
+      t.deepEqual(late.error, { type: "SystemError", message: late.error?.message, stack: [] });
+      t.regex(late.error?.message ?? "", /^timed out after \d+(\.\d+)?s$/);
+
+      const quick = await invoke(worker, { seconds: 0 });
+      t.is(quick.output, "woke");
+      t.is(quick.error, null);
+
+      const gone = await invoke(worker, { seconds: 0 }, { deadline: soon(-1000) });
+      t.is(gone.error?.type, "SystemError", "a deadline already past fails at once");
+    });
+  });
+
+  test(`${runtime}: DISPATCH_TIMEOUT_MS is the deadline of a call that brings none`, async (t) => {
+    await withWorker(
+      t,
+      runtime,
+      "sleeps",
+      async (worker) => {
+        const late = await invoke(worker, { seconds: 3 });
+        t.is(late.error?.type, "SystemError");
+        t.is(late.error?.message, "timed out after 0.3s");
+      },
+      { DISPATCH_TIMEOUT_MS: "300" },
+    );
+  });
+
+  test(`${runtime}: a request that is not the invoke shape gets 400`, async (t) => {
+    await withWorker(t, runtime, "echo", async (worker) => {
+      for (const body of [
+        "not json",
+        "[1]",
+        JSON.stringify({ context: { secrets: 3 } }),
+        JSON.stringify({ context: { deadline: "soon" } }),
+      ]) {
+        const answer = await request(`${worker.url}/invoke`, { method: "POST", body });
+        t.is(answer.status, 400, body);
+        t.is((answer.json() as { error: CallError }).error.type, "InputError");
+      }
+      t.is((await request(`${worker.url}/invoke`)).status, 405);
+      t.is((await request(`${worker.url}/nowhere`)).status, 404);
+    });
+  });
+
+  test(`${runtime}: /http passes a JSON body, method, path, query and headers`, async (t) => {
+    await withWorker(t, runtime, "http", async (worker) => {
+      const answer = await request(`${worker.url}/http/users/7?x=1&x=2&y=`, {
+        method: "PUT",
+        headers: { "content-type": "application/json; charset=utf-8" },
+        body: JSON.stringify({ name: "Jon" }),
+      });
+      t.is(answer.status, 200);
+      t.is(answer.headers["content-type"], "application/json");
+      t.deepEqual(answer.json(), {
+        method: "PUT",
+        path: "/users/7",
+        query: { x: ["1", "2"], y: "" },
+        contentType: "application/json; charset=utf-8",
+        payload: { name: "Jon" },
+      });
+      t.deepEqual(decodeHeader(answer.headers["dispatch-logs"]), { stdout: [], stderr: [] });
+      t.is(answer.headers["dispatch-error"], undefined);
+    });
+  });
+
+  test(`${runtime}: /http turns a form body into an object, text into a string, bytes into base64`, async (t) => {
+    await withWorker(t, runtime, "http", async (worker) => {
+      const form = await request(`${worker.url}/http/form`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "name=Jon+Snow&place=Winterfell&tag=a&tag=b",
+      });
+      t.deepEqual((form.json() as { payload: unknown }).payload, {
+        name: "Jon Snow",
+        place: "Winterfell",
+        tag: ["a", "b"],
+      });
+      const text = await request(`${worker.url}/http`, {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body: "hello",
+      });
+      t.like(text.json(), { path: "/", payload: "hello" });
+      const bytes = await request(`${worker.url}/http/b`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: Buffer.from([0, 1, 2, 255]),
+      });
+      t.is((bytes.json() as { payload: unknown }).payload, Buffer.from([0, 1, 2, 255]).toString("base64"));
+      const bad = await request(`${worker.url}/http/b`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{nope",
+      });
+      t.is(bad.status, 400);
+      t.is((decodeHeader(bad.headers["dispatch-error"]) as CallError).type, "InputError");
+    });
+  });
+
+  test(`${runtime}: /http gives a body-less request its query parameters as payload`, async (t) => {
+    await withWorker(t, runtime, "http", async (worker) => {
+      const answer = await request(`${worker.url}/http/hello?name=Jon&place=Winterfell`);
+      t.deepEqual(answer.json(), {
+        method: "GET",
+        path: "/hello",
+        query: { name: "Jon", place: "Winterfell" },
+        contentType: null,
+        payload: { name: "Jon", place: "Winterfell" },
+      });
+    });
+  });
+
+  test(`${runtime}: /http sends a {statusCode, headers, body} result as the response`, async (t) => {
+    await withWorker(t, runtime, "httpResponse", async (worker) => {
+      const answer = await request(`${worker.url}/http/things`, { method: "POST" });
+      t.is(answer.status, 201);
+      t.is(answer.headers["x-made-by"], "handler");
+      t.is(answer.headers["content-type"], "text/plain");
+      t.is(answer.text, "created");
+    });
+  });
+
+  test(`${runtime}: /http maps errors to 400 and 500, with the run in Dispatch-* headers`, async (t) => {
+    for (const [name, status, type] of [
+      ["rejects", 400, "InputError"],
+      ["fails", 500, "FunctionError"],
+    ] as const) {
+      await withWorker(t, runtime, name, async (worker) => {
+        const answer = await request(`${worker.url}/http/x`);
+        t.is(answer.status, status);
+        const { error } = answer.json() as { error: CallError };
+        t.is(error.type, type);
+        t.deepEqual(decodeHeader(answer.headers["dispatch-error"]), error);
+        const logs = decodeHeader(answer.headers["dispatch-logs"]) as CallLogs;
+        t.true(logs.stderr.length > 0, "the stack is in the call's stderr");
+      });
+    }
+  });
+
+  test(`${runtime}: /http answers 504 when the call passes its deadline`, async (t) => {
+    await withWorker(
+      t,
+      runtime,
+      "sleeps",
+      async (worker) => {
+        const answer = await request(`${worker.url}/http/x?seconds=3`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ seconds: 3 }),
+        });
+        t.is(answer.status, 504);
+        t.is((answer.json() as { error: CallError }).error.type, "SystemError");
+      },
+      { DISPATCH_TIMEOUT_MS: "200" },
+    );
+  });
+
+  test(`${runtime}: long logs come whole from /invoke, and as their last lines in Dispatch-Logs`, async (t) => {
+    await withWorker(t, runtime, "noisy", async (worker) => {
+      const whole = await invoke(worker, { lines: 2000 });
+      t.is(whole.logs.stdout.length, 2000);
+      t.is(whole.logs.stdout[1999], "line 1999 of many");
+
+      const answer = await request(`${worker.url}/http/x`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ lines: 2000 }),
+      });
+      t.is(answer.status, 200);
+      const header = answer.headers["dispatch-logs"] as string;
+      t.true(header.length <= 8192);
+      const logs = decodeHeader(header) as CallLogs;
+      t.regex(logs.stdout[0] as string, /^\[\d+ earlier lines dropped to fit the Dispatch-Logs header\]$/);
+      t.is(logs.stdout.at(-1), "line 1999 of many");
+      t.true(logs.stdout.length > 50);
+    });
+  });
+
+  test(`${runtime}: /event reads a binary-mode CloudEvent: ce-* attributes and data`, async (t) => {
+    await withWorker(t, runtime, "event", async (worker) => {
+      const answer = await request(`${worker.url}/event`, {
+        method: "POST",
+        headers: {
+          "ce-specversion": "1.0",
+          "ce-id": "e-1",
+          "ce-source": "/orders",
+          "ce-type": "order.created",
+          "ce-subject": "Euro%20%E2%82%AC%20%F0%9F%98%80",
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({ order: 7 }),
+      });
+      t.is(answer.status, 200);
+      t.deepEqual(answer.json(), { type: "order.created", subject: "Euro € 😀", payload: { order: 7 } });
+      t.deepEqual(decodeHeader(answer.headers["dispatch-logs"]), { stdout: [], stderr: [] });
+
+      const ignored = await request(`${worker.url}/event`, {
+        method: "POST",
+        headers: { "ce-specversion": "1.0", "ce-id": "e-2", "ce-source": "/s", "ce-type": "ignore" },
+      });
+      t.is(ignored.status, 204, "a null result is 204");
+
+      const notAnEvent = await request(`${worker.url}/event`, {
+        method: "POST",
+        headers: { "ce-id": "e-3" },
+      });
+      t.is(notAnEvent.status, 400);
+      t.regex(
+        (notAnEvent.json() as { error: CallError }).error.message,
+        /missing ce-specversion, ce-source, ce-type/,
+      );
+    });
+  });
+
+  test(`${runtime}: /event sends a {type, source, data} result back as a binary-mode reply event`, async (t) => {
+    await withWorker(t, runtime, "replyEvent", async (worker) => {
+      const answer = await request(`${worker.url}/event`, {
+        method: "POST",
+        headers: {
+          "ce-specversion": "1.0",
+          "ce-id": "e-1",
+          "ce-source": "/s",
+          "ce-type": "ping",
+          "content-type": "text/plain",
+        },
+        body: "hi",
+      });
+      t.is(answer.status, 200);
+      t.is(answer.headers["ce-type"], "com.example.replied");
+      t.is(answer.headers["ce-source"], "/replier");
+      t.is(answer.headers["ce-specversion"], "1.0");
+      t.is(answer.headers["ce-subject"], "Euro%20%E2%82%AC%20%F0%9F%98%80", "HTTP binding §3.1.3.2 encoding");
+      t.truthy(answer.headers["ce-id"]);
+      t.regex(String(answer.headers["content-type"]), /^application\/json/);
+      t.deepEqual(answer.json(), { got: "hi" });
+    });
+  });
+
+  test(`${runtime}: SIGTERM turns /healthz and new calls to 503, lets the call in flight finish, then exits 0`, async (t) => {
+    await withWorker(t, runtime, "sleeps", async (worker) => {
+      const marker = join(bundles.get(runtime) as string, `started-${randomUUID()}`);
+      const inFlight = invoke(worker, { seconds: 3, marker });
+      await eventually(() => existsSync(marker));
+      worker.child.kill("SIGTERM");
+      const health = await eventually(async () => {
+        const answer = await request(`${worker.url}/healthz`);
+        return answer.status === 503 ? answer : undefined;
+      });
+      t.deepEqual(health.json(), { status: "draining" });
+      const refused = await request(`${worker.url}/invoke`, { method: "POST", body: "{}" });
+      t.is(refused.status, 503);
+      t.is((await inFlight).output, "woke");
+      t.deepEqual(await worker.exited, { code: 0, signal: null });
+    });
+  });
+
+  test(`${runtime}: SIGTERM waits no longer than DISPATCH_DRAIN_MS for calls in flight`, async (t) => {
+    await withWorker(
+      t,
+      runtime,
+      "sleeps",
+      async (worker) => {
+        const marker = join(bundles.get(runtime) as string, `started-${randomUUID()}`);
+        const inFlight = invoke(worker, { seconds: 20, marker }).catch((error: Error) => error);
+        await eventually(() => existsSync(marker));
+        const started = Date.now();
+        worker.child.kill("SIGTERM");
+        t.deepEqual(await worker.exited, { code: 0, signal: null });
+        const waited = Date.now() - started;
+        t.true(waited >= 250 && waited < 10_000, `waited ${waited} ms`);
+        t.true((await inFlight) instanceof Error, "the call was cut off");
+      },
+      { DISPATCH_DRAIN_MS: "300" },
+    );
+  });
+
+  test(`${runtime}: SIGTERM with nothing in flight exits 0 at once`, async (t) => {
+    await withWorker(t, runtime, "echo", async (worker) => {
+      const started = Date.now();
+      worker.child.kill("SIGTERM");
+      t.deepEqual(await worker.exited, { code: 0, signal: null });
+      t.true(Date.now() - started < 10_000);
+    });
+  });
+}

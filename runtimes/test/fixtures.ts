@@ -1,0 +1,185 @@
+import type { Runtime } from "../src/index.js";
+
+/**
+ * The same handlers in both languages, one module per runtime: each test
+ * starts a worker on one of them (`handlerFor(runtime, "greet")`).
+ */
+export const fixtureFiles: Record<Runtime, Record<string, string>> = {
+  nodejs: {
+    "fixtures.mjs": `
+import { writeFileSync } from "node:fs";
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+class InputError extends Error {}
+
+export const greet = async (context, payload) => ({ myField: \`Hello, \${payload.name} from \${payload.place}\` });
+export const echo = (context, payload) => payload;
+export const prints = (context, payload) => {
+  console.log("to stdout");
+  process.stderr.write("to stderr\\n");
+  return null;
+};
+export const tagged = async (context, payload) => {
+  console.log(\`start \${payload.id}\`);
+  await sleep(payload.pause * 1000);
+  process.stdout.write(\`end \${payload.id}\\n\`);
+  console.error(\`err \${payload.id}\`);
+  return payload.id;
+};
+export const contextFields = (context, payload) => ({
+  secrets: context.secrets,
+  function: context.function,
+  runId: context.runId,
+  deadline: context.deadline === null ? null : context.deadline.toISOString(),
+  deadlineIsDate: context.deadline instanceof Date,
+});
+export const logs = (context, payload) => {
+  context.logger.info("info", 1);
+  context.logger.debug("debug");
+  context.logger.warn("warn");
+  context.logger.error("error");
+  return null;
+};
+export const fails = () => {
+  throw new Error("something broke");
+};
+export const rejects = async () => {
+  throw new InputError("name is required");
+};
+export const sleeps = async (context, payload) => {
+  if (payload.marker) writeFileSync(payload.marker, "started");
+  await sleep(payload.seconds * 1000);
+  return "woke";
+};
+export const notJson = () => ({ big: 10n });
+export const noisy = (context, payload) => {
+  for (let i = 0; i < payload.lines; i++) console.log(\`line \${i} of many\`);
+  return payload.lines;
+};
+export const http = (context, payload) => ({
+  method: context.http.method,
+  path: context.http.path,
+  query: context.http.query,
+  contentType: context.http.headers["content-type"] ?? null,
+  payload,
+});
+export const httpResponse = () => ({
+  statusCode: 201,
+  headers: { "x-made-by": "handler", "content-type": "text/plain" },
+  body: "created",
+});
+export const event = (context, payload) =>
+  context.event.type === "ignore" ? null : { type: context.event.type, subject: context.event.subject ?? null, payload };
+export const replyEvent = (context, payload) => ({
+  type: "com.example.replied",
+  source: "/replier",
+  subject: "Euro € 😀",
+  data: { got: payload },
+});
+`,
+  },
+  python3: {
+    "fixtures.py": `
+import sys
+import time
+
+
+class InputError(Exception):
+    pass
+
+
+def greet(context, payload):
+    return {"myField": f"Hello, {payload['name']} from {payload['place']}"}
+
+
+def echo(context, payload):
+    return payload
+
+
+def prints(context, payload):
+    print("to stdout")
+    sys.stderr.write("to stderr\\n")
+
+
+def tagged(context, payload):
+    print(f"start {payload['id']}")
+    time.sleep(payload["pause"])
+    sys.stdout.write(f"end {payload['id']}\\n")
+    print(f"err {payload['id']}", file=sys.stderr)
+    return payload["id"]
+
+
+def contextFields(context, payload):
+    deadline = context.deadline
+    return {
+        "secrets": context.secrets,
+        "function": context["function"],
+        "runId": context.runId,
+        "deadline": None if deadline is None else deadline.isoformat(),
+        "deadlineIsDate": deadline is not None and deadline.tzinfo is not None,
+    }
+
+
+def logs(context, payload):
+    context.logger.info("info %d", 1)
+    context.logger.debug("debug")
+    context.logger.warn("warn")
+    context.logger.error("error")
+
+
+def fails(context, payload):
+    raise ValueError("something broke")
+
+
+def rejects(context, payload):
+    raise InputError("name is required")
+
+
+def sleeps(context, payload):
+    if payload.get("marker"):
+        with open(payload["marker"], "w") as marker:
+            marker.write("started")
+    time.sleep(payload["seconds"])
+    return "woke"
+
+
+def notJson(context, payload):
+    return {"big": {1, 2}}
+
+
+def noisy(context, payload):
+    for i in range(payload["lines"]):
+        print(f"line {i} of many")
+    return payload["lines"]
+
+
+def http(context, payload):
+    return {
+        "method": context.http["method"],
+        "path": context.http["path"],
+        "query": context.http["query"],
+        "contentType": context.http["headers"].get("content-type"),
+        "payload": payload,
+    }
+
+
+def httpResponse(context, payload):
+    return {"statusCode": 201, "headers": {"x-made-by": "handler", "content-type": "text/plain"}, "body": "created"}
+
+
+def event(context, payload):
+    if context.event["type"] == "ignore":
+        return None
+    return {"type": context.event["type"], "subject": context.event.get("subject"), "payload": payload}
+
+
+def replyEvent(context, payload):
+    return {"type": "com.example.replied", "source": "/replier", "subject": "Euro € 😀", "data": {"got": payload}}
+`,
+  },
+};
+
+/** The `DISPATCH_HANDLER` of fixture `name`. */
+export function handlerFor(runtime: Runtime, name: string): string {
+  return runtime === "nodejs" ? `fixtures.mjs:${name}` : `fixtures.${name}`;
+}

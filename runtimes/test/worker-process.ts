@@ -1,0 +1,212 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import {
+  type InvokeResponse,
+  parseWorkerLine,
+  type Runtime,
+  type WorkerLine,
+  workerCommand,
+} from "../src/index.js";
+
+/** A free TCP port on 127.0.0.1 (testkit has one too, but depends on this package). */
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Writes `files` (relative path → content) into a new temp dir and returns it. */
+export async function writeBundle(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-runtime-"));
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, name)), { recursive: true });
+    await writeFile(join(dir, name), content);
+  }
+  return dir;
+}
+
+/** A worker process started for a test. */
+export interface TestWorker {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** Everything the worker wrote so far, by line. */
+  stdout: string[];
+  stderr: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILLs the worker (if still running) and waits for it. */
+  stop(): Promise<void>;
+}
+
+/** Options for {@link launch}. */
+export interface LaunchOptions {
+  runtime: Runtime;
+  dir: string;
+  handler: string;
+  env?: Record<string, string>;
+}
+
+// If the test process exits without stopping a worker, do not leave it running.
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
+/** Spawns a worker the way the driver does; does not wait for it. */
+export async function launch(
+  options: LaunchOptions,
+): Promise<Omit<TestWorker, "url"> & { ready: Promise<WorkerLine> }> {
+  const port = await freePort();
+  const { command, args } = workerCommand(options.runtime);
+  const child = spawn(command, args, {
+    env: {
+      ...process.env,
+      DISPATCH_PORT: String(port),
+      DISPATCH_FUNCTION_DIR: options.dir,
+      DISPATCH_HANDLER: options.handler,
+      DISPATCH_FUNCTION: "test-fn",
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  running.add(child);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const ready = new Promise<WorkerLine>((resolve, reject) => {
+    collectLines(child.stdout, stdout, (line) => {
+      const parsed = parseWorkerLine(line);
+      if (parsed?.kind === "ready") resolve(parsed);
+    });
+    collectLines(child.stderr, stderr, () => {});
+    void exited.then(({ code }) =>
+      reject(new Error(`worker exited (${code}) before it was ready:\n${stderr.join("\n")}`)),
+    );
+  });
+  ready.catch(() => {});
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await exited;
+  };
+  return { port, child, stdout, stderr, exited, stop, ready };
+}
+
+/** Starts a worker and waits for its ready line. */
+export async function startWorker(options: LaunchOptions): Promise<TestWorker> {
+  const worker = await launch(options);
+  try {
+    await worker.ready;
+  } catch (error) {
+    await worker.stop();
+    throw error;
+  }
+  return { ...worker, url: `http://127.0.0.1:${worker.port}` };
+}
+
+function collectLines(
+  stream: NodeJS.ReadableStream | null,
+  into: string[],
+  onLine: (line: string) => void,
+): void {
+  let pending = "";
+  stream?.setEncoding("utf8");
+  stream?.on("data", (chunk: string) => {
+    pending += chunk;
+    let newline = pending.indexOf("\n");
+    while (newline >= 0) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      into.push(line);
+      onLine(line);
+      newline = pending.indexOf("\n");
+    }
+  });
+}
+
+/** A plain HTTP answer. */
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  text: string;
+  json(): unknown;
+}
+
+/** One HTTP request on a connection of its own (no pooling, so a draining worker is seen as it is). */
+export function request(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { method: init.method ?? "GET", headers: init.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => {
+          const body = Buffer.concat(chunks);
+          const text = body.toString("utf8");
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            text,
+            json: () => JSON.parse(text),
+          });
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(init.body);
+  });
+}
+
+/** `POST /invoke` with `{payload, context}`; expects a 200. */
+export async function invoke(
+  worker: TestWorker,
+  payload: unknown,
+  context: object = {},
+): Promise<InvokeResponse> {
+  const answer = await request(`${worker.url}/invoke`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ payload, context }),
+  });
+  if (answer.status !== 200) throw new Error(`invoke answered ${answer.status}: ${answer.text}`);
+  return answer.json() as InvokeResponse;
+}
+
+/** Decodes a `Dispatch-Logs` / `Dispatch-Error` header. */
+export function decodeHeader(value: string | string[] | undefined): unknown {
+  return typeof value === "string" ? JSON.parse(Buffer.from(value, "base64").toString("utf8")) : undefined;
+}
+
+/** Polls `probe` until it gives something truthy, and returns that; fails after `timeoutMs`. */
+export async function eventually<T>(
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`not so within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
