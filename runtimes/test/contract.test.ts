@@ -18,7 +18,7 @@ import {
 // CONTRACT.md, served the same by both workers: each test starts a real worker process on one
 // fixture handler and talks HTTP to it.
 
-const runtimes: Runtime[] = ["nodejs"];
+const runtimes: Runtime[] = ["nodejs", "python3"];
 const bundles = new Map<Runtime, string>();
 
 test.before(async () => {
