@@ -1,14 +1,22 @@
+import { setMaxListeners } from "node:events";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   apiFiles,
   EndpointService,
+  type Function as FunctionResource,
   FunctionService,
+  LogService,
   OrganizationSchema,
   OrganizationService,
   type Role,
+  RunService,
   SecretService,
+  SourceService,
   SubscriptionService,
   SystemService,
   TokenService,
@@ -16,10 +24,21 @@ import {
 import { v1 } from "@dispatch/proto/reflection";
 import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { principalKey } from "./auth/principal.js";
 import { TokenRegistry } from "./auth/token-registry.js";
 import { ConfigurationError, type ErrorLogger } from "./errors.js";
+import { startActivator } from "./functions/activator.js";
+import { BundleCache } from "./functions/bundle-cache.js";
+import type { Driver } from "./functions/driver.js";
+import { Invoker } from "./functions/invoker.js";
+import { createLocalDriver } from "./functions/local-driver.js";
+import { LogStore } from "./functions/log-store.js";
+import { defaultRunRetention, type RunRetention, RunStore } from "./functions/run-store.js";
+import { type FunctionDefaults, functionDefaults, Scheduler } from "./functions/scheduler.js";
+import { SchemaCheck } from "./functions/schema-check.js";
+import { defaultMaxBundleBytes, SourceStore } from "./functions/source-store.js";
 import { listenDual } from "./http-server.js";
 import { endpointKind } from "./kinds/endpoint.js";
 import { functionKind } from "./kinds/function.js";
@@ -28,11 +47,13 @@ import { defaultOrg, organizationKind } from "./kinds/organization.js";
 import { createSecretKind, presentSecret } from "./kinds/secret.js";
 import { subscriptionKind } from "./kinds/subscription.js";
 import { createSealer, type Sealer } from "./secrets/sealer.js";
+import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
 import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
 import { createResourceService } from "./services/resource-service.js";
 import { type Component, createSystemService } from "./services/system-service.js";
 import { createTokenService } from "./services/token-service.js";
 import { ResourceStore } from "./store/resource-store.js";
+import type { Violations } from "./validation/violations.js";
 
 /** Options for {@link startControlPlane}. */
 export interface ControlPlaneOptions {
@@ -52,6 +73,18 @@ export interface ControlPlaneOptions {
   version?: string;
   /** Replicas of each KV bucket (1 on one machine, 3 in a NATS cluster). */
   replicas?: number;
+  /** Where bundles are unpacked for local workers; default a temp dir. */
+  workDir?: string;
+  /** Largest bundle accepted; default 32 MiB. */
+  maxBundleBytes?: number;
+  /** How long and how many run records are kept. */
+  runRetention?: Partial<RunRetention>;
+  /** Defaults for what function specs leave out (instances, concurrency, idle time, timeout). */
+  functionDefaults?: Partial<FunctionDefaults>;
+  /** Runs function instances; default the local driver (worker processes). */
+  driver?: Driver;
+  /** Where the activator listens (loopback); port 0 picks a free one. */
+  activatorPort?: number;
   /** Other components of the installation, for `dispatch status`. */
   components?: () => readonly Component[];
   log?: ErrorLogger;
@@ -73,6 +106,9 @@ export interface ControlPlane {
 /** The services every installation serves, by full name (for reflection). */
 const apiServices = [
   FunctionService,
+  RunService,
+  SourceService,
+  LogService,
   EndpointService,
   SubscriptionService,
   SecretService,
@@ -94,7 +130,13 @@ const apiServices = [
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const log: ErrorLogger =
     options.log ?? ((message, error) => console.error(`control-plane: ${message}:`, error));
-  const nats = await connect({ servers: options.natsUrl, name: "dispatch-control-plane" });
+  // noAsyncTraces: nats.js would otherwise build an Error (with a stack) for
+  // every request it sends, which is a large share of an invocation's CPU.
+  const nats = await connect({
+    servers: options.natsUrl,
+    name: "dispatch-control-plane",
+    noAsyncTraces: true,
+  });
   const js = jetstream(nats);
   const kvm = new Kvm(js);
   const replicas = options.replicas ?? 1;
@@ -129,6 +171,48 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   await tokens.start();
   for (const t of options.bootstrapTokens ?? []) await tokens.ensure(t.name, t.secret, t.role, t.org);
 
+  const jsm = await jetstreamManager(nats);
+  const sources = new SourceStore(await new Objm(js).create("sources", { replicas }));
+  const maxBundleBytes = options.maxBundleBytes ?? defaultMaxBundleBytes;
+  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "dispatch-work-")));
+  const runs = await RunStore.open(js, jsm, { ...defaultRunRetention, ...options.runRetention }, replicas);
+  const logs = await LogStore.open(nats, js, jsm, replicas);
+  const schemas = new SchemaCheck();
+  const defaults = { ...functionDefaults, ...options.functionDefaults };
+  const driver = options.driver ?? createLocalDriver({ onLog: (line) => logs.append(line) });
+  const scheduler = new Scheduler({
+    store: stores.functions,
+    driver,
+    bundles: new BundleCache(join(workDir, "bundles"), sources),
+    defaults,
+    log,
+  });
+  await scheduler.start();
+  const invoker = new Invoker({
+    functions: stores.functions,
+    secrets: stores.secrets,
+    scheduler,
+    runs,
+    schemas,
+    defaultTimeoutMs: defaults.timeoutMs,
+    log,
+  });
+  const activator = await startActivator(invoker, scheduler, "127.0.0.1", options.activatorPort ?? 0);
+  const checkFunction = async (fn: FunctionResource, v: Violations) => {
+    const source = fn.spec?.source;
+    if (source && !(await sources.has(source.digest))) {
+      v.add(
+        "spec.source.digest",
+        `no uploaded bundle has digest ${source.digest}; upload it first (dispatch create function does)`,
+      );
+    }
+    for (const direction of ["in", "out"] as const) {
+      const schema = fn.spec?.schema?.[direction];
+      const problem = schema ? schemas.compileError(schema) : undefined;
+      if (problem) v.add(`spec.schema.${direction}`, `is not a valid JSON Schema: ${problem}`);
+    }
+  };
+
   const checkOrg = async (org: string) => {
     if (!(await stores.organizations.get(org))) {
       throw new ConnectError(
@@ -157,9 +241,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   };
 
   const shutdown = new AbortController();
+  // Every call in flight listens on the shutdown signal; there can be thousands.
+  setMaxListeners(0, shutdown.signal);
   const server = { url: "" };
   const components = (): Component[] => [
     { name: "api", url: server.url },
+    { name: "activator", url: activator.url },
+    {
+      name: "driver",
+      url: driver.name,
+      check: () => undefined,
+    },
     {
       name: "nats",
       url: options.natsUrl,
@@ -180,7 +272,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       store: ResourceStore<T>,
       extra: object = {},
     ) => router.service(desc, createResourceService(desc, { kind, store, checkOrg, log, ...extra }) as never);
-    service(FunctionService, functionKind, stores.functions);
+    service(FunctionService, functionKind, stores.functions, {
+      validateAsync: checkFunction,
+      afterDelete: async (fn: FunctionResource) => {
+        schemas.forget(`${fn.meta?.uid}/`);
+        await runs.deleteFunction(fn.meta?.org ?? "", fn.meta?.name ?? "");
+      },
+    });
     service(EndpointService, endpointKind, stores.endpoints);
     service(SubscriptionService, subscriptionKind, stores.subscriptions);
     service(SecretService, secretKind, stores.secrets, {
@@ -189,6 +287,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     service(OrganizationService, organizationKind, stores.organizations, { checkDelete: checkOrgDelete });
     router.service(TokenService, createTokenService(tokens, checkOrg, log));
+    router.service(RunService, createRunService(invoker, runs, log));
+    router.service(SourceService, createSourceService(sources, maxBundleBytes, log));
+    router.service(LogService, createLogService(logs, log));
     router.service(SystemService, createSystemService(options.version ?? "0.0.0-dev", components));
     const reflection = createReflectionService([...apiFiles], served);
     router.service(reflectionServices.v1, reflection);
@@ -198,6 +299,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const hint = options.authHint ? ` ${options.authHint}` : "";
   const adapter = connectNodeAdapter({
     routes,
+    // Bundles travel in one message: allow twice the limit so the service can
+    // answer an oversized one with its own message.
+    readMaxBytes: 2 * maxBundleBytes + 1024 * 1024,
     shutdownSignal: shutdown.signal,
     requestGate(ctx) {
       const header = ctx.requestHeader.get("authorization") ?? "";
@@ -231,6 +335,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   try {
     listening = await listenDual(adapter, host, options.port ?? 8080);
   } catch (err) {
+    await activator.close();
+    await scheduler.close();
     await tokens.close();
     throw err;
   }
@@ -252,6 +358,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const stopped = listening.close(graceMs);
     shutdown.abort(new ConnectError("the control plane is shutting down", Code.Unavailable));
     await stopped;
+    // Then the function machinery: no new HTTP calls, finish async runs, stop workers.
+    await activator.close();
+    await invoker.drain();
+    await scheduler.close();
     await tokens.close();
     await nats.drain();
   }

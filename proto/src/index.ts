@@ -6,19 +6,23 @@
  */
 export * from "./gen/dispatch/v1/endpoint_pb.js";
 export * from "./gen/dispatch/v1/function_pb.js";
+export * from "./gen/dispatch/v1/log_pb.js";
 export * from "./gen/dispatch/v1/meta_pb.js";
 export * from "./gen/dispatch/v1/organization_pb.js";
 export * from "./gen/dispatch/v1/run_pb.js";
 export * from "./gen/dispatch/v1/secret_pb.js";
+export * from "./gen/dispatch/v1/source_pb.js";
 export * from "./gen/dispatch/v1/subscription_pb.js";
 export * from "./gen/dispatch/v1/system_pb.js";
 export * from "./gen/dispatch/v1/token_pb.js";
 
 import { file_dispatch_v1_endpoint } from "./gen/dispatch/v1/endpoint_pb.js";
 import { file_dispatch_v1_function } from "./gen/dispatch/v1/function_pb.js";
+import { file_dispatch_v1_log } from "./gen/dispatch/v1/log_pb.js";
 import { file_dispatch_v1_organization } from "./gen/dispatch/v1/organization_pb.js";
 import { file_dispatch_v1_run } from "./gen/dispatch/v1/run_pb.js";
 import { file_dispatch_v1_secret } from "./gen/dispatch/v1/secret_pb.js";
+import { file_dispatch_v1_source } from "./gen/dispatch/v1/source_pb.js";
 import { file_dispatch_v1_subscription } from "./gen/dispatch/v1/subscription_pb.js";
 import { file_dispatch_v1_system } from "./gen/dispatch/v1/system_pb.js";
 import { file_dispatch_v1_token } from "./gen/dispatch/v1/token_pb.js";
@@ -27,9 +31,11 @@ import { file_dispatch_v1_token } from "./gen/dispatch/v1/token_pb.js";
 export const apiFiles = [
   file_dispatch_v1_endpoint,
   file_dispatch_v1_function,
+  file_dispatch_v1_log,
   file_dispatch_v1_organization,
   file_dispatch_v1_run,
   file_dispatch_v1_secret,
+  file_dispatch_v1_source,
   file_dispatch_v1_subscription,
   file_dispatch_v1_system,
   file_dispatch_v1_token,

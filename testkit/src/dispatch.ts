@@ -1,5 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { type ControlPlane, newTokenSecret, startControlPlane } from "@dispatch/control-plane";
+import {
+  type ControlPlane,
+  type ControlPlaneOptions,
+  newTokenSecret,
+  startControlPlane,
+} from "@dispatch/control-plane";
 import { Role } from "@dispatch/proto";
 import { type NatsServer, startNats } from "./nats-server.js";
 
@@ -25,6 +30,8 @@ export interface StartDispatchOptions {
   secretKey?: Uint8Array;
   /** The admin token's secret; a new one by default. */
   token?: string;
+  /** More control-plane options (function defaults, run retention, bundle limit, ...). */
+  controlPlane?: Partial<Omit<ControlPlaneOptions, "natsUrl" | "secretKey" | "bootstrapTokens">>;
 }
 
 /**
@@ -42,6 +49,7 @@ export async function startDispatch(options: StartDispatchOptions = {}): Promise
       secretKey,
       bootstrapTokens: [{ name: "admin", secret: token, role: Role.ADMIN }],
       log: (message, error) => console.error(`control-plane: ${message}:`, error),
+      ...options.controlPlane,
     });
     return {
       url: controlPlane.url,

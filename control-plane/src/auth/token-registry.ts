@@ -31,6 +31,7 @@ function hash(secret: string): string {
 export class TokenRegistry {
   private readonly byHash = new Map<string, StoredToken>();
   private readonly waiters = new Map<string, () => void>();
+  private readonly recent = new Map<string, Principal>();
   private readonly abort = new AbortController();
   private watching: Promise<void> | undefined;
 
@@ -49,6 +50,7 @@ export class TokenRegistry {
     this.abort.signal.addEventListener("abort", () => watcher.stop(), { once: true });
     this.watching = (async () => {
       for await (const entry of watcher) {
+        this.recent.clear();
         const previous = byName.get(entry.key);
         if (previous) this.byHash.delete(previous);
         if (entry.operation === "PUT") {
@@ -73,6 +75,19 @@ export class TokenRegistry {
 
   /** The caller a bearer secret stands for, or undefined. */
   authenticate(secret: string): Principal | undefined {
+    // Hashing on every call costs more than the lookup; remember recent
+    // answers (cleared whenever any token changes, so revocation is immediate).
+    const cached = this.recent.get(secret);
+    if (cached) return cached;
+    const principal = this.lookup(secret);
+    if (principal) {
+      if (this.recent.size >= 1000) this.recent.clear();
+      this.recent.set(secret, principal);
+    }
+    return principal;
+  }
+
+  private lookup(secret: string): Principal | undefined {
     const digest = hash(secret);
     const token = this.byHash.get(digest);
     if (!token || !timingSafeEqual(Buffer.from(token.sha256), Buffer.from(digest))) return undefined;

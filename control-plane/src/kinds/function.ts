@@ -1,5 +1,6 @@
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { type Function as FunctionResource, FunctionSchema, Phase } from "@dispatch/proto";
+import { defaultHandler } from "@dispatch/runtimes";
 import { checkName, type Violations } from "../validation/violations.js";
 import { binaryCodec, type Kind } from "./kind.js";
 import { envName } from "./names.js";
@@ -18,6 +19,13 @@ export const functionKind: Kind<FunctionResource> = {
   global: false,
   initialPhase: () => Phase.INITIALIZED,
   codec: binaryCodec(FunctionSchema),
+  prepare(fn) {
+    const spec = fn.spec;
+    if (spec && spec.handler === "" && spec.source?.format === "file" && spec.source.filename !== "") {
+      const handler = defaultHandler(spec.runtime as "nodejs" | "python3", spec.source.filename);
+      if (handler) spec.handler = handler;
+    }
+  },
   validate(fn, v) {
     const spec = fn.spec;
     if (!spec) {

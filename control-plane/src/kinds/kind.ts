@@ -35,6 +35,8 @@ export interface Kind<T extends Resource> {
   global: boolean;
   /** The phase a newly created or updated object starts in. */
   initialPhase(object: T): Phase;
+  /** Fills in defaults the spec leaves out (before validation). */
+  prepare?(object: T): void;
   /** Adds every problem with the object's spec to `violations`. */
   validate(object: T, violations: Violations): void;
   /** How objects are stored; the default is protobuf binary. */

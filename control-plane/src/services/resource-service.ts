@@ -17,6 +17,10 @@ export interface ResourceServiceOptions<T extends Resource> {
   checkOrg(org: string): Promise<void>;
   /** Fails with FailedPrecondition when the object may not be deleted. */
   checkDelete?(object: T): Promise<void>;
+  /** Removes what belongs to a deleted object (e.g. a function's runs) before Delete returns. */
+  afterDelete?(object: T): Promise<void>;
+  /** Checks that need I/O (e.g. that a referenced bundle exists); adds to `violations`. */
+  validateAsync?(object: T, violations: Violations): Promise<void>;
   /** Shapes an object for a response (e.g. hides secret values unless `reveal`). */
   present?(object: T, request: { reveal?: boolean }): T;
   log: ErrorLogger;
@@ -89,7 +93,7 @@ export function createResourceService<T extends Resource>(
     };
 
   /** Validates a Create/Update body: every problem at once, nothing written on failure. */
-  const validateBody = (request: AnyRequest, principal: Principal, verb: string) => {
+  const validateBody = async (request: AnyRequest, principal: Principal, verb: string) => {
     const field = objectField(method(verb).input);
     const object = request[field] as T | undefined;
     if (!object) {
@@ -107,7 +111,9 @@ export function createResourceService<T extends Resource>(
       if (meta.org !== "") checkName(violations, "meta.org", meta.org);
       org = violations.list.some((v) => v.field === "meta.org") ? meta.org : orgFor(principal, meta.org);
     }
+    kind.prepare?.(object);
     kind.validate(object, violations);
+    if (violations.empty) await options.validateAsync?.(object, violations);
     violations.throwIfAny(name === "" ? `the ${kind.label}` : `${kind.label} "${name}"`);
     return { object, meta, name, org };
   };
@@ -120,7 +126,7 @@ export function createResourceService<T extends Resource>(
     create: guard(async (request: AnyRequest, ctx: HandlerContext) => {
       const principal = principalOf(ctx);
       requireWrite(principal);
-      const { object, meta, name, org } = validateBody(request, principal, "Create");
+      const { object, meta, name, org } = await validateBody(request, principal, "Create");
       if (!kind.global) await options.checkOrg(org);
       const now = timestampNow();
       const stored = clone(kind.schema, object) as T;
@@ -169,7 +175,7 @@ export function createResourceService<T extends Resource>(
     update: guard(async (request: AnyRequest, ctx: HandlerContext) => {
       const principal = principalOf(ctx);
       requireWrite(principal);
-      const { object, meta, name, org } = validateBody(request, principal, "Update");
+      const { object, meta, name, org } = await validateBody(request, principal, "Update");
       const key = keyOf(org, name);
       const expected = meta.revision;
       // Without a revision the update applies to whatever is current (last
@@ -214,6 +220,7 @@ export function createResourceService<T extends Resource>(
       }
       await options.checkDelete?.(current.object);
       await store.delete(key, current.revision, what(name, org));
+      await options.afterDelete?.(current.object);
       const deleted = withRevision(current.object, current.revision);
       if (deleted.status) deleted.status.phase = Phase.DELETING;
       return respond("Delete", deleted, request);

@@ -1,8 +1,8 @@
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { readBucket } from "./bucket-reader.js";
 import { AlreadyExistsError, NotFoundError, RevisionConflictError } from "./errors.js";
 import { decodeRecord, encodeRecord, RecordOp } from "./record.js";
+import { readSubjects, type SubjectEvent } from "./subject-reader.js";
 
 /** Turns objects into stored bytes and back. The key is bound into sealed payloads. */
 export interface ObjectCodec<T> {
@@ -108,20 +108,24 @@ export class ResourceStore<T> {
   async list(filter: string): Promise<{ items: Versioned<T>[]; revision: number }> {
     const items: Versioned<T>[] = [];
     let revision = 0;
-    for await (const event of readBucket(this.js, this.bucket, filter, { follow: false })) {
+    for await (const event of this.read(filter, { follow: false })) {
       if (event.type === "synced") {
         revision = event.revision;
-      } else if (event.change.record) {
-        const { key } = event.change;
-        items.push({
-          key,
-          object: this.codec.decode(event.change.record.payload, key),
-          revision: event.change.revision,
-        });
+      } else if (event.message.data && event.message.data.length > 0) {
+        const { key, data } = event.message;
+        const object = this.codec.decode(decodeRecord(data).payload, key);
+        items.push({ key, object, revision: event.message.revision });
       }
     }
     items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return { items, revision };
+  }
+
+  private read(
+    filter: string,
+    options: { follow: boolean; resumeAfter?: number; signal?: AbortSignal },
+  ): AsyncGenerator<SubjectEvent> {
+    return readSubjects(this.js, `KV_${this.bucket}`, `$KV.${this.bucket}.`, filter, options);
   }
 
   /**
@@ -136,17 +140,18 @@ export class ResourceStore<T> {
     // tombstone there is an object the caller never saw, so it is skipped.
     // After the snapshot (or when resuming) a tombstone is a deletion.
     let live = options.resumeAfter !== undefined && options.resumeAfter > 0;
-    for await (const event of readBucket(this.js, this.bucket, filter, { follow: true, ...options })) {
+    for await (const event of this.read(filter, { follow: true, ...options })) {
       if (event.type === "synced") {
         live = true;
         yield event;
         continue;
       }
-      const { key, revision, record } = event.change;
-      if (!record) {
+      const { key, revision, data } = event.message;
+      if (!data || data.length === 0) {
         if (live) yield { type: "deleted", key, revision };
         continue;
       }
+      const record = decodeRecord(data);
       const object = this.codec.decode(record.payload, key);
       // Everything in the initial state is new to the caller.
       const type = !live || record.op === RecordOp.Create ? "added" : "modified";

@@ -1,0 +1,73 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type NatsServer, startNats } from "@dispatch/testkit";
+
+/** `dispatch up` running as its own process, as a user runs it. */
+export interface DispatchProcess {
+  url: string;
+  token: string;
+  pid: number;
+  nats: NatsServer;
+  /** The process's resident memory, from /proc. */
+  rssMiB(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const bin = fileURLToPath(new URL("../../../cli/bin/dispatch.js", import.meta.url));
+
+/** Starts `dispatch up` on a free port with a temp data dir and its own nats-server. */
+export async function startDispatchProcess(): Promise<DispatchProcess> {
+  const nats = await startNats();
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-bench-up-"));
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      // BENCH_PROFILE=DIR writes a CPU profile of the control plane there.
+      ...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+      bin,
+      "up",
+      "--data-dir",
+      join(dir, "data"),
+      "--port",
+      "0",
+      "--nats-url",
+      nats.url,
+    ],
+    {
+      env: { ...process.env, DISPATCH_CONFIG: join(dir, "config.json") },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /api\s+(http:\/\/\S+)/.exec(out);
+      if (match?.[1]) resolve(match[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`dispatch up exited (${code})`)));
+  });
+  const token = (await readFile(join(dir, "data", "admin.token"), "utf8")).trim();
+  const pid = child.pid ?? 0;
+  return {
+    url,
+    token,
+    pid,
+    nats,
+    async rssMiB() {
+      const status = await readFile(`/proc/${pid}/status`, "utf8");
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      return kb / 1024;
+    },
+    async stop() {
+      await new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      });
+      await nats.stop();
+    },
+  };
+}

@@ -1,0 +1,141 @@
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { create } from "@bufbuild/protobuf";
+import { ErrorType, LogsSchema, Phase, RunErrorSchema, Trigger } from "@dispatch/proto";
+import type { Invoker } from "./invoker.js";
+import type { Scheduler } from "./scheduler.js";
+
+/** A running activator. */
+export interface Activator {
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The activator: HTTP requests to `/<org>/<function>/<path>` are held while
+ * the function has no ready instance, the function is woken, and each
+ * request is passed through to a worker's `/http/<path>` (runtimes/CONTRACT.md).
+ * Every request becomes a Run (trigger HTTP) with the worker's logs and error.
+ * The data plane (gateway or Envoy) sends traffic here when a function runs
+ * no instance; it listens on loopback only.
+ */
+export async function startActivator(
+  invoker: Invoker,
+  scheduler: Scheduler,
+  host: string,
+  port: number,
+): Promise<Activator> {
+  const server: Server = createServer((req, res) => {
+    void forward(invoker, scheduler, req, res).catch((err: unknown) => {
+      if (!res.headersSent) {
+        res.writeHead(502, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { type: "SystemError", message: (err as Error).message } }));
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+async function forward(
+  invoker: Invoker,
+  scheduler: Scheduler,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const match = /^\/([a-z0-9-]+)\/([a-z0-9-]+)(\/[^?]*)?(\?.*)?$/.exec(req.url ?? "");
+  if (!match) {
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: { type: "InputError", message: "use /<org>/<function>/<path>" } }));
+    return;
+  }
+  const [, org = "", name = "", path = "/", query = ""] = match;
+  const fn = await invoker.functionOf(org, name).catch(() => undefined);
+  if (!fn) {
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end(
+      JSON.stringify({
+        error: { type: "InputError", message: `function "${name}" not found in org "${org}"` },
+      }),
+    );
+    return;
+  }
+  const run = invoker.newRun(
+    { org, function: name, input: undefined, secrets: [], trigger: Trigger.HTTP },
+    fn,
+  );
+  const aborted = new AbortController();
+  req.once("close", () => {
+    if (!res.writableEnded) aborted.abort();
+  });
+  const { lease } = await scheduler.acquire(org, name, aborted.signal);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const upstream = request(
+        `${lease.instance.url}/http${path}${query}`,
+        { method: req.method, headers: { ...req.headers, "dispatch-run-id": run.meta?.name ?? "" } },
+        (answer) => {
+          const logs = decodeHeader(answer.headers["dispatch-logs"]) as
+            | { stdout?: string[]; stderr?: string[] }
+            | undefined;
+          const error = decodeHeader(answer.headers["dispatch-error"]) as
+            | { type?: string; message?: string; stack?: string[] }
+            | undefined;
+          const status = run.status;
+          if (status) {
+            status.logs = create(LogsSchema, { stdout: logs?.stdout ?? [], stderr: logs?.stderr ?? [] });
+            status.phase = error ? Phase.ERROR : Phase.READY;
+            if (error) {
+              const type =
+                error.type === "InputError"
+                  ? ErrorType.INPUT_ERROR
+                  : error.type === "FunctionError"
+                    ? ErrorType.FUNCTION_ERROR
+                    : ErrorType.SYSTEM_ERROR;
+              status.error = create(RunErrorSchema, {
+                type,
+                message: error.message ?? "",
+                stack: error.stack ?? [],
+              });
+              status.reason = [`${error.type}: ${error.message}`];
+            }
+          }
+          const headers = { ...answer.headers };
+          delete headers["dispatch-logs"];
+          delete headers["dispatch-error"];
+          res.writeHead(answer.statusCode ?? 502, headers);
+          answer.pipe(res);
+          answer.once("end", resolve);
+          answer.once("error", reject);
+        },
+      );
+      upstream.once("error", reject);
+      req.pipe(upstream);
+    });
+  } finally {
+    lease.release();
+  }
+  await invoker.complete(run);
+}
+
+function decodeHeader(value: string | string[] | undefined): unknown {
+  if (typeof value !== "string" || value === "") return undefined;
+  try {
+    return JSON.parse(Buffer.from(value, "base64").toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}

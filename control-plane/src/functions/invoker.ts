@@ -1,0 +1,298 @@
+import { randomUUID } from "node:crypto";
+import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { durationFromMs, timestampFromDate, ValueSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  ErrorType,
+  type Function as FunctionResource,
+  LogsSchema,
+  ObjectMetaSchema,
+  Phase,
+  type Run,
+  RunErrorSchema,
+  RunSchema,
+  type Secret,
+  type Trigger,
+} from "@dispatch/proto";
+import type { ErrorLogger } from "../errors.js";
+import type { ResourceStore } from "../store/resource-store.js";
+import type { RunStore } from "./run-store.js";
+import type { Scheduler } from "./scheduler.js";
+import { NotServingError } from "./scheduler.js";
+import type { SchemaCheck } from "./schema-check.js";
+import { callWorker, type InvokeResult, WorkerCallError } from "./worker-client.js";
+
+/** One invocation to make. */
+export interface InvokeRequest {
+  org: string;
+  function: string;
+  input: JsonValue | undefined;
+  /** Extra secrets for this call, merged after the function's own. */
+  secrets: readonly string[];
+  trigger: Trigger;
+  /** Return the INITIALIZED run at once and finish in the background. */
+  async: boolean;
+}
+
+/** What the invoker needs. */
+export interface InvokerOptions {
+  functions: ResourceStore<FunctionResource>;
+  secrets: ResourceStore<Secret>;
+  scheduler: Scheduler;
+  runs: RunStore;
+  schemas: SchemaCheck;
+  /** Default call deadline when the function sets none. */
+  defaultTimeoutMs: number;
+  log: ErrorLogger;
+}
+
+/** A failure that becomes the run's error (not an RPC error). */
+class RunFailure extends Error {
+  constructor(
+    readonly type: ErrorType,
+    message: string,
+    readonly lines: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The invoker: resolves a function to a ready instance (waking it when it
+ * runs none), checks secrets and schemas, calls the worker, and records a Run
+ * for every invocation. `exec`, the activator and event delivery all use it.
+ */
+export class Invoker {
+  private readonly background = new Set<Promise<unknown>>();
+
+  constructor(private readonly options: InvokerOptions) {}
+
+  /**
+   * Runs the function. Blocking calls resolve with the finished run (an
+   * error inside the run is not an RPC error); async calls with the
+   * INITIALIZED run. A missing function or one that cannot serve is an RPC error.
+   */
+  async run(request: InvokeRequest): Promise<Run> {
+    const fn = await this.functionOf(request.org, request.function);
+    if (
+      fn.status?.phase === Phase.ERROR &&
+      (fn.status.readyInstances ?? 0) === 0 &&
+      fn.status.observedGeneration === fn.meta?.generation
+    ) {
+      throw new ConnectError(
+        `function "${request.function}" is not ready: ${fn.status.reason.join("; ") || "it is in ERROR"}`,
+        Code.FailedPrecondition,
+      );
+    }
+    const run = this.newRun(request, fn);
+    if (request.async) {
+      await this.options.runs.put(run);
+      const finishing = this.finish(run, fn, request).catch((err: unknown) =>
+        this.options.log("async run", err),
+      );
+      this.background.add(finishing);
+      void finishing.finally(() => this.background.delete(finishing));
+      return run;
+    }
+    return await this.finish(run, fn, request);
+  }
+
+  /** A new INITIALIZED run record for a call to `fn`. */
+  newRun(request: Omit<InvokeRequest, "async"> & { async?: boolean }, fn: FunctionResource): Run {
+    const id = randomUUID();
+    const started = new Date();
+    return create(RunSchema, {
+      meta: create(ObjectMetaSchema, {
+        name: id,
+        org: request.org,
+        uid: id,
+        created: timestampFromDate(started),
+        modified: timestampFromDate(started),
+      }),
+      spec: {
+        function: request.function,
+        secrets: [...request.secrets],
+        trigger: request.trigger,
+        async: request.async ?? false,
+        ...(request.input === undefined ? {} : { input: fromJson(ValueSchema, request.input) }),
+      },
+      status: {
+        phase: Phase.INITIALIZED,
+        started: timestampFromDate(started),
+        functionGeneration: fn.meta?.generation ?? 0n,
+      },
+    });
+  }
+
+  /** Waits for async runs still in progress (shutdown). */
+  async drain(): Promise<void> {
+    await Promise.all(this.background);
+  }
+
+  private async finish(run: Run, fn: FunctionResource, request: InvokeRequest): Promise<Run> {
+    const status = run.status;
+    if (!status) throw new Error("run without status");
+    try {
+      const result = await this.call(run, fn, request);
+      if (result.error) {
+        throw new RunFailure(errorTypeOf(result.error.type), result.error.message, result.error.stack ?? []);
+      }
+      status.logs = create(LogsSchema, { stdout: result.logs.stdout, stderr: result.logs.stderr });
+      const schemaOut = fn.spec?.schema?.out;
+      if (schemaOut) {
+        const problems = this.options.schemas.check(schemaKey(fn, "out"), schemaOut, result.output ?? null);
+        if (problems.length > 0) {
+          throw new RunFailure(
+            ErrorType.FUNCTION_ERROR,
+            `the output does not match the function's output schema: ${problems.join("; ")}`,
+          );
+        }
+      }
+      if (result.output !== undefined && result.output !== null) {
+        status.output = fromJson(ValueSchema, result.output as JsonValue);
+      }
+      status.phase = Phase.READY;
+    } catch (err) {
+      if (!(err instanceof RunFailure)) throw err;
+      status.phase = Phase.ERROR;
+      status.error = create(RunErrorSchema, { type: err.type, message: err.message, stack: err.lines });
+      status.reason = [`${errorTypeName(err.type)}: ${err.message}`];
+    }
+    return await this.complete(run);
+  }
+
+  /** Stamps the finish time and duration on a run and stores it. */
+  async complete(run: Run): Promise<Run> {
+    const status = run.status;
+    if (!status) throw new Error("run without status");
+    const finished = new Date();
+    status.finished = timestampFromDate(finished);
+    const startedMs = status.started
+      ? Number(status.started.seconds) * 1000 + status.started.nanos / 1e6
+      : finished.getTime();
+    status.duration = durationFromMs(Math.max(0, finished.getTime() - startedMs));
+    if (run.meta) run.meta.modified = timestampFromDate(finished);
+    const revision = await this.options.runs.put(run);
+    if (run.meta) run.meta.revision = BigInt(revision);
+    return run;
+  }
+
+  /** The stored function, or a NotFound RPC error. */
+  async functionOf(org: string, name: string): Promise<FunctionResource> {
+    // The scheduler's watch-fed copy is current; the store is asked only for
+    // a function created a moment ago that the watch has not delivered yet.
+    const known = this.options.scheduler.known(org, name);
+    if (known) return known;
+    const stored = await this.options.functions.get(`${org}.${name}`);
+    if (!stored) throw new ConnectError(`function "${name}" not found in org "${org}"`, Code.NotFound);
+    return stored.object;
+  }
+
+  private async call(run: Run, fn: FunctionResource, request: InvokeRequest): Promise<InvokeResult> {
+    const secrets = await this.mergeSecrets(fn, request);
+    const input = request.input ?? null;
+    const schemaIn = fn.spec?.schema?.in;
+    if (schemaIn) {
+      const problems = this.options.schemas.check(schemaKey(fn, "in"), schemaIn, input);
+      if (problems.length > 0) {
+        throw new RunFailure(
+          ErrorType.INPUT_ERROR,
+          `the input does not match the function's input schema: ${problems.join("; ")}`,
+        );
+      }
+    }
+    const timeout = fn.spec?.timeout;
+    const timeoutMs = timeout
+      ? Number(timeout.seconds) * 1000 + timeout.nanos / 1e6
+      : this.options.defaultTimeoutMs;
+    const deadline = new Date(Date.now() + timeoutMs);
+    // Waiting for an instance (a cold start) counts against the deadline too;
+    // a free slot on a warm instance needs no timer at all.
+    let waiting: AbortSignal | undefined;
+    let acquired = this.options.scheduler.tryAcquire(request.org, request.function);
+    try {
+      if (!acquired) {
+        waiting = AbortSignal.timeout(timeoutMs);
+        acquired = await this.options.scheduler.acquire(request.org, request.function, waiting);
+      }
+    } catch (err) {
+      if (err instanceof NotServingError) throw new RunFailure(ErrorType.SYSTEM_ERROR, err.message);
+      if (waiting?.aborted)
+        throw new RunFailure(ErrorType.SYSTEM_ERROR, `no instance became ready within ${timeoutMs / 1000}s`);
+      throw new RunFailure(ErrorType.SYSTEM_ERROR, (err as Error).message);
+    }
+    const { lease } = acquired;
+    try {
+      return await callWorker(
+        lease.instance.url,
+        {
+          payload: input,
+          context: {
+            secrets,
+            deadline: deadline.toISOString(),
+            event: null,
+            http: null,
+            function: request.function,
+            runId: run.meta?.name ?? "",
+          },
+        },
+        Math.max(1, deadline.getTime() - Date.now()) + 2000,
+      );
+    } catch (err) {
+      if (!(err instanceof WorkerCallError)) throw err;
+      // Say how the worker ended, when it did.
+      const exit = await Promise.race([
+        lease.instance.exited,
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200)),
+      ]);
+      const how = exit ? ` (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})` : "";
+      throw new RunFailure(ErrorType.SYSTEM_ERROR, `${err.message}${how}`);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** The function's secrets, then the call's, merged key by key (later wins). */
+  private async mergeSecrets(fn: FunctionResource, request: InvokeRequest): Promise<Record<string, string>> {
+    const merged: Record<string, string> = {};
+    const named = [
+      ...(fn.spec?.secrets ?? []).map((name) => ({ name, from: "the function names it in spec.secrets" })),
+      ...request.secrets.map((name) => ({ name, from: "it was passed with the call" })),
+    ];
+    const missing: string[] = [];
+    for (const { name, from } of named) {
+      const secret = await this.options.secrets.get(`${request.org}.${name}`);
+      if (!secret) missing.push(`secret "${name}" not found in org "${request.org}" (${from})`);
+      else Object.assign(merged, secret.object.spec?.data ?? {});
+    }
+    if (missing.length > 0) throw new RunFailure(ErrorType.INPUT_ERROR, missing.join("; "));
+    return merged;
+  }
+}
+
+function schemaKey(fn: FunctionResource, direction: "in" | "out"): string {
+  return `${fn.meta?.uid}/${fn.meta?.generation}/${direction}`;
+}
+
+function errorTypeOf(type: string): ErrorType {
+  switch (type) {
+    case "InputError":
+      return ErrorType.INPUT_ERROR;
+    case "FunctionError":
+      return ErrorType.FUNCTION_ERROR;
+    default:
+      return ErrorType.SYSTEM_ERROR;
+  }
+}
+
+/** The name a run's error type has in the worker contract and in messages. */
+export function errorTypeName(type: ErrorType): string {
+  switch (type) {
+    case ErrorType.INPUT_ERROR:
+      return "InputError";
+    case ErrorType.FUNCTION_ERROR:
+      return "FunctionError";
+    default:
+      return "SystemError";
+  }
+}

@@ -1,0 +1,114 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { type LogLine, LogLineSchema, LogStream } from "@dispatch/proto";
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { WorkerLogLine } from "./driver.js";
+
+const stream = "LOGS";
+const prefix = "logs.";
+
+/**
+ * LogStore keeps what workers write in the JetStream stream LOGS (a subject
+ * per function, a day and 256 MiB at most) and streams it back to
+ * `dispatch logs`.
+ */
+export class LogStore {
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly nc: NatsConnection,
+  ) {}
+
+  /** Opens (creating or updating) the LOGS stream. */
+  static async open(
+    nc: NatsConnection,
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    replicas = 1,
+  ): Promise<LogStore> {
+    const config = {
+      name: stream,
+      subjects: [`${prefix}>`],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: 24 * 3600 * 1e9,
+      max_bytes: 256 * 1024 * 1024,
+      num_replicas: replicas,
+    };
+    try {
+      await jsm.streams.info(stream);
+      await jsm.streams.update(stream, config);
+    } catch {
+      await jsm.streams.add(config);
+    }
+    return new LogStore(js, nc);
+  }
+
+  /** Publishes one line (fire and forget: logging never slows a call down). */
+  append(line: WorkerLogLine): void {
+    const message = create(LogLineSchema, {
+      time: timestampFromDate(new Date()),
+      function: line.function,
+      instance: line.instance,
+      stream: line.stream === "stdout" ? LogStream.STDOUT : LogStream.STDERR,
+      text: line.text,
+      runId: line.runId,
+    });
+    // A core publish: the stream stores it, with no ack round trip per line.
+    this.nc.publish(`${prefix}${line.org}.${line.function}`, toBinary(LogLineSchema, message));
+  }
+
+  /**
+   * The function's last `tail` lines from the past hour, then (with follow)
+   * every new line until `signal` aborts.
+   */
+  async *tail(
+    org: string,
+    fn: string,
+    options: { tail: number; follow: boolean; signal?: AbortSignal },
+  ): AsyncGenerator<LogLine> {
+    const consumer = await this.js.consumers.getPushConsumer(stream, {
+      filter_subjects: `${prefix}${org}.${fn}`,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(Date.now() - 3600_000).toISOString(),
+    });
+    const backlog = (await consumer.info(true)).num_pending;
+    const recent: LogLine[] = [];
+    if (backlog === 0 && !options.follow) {
+      await consumer.delete().catch(() => undefined);
+      return;
+    }
+    const messages = await consumer.consume();
+    const stop = () => messages.stop();
+    options.signal?.addEventListener("abort", stop, { once: true });
+    try {
+      let seen = 0;
+      if (backlog === 0) seen = -1;
+      for await (const msg of messages) {
+        const line = fromBinary(LogLineSchema, msg.data);
+        if (seen >= 0 && seen < backlog) {
+          recent.push(line);
+          if (recent.length > options.tail) recent.shift();
+          seen++;
+          if (seen < backlog) continue;
+          yield* recent;
+          if (!options.follow) return;
+          continue;
+        }
+        yield line;
+      }
+    } finally {
+      options.signal?.removeEventListener("abort", stop);
+      messages.stop();
+      consumer.delete().catch(() => undefined);
+    }
+  }
+}

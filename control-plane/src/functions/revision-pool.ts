@@ -1,0 +1,262 @@
+import type { Driver, Instance, InstanceExit, RevisionSpec } from "./driver.js";
+
+/** Scaling bounds of a revision, with defaults applied. */
+export interface ScalePolicy {
+  min: number;
+  max: number;
+  /** Calls in flight per instance. */
+  concurrency: number;
+  /** An idle instance above `min` stops after this long. */
+  idleMs: number;
+}
+
+/** Something that happened to a pool, for the function's status. */
+export type PoolEvent =
+  | { type: "ready"; instances: number }
+  | { type: "scaled"; instances: number }
+  | { type: "crashed"; instance: string; exit: InstanceExit; restartInMs: number | undefined }
+  | { type: "failed"; message: string };
+
+/** A slot on one instance, held for one call. */
+export interface Lease {
+  instance: Instance;
+  /** Gives the slot back. */
+  release(): void;
+}
+
+interface Member {
+  instance: Instance;
+  inflight: number;
+  idleTimer: NodeJS.Timeout | undefined;
+  /** Called when the last call in flight ends (drain waits on it). */
+  onDrained?: () => void;
+}
+
+interface Waiter {
+  resolve(lease: Lease): void;
+  reject(err: Error): void;
+}
+
+/**
+ * The instances of one function revision. It hands out call slots (at most
+ * `concurrency` per instance), starts instances when every slot is taken (up to
+ * `max`, including from zero: this is the activator's wake-up), stops idle ones
+ * down to `min`, and restarts crashed ones with backoff.
+ */
+export class RevisionPool {
+  private readonly members = new Set<Member>();
+  private readonly waiters: Waiter[] = [];
+  private starting = 0;
+  private draining = false;
+  private failure: Error | undefined;
+  private crashes = 0;
+  private lastCrash = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly revision: RevisionSpec,
+    private readonly driver: Driver,
+    private policy: ScalePolicy,
+    private readonly onEvent: (event: PoolEvent) => void,
+  ) {}
+
+  /** Ready instances. */
+  get size(): number {
+    return this.members.size;
+  }
+
+  /** Addresses of the ready instances. */
+  get endpoints(): string[] {
+    return [...this.members].map((m) => m.instance.url);
+  }
+
+  /** Calls in flight across instances. */
+  get inflight(): number {
+    let n = 0;
+    for (const m of this.members) n += m.inflight;
+    return n;
+  }
+
+  /**
+   * Starts the first instance (or `min` of them) and resolves when one is
+   * ready; rejects with the driver's LoadError when the handler does not load.
+   */
+  async start(): Promise<void> {
+    const wanted = Math.max(1, this.policy.min);
+    const first = this.launch();
+    for (let i = 1; i < wanted; i++) void this.launch().catch(() => undefined);
+    await first;
+    this.onEvent({ type: "ready", instances: this.members.size });
+  }
+
+  /** Changes the scaling policy of a running pool (same code, new bounds). */
+  rescale(policy: ScalePolicy): void {
+    this.policy = policy;
+    while (this.members.size + this.starting < policy.min) void this.launch().catch(() => undefined);
+    for (const m of this.members) if (m.inflight === 0) this.armIdle(m);
+  }
+
+  /** A free slot, at once, or undefined. */
+  tryAcquire(): Lease | undefined {
+    if (this.draining) return undefined;
+    const free = this.freeMember();
+    return free ? this.lease(free) : undefined;
+  }
+
+  /** A slot for one call, waiting (and waking instances) when none is free. */
+  acquire(signal?: AbortSignal): Promise<Lease> {
+    if (this.draining) return Promise.reject(new Error("this revision is being replaced"));
+    const free = this.freeMember();
+    if (free) return Promise.resolve(this.lease(free));
+    return new Promise<Lease>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject };
+      this.waiters.push(waiter);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          const at = this.waiters.indexOf(waiter);
+          if (at >= 0) this.waiters.splice(at, 1);
+          reject(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+        },
+        { once: true },
+      );
+      this.scaleUp();
+    });
+  }
+
+  /**
+   * Stops taking calls, waits for calls in flight, then stops every instance.
+   * Waiting callers are moved to `handover` when given (a rollout), else rejected.
+   */
+  async drain(handover?: RevisionPool): Promise<void> {
+    this.draining = true;
+    clearTimeout(this.restartTimer);
+    for (const waiter of this.waiters.splice(0)) {
+      if (handover) handover.acquire().then(waiter.resolve, waiter.reject);
+      else waiter.reject(new Error("the function was stopped"));
+    }
+    await Promise.all(
+      [...this.members].map(async (m) => {
+        clearTimeout(m.idleTimer);
+        if (m.inflight > 0) {
+          await new Promise<void>((resolve) => {
+            m.onDrained = resolve;
+          });
+        }
+        this.members.delete(m);
+        await m.instance.stop();
+      }),
+    );
+  }
+
+  private freeMember(): Member | undefined {
+    let best: Member | undefined;
+    for (const m of this.members) {
+      if (m.inflight < this.policy.concurrency && (!best || m.inflight < best.inflight)) best = m;
+    }
+    return best;
+  }
+
+  private lease(member: Member): Lease {
+    member.inflight++;
+    clearTimeout(member.idleTimer);
+    member.idleTimer = undefined;
+    let released = false;
+    return {
+      instance: member.instance,
+      release: () => {
+        if (released) return;
+        released = true;
+        member.inflight--;
+        if (member.inflight === 0 && this.draining) return member.onDrained?.();
+        this.serveWaiters();
+        if (member.inflight === 0) this.armIdle(member);
+      },
+    };
+  }
+
+  private serveWaiters(): void {
+    while (this.waiters.length > 0) {
+      const free = this.freeMember();
+      if (!free) break;
+      this.waiters.shift()?.resolve(this.lease(free));
+    }
+  }
+
+  /** One more instance when callers wait and every instance (ready or starting) is busy. */
+  private scaleUp(): void {
+    if (this.draining || this.waiters.length === 0) return;
+    const capacity = (this.members.size + this.starting) * this.policy.concurrency;
+    const busy = this.inflight + this.waiters.length;
+    if (busy > capacity && this.members.size + this.starting < this.policy.max) {
+      void this.launch().catch(() => undefined);
+    } else if (this.members.size + this.starting === 0) {
+      void this.launch().catch(() => undefined);
+    }
+  }
+
+  private armIdle(member: Member): void {
+    clearTimeout(member.idleTimer);
+    if (this.members.size <= this.policy.min) return;
+    member.idleTimer = setTimeout(() => {
+      if (member.inflight > 0 || this.members.size <= this.policy.min || !this.members.has(member)) return;
+      this.members.delete(member);
+      void member.instance.stop().then(() => this.onEvent({ type: "scaled", instances: this.members.size }));
+    }, this.policy.idleMs);
+    member.idleTimer.unref();
+  }
+
+  private async launch(): Promise<void> {
+    this.starting++;
+    let instance: Instance;
+    try {
+      instance = await this.driver.start(this.revision);
+    } catch (err) {
+      this.starting--;
+      this.failure = err as Error;
+      // Nobody can be served if nothing runs: tell the waiters why.
+      if (this.members.size === 0 && this.starting === 0) {
+        for (const waiter of this.waiters.splice(0)) waiter.reject(err as Error);
+        this.onEvent({ type: "failed", message: (err as Error).message });
+      }
+      throw err;
+    }
+    this.starting--;
+    if (this.draining) {
+      await instance.stop();
+      return;
+    }
+    this.failure = undefined;
+    const member: Member = { instance, inflight: 0, idleTimer: undefined };
+    this.members.add(member);
+    void instance.exited.then((exit) => this.onExit(member, exit));
+    this.serveWaiters();
+    if (member.inflight === 0) this.armIdle(member);
+    this.onEvent({ type: "scaled", instances: this.members.size });
+    // More callers may be waiting than this instance can take.
+    this.scaleUp();
+  }
+
+  private onExit(member: Member, exit: InstanceExit): void {
+    if (!this.members.delete(member) || exit.stopped || this.draining) return;
+    clearTimeout(member.idleTimer);
+    // A crash: restart with backoff while below min (or while callers wait);
+    // the backoff resets after a minute without crashes.
+    const now = Date.now();
+    this.crashes = now - this.lastCrash > 60_000 ? 1 : this.crashes + 1;
+    this.lastCrash = now;
+    const needed =
+      this.members.size + this.starting < Math.max(this.policy.min, this.waiters.length > 0 ? 1 : 0);
+    const delay = needed ? Math.min(30_000, 500 * 2 ** (this.crashes - 1)) : undefined;
+    this.onEvent({ type: "crashed", instance: member.instance.id, exit, restartInMs: delay });
+    if (delay !== undefined) {
+      this.restartTimer = setTimeout(() => void this.launch().catch(() => undefined), delay);
+      this.restartTimer.unref();
+    }
+  }
+
+  /** The last start failure, if the pool has no instance because of it. */
+  get lastFailure(): Error | undefined {
+    return this.members.size === 0 ? this.failure : undefined;
+  }
+}

@@ -1,0 +1,146 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type Run, RunSchema } from "@dispatch/proto";
+import {
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import { readSubjects } from "../store/subject-reader.js";
+
+/** Retention of run records. */
+export interface RunRetention {
+  /** Records older than this are dropped; default 7 days. */
+  maxAgeMs: number;
+  /** At most this many runs are kept per function (the oldest go first); default 1000. */
+  maxPerFunction: number;
+}
+
+export const defaultRunRetention: RunRetention = { maxAgeMs: 7 * 24 * 3600 * 1000, maxPerFunction: 1000 };
+
+const stream = "RUNS";
+const prefix = "runs.";
+
+/** A run change seen by {@link RunStore.watch}. */
+export type RunEvent = { type: "run"; run: Run; revision: number } | { type: "synced"; revision: number };
+
+/**
+ * RunStore keeps run records in the JetStream stream RUNS, one subject per
+ * run (`runs.<org>.<function>.<id>`), so the last message of a subject is the
+ * run's current record. Age and per-function limits bound the stream.
+ */
+export class RunStore {
+  private readonly writes = new Map<string, number>();
+
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly retention: RunRetention,
+  ) {}
+
+  /** Opens (creating or updating) the RUNS stream. */
+  static async open(
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    retention: RunRetention,
+    replicas = 1,
+  ): Promise<RunStore> {
+    const config = {
+      name: stream,
+      subjects: [`${prefix}>`],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: retention.maxAgeMs * 1e6,
+      num_replicas: replicas,
+    };
+    try {
+      await jsm.streams.info(stream);
+      await jsm.streams.update(stream, config);
+    } catch {
+      await jsm.streams.add(config);
+    }
+    return new RunStore(js, jsm, retention);
+  }
+
+  /** Stores the run's current record; trims the function's oldest runs now and then. */
+  async put(run: Run): Promise<number> {
+    const org = run.meta?.org ?? "";
+    const fn = run.spec?.function ?? "";
+    const ack = await this.js.publish(subject(org, fn, run.meta?.name ?? ""), toBinary(RunSchema, run));
+    const key = `${org}.${fn}`;
+    const count = (this.writes.get(key) ?? 0) + 1;
+    this.writes.set(key, count);
+    // Each run is one or two records (async runs write twice), so keeping
+    // 2 × limit messages keeps at least `limit` runs; trimming every 50 writes
+    // bounds the overshoot.
+    if (count % 50 === 0) {
+      await this.jsm.streams
+        .purge(stream, { filter: `${prefix}${key}.>`, keep: this.retention.maxPerFunction * 2 })
+        .catch(() => undefined);
+    }
+    return ack.seq;
+  }
+
+  /** The run's current record, or undefined. */
+  async get(org: string, fn: string, id: string): Promise<Run | undefined> {
+    try {
+      const msg = await this.jsm.streams.getMessage(stream, { last_by_subj: subject(org, fn, id) });
+      return msg ? fromBinary(RunSchema, msg.data) : undefined;
+    } catch (err) {
+      if (/no message found|not found/i.test((err as Error).message)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The runs of one function (or of every function in the org), oldest first. */
+  async list(org: string, fn: string | undefined): Promise<{ runs: Run[]; revision: number }> {
+    const runs: Run[] = [];
+    let revision = 0;
+    for await (const event of readSubjects(this.js, stream, prefix, `${org}.${fn || "*"}.*`, {
+      follow: false,
+    })) {
+      if (event.type === "synced") revision = event.revision;
+      else if (event.message.data) runs.push(fromBinary(RunSchema, event.message.data));
+    }
+    runs.sort((a, b) => startedMs(a) - startedMs(b));
+    return { runs, revision };
+  }
+
+  /** Run records as they are written (after the current ones, unless resuming). */
+  async *watch(
+    org: string,
+    fn: string | undefined,
+    options: { resumeAfter?: number; signal?: AbortSignal },
+  ): AsyncGenerator<RunEvent> {
+    for await (const event of readSubjects(this.js, stream, prefix, `${org}.${fn || "*"}.*`, {
+      follow: true,
+      ...options,
+    })) {
+      if (event.type === "synced") yield event;
+      else if (event.message.data) {
+        yield {
+          type: "run",
+          run: fromBinary(RunSchema, event.message.data),
+          revision: event.message.revision,
+        };
+      }
+    }
+  }
+
+  /** Removes every run of a function (when the function is deleted). */
+  async deleteFunction(org: string, fn: string): Promise<void> {
+    await this.jsm.streams.purge(stream, { filter: `${prefix}${org}.${fn}.>` });
+    this.writes.delete(`${org}.${fn}`);
+  }
+}
+
+function subject(org: string, fn: string, id: string): string {
+  return `${prefix}${org}.${fn}.${id}`;
+}
+
+function startedMs(run: Run): number {
+  const t = run.status?.started;
+  return t ? Number(t.seconds) * 1000 + t.nanos / 1e6 : 0;
+}

@@ -1,0 +1,409 @@
+import { clone, create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import {
+  type Condition,
+  ConditionSchema,
+  ConditionStatus,
+  type Function as FunctionResource,
+  FunctionSchema,
+  Phase,
+} from "@dispatch/proto";
+import type { ErrorLogger } from "../errors.js";
+import type { ResourceStore } from "../store/resource-store.js";
+import type { BundleCache } from "./bundle-cache.js";
+import type { Driver, RevisionSpec } from "./driver.js";
+import { type Lease, type PoolEvent, RevisionPool, type ScalePolicy } from "./revision-pool.js";
+
+/** Defaults for what a function's spec leaves unset. */
+export interface FunctionDefaults {
+  maxInstances: number;
+  concurrency: number;
+  idleMs: number;
+  timeoutMs: number;
+}
+
+/** The built-in defaults: 10 instances of 100 calls each, idle after 60 s, 30 s calls. */
+export const functionDefaults: FunctionDefaults = {
+  maxInstances: 10,
+  concurrency: 100,
+  idleMs: 60_000,
+  timeoutMs: 30_000,
+};
+
+/** Options for {@link Scheduler}. */
+export interface SchedulerOptions {
+  store: ResourceStore<FunctionResource>;
+  driver: Driver;
+  bundles: BundleCache;
+  defaults?: Partial<FunctionDefaults>;
+  log: ErrorLogger;
+}
+
+/** A function's place in the scheduler: what serves it and what it reports. */
+interface FunctionState {
+  key: string;
+  org: string;
+  name: string;
+  object: FunctionResource;
+  /** The revision that takes calls. */
+  serving: RevisionPool | undefined;
+  servingGeneration: bigint;
+  phase: Phase;
+  reason: string[];
+  observed: bigint;
+  /** Rollouts and status writes for one function run one at a time. */
+  queue: Promise<void>;
+  /** Resolves waiting callers when the function becomes ready or fails. */
+  settled: Array<() => void>;
+  deleted: boolean;
+}
+
+/** Thrown by {@link Scheduler.acquire} when a function cannot take calls. */
+export class NotServingError extends Error {
+  override readonly name = "NotServingError";
+}
+
+/**
+ * The function reconciler: follows the functions in the store, runs each
+ * function's current revision in a {@link RevisionPool}, rolls out new
+ * revisions (start, probe, move traffic, drain the old one), and writes what
+ * it observes into status. READY means an instance of this generation passed
+ * its readiness probe.
+ */
+export class Scheduler {
+  private readonly states = new Map<string, FunctionState>();
+  private readonly abort = new AbortController();
+  private watching: Promise<void> | undefined;
+  private readonly defaults: FunctionDefaults;
+
+  constructor(private readonly options: SchedulerOptions) {
+    this.defaults = { ...functionDefaults, ...options.defaults };
+  }
+
+  /** Starts following the store; resolves once the existing functions are known. */
+  async start(): Promise<void> {
+    let synced!: () => void;
+    const ready = new Promise<void>((resolve) => {
+      synced = resolve;
+    });
+    this.watching = (async () => {
+      try {
+        for await (const event of this.options.store.watch("*.*", { signal: this.abort.signal })) {
+          if (event.type === "synced") synced();
+          else if (event.type === "deleted") this.remove(event.key);
+          else this.observe(event.key, event.object);
+        }
+      } catch (err) {
+        if (!this.abort.signal.aborted) this.options.log("the function watch ended", err);
+      } finally {
+        synced();
+      }
+    })();
+    await ready;
+  }
+
+  /** Stops every function's instances. */
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.watching;
+    await Promise.all([...this.states.values()].map((s) => s.serving?.drain()));
+    await this.options.driver.close();
+  }
+
+  /** The function as last seen by the watch (no store round trip), if known. */
+  known(org: string, name: string): FunctionResource | undefined {
+    return this.states.get(`${org}.${name}`)?.object;
+  }
+
+  /** How many functions are known and how many instances run, for status. */
+  summary(): { functions: number; instances: number } {
+    let instances = 0;
+    for (const s of this.states.values()) instances += s.serving?.size ?? 0;
+    return { functions: this.states.size, instances };
+  }
+
+  /** A free call slot on a warm instance, at once, or undefined. */
+  tryAcquire(org: string, name: string): { lease: Lease; object: FunctionResource } | undefined {
+    const state = this.states.get(`${org}.${name}`);
+    const lease = state?.serving?.tryAcquire();
+    return lease && state ? { lease, object: state.object } : undefined;
+  }
+
+  /**
+   * A call slot on a ready instance of the function, waking it when it runs
+   * no instance (the activator's job). Waits while the function is being
+   * created; fails with {@link NotServingError} when it cannot serve.
+   */
+  async acquire(
+    org: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<{ lease: Lease; object: FunctionResource }> {
+    const key = `${org}.${name}`;
+    for (;;) {
+      const state = this.states.get(key);
+      if (state?.serving) {
+        const pool = state.serving;
+        const lease = await pool.acquire(signal);
+        return { lease, object: state.object };
+      }
+      if (state && state.phase === Phase.ERROR) {
+        throw new NotServingError(`function "${name}" is not ready: ${state.reason.join("; ")}`);
+      }
+      if (signal?.aborted) throw signal.reason;
+      // Not known yet (just created) or still starting: wait until it settles
+      // (or the caller gives up).
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(signal?.reason);
+        signal?.addEventListener("abort", onAbort, { once: true });
+        const done = () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        if (state) state.settled.push(done);
+        else this.pendingKnown.push(done);
+      });
+    }
+  }
+
+  private readonly pendingKnown: Array<() => void> = [];
+
+  private observe(key: string, object: FunctionResource): void {
+    let state = this.states.get(key);
+    if (!state) {
+      state = {
+        key,
+        org: object.meta?.org ?? "",
+        name: object.meta?.name ?? "",
+        object,
+        serving: undefined,
+        servingGeneration: 0n,
+        phase: object.status?.phase ?? Phase.INITIALIZED,
+        reason: [],
+        observed: 0n,
+        queue: Promise.resolve(),
+        settled: [],
+        deleted: false,
+      };
+      this.states.set(key, state);
+      for (const wake of this.pendingKnown.splice(0)) wake();
+    }
+    state.object = object;
+    const s = state;
+    s.queue = s.queue
+      .then(() => this.reconcile(s))
+      .catch((err: unknown) => this.options.log(`reconciling ${key}`, err));
+  }
+
+  private remove(key: string): void {
+    const state = this.states.get(key);
+    if (!state) return;
+    state.deleted = true;
+    this.states.delete(key);
+    state.queue = state.queue.then(async () => {
+      await state.serving?.drain();
+      state.serving = undefined;
+      this.settle(state);
+    });
+  }
+
+  private async reconcile(state: FunctionState): Promise<void> {
+    if (state.deleted) return;
+    const object = state.object;
+    const generation = object.meta?.generation ?? 0n;
+    const policy = this.policyOf(object);
+
+    if (state.serving && generation === state.servingGeneration) return;
+    // This generation already failed to start: wait for a new spec, not our own status writes.
+    if (state.phase === Phase.ERROR && state.observed === generation) return;
+    if (state.serving && sameCode(state.serving.revision, object, this.defaults)) {
+      // Only the scale changed: same revision, new bounds.
+      state.serving.rescale(policy);
+      state.servingGeneration = generation;
+      state.observed = generation;
+      await this.writeStatus(state);
+      return;
+    }
+
+    // Already validated (READY at this generation) before a restart: serve
+    // from zero without starting anything until the first call.
+    const validated =
+      !state.serving &&
+      object.status?.phase === Phase.READY &&
+      object.status.observedGeneration === generation &&
+      policy.min === 0;
+
+    let revision: RevisionSpec;
+    try {
+      revision = await this.revisionOf(object);
+    } catch (err) {
+      return await this.fail(state, generation, (err as Error).message);
+    }
+    const pool = new RevisionPool(revision, this.options.driver, policy, (event) =>
+      this.onPoolEvent(state, pool, event),
+    );
+    if (!validated) {
+      if (state.serving) state.phase = Phase.UPDATING;
+      else state.phase = Phase.CREATING;
+      await this.writeStatus(state);
+      try {
+        await pool.start();
+      } catch (err) {
+        await pool.drain();
+        return await this.fail(state, generation, (err as Error).message);
+      }
+    }
+    if (state.deleted || state.object.meta?.generation !== generation) {
+      await pool.drain();
+      return;
+    }
+    const old = state.serving;
+    state.serving = pool;
+    state.servingGeneration = generation;
+    state.phase = Phase.READY;
+    state.reason = [];
+    state.observed = generation;
+    this.settle(state);
+    await this.writeStatus(state);
+    // Move waiting callers to the new revision; calls in flight on the old one finish.
+    if (old) await old.drain(pool);
+  }
+
+  private async fail(state: FunctionState, generation: bigint, message: string): Promise<void> {
+    state.observed = generation;
+    if (state.serving) {
+      state.phase = Phase.ERROR;
+      state.reason = [
+        `revision ${generation} failed to start: ${message}`,
+        `revision ${state.servingGeneration} keeps serving`,
+      ];
+    } else {
+      state.phase = Phase.ERROR;
+      state.reason = [message];
+    }
+    this.settle(state);
+    await this.writeStatus(state);
+  }
+
+  private onPoolEvent(state: FunctionState, pool: RevisionPool, event: PoolEvent): void {
+    if (state.serving !== pool) return;
+    if (event.type === "crashed") {
+      const how = event.exit.signal ? `signal ${event.exit.signal}` : `exit code ${event.exit.code}`;
+      const restart =
+        event.restartInMs === undefined ? "" : `; restarting in ${(event.restartInMs / 1000).toFixed(1)}s`;
+      state.reason = [`instance ${event.instance} crashed (${how})${restart}`];
+      this.options.log(`function ${state.key}`, new Error(`instance ${event.instance} crashed (${how})`));
+    } else if (event.type === "failed") {
+      state.phase = Phase.ERROR;
+      state.reason = [event.message];
+    } else if (event.type === "ready" || event.type === "scaled") {
+      if (state.phase === Phase.ERROR && state.observed === state.servingGeneration)
+        state.phase = Phase.READY;
+    }
+    state.queue = state.queue.then(() => this.writeStatus(state)).catch(() => undefined);
+  }
+
+  private settle(state: FunctionState): void {
+    for (const wake of state.settled.splice(0)) wake();
+  }
+
+  private policyOf(object: FunctionResource): ScalePolicy {
+    const scale = object.spec?.scale;
+    const idle = scale?.idleTimeout;
+    return {
+      min: scale?.min ?? 0,
+      max: Math.max(1, scale?.max || this.defaults.maxInstances, scale?.min ?? 0),
+      concurrency: scale?.concurrency || this.defaults.concurrency,
+      idleMs: idle ? Number(idle.seconds) * 1000 + idle.nanos / 1e6 : this.defaults.idleMs,
+    };
+  }
+
+  private async revisionOf(object: FunctionResource): Promise<RevisionSpec> {
+    const spec = object.spec;
+    if (!spec?.source || spec.source.digest === "") {
+      throw new Error('the function has no source: create it with "dispatch create function NAME PATH"');
+    }
+    const timeout = spec.timeout;
+    return {
+      org: object.meta?.org ?? "",
+      name: object.meta?.name ?? "",
+      uid: object.meta?.uid ?? "",
+      generation: object.meta?.generation ?? 0n,
+      runtime: spec.runtime,
+      digest: spec.source.digest,
+      handler: spec.handler,
+      env: { ...spec.env },
+      directory: await this.options.bundles.directory(spec.source),
+      timeoutMs: timeout ? Number(timeout.seconds) * 1000 + timeout.nanos / 1e6 : this.defaults.timeoutMs,
+    };
+  }
+
+  /** Writes the observed state into the stored function's status, when it changed. */
+  private async writeStatus(state: FunctionState): Promise<void> {
+    if (state.deleted) return;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.options.store.get(state.key);
+      if (!current || current.object.meta?.uid !== state.object.meta?.uid) return;
+      const next = clone(FunctionSchema, current.object);
+      const status = next.status;
+      if (!status) return;
+      const wanted = {
+        phase: state.phase,
+        reason: state.reason,
+        observedGeneration: state.observed,
+        readyInstances: state.serving?.size ?? 0,
+        endpoints: state.serving?.endpoints ?? [],
+      };
+      if (
+        status.phase === wanted.phase &&
+        status.observedGeneration === wanted.observedGeneration &&
+        status.readyInstances === wanted.readyInstances &&
+        status.reason.join("\n") === wanted.reason.join("\n") &&
+        status.endpoints.join(",") === wanted.endpoints.join(",")
+      ) {
+        return;
+      }
+      Object.assign(status, wanted);
+      status.conditions = [readyCondition(state, status.conditions)];
+      try {
+        await this.options.store.update(state.key, next, current.revision, `function "${state.name}"`);
+        return;
+      } catch (err) {
+        if ((err as Error).name !== "RevisionConflictError") throw err;
+      }
+    }
+  }
+}
+
+function readyCondition(state: FunctionState, previous: readonly Condition[]): Condition {
+  const ready = state.phase === Phase.READY;
+  const status = ready
+    ? ConditionStatus.TRUE
+    : state.phase === Phase.ERROR
+      ? ConditionStatus.FALSE
+      : ConditionStatus.UNKNOWN;
+  const before = previous.find((c) => c.type === "Ready");
+  return create(ConditionSchema, {
+    type: "Ready",
+    status,
+    reason: ready ? "InstanceReady" : state.phase === Phase.ERROR ? "StartFailed" : "Starting",
+    message: state.reason.join("; "),
+    lastTransition: before && before.status === status ? before.lastTransition : timestampNow(),
+  });
+}
+
+/** Whether the object runs the same code as a running revision (only scale differs). */
+function sameCode(revision: RevisionSpec, object: FunctionResource, defaults: FunctionDefaults): boolean {
+  const spec = object.spec;
+  if (!spec) return false;
+  const timeout = spec.timeout;
+  const timeoutMs = timeout ? Number(timeout.seconds) * 1000 + timeout.nanos / 1e6 : defaults.timeoutMs;
+  const env = (e: Record<string, string>) => JSON.stringify(Object.entries(e).sort());
+  return (
+    revision.digest === (spec.source?.digest ?? "") &&
+    revision.runtime === spec.runtime &&
+    revision.handler === spec.handler &&
+    revision.timeoutMs === timeoutMs &&
+    env(revision.env) === env(spec.env)
+  );
+}

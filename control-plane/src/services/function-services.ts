@@ -1,0 +1,187 @@
+import { create, toJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  CreateRunResponseSchema,
+  GetRunResponseSchema,
+  ListRunsResponseSchema,
+  type LogService,
+  type RunService,
+  SourceSchema,
+  type SourceService,
+  TailLogsResponseSchema,
+  Trigger,
+  UploadSourceResponseSchema,
+  WatchEventType,
+  WatchRunsResponseSchema,
+} from "@dispatch/proto";
+import { principalOf, resolveOrg } from "../auth/principal.js";
+import { type ErrorLogger, toConnectError } from "../errors.js";
+import type { Invoker } from "../functions/invoker.js";
+import type { LogStore } from "../functions/log-store.js";
+import type { RunStore } from "../functions/run-store.js";
+import type { SourceStore } from "../functions/source-store.js";
+import { checkName, Violations } from "../validation/violations.js";
+
+function guard<Req, Res>(log: ErrorLogger, fn: (request: Req, ctx: HandlerContext) => Promise<Res>) {
+  return async (request: Req, ctx: HandlerContext): Promise<Res> => {
+    try {
+      return await fn(request, ctx);
+    } catch (err) {
+      throw toConnectError(err, log);
+    }
+  };
+}
+
+function requireNames(fields: Record<string, string>, what: string): void {
+  const v = new Violations();
+  for (const [field, value] of Object.entries(fields)) checkName(v, field, value);
+  v.throwIfAny(what);
+}
+
+/** RunService: exec (Create) and reading run records. */
+export function createRunService(
+  invoker: Invoker,
+  runs: RunStore,
+  log: ErrorLogger,
+): ServiceImpl<typeof RunService> {
+  return {
+    create: guard(log, async (request, ctx) => {
+      const principal = principalOf(ctx);
+      const run = request.run;
+      const spec = run?.spec;
+      if (!spec)
+        throw new ConnectError('the request has no run: set "run.spec.function"', Code.InvalidArgument);
+      const org = resolveOrg(principal, run?.meta?.org ?? "");
+      const v = new Violations();
+      checkName(v, "run.spec.function", spec.function);
+      for (const [i, name] of spec.secrets.entries()) checkName(v, `run.spec.secrets[${i}]`, name);
+      v.throwIfAny("the run");
+      const result = await invoker.run({
+        org,
+        function: spec.function,
+        input: spec.input ? toJson(ValueSchema, spec.input) : undefined,
+        secrets: spec.secrets,
+        trigger: spec.trigger === Trigger.UNSPECIFIED ? Trigger.EXEC : spec.trigger,
+        async: spec.async,
+      });
+      return create(CreateRunResponseSchema, { run: result });
+    }),
+    get: guard(log, async (request, ctx) => {
+      const org = resolveOrg(principalOf(ctx), request.org);
+      requireNames({ function: request.function }, "the run request");
+      if (!/^[0-9a-f-]{36}$/.test(request.name)) {
+        throw new ConnectError(
+          `"${request.name}" is not a run id (a UUID, as "dispatch get runs" shows)`,
+          Code.InvalidArgument,
+        );
+      }
+      const run = await runs.get(org, request.function, request.name);
+      if (!run) {
+        throw new ConnectError(
+          `run "${request.name}" of function "${request.function}" not found in org "${org}"`,
+          Code.NotFound,
+        );
+      }
+      return create(GetRunResponseSchema, { run });
+    }),
+    list: guard(log, async (request, ctx) => {
+      const org = resolveOrg(principalOf(ctx), request.org);
+      if (request.function !== "") requireNames({ function: request.function }, "the run request");
+      const { runs: items, revision } = await runs.list(org, request.function || undefined);
+      const pageSize = Math.min(request.options?.pageSize || 500, 1000);
+      const page = items.slice(-pageSize);
+      return create(ListRunsResponseSchema, { items: page, revision: BigInt(revision) });
+    }),
+    async *watch(request, ctx) {
+      const org = resolveOrg(principalOf(ctx), request.org);
+      if (request.function !== "") requireNames({ function: request.function }, "the run request");
+      try {
+        const resumeAfter = Number(request.resumeRevision);
+        for await (const event of runs.watch(org, request.function || undefined, {
+          resumeAfter,
+          signal: ctx.signal,
+        })) {
+          if (event.type === "synced") {
+            yield create(WatchRunsResponseSchema, {
+              type: WatchEventType.SYNCED,
+              revision: BigInt(event.revision),
+            });
+          } else {
+            yield create(WatchRunsResponseSchema, {
+              type: WatchEventType.MODIFIED,
+              object: event.run,
+              revision: BigInt(event.revision),
+            });
+          }
+        }
+      } catch (err) {
+        if (ctx.signal.aborted) return;
+        throw toConnectError(err, log);
+      }
+    },
+  };
+}
+
+/** SourceService: bundle upload, with a size limit. */
+export function createSourceService(
+  sources: SourceStore,
+  maxBytes: number,
+  log: ErrorLogger,
+): ServiceImpl<typeof SourceService> {
+  return {
+    upload: guard(log, async (request, ctx) => {
+      resolveOrg(principalOf(ctx), request.org);
+      const v = new Violations();
+      if (request.data.length === 0) v.add("data", "is empty");
+      if (request.data.length > maxBytes) {
+        v.add(
+          "data",
+          `the bundle is ${mib(request.data.length)}; the limit is ${mib(maxBytes)} (leave out what the function does not need, e.g. dev dependencies)`,
+        );
+      }
+      if (request.format !== "file" && request.format !== "tar.gz") {
+        v.add("format", `"${request.format}" is not a bundle format (use file or tar.gz)`);
+      }
+      if (request.format === "file" && !/^[^/\\]+$/.test(request.filename)) {
+        v.add("filename", "is required for a single-file bundle (e.g. hello.js), without directories");
+      }
+      v.throwIfAny("the bundle");
+      const digest = await sources.put(request.data);
+      return create(UploadSourceResponseSchema, {
+        source: create(SourceSchema, {
+          digest,
+          size: BigInt(request.data.length),
+          format: request.format,
+          filename: request.format === "file" ? request.filename : "",
+        }),
+      });
+    }),
+  };
+}
+
+/** LogService: a function's output, then (with follow) new lines as they are written. */
+export function createLogService(logs: LogStore, log: ErrorLogger): ServiceImpl<typeof LogService> {
+  return {
+    async *tail(request, ctx) {
+      const org = resolveOrg(principalOf(ctx), request.org);
+      requireNames({ function: request.function }, "the log request");
+      try {
+        for await (const line of logs.tail(org, request.function, {
+          tail: request.tail || 100,
+          follow: request.follow,
+          signal: ctx.signal,
+        })) {
+          yield create(TailLogsResponseSchema, { line });
+        }
+      } catch (err) {
+        if (ctx.signal.aborted) return;
+        throw toConnectError(err, log);
+      }
+    },
+  };
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}

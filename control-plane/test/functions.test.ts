@@ -1,0 +1,309 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ErrorType, Phase, SecretService, Trigger } from "@dispatch/proto";
+import { startDispatch, type TestDispatch } from "@dispatch/testkit";
+import anyTest, { type TestFn } from "ava";
+import {
+  deploy,
+  exec,
+  functionClients,
+  helloJs,
+  helloPy,
+  outputOf,
+  settled,
+  until,
+  uploadFile,
+} from "./functions-helpers.js";
+import { client } from "./helpers.js";
+
+const test = anyTest as TestFn<{ dispatch: TestDispatch; api: ReturnType<typeof functionClients> }>;
+
+test.before(async (t) => {
+  t.context.dispatch = await startDispatch({ controlPlane: { maxBundleBytes: 64 * 1024 } });
+  t.context.api = functionClients(t.context.dispatch);
+});
+test.after.always(async (t) => {
+  await t.context.dispatch?.stop();
+});
+
+async function rejects(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error("expected the call to fail");
+}
+
+for (const [runtime, file, code] of [
+  ["nodejs", "hello.js", helloJs],
+  ["python3", "hello.py", helloPy],
+] as const) {
+  test(`${runtime}: READY after the probe, exec returns the handler's output (v1 scenarios 8, 10, 16)`, async (t) => {
+    const name = `hello-${runtime}`;
+    const fn = await deploy(t.context.api, name, file, code);
+    t.is(fn.status?.phase, Phase.READY, fn.status?.reason.join("; "));
+    t.true((fn.status?.readyInstances ?? 0) >= 1);
+    const run = await exec(t.context.api, name, { name: "Jon", place: "Winterfell" });
+    t.is(run.status?.phase, Phase.READY, run.status?.error?.message);
+    t.deepEqual(outputOf(run), { myField: "Hello, Jon from Winterfell" });
+    t.is(run.spec?.trigger, Trigger.EXEC);
+  });
+
+  test(`${runtime}: a literal input 42 reaches the handler as a number (v1 scenario 16)`, async (t) => {
+    const doubler =
+      runtime === "nodejs"
+        ? "export default async (context, payload) => payload * 2;\n"
+        : "def handle(context, payload):\n    return payload * 2\n";
+    await deploy(t.context.api, `doubler-${runtime}`, file, doubler);
+    t.is(outputOf(await exec(t.context.api, `doubler-${runtime}`, 42)), 84);
+  });
+
+  test(`${runtime}: a handler that does not load puts the function in ERROR with the runtime's message (v1 scenario 17)`, async (t) => {
+    const broken =
+      runtime === "nodejs"
+        ? "export default async (context, payload) => {\n  return {;\n};\n"
+        : "def handle(context, payload)\n    return 1\n";
+    const fn = await deploy(t.context.api, `broken-${runtime}`, file, broken);
+    t.is(fn.status?.phase, Phase.ERROR);
+    t.is(fn.status?.reason.length, 1);
+    t.regex(fn.status?.reason[0] ?? "", /SyntaxError/);
+    const err = await rejects(exec(t.context.api, `broken-${runtime}`, {}));
+    t.is(err.code, Code.FailedPrecondition);
+    t.regex(err.rawMessage, /is not ready/);
+  });
+
+  test(`${runtime}: stdout and stderr are captured into the run (v1 scenario 18)`, async (t) => {
+    const logging =
+      runtime === "nodejs"
+        ? 'export default async () => { console.log("to stdout"); console.error("to stderr"); return 1; };\n'
+        : 'import sys\ndef handle(context, payload):\n    print("to stdout")\n    print("to stderr", file=sys.stderr)\n    return 1\n';
+    await deploy(t.context.api, `logger-${runtime}`, file, logging);
+    const run = await exec(t.context.api, `logger-${runtime}`, {});
+    t.deepEqual(run.status?.logs?.stdout, ["to stdout"]);
+    t.deepEqual(run.status?.logs?.stderr, ["to stderr"]);
+  });
+
+  test(`${runtime}: secrets from the function and from the call reach context.secrets (v1 scenarios 21-24)`, async (t) => {
+    const secrets = client(SecretService, t.context.dispatch.url, t.context.dispatch.token);
+    const secretName = `open-sesame-${runtime === "nodejs" ? "js" : "py"}`;
+    await secrets.create({
+      secret: { meta: { name: secretName }, spec: { data: { password: "OpenSesame" } } },
+    });
+    const handler =
+      runtime === "nodejs"
+        ? // biome-ignore lint/suspicious/noTemplateCurlyInString: this is handler source code
+          'export default async (context) => ({ message: context.secrets.password ? `The password is ${context.secrets.password}` : "I know nothing" });\n'
+        : 'def handle(context, payload):\n    p = context["secrets"].get("password")\n    return {"message": "The password is %s" % p if p else "I know nothing"}\n';
+    await deploy(t.context.api, `with-secret-${runtime}`, file, handler, { secrets: [secretName] });
+    await deploy(t.context.api, `without-secret-${runtime}`, file, handler);
+    t.deepEqual(outputOf(await exec(t.context.api, `with-secret-${runtime}`, {})), {
+      message: "The password is OpenSesame",
+    });
+    t.deepEqual(outputOf(await exec(t.context.api, `without-secret-${runtime}`, {})), {
+      message: "I know nothing",
+    });
+    t.deepEqual(outputOf(await exec(t.context.api, `without-secret-${runtime}`, {}, [secretName])), {
+      message: "The password is OpenSesame",
+    });
+    await secrets.update({
+      secret: { meta: { name: secretName }, spec: { data: { password: "OpenSesameStreet" } } },
+    });
+    t.deepEqual(outputOf(await exec(t.context.api, `with-secret-${runtime}`, {})), {
+      message: "The password is OpenSesameStreet",
+    });
+    const missing = await exec(t.context.api, `without-secret-${runtime}`, {}, ["no-such-secret"]);
+    t.is(missing.status?.error?.type, ErrorType.INPUT_ERROR);
+    t.regex(missing.status?.error?.message ?? "", /secret "no-such-secret" not found/);
+  });
+}
+
+test("schemas: invalid input never reaches the handler, invalid output is a FunctionError (v1 scenario 15)", async (t) => {
+  const code =
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: this is handler source code
+    'export default async (context, payload) => { console.log("called"); return payload.bad ? { greeting: 7 } : { greeting: `hi ${payload.name}` }; };\n';
+  await deploy(t.context.api, "schemed", "schemed.js", code, {
+    schema: {
+      in: { type: "object", required: ["name"], properties: { name: { type: "string" } } },
+      out: { type: "object", properties: { greeting: { type: "string" } } },
+    },
+  });
+  t.deepEqual(outputOf(await exec(t.context.api, "schemed", { name: "Jon" })), { greeting: "hi Jon" });
+  const none = await exec(t.context.api, "schemed");
+  t.is(none.status?.error?.type, ErrorType.INPUT_ERROR);
+  t.regex(none.status?.error?.message ?? "", /input does not match the function's input schema/);
+  t.deepEqual(none.status?.logs?.stdout ?? [], [], "the handler was not called");
+  const badOut = await exec(t.context.api, "schemed", { name: "x", bad: true });
+  t.is(badOut.status?.error?.type, ErrorType.FUNCTION_ERROR);
+  t.regex(badOut.status?.error?.message ?? "", /output does not match/);
+});
+
+test("errors: a thrown error is a FunctionError with message and stack", async (t) => {
+  await deploy(
+    t.context.api,
+    "thrower",
+    "thrower.js",
+    'export default async () => { throw new Error("boom"); };\n',
+  );
+  const run = await exec(t.context.api, "thrower", {});
+  t.is(run.status?.phase, Phase.ERROR);
+  t.is(run.status?.error?.type, ErrorType.FUNCTION_ERROR);
+  t.is(run.status?.error?.message, "boom");
+  t.true((run.status?.error?.stack.length ?? 0) > 0);
+});
+
+test("bad input: unknown runtime, oversized bundle, missing bundle, exec of a missing function; nothing half-created", async (t) => {
+  const { api } = t.context;
+  const source = await uploadFile(api, "x.js", helloJs);
+  const runtime = await rejects(
+    api.functions.create({ function: { meta: { name: "bad-runtime" }, spec: { runtime: "ruby", source } } }),
+  );
+  t.is(runtime.code, Code.InvalidArgument);
+  t.regex(runtime.rawMessage, /spec\.runtime: "ruby" is not supported \(use nodejs or python3\)/);
+  const big = await rejects(
+    api.sources.upload({ format: "file", filename: "big.js", data: new Uint8Array(100 * 1024) }),
+  );
+  t.is(big.code, Code.InvalidArgument);
+  t.regex(
+    big.rawMessage,
+    /the bundle is 0\.1 MiB; the limit is 0\.1 MiB|the bundle is [\d.]+ MiB; the limit is/,
+  );
+  const missing = await rejects(
+    api.functions.create({
+      function: {
+        meta: { name: "no-bundle" },
+        spec: {
+          runtime: "nodejs",
+          source: { digest: `sha256:${"0".repeat(64)}`, format: "file", filename: "a.js" },
+        },
+      },
+    }),
+  );
+  t.is(missing.code, Code.InvalidArgument);
+  t.regex(missing.rawMessage, /no uploaded bundle has digest/);
+  const names = (await api.functions.list({})).items.map((f) => f.meta?.name);
+  t.false(names.includes("bad-runtime"));
+  t.false(names.includes("no-bundle"));
+  const absent = await rejects(exec(api, "does-not-exist", {}));
+  t.is(absent.code, Code.NotFound);
+  t.regex(absent.rawMessage, /function "does-not-exist" not found in org "default"/);
+});
+
+test("delete removes the function's runs (v1 scenario 11); duplicates are refused (scenario 9)", async (t) => {
+  const { api } = t.context;
+  await deploy(api, "short-lived", "short.js", helloJs);
+  const dup = await rejects(deploy(api, "short-lived", "short.js", helloJs));
+  t.is(dup.code, Code.AlreadyExists);
+  await exec(api, "short-lived", {});
+  t.is((await api.runs.list({ function: "short-lived" })).items.length, 1);
+  await api.functions.delete({ name: "short-lived" });
+  t.is((await api.runs.list({ function: "short-lived" })).items.length, 0);
+});
+
+test("update rolls out a new revision without failing calls in flight (v1 scenario 19)", async (t) => {
+  const { api } = t.context;
+  const slow =
+    'export default async (c, p) => { await new Promise((r) => setTimeout(r, p?.wait ?? 0)); return "v1"; };\n';
+  await deploy(api, "rolling", "rolling.js", slow);
+  const inFlight = exec(api, "rolling", { wait: 1500 });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const source = await uploadFile(
+    api,
+    "rolling.js",
+    'export default async () => "Goodbye, Noone from Nowhere";\n',
+  );
+  const current = (await api.functions.get({ name: "rolling" })).function;
+  await api.functions.update({
+    function: { meta: { name: "rolling" }, spec: { ...current?.spec, source } as never },
+  });
+  const fn = await settled(api, "rolling");
+  t.is(fn.status?.phase, Phase.READY);
+  t.is(fn.meta?.generation, 2n);
+  t.is(outputOf(await exec(api, "rolling", {})), "Goodbye, Noone from Nowhere");
+  const old = await inFlight;
+  t.is(old.status?.phase, Phase.READY, old.status?.error?.message);
+  t.is(outputOf(old), "v1");
+  const after = await until(api, "rolling", (f) => f.status?.readyInstances === 1);
+  t.is(after.status?.readyInstances, 1, "the old revision's instance is gone (no leak)");
+});
+
+test("kill -9 of a worker during a call: SystemError, then the function recovers", async (t) => {
+  const { api } = t.context;
+  const code =
+    'export default async (c, p) => { if (p.crash) { setTimeout(() => process.kill(process.pid, "SIGKILL"), 50); await new Promise((r) => setTimeout(r, 5000)); } return "ok"; };\n';
+  await deploy(api, "crashy", "crashy.js", code);
+  const crashed = await exec(api, "crashy", { crash: true });
+  t.is(crashed.status?.error?.type, ErrorType.SYSTEM_ERROR);
+  t.regex(crashed.status?.error?.message ?? "", /worker stopped during the call.*SIGKILL/);
+  const later = await exec(api, "crashy", {});
+  t.is(later.status?.phase, Phase.READY);
+  t.is(outputOf(later), "ok");
+});
+
+test("scale to zero after the idle timeout, and the next call wakes the function", async (t) => {
+  const { api } = t.context;
+  await deploy(api, "sleepy", "sleepy.js", helloJs, {
+    scale: { idleTimeout: { seconds: 0n, nanos: 300_000_000 } },
+  });
+  const idle = await until(api, "sleepy", (f) => f.status?.readyInstances === 0);
+  t.is(idle.status?.phase, Phase.READY, "a function at zero instances is still READY");
+  const run = await exec(api, "sleepy", { name: "Arya" });
+  t.deepEqual(outputOf(run), { myField: "Hello, Arya from Nowhere" });
+});
+
+test("more instances under load: concurrency 1, max 3", async (t) => {
+  const { api } = t.context;
+  const slow =
+    "export default async () => { await new Promise((r) => setTimeout(r, 600)); return process.pid; };\n";
+  await deploy(api, "busy", "busy.js", slow, { scale: { concurrency: 1, max: 3 } });
+  const runs = await Promise.all([1, 2, 3].map(() => exec(api, "busy", {})));
+  const pids = new Set(runs.map((r) => outputOf(r)));
+  t.is(pids.size, 3, "three calls at once ran on three instances");
+  const fn = (await api.functions.get({ name: "busy" })).function;
+  t.true((fn?.status?.readyInstances ?? 0) <= 3);
+});
+
+test("async exec returns the run id at once; the record finishes later", async (t) => {
+  const { api } = t.context;
+  await deploy(
+    api,
+    "later",
+    "later.js",
+    'export default async () => { await new Promise((r) => setTimeout(r, 300)); return "done"; };\n',
+  );
+  const { run } = await api.runs.create({ run: { spec: { function: "later", async: true } } });
+  t.is(run?.status?.phase, Phase.INITIALIZED);
+  const id = run?.meta?.name ?? "";
+  let final = (await api.runs.get({ function: "later", name: id })).run;
+  for await (const event of api.runs.watch({ function: "later" }, { signal: AbortSignal.timeout(10_000) })) {
+    if (event.object?.meta?.name === id && event.object.status?.phase === Phase.READY) {
+      final = event.object;
+      break;
+    }
+  }
+  t.is(final?.status?.phase, Phase.READY);
+  t.is(final ? outputOf(final) : undefined, "done");
+});
+
+test("the activator passes HTTP through to a worker and records an HTTP run", async (t) => {
+  const { api } = t.context;
+  await deploy(
+    api,
+    "web",
+    "web.js",
+    "export default async (context, payload) => ({ method: context.http.method, got: payload });\n",
+  );
+  const { SystemService } = await import("@dispatch/proto");
+  const system = client(SystemService, t.context.dispatch.url, t.context.dispatch.token);
+  const activator = (await system.getStatus({})).urls.activator;
+  t.truthy(activator);
+  const response = await fetch(`${activator}/default/web/echo`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ hello: "world" }),
+  });
+  t.is(response.status, 200);
+  t.deepEqual(await response.json(), { method: "POST", got: { hello: "world" } });
+  const runs = (await api.runs.list({ function: "web" })).items;
+  t.is(runs.at(-1)?.spec?.trigger, Trigger.HTTP);
+  t.is(runs.at(-1)?.status?.phase, Phase.READY);
+});
