@@ -307,3 +307,33 @@ test("the activator passes HTTP through to a worker and records an HTTP run", as
   t.is(runs.at(-1)?.spec?.trigger, Trigger.HTTP);
   t.is(runs.at(-1)?.status?.phase, Phase.READY);
 });
+
+test("logs: a call's output streams to followers as it is written, tagged with the run", async (t) => {
+  const { api } = t.context;
+  const { LogService, LogStream } = await import("@dispatch/proto");
+  const logs = client(LogService, t.context.dispatch.url, t.context.dispatch.token);
+  await deploy(
+    api,
+    "chatty",
+    "chatty.js",
+    'export default async () => { console.log("first line"); console.error("oops"); return 1; };\n',
+  );
+  const abort = new AbortController();
+  const seen: { text: string; runId: string; stream: number }[] = [];
+  const following = (async () => {
+    for await (const { line } of logs.tail({ function: "chatty", follow: true }, { signal: abort.signal })) {
+      if (line) seen.push({ text: line.text, runId: line.runId, stream: line.stream });
+      if (seen.length >= 2) break;
+    }
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const run = await exec(api, "chatty", {});
+  await following;
+  abort.abort();
+  t.deepEqual(seen.map((l) => l.text).sort(), ["first line", "oops"]);
+  t.true(seen.every((l) => l.runId === run.meta?.name));
+  t.true(seen.some((l) => l.stream === LogStream.STDERR));
+  const recent = [];
+  for await (const { line } of logs.tail({ function: "chatty", follow: false })) recent.push(line?.text);
+  t.true(recent.includes("first line"));
+});

@@ -121,17 +121,37 @@ _current_call = contextvars.ContextVar("dispatch_call", default=None)
 class CallOutput:
     """What one call writes. Once the call has answered, writes go to the worker's streams."""
 
-    def __init__(self):
+    def __init__(self, run_id=""):
         self.open = True
+        self.run_id = run_id
         self._chunks = {"stdout": [], "stderr": []}
+        self._pending = {"stdout": "", "stderr": ""}
 
     def write(self, stream, text):
         self._chunks[stream].append(text)
+        # Each line is also echoed at once to the worker's own stream as
+        # "[<runId>] <line>", so `dispatch logs -f` shows it as it happens.
+        if not self.run_id:
+            return
+        parts = (self._pending[stream] + text).split("\n")
+        self._pending[stream] = parts.pop()
+        for line in parts:
+            _echo(stream, "[%s] %s\n" % (self.run_id, line.rstrip("\r")))
 
     def close(self):
         """Closes the call and returns what it wrote, split into lines."""
         self.open = False
+        for stream, rest in self._pending.items():
+            if rest and self.run_id:
+                _echo(stream, "[%s] %s\n" % (self.run_id, rest))
+            self._pending[stream] = ""
         return {name: _lines(chunks) for name, chunks in self._chunks.items()}
+
+
+def _echo(stream, text):
+    real = sys.__stdout__ if stream == "stdout" else sys.__stderr__
+    real.write(text)
+    real.flush()
 
 
 def _lines(chunks):
@@ -216,7 +236,7 @@ def run_call(worker, payload, fields, to_reply):
     Returns ``(reply, error, timed_out, logs, duration_ms)``; reply is None when error is not.
     """
     started = time.perf_counter()
-    call = CallOutput()
+    call = CallOutput(fields.get("runId") or "")
     deadline = fields.get("deadline")
     context = Context(
         secrets=fields.get("secrets") or {},

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Dispatch needs, when it is missing:
-# Node.js packages (npm ci) and nats-server (apt-get). Safe to run repeatedly.
+# Node.js packages (npm ci), nats-server and python3 (apt-get). Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,15 +21,20 @@ if [ -n "${CI:-}" ] || [ ! -f node_modules/.package-lock.json ] || [ package-loc
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if ! command -v nats-server >/dev/null 2>&1; then
-  echo "installing nats-server (apt-get)..." >&2
+# Debian packages the tests need: nats-server, and python3 for the Python worker.
+missing=""
+command -v nats-server >/dev/null 2>&1 || missing="$missing nats-server"
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+if [ -n "$missing" ]; then
+  echo "installing$missing (apt-get)..." >&2
   sudo=""
   if [ "$(id -u)" != "0" ]; then
     if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-      echo "error: nats-server is missing and this user cannot run apt-get. Install it: apt-get install nats-server" >&2
+      echo "error:$missing missing and this user cannot run apt-get. Install:$missing" >&2
       exit 1
     fi
   fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nats-server >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 fi

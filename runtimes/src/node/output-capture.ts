@@ -9,7 +9,14 @@ import type { CallLogs } from "../contract.js";
 export class CallOutput {
   readonly #stdout: (string | Uint8Array)[] = [];
   readonly #stderr: (string | Uint8Array)[] = [];
+  readonly #pending = { stdout: "", stderr: "" };
   #open = true;
+
+  /**
+   * @param runId When set, each line is also echoed at once to the worker's own
+   *   stream as `[<runId>] <line>`, so `dispatch logs -f` shows it as it happens.
+   */
+  constructor(readonly runId = "") {}
   /** Fails the call from outside its promise chain (an uncaught error in its context). */
   fail: (error: unknown) => void = () => {};
 
@@ -20,11 +27,21 @@ export class CallOutput {
   /** Appends to the call's stdout or stderr. */
   write(stream: "stdout" | "stderr", chunk: string | Uint8Array): void {
     (stream === "stdout" ? this.#stdout : this.#stderr).push(chunk);
+    if (this.runId === "" || !echo) return;
+    const text =
+      this.#pending[stream] + (typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+    const parts = text.split(/\r?\n/);
+    this.#pending[stream] = parts.pop() ?? "";
+    for (const line of parts) echo[stream](`[${this.runId}] ${line}\n`);
   }
 
   /** Closes the call and returns what it wrote, split into lines. */
   close(): CallLogs {
     this.#open = false;
+    for (const stream of ["stdout", "stderr"] as const) {
+      if (this.#pending[stream] !== "" && echo) echo[stream](`[${this.runId}] ${this.#pending[stream]}\n`);
+      this.#pending[stream] = "";
+    }
     return { stdout: lines(this.#stdout), stderr: lines(this.#stderr) };
   }
 }
@@ -56,8 +73,12 @@ export interface WorkerStreams {
 export function installOutputCapture(): WorkerStreams {
   const stdout = patch(process.stdout, "stdout");
   const stderr = patch(process.stderr, "stderr");
-  return { stdout: (text) => void stdout(text), stderr: (text) => void stderr(text) };
+  echo = { stdout: (text) => void stdout(text), stderr: (text) => void stderr(text) };
+  return echo;
 }
+
+/** The worker's own streams, once capture is installed (calls echo their lines there). */
+let echo: WorkerStreams | undefined;
 
 type Write = (
   chunk: string | Uint8Array,

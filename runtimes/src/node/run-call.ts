@@ -42,7 +42,7 @@ export async function runCall<R>(
   toReply: (value: unknown) => R,
 ): Promise<CallResult<R>> {
   const started = performance.now();
-  const output = new CallOutput();
+  const output = new CallOutput(input.runId ?? "");
   const context = {
     secrets: input.secrets,
     event: input.event,
