@@ -77,10 +77,11 @@ test("dispatch up: embedded nats-server, admin token, CLI context, clean stop, d
 
   const status = await run(env, ["status", "-o", "json"]);
   t.is(status.code, 0, status.stderr);
-  t.deepEqual(JSON.parse(status.stdout), {
-    api: `http://127.0.0.1:${apiPort}`,
-    nats: `nats://127.0.0.1:${natsPort}`,
-  });
+  const urls = JSON.parse(status.stdout);
+  t.is(urls.api, `http://127.0.0.1:${apiPort}`);
+  t.is(urls.nats, `nats://127.0.0.1:${natsPort}`);
+  t.regex(urls.activator, /^http:\/\/127\.0\.0\.1:\d+$/);
+  t.is(urls.driver, "local");
   t.is((await run(env, ["create", "secret", "kept", "--from-literal", "k=v"])).code, 0);
 
   const nats = await run(env, ["status"]);

@@ -96,6 +96,8 @@ export interface ControlPlane {
   url: string;
   port: number;
   nats: NatsConnection;
+  /** Every component's URL, as `dispatch status -o json` shows them (api, activator, driver, nats, ...). */
+  urls(): Record<string, string>;
   /**
    * Stops gracefully: new calls are refused, in-flight calls finish (up to
    * `graceMs`), watches end cleanly, then NATS is drained.
@@ -347,6 +349,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     url: server.url,
     port: listening.port,
     nats,
+    urls: () => Object.fromEntries(components().map((c) => [c.name, c.url])),
     close(graceMs = 5000) {
       closing ??= stop(graceMs);
       return closing;

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { ConfigurationError, type ControlPlane, startControlPlane } from "@dispatch/control-plane";
 import { Role } from "@dispatch/proto";
 import { configPath, saveContext } from "../config.js";
@@ -51,6 +52,7 @@ export async function startUp(options: UpOptions): Promise<Up> {
       bootstrapTokens: [{ name: "admin", secret: dataDir.adminToken, role: Role.ADMIN }],
       authHint: `The admin token is in ${dataDir.adminTokenPath}; "dispatch up" saved it in the CLI context "${options.contextName}".`,
       version: clientVersion(),
+      workDir: join(dataDir.path, "work"),
       log: (message, error) =>
         options.log(
           `control-plane: ${message}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
@@ -68,7 +70,7 @@ export async function startUp(options: UpOptions): Promise<Up> {
     throw err;
   }
 
-  const urls = { api: controlPlane.url, nats: nats.url };
+  const urls = controlPlane.urls();
   await saveContext(
     options.contextName,
     { server: controlPlane.url, token: dataDir.adminToken, org: "default" },
