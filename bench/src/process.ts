@@ -27,6 +27,9 @@ export async function startDispatchProcess(): Promise<DispatchProcess> {
     [
       // BENCH_PROFILE=DIR writes a CPU profile of the control plane there.
       ...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+      ...(process.env.BENCH_HEAP
+        ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${process.env.BENCH_HEAP}`]
+        : []),
       bin,
       "up",
       "--data-dir",

@@ -1,8 +1,8 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { OrganizationService, Role, SecretService, TokenService } from "@dispatch/proto";
 import { startDispatch, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
-import { client } from "./helpers.js";
+import { client, rejects } from "./helpers.js";
 
 const test = anyTest as TestFn<{ dispatch: TestDispatch }>;
 
@@ -12,15 +12,6 @@ test.before(async (t) => {
 test.after.always(async (t) => {
   await t.context.dispatch?.stop();
 });
-
-async function rejects(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 test("a call without a token is Unauthenticated and says how to fix it", async (t) => {
   const err = await rejects(client(SecretService, t.context.dispatch.url, undefined).list({}));

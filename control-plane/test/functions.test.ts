@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { ErrorType, Phase, SecretService, Trigger } from "@dispatch/proto";
 import { startDispatch, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
@@ -13,7 +13,7 @@ import {
   until,
   uploadFile,
 } from "./functions-helpers.js";
-import { client } from "./helpers.js";
+import { client, rejects } from "./helpers.js";
 
 const test = anyTest as TestFn<{ dispatch: TestDispatch; api: ReturnType<typeof functionClients> }>;
 
@@ -24,15 +24,6 @@ test.before(async (t) => {
 test.after.always(async (t) => {
   await t.context.dispatch?.stop();
 });
-
-async function rejects(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 for (const [runtime, file, code] of [
   ["nodejs", "hello.js", helloJs],

@@ -1,5 +1,11 @@
 import type { DescService } from "@bufbuild/protobuf";
-import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import {
+  type Client,
+  ConnectError,
+  createClient,
+  type Interceptor,
+  type Transport,
+} from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -38,4 +44,14 @@ export function client<S extends DescService>(
   transport?: Transport,
 ): Client<S> {
   return createClient(service, transport ?? transports(baseUrl, token).connect);
+}
+
+/** The ConnectError a call fails with (the test fails if it succeeds). */
+export async function rejects(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error("expected the call to fail");
 }

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import {
   EndpointService,
   FunctionService,
@@ -10,7 +10,7 @@ import {
 } from "@dispatch/proto";
 import { startDispatch, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
-import { client } from "./helpers.js";
+import { client, rejects } from "./helpers.js";
 
 const test = anyTest as TestFn<{ dispatch: TestDispatch }>;
 
@@ -23,15 +23,6 @@ test.after.always(async (t) => {
 
 const secrets = (t: { context: { dispatch: TestDispatch } }) =>
   client(SecretService, t.context.dispatch.url, t.context.dispatch.token);
-
-async function rejects(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 test("secrets: create, get hides values, reveal shows them, list, update, delete", async (t) => {
   const api = secrets(t);

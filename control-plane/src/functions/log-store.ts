@@ -10,6 +10,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { ensureStream } from "../store/streams.js";
 import type { WorkerLogLine } from "./driver.js";
 
 const stream = "LOGS";
@@ -43,12 +44,7 @@ export class LogStore {
       max_bytes: 256 * 1024 * 1024,
       num_replicas: replicas,
     };
-    try {
-      await jsm.streams.info(stream);
-      await jsm.streams.update(stream, config);
-    } catch {
-      await jsm.streams.add(config);
-    }
+    await ensureStream(jsm, config);
     return new LogStore(js, nc);
   }
 

@@ -7,6 +7,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
+import { ensureStream } from "../store/streams.js";
 import { readSubjects } from "../store/subject-reader.js";
 
 /** Retention of run records. */
@@ -55,12 +56,7 @@ export class RunStore {
       max_age: retention.maxAgeMs * 1e6,
       num_replicas: replicas,
     };
-    try {
-      await jsm.streams.info(stream);
-      await jsm.streams.update(stream, config);
-    } catch {
-      await jsm.streams.add(config);
-    }
+    await ensureStream(jsm, config);
     return new RunStore(js, jsm, retention);
   }
 
