@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startDispatch } from "@dispatch/testkit";
+import { startDispatchProcess } from "./process.js";
 import { clients, createNodeFunction, execOnce, isReady, waitFor } from "./dispatch.js";
 import { format, summarize } from "./stats.js";
 
@@ -36,7 +36,7 @@ const dir = await mkdtemp(join(tmpdir(), "dispatch-bench-"));
 const file = join(dir, "hello.js");
 await writeFile(file, handler);
 
-const dispatch = await startDispatch({ controlPlane: { functionDefaults: { idleMs: 50 } } });
+const dispatch = await startDispatchProcess();
 try {
   const api = clients(dispatch.url, dispatch.token);
   await createNodeFunction(api, "cold", "hello.js", handler, { idleTimeoutMs: 50 });
