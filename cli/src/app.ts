@@ -14,10 +14,17 @@ export interface Io {
   stderrIsTTY: boolean;
   env: NodeJS.ProcessEnv;
   readStdin(): Promise<string>;
+  /**
+   * A signal that aborts on Ctrl-C (SIGINT) or SIGTERM, for commands that follow a
+   * stream until the user stops them. Until a command asks for it, Ctrl-C ends the
+   * process the usual way.
+   */
+  interrupted(): AbortSignal;
 }
 
 /** The real process's stdout, stderr, environment and stdin. */
 export function processIo(): Io {
+  let interrupt: AbortSignal | undefined;
   return {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
@@ -27,6 +34,16 @@ export function processIo(): Io {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks).toString("utf8");
+    },
+    interrupted() {
+      if (!interrupt) {
+        const controller = new AbortController();
+        const stop = () => controller.abort();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+        interrupt = controller.signal;
+      }
+      return interrupt;
     },
   };
 }

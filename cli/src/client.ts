@@ -10,9 +10,11 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   EndpointService,
   FunctionService,
+  LogService,
   OrganizationService,
   RunService,
   SecretService,
+  SourceService,
   SubscriptionService,
   SystemService,
   TokenService,
@@ -70,6 +72,9 @@ export interface DispatchClients {
   organizations: Client<typeof OrganizationService>;
   tokens: Client<typeof TokenService>;
   runs: Client<typeof RunService>;
+  /** Function bundles (upload before create/update). */
+  sources: Client<typeof SourceService>;
+  logs: Client<typeof LogService>;
   system: Client<typeof SystemService>;
 }
 
@@ -83,6 +88,8 @@ export function createDispatchClients(transport: Transport): DispatchClients {
     organizations: createClient(OrganizationService, transport),
     tokens: createClient(TokenService, transport),
     runs: createClient(RunService, transport),
+    sources: createClient(SourceService, transport),
+    logs: createClient(LogService, transport),
     system: createClient(SystemService, transport),
   };
 }

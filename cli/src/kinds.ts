@@ -1,4 +1,4 @@
-import type { DescMessage, Message } from "@bufbuild/protobuf";
+import { clone, type DescMessage, equals, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   type Function as DispatchFunction,
@@ -7,6 +7,7 @@ import {
   EndpointSpecSchema,
   type Filter,
   FunctionSchema,
+  type FunctionSpec,
   FunctionSpecSchema,
   type ObjectMeta,
   type Organization,
@@ -19,6 +20,7 @@ import {
   type Secret,
   SecretSchema,
   SecretSpecSchema,
+  SourceSchema,
   type Subscription,
   SubscriptionSchema,
   SubscriptionSpecSchema,
@@ -93,6 +95,11 @@ export interface Kind {
   columns: readonly Column[];
   nameOf(object: Message): string;
   ops(clients: DispatchClients): KindOps;
+  /**
+   * The desired spec completed with what the server fills in when a field is left
+   * empty, taken from the live spec, so `apply` compares like with like.
+   */
+  withServerDefaults?(spec: Message, live: Message | undefined): Message;
 }
 
 /** The meta of a resource message, if it has one (tokens do not). */
@@ -215,6 +222,21 @@ const functionKind: Kind = {
   ],
   nameOf: (o) => metaOf(o)?.name ?? "",
   ops: (c) => resourceOps(c.functions, "function", false),
+  // The server names the handler of a single-file source after the file when it
+  // is left empty; for the same source, an empty handler means that one.
+  withServerDefaults(spec, live) {
+    const desired = spec as FunctionSpec;
+    const current = live as FunctionSpec | undefined;
+    if (desired.handler !== "" || !current?.handler) return spec;
+    const same =
+      desired.source !== undefined &&
+      current.source !== undefined &&
+      equals(SourceSchema, desired.source, current.source);
+    if (!same) return spec;
+    const completed = clone(FunctionSpecSchema, desired);
+    completed.handler = current.handler;
+    return completed;
+  },
 };
 
 const endpointKind: Kind = {
@@ -375,6 +397,22 @@ const runKind: Kind = {
     },
   }),
 };
+
+/** When a run started (else when its record was made), in milliseconds; 0 when unknown. */
+function runStartMs(run: Run): number {
+  const t = run.status?.started ?? run.meta?.created;
+  return t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : 0;
+}
+
+/** Runs oldest first, by start time (ties keep their order). */
+export function sortRuns<T extends Message>(runs: readonly T[]): T[] {
+  return [...runs].sort((a, b) => runStartMs(a as unknown as Run) - runStartMs(b as unknown as Run));
+}
+
+/** The run that started last, if any. */
+export function newestRun<T extends Message>(runs: readonly T[]): T | undefined {
+  return sortRuns(runs).at(-1);
+}
 
 function ageAgo(age: string): string {
   return age === "-" ? age : `${age} ago`;

@@ -1,4 +1,4 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
@@ -46,6 +46,45 @@ test("exit status 2: unknown command, unknown flag, bad flag value, unknown kind
   }
 });
 
+test("function commands: mistakes exit 2 before anything is sent", async (t) => {
+  const env = await isolatedEnv();
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-fn-"));
+  const txt = join(dir, "file.txt");
+  const js = join(dir, "hello.js");
+  await writeFile(txt, "hello");
+  await writeFile(js, "export default () => 1;\n");
+  await writeFile(join(dir, "bad.json"), "{not json");
+  const cases: [string[], RegExp][] = [
+    [
+      ["create", "function", "x", txt],
+      /cannot tell the runtime of .*file\.txt: "\.txt" is not a known extension/,
+    ],
+    [
+      ["create", "function", "x", dir, "--runtime", "nodejs"],
+      /is a directory: name the handler with --handler/,
+    ],
+    [["create", "function", "x", js, "--runtime", "node"], /Allowed choices are nodejs, python3/],
+    [["create", "function", "Bad_Name", js], /name "Bad_Name" is not valid/],
+    [["create", "function", "x", join(dir, "gone.js")], /gone\.js does not exist/],
+    [["create", "function", "x", js, "--schema-in", join(dir, "bad.json")], /bad\.json is not valid JSON/],
+    [["create", "function", "x", js, "--timeout", "soon"], /use a duration such as/],
+    [["create", "function", "x", js, "--min-scale", "-1"], /use a whole number/],
+    [["update", "function", "x"], /nothing to change/],
+    [["exec", "x", "--input", "{nope"], /--input is not valid JSON/],
+    [["exec", "x", "--input", "1", "--input-file", txt], /give --input or --input-file, not both/],
+    [["exec", "x", "--async", "--wait"], /give --async or --wait, not both/],
+    [["get", "secrets", "--last"], /--last applies to runs, not secrets/],
+    [["get", "runs", "hello", "0b7c", "--follow"], /leave out RUN_ID/],
+    [["logs", "x", "--tail", "0"], /use a whole number, 1 or more/],
+  ];
+  for (const [argv, message] of cases) {
+    const io = recordingIo(env);
+    t.is(await run(argv, io), 2, argv.join(" "));
+    t.regex(io.err, message, argv.join(" "));
+    t.notRegex(io.err, /cannot reach/, "nothing was sent");
+  }
+});
+
 test("asking for help or the version exits 0", async (t) => {
   const env = await isolatedEnv();
   for (const argv of [
@@ -53,6 +92,8 @@ test("asking for help or the version exits 0", async (t) => {
     ["help", "get"],
     ["get", "--help"],
     ["create", "secret", "--help"],
+    ["create", "function", "--help"],
+    ["exec", "--help"],
     ["--version"],
   ]) {
     t.is(await run(argv, recordingIo(env)), 0, argv.join(" "));

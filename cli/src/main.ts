@@ -5,7 +5,9 @@ import { createCompletionCommand } from "./commands/completion.js";
 import { createContextCommand } from "./commands/context.js";
 import { createCreateCommand } from "./commands/create.js";
 import { createDeleteCommand } from "./commands/delete.js";
+import { createExecCommand } from "./commands/exec.js";
 import { createGetCommand } from "./commands/get.js";
+import { createLogsCommand } from "./commands/logs.js";
 import { examples } from "./commands/shared.js";
 import { createStatusCommand } from "./commands/status.js";
 import { createUpdateCommand } from "./commands/update.js";
@@ -48,6 +50,8 @@ export function createProgram(app: App): Command {
     createUpdateCommand(app),
     createDeleteCommand(app),
     createApplyCommand(app),
+    createExecCommand(app),
+    createLogsCommand(app),
     createContextCommand(app),
     createStatusCommand(app),
     createVersionCommand(app),
@@ -60,6 +64,8 @@ export function createProgram(app: App): Command {
   examples(program, [
     "dispatch up                                   # run Dispatch on this machine",
     "dispatch apply -f seed.yaml --wait",
+    "dispatch create function hello hello.js --wait",
+    'dispatch exec hello --input \'{"name": "Jon"}\'',
     "dispatch get functions",
     "dispatch create secret db --from-literal password=s3cret",
     "dispatch --context prod get apis -o yaml",
@@ -74,7 +80,7 @@ function configureTree(command: Command, io: Io): void {
   command
     .exitOverride()
     .showSuggestionAfterError(true)
-    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .configureHelp({ ...command.configureHelp(), showGlobalOptions: true, sortSubcommands: false })
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   for (const sub of command.commands) configureTree(sub, io);
 }

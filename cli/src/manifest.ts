@@ -28,6 +28,11 @@ export interface ManifestDocument {
   tags: Record<string, string>;
   /** The spec message (`kind.specSchema`). */
   spec: Message;
+  /**
+   * A Function's `spec.sourcePath` as written: code on this machine that the CLI
+   * packs and uploads, then sends as `spec.source`.
+   */
+  sourcePath?: string;
 }
 
 /**
@@ -201,7 +206,19 @@ function readObject(value: unknown, at: Position, problems: string[], results: M
     }
   }
 
-  const specJson = value.spec ?? {};
+  let specJson = value.spec ?? {};
+  let sourcePath: string | undefined;
+  if (kind.kind === "Function" && isRecord(specJson) && specJson.sourcePath !== undefined) {
+    const { sourcePath: path, ...rest } = specJson;
+    specJson = rest;
+    if (typeof path !== "string" || path === "") {
+      problem(["spec", "sourcePath"], "spec.sourcePath must be the path of a file or directory");
+    } else {
+      sourcePath = path;
+    }
+    if (rest.source !== undefined)
+      problem(["spec", "source"], "set spec.source or spec.sourcePath, not both");
+  }
   let spec: Message | undefined;
   const specUnknown = unknownFields(kind.specSchema, specJson, ["spec"]);
   for (const path of specUnknown) problem(path, `unknown field "${formatPath(path)}"`);
@@ -237,6 +254,7 @@ function readObject(value: unknown, at: Position, problems: string[], results: M
     org: kind.global ? "" : parsedMeta.org,
     tags: parsedMeta.tags,
     spec,
+    ...(sourcePath === undefined ? {} : { sourcePath }),
   });
 }
 

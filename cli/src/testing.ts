@@ -4,10 +4,13 @@ import type { Io } from "./app.js";
 export interface RecordingIo extends Io {
   out: string;
   err: string;
+  /** Acts as Ctrl-C: aborts the signal {@link Io.interrupted} returned. */
+  interrupt(): void;
 }
 
 /** Creates a {@link RecordingIo} with the given environment and stdin. */
 export function recordingIo(env: NodeJS.ProcessEnv = {}, stdin = ""): RecordingIo {
+  const interrupt = new AbortController();
   const io: RecordingIo = {
     out: "",
     err: "",
@@ -20,6 +23,8 @@ export function recordingIo(env: NodeJS.ProcessEnv = {}, stdin = ""): RecordingI
     stderrIsTTY: false,
     env,
     readStdin: async () => stdin,
+    interrupted: () => interrupt.signal,
+    interrupt: () => interrupt.abort(),
   };
   return io;
 }

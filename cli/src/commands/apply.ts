@@ -3,6 +3,7 @@ import { Command } from "commander";
 import type { App, Session } from "../app.js";
 import { specsEqual, tagsEqual } from "../diff.js";
 import { UsageError } from "../errors.js";
+import { readManifestSources, uploadManifestSources } from "../functions/manifest-sources.js";
 import { type KindOps, metaOf } from "../kinds.js";
 import {
   describeManifestKinds,
@@ -34,13 +35,23 @@ export async function runManifest(
   command: Command,
   verb: ManifestVerb,
   file: string,
-  flags: WaitFlags & { ignoreNotFound?: boolean },
+  flags: WaitFlags & { ignoreNotFound?: boolean; workDir?: string },
 ): Promise<void> {
   const source = file === "-" ? "<stdin>" : file;
   const text = await app.readInput(file);
   const docs = parseManifest(text, source);
   if (docs.length === 0) throw new UsageError(`${source} holds no objects`);
+  const code =
+    verb === "delete"
+      ? []
+      : await readManifestSources(docs, source, {
+          manifest: file,
+          workDir: flags.workDir,
+          cwd: process.cwd(),
+        });
   const session = await app.session(command);
+  // Every upload before the first change: a refused bundle leaves the server as it was.
+  await uploadManifestSources(session.clients, code, (doc) => doc.org || session.orgFor(doc.kind));
   const reporter = createReporter(session);
   const ordered = verb === "delete" ? [...docs].reverse() : docs;
   await forEachItem(
@@ -96,9 +107,10 @@ async function step(
       }
       const meta = metaOf(live);
       const liveSpec = (live as { spec?: Message }).spec;
+      const desired = kind.withServerDefaults?.(doc.spec, liveSpec) ?? doc.spec;
       if (
         kind.specSchema &&
-        specsEqual(kind.specSchema, doc.spec, liveSpec) &&
+        specsEqual(kind.specSchema, desired, liveSpec) &&
         tagsEqual(doc.tags, meta?.tags ?? {})
       ) {
         report("unchanged", live);
@@ -118,19 +130,26 @@ export function createApplyCommand(app: App): Command {
     .summary("Make the server match a manifest (create or update)")
     .description(
       "Create or update objects from a YAML or JSON file so that the server matches it. " +
-        `Objects that already match are left alone. Kinds: ${describeManifestKinds()}.`,
+        `Objects that already match are left alone. Kinds: ${describeManifestKinds()}. ` +
+        "A Function may give spec.sourcePath (a file or directory) instead of spec.source: " +
+        "the code is packed and uploaded first.",
     )
     .requiredOption(
       "-f, --filename <file>",
       'the manifest file ("-" reads stdin); documents are separated by ---',
+    )
+    .option(
+      "--work-dir <dir>",
+      "resolve each Function's spec.sourcePath against this directory (default: the manifest's)",
     );
   addWaitOptions(command);
-  command.action(async (options: WaitFlags & { filename: string }, cmd: Command) => {
+  command.action(async (options: WaitFlags & { filename: string; workDir?: string }, cmd: Command) => {
     await runManifest(app, cmd, "apply", options.filename, options);
   });
   return examples(command, [
     "dispatch apply -f seed.yaml",
     "dispatch apply -f seed.yaml --wait --timeout 5m",
+    "dispatch apply -f deploy/functions.yaml --work-dir .",
     "dispatch get secret db --reveal -o yaml > db.yaml && dispatch apply -f db.yaml",
     "cat seed.yaml | dispatch apply -f -",
   ]);

@@ -24,6 +24,8 @@ test("completion bash: offers every command, subcommand, flag and kind", (t) => 
     "update",
     "delete",
     "apply",
+    "exec",
+    "logs",
     "context",
     "status",
     "version",
@@ -32,7 +34,8 @@ test("completion bash: offers every command, subcommand, flag and kind", (t) => 
   ]) {
     t.regex(script, new RegExp(`words="[^"]*\\b${word}\\b`), word);
   }
-  t.regex(script, /" create"\) words="[^"]*secret organization org token/);
+  t.regex(script, /" create"\) words="function fn secret organization org token/);
+  t.regex(script, /" update"\) words="function fn [^"]*\bsecret secrets\b/);
   t.regex(script, /" context"\) words="use set delete"/);
   t.regex(script, /" get"\) words="[^"]*\bfunctions fn fns\b[^"]*\bapi apis\b/);
   t.regex(script, /flags="[^"]*--reveal/);
@@ -60,6 +63,10 @@ test("completion bash: the script is valid bash and completes words", (t) => {
   t.is(complete("dispatch get secrets --rev"), "--reveal");
   t.is(complete("dispatch -o j"), "json");
   t.is(complete("dispatch get secrets a"), "", "no kinds after the kind");
+  t.is(complete("dispatch update fn hello --run"), "--runtime");
+  t.is(complete("dispatch create function hello hello.js --runtime p"), "python3");
+  t.is(complete("dispatch update sec"), "secret secrets", "update still offers kinds");
+  t.is(complete("dispatch logs hello --ta"), "--tail");
 });
 
 test("completion zsh: offers the commands with descriptions and is valid zsh", (t) => {

@@ -1,11 +1,45 @@
 import { Argument, Command } from "commander";
 import type { App } from "../app.js";
 import { OUTPUT_FORMATS } from "../config.js";
+import { RUNTIMES } from "../functions/runtime.js";
 import { KINDS, kindWords } from "../kinds.js";
 import { examples } from "./shared.js";
 
 /** The shells {@link completionScript} writes for. */
 export const SHELLS = ["bash", "zsh"] as const;
+
+/** Flags whose value is a file or directory. */
+const FILE_FLAGS = [
+  "-f",
+  "--filename",
+  "--config",
+  "--input-file",
+  "--schema-in",
+  "--schema-out",
+  "--work-dir",
+];
+
+/** Flags whose value is free text: nothing to offer. */
+const VALUE_FLAGS = [
+  "--server",
+  "--token",
+  "--org",
+  "--context",
+  "--timeout",
+  "--timeout-wait",
+  "--idle-timeout",
+  "--from-literal",
+  "--display-name",
+  "--description",
+  "--handler",
+  "--secret",
+  "--env",
+  "--input",
+  "--min-scale",
+  "--max-scale",
+  "--concurrency",
+  "--tail",
+];
 
 /** One place in the command tree: what can be typed next there. */
 interface CompletionNode {
@@ -18,9 +52,21 @@ interface CompletionNode {
   flags: { flag: string; description: string }[];
 }
 
+/** Commands whose first argument is a kind word (`get`, `delete`, `update`). */
+const kindCommands = new WeakSet<Command>();
+
 /**
- * Walks the commander tree into completion nodes. A command whose first argument
- * is `kind` offers the kind words, and after one of them its own flags again.
+ * Marks `command` as taking a kind as its first argument, so completion offers the
+ * kind words there (besides its subcommands, which win for the words they spell).
+ */
+export function takesKind(command: Command): Command {
+  kindCommands.add(command);
+  return command;
+}
+
+/**
+ * Walks the commander tree into completion nodes. A command marked with
+ * {@link takesKind} offers the kind words, and after one of them its own flags again.
  */
 function completionNodes(root: Command): CompletionNode[] {
   // --version is the root's own flag; the others are global and work everywhere.
@@ -28,21 +74,23 @@ function completionNodes(root: Command): CompletionNode[] {
   const nodes: CompletionNode[] = [];
   const visit = (command: Command, path: string, spellings: string[]) => {
     const subcommands = command.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
-    const takesKind = command.registeredArguments[0]?.name() === "kind" && subcommands.length === 0;
+    const subcommandWords = new Set(subcommands.flatMap((c) => [c.name(), ...c.aliases()]));
+    const kindSpellings = kindCommands.has(command)
+      ? KINDS.flatMap(kindWords).filter((w) => !subcommandWords.has(w))
+      : [];
     const flags = [...(command === root ? flagsOf(root) : [...flagsOf(command), ...globals])];
     flags.push({ flag: "--help", description: "show help" });
     const words = subcommands.flatMap((c) =>
       [c.name(), ...c.aliases()].map((word) => ({ word, description: c.summary() || c.description() })),
     );
     if (command === root) words.push({ word: "help", description: "Show help for a command" });
-    if (takesKind) {
-      for (const kind of KINDS) {
-        for (const word of kindWords(kind)) words.push({ word, description: kind.kind });
+    for (const kind of KINDS) {
+      for (const word of kindWords(kind)) {
+        if (kindSpellings.includes(word)) words.push({ word, description: kind.kind });
       }
     }
     nodes.push({ path, spellings, words, flags });
-    if (takesKind) {
-      const kindSpellings = KINDS.flatMap(kindWords);
+    if (kindSpellings.length > 0) {
       nodes.push({ path: `${path} <kind>`, spellings: kindSpellings, words: [], flags });
     }
     for (const sub of subcommands) visit(sub, `${path} ${sub.name()}`, [sub.name(), ...sub.aliases()]);
@@ -94,8 +142,9 @@ ${transitions(nodes, "      ", ";;")}
   done
   case "$prev" in
     -o|--output) COMPREPLY=($(compgen -W "${OUTPUT_FORMATS.join(" ")}" -- "$cur")); return ;;
-    -f|--filename|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --server|--token|--org|--context|--timeout|--from-literal|--display-name|--description) COMPREPLY=(); return ;;
+    --runtime) COMPREPLY=($(compgen -W "${RUNTIMES.join(" ")}" -- "$cur")); return ;;
+    ${FILE_FLAGS.join("|")}) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    ${VALUE_FLAGS.join("|")}) COMPREPLY=(); return ;;
   esac
   case "$cmdpath" in
 ${branches}
@@ -139,8 +188,9 @@ ${transitions(nodes, "      ", ";;")}
   done
   case "\${words[CURRENT-1]}" in
     -o|--output) compadd -- ${OUTPUT_FORMATS.join(" ")}; return ;;
-    -f|--filename|--config) _files; return ;;
-    --server|--token|--org|--context|--timeout|--from-literal|--display-name|--description) return ;;
+    --runtime) compadd -- ${RUNTIMES.join(" ")}; return ;;
+    ${FILE_FLAGS.join("|")}) _files; return ;;
+    ${VALUE_FLAGS.join("|")}) return ;;
   esac
   case "$cmdpath" in
 ${branches}

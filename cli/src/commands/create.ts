@@ -6,31 +6,43 @@ import { CommandError, UsageError } from "../errors.js";
 import { kindByWord, roleName } from "../kinds.js";
 import { renderJson, renderYaml } from "../output/format.js";
 import { runManifest } from "./apply.js";
+import { createFunctionCommand } from "./function.js";
 import { addLiteralOption, readSecretData } from "./secret-data.js";
 import { addWaitOptions, createReporter, examples, type WaitFlags } from "./shared.js";
 
 /**
  * `dispatch create`: from a manifest (`-f FILE`), or one object from flags
- * (`create secret|organization|token NAME`).
+ * (`create function|secret|organization|token NAME`).
  */
 export function createCreateCommand(app: App): Command {
   const command = new Command("create")
-    .summary("Create objects from a manifest, or a secret, org or token")
-    .description("Create objects from a manifest file, or one secret, organization or token from flags")
+    .summary("Create objects from a manifest, or a function, secret, org or token")
+    .description(
+      "Create objects from a manifest file, or one function, secret, organization or token from flags",
+    )
     .addArgument(new Argument("[kind]", "with -f, leave out; otherwise use a subcommand"))
     .allowExcessArguments()
-    .option("-f, --filename <file>", 'create every object in this manifest ("-" reads stdin)');
+    .option("-f, --filename <file>", 'create every object in this manifest ("-" reads stdin)')
+    .option(
+      "--work-dir <dir>",
+      "with -f: resolve sourcePath against this directory (default: the manifest's)",
+    );
   // --wait and --timeout live here, not on the subcommands: commander gives a
   // parent's options to the parent wherever they appear, and the subcommands read
   // them with optsWithGlobals (their help lists them under "Global Options").
   addWaitOptions(command);
   command.action(
-    async (kind: string | undefined, options: WaitFlags & { filename?: string }, cmd: Command) => {
+    async (
+      kind: string | undefined,
+      options: WaitFlags & { filename?: string; workDir?: string },
+      cmd: Command,
+    ) => {
       if (kind !== undefined) {
         const known = kindByWord(kind); // unknown words fail with the list of kinds
+        if (known.kind === "Function") throw new UsageError('use "dispatch create function NAME PATH"');
         throw new UsageError(
           `${known.plural} cannot be created from flags yet: write a manifest and run "dispatch apply -f FILE" ` +
-            "(create from flags supports secret, organization and token)",
+            "(create from flags supports function, secret, organization and token)",
         );
       }
       if (!options.filename)
@@ -38,11 +50,13 @@ export function createCreateCommand(app: App): Command {
       await runManifest(app, cmd, "create", options.filename, options);
     },
   );
+  command.addCommand(createFunctionCommand(app));
   command.addCommand(createSecretCommand(app));
   command.addCommand(createOrganizationCommand(app));
   command.addCommand(createTokenCommand(app));
   return examples(command, [
     "dispatch create -f seed.yaml",
+    "dispatch create function hello hello.js --wait",
     "dispatch create secret open-sesame --from-literal password=s3cret",
     "dispatch create organization acme",
     "dispatch create token ci --org acme",

@@ -3,11 +3,12 @@ import type { App } from "../app.js";
 import { UsageError } from "../errors.js";
 import { describeKinds, KINDS, kindByWord } from "../kinds.js";
 import { runManifest } from "./apply.js";
+import { takesKind } from "./completion.js";
 import { createReporter, examples, forEachItem, isNotFound } from "./shared.js";
 
 /** `dispatch delete KIND NAME…` or `dispatch delete -f FILE`. */
 export function createDeleteCommand(app: App): Command {
-  const command = new Command("delete")
+  const command = takesKind(new Command("delete"))
     .summary("Delete objects by name or from a manifest")
     .description(
       `Delete objects by kind and name, or every object in a manifest. Kinds: ${describeKinds(KINDS.filter((k) => k.kind !== "Run"))}.`,

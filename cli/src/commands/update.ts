@@ -12,11 +12,14 @@ import type { App } from "../app.js";
 import { UsageError } from "../errors.js";
 import { kindByWord } from "../kinds.js";
 import { runManifest } from "./apply.js";
+import { takesKind } from "./completion.js";
+import { updateFunctionCommand } from "./function.js";
 import { addLiteralOption, readSecretData } from "./secret-data.js";
 import { addWaitOptions, createReporter, examples, type WaitFlags } from "./shared.js";
 
 interface UpdateFlags extends WaitFlags {
   filename?: string;
+  workDir?: string;
   fromLiteral?: string[];
   displayName?: string;
   description?: string;
@@ -28,20 +31,26 @@ interface UpdateFlags extends WaitFlags {
  * not exist; `apply` creates those).
  */
 export function createUpdateCommand(app: App): Command {
-  const command = new Command("update")
-    .summary("Update objects from a manifest, or a secret or org from flags")
+  const command = takesKind(new Command("update"))
+    .summary("Update objects from a manifest, or a function, secret or org from flags")
     .description(
-      "Update objects from a manifest (-f), replace a secret's data (same inputs as create secret), " +
+      "Update objects from a manifest (-f), change a function (see update function --help), " +
+        "replace a secret's data (same inputs as create secret), " +
         "or change an organization's display name or description",
     )
     .argument("[kind]", "secret or organization (leave out with -f)")
     .argument("[name]", "the object to update")
     .argument("[file]", "for secrets: a flat JSON object of strings, which replaces the data")
     .option("-f, --filename <file>", 'update every object in this manifest ("-" reads stdin)')
+    .option(
+      "--work-dir <dir>",
+      "with -f: resolve sourcePath against this directory (default: the manifest's)",
+    )
     .option("--display-name <text>", "for organizations: the new display name")
     .option("--description <text>", "for organizations: the new description");
   addLiteralOption(command);
   addWaitOptions(command);
+  command.addCommand(updateFunctionCommand(app));
   command.action(
     async (
       word: string | undefined,
@@ -90,12 +99,15 @@ export function createUpdateCommand(app: App): Command {
         await reporter.finish(flags);
         return;
       }
+      if (kind.kind === "Function")
+        throw new UsageError('use "dispatch update function NAME [PATH] [flags]"');
       throw new UsageError(
         `${kind.plural} are updated from a manifest: "dispatch apply -f FILE" (see "dispatch get ${kind.singular} ${name} -o yaml")`,
       );
     },
   );
   return examples(command, [
+    "dispatch update function hello hello.js --wait",
     "dispatch update secret open-sesame secret.json",
     "dispatch update secret db --from-literal password=n3w",
     'dispatch update org acme --description "the ACME tenant"',

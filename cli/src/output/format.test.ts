@@ -3,6 +3,8 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   FunctionSchema,
   FunctionSpecSchema,
+  LogLineSchema,
+  LogStream,
   Phase,
   SecretSchema,
   type SecretSpec,
@@ -12,8 +14,9 @@ import test from "ava";
 import { parse } from "yaml";
 import { kindByWord } from "../kinds.js";
 import { parseManifest } from "../manifest.js";
-import { renderObjects } from "./format.js";
-import { formatTable } from "./table.js";
+import { renderObjects, renderRecord } from "./format.js";
+import { formatLogLine } from "./log-line.js";
+import { formatRow, formatTable } from "./table.js";
 
 const now = new Date("2026-01-02T03:04:05Z");
 const minutesAgo = (m: number) => timestampFromDate(new Date(now.getTime() - m * 60_000));
@@ -112,4 +115,33 @@ test("yaml: a list round-trips too, revealed secrets included", (t) => {
   );
   const spec = docs[0]?.spec as SecretSpec | undefined;
   t.deepEqual(spec?.data, { password: "s3cret", user: "app" });
+});
+
+test("records: JSON lines, or YAML documents, one per streamed object", (t) => {
+  t.is(renderRecord("json", { a: 1, b: [2] }), '{"a":1,"b":[2]}\n');
+  t.is(renderRecord("yaml", { a: 1 }), "---\na: 1\n");
+});
+
+test("table rows against fixed widths line up with the header; a long cell pushes its row", (t) => {
+  const widths = [4, 6];
+  t.is(
+    formatRow(["ID", "STATUS", "AGE"], widths) + formatRow(["a", "READY", "1s"], widths),
+    "ID     STATUS   AGE\na      READY    1s\n",
+  );
+  t.is(formatRow(["toolong", "x", "y"], widths), "toolong   x        y\n");
+});
+
+test("log lines: time, instance, stream, [run id] and text; --raw is the text alone", (t) => {
+  const line = create(LogLineSchema, {
+    time: timestampFromDate(new Date("2026-01-02T03:04:05.120Z")),
+    function: "hello",
+    instance: "hello-1",
+    stream: LogStream.STDERR,
+    text: "Hello, Jon",
+    runId: "0b7c6e4a",
+  });
+  t.is(formatLogLine(line, false), "2026-01-02T03:04:05.120Z hello-1 stderr [0b7c6e4a] Hello, Jon\n");
+  t.is(formatLogLine(line, true), "Hello, Jon\n");
+  const outside = create(LogLineSchema, { ...line, runId: "", stream: LogStream.STDOUT });
+  t.is(formatLogLine(outside, false), "2026-01-02T03:04:05.120Z hello-1 stdout Hello, Jon\n");
 });

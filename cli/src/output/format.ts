@@ -24,6 +24,14 @@ export function renderYaml(value: JsonValue): string {
   return stringify(value, { lineWidth: 0 });
 }
 
+/**
+ * One record of a stream (`get runs --follow`, `logs -o json`): a JSON line, or a
+ * YAML document that starts with `---`, so the output can be read as it comes.
+ */
+export function renderRecord(format: "json" | "yaml", value: JsonValue): string {
+  return format === "json" ? `${JSON.stringify(value)}\n` : `---\n${renderYaml(value)}`;
+}
+
 /** How to print the result of a `get`. */
 export interface RenderOptions {
   /** The user named exactly one object: print it alone, not as `{items: [...]}`. */

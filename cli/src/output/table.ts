@@ -32,3 +32,21 @@ export function formatColumns(rows: readonly (readonly string[])[]): string {
 function width(text: string): number {
   return [...text].length;
 }
+
+/**
+ * One row laid out like {@link formatTable} but against fixed column widths, for
+ * tables printed a row at a time as a stream delivers them. A cell wider than its
+ * column pushes the rest of its row to the right.
+ *
+ * @example
+ * formatRow(["ID", "STATUS"], [8, 6]); // "ID         STATUS\n"
+ */
+export function formatRow(cells: readonly string[], widths: readonly number[]): string {
+  const line = cells
+    .map((cell, i) =>
+      i === cells.length - 1 ? cell : cell + " ".repeat(Math.max(0, (widths[i] ?? 0) - width(cell))),
+    )
+    .join("   ")
+    .trimEnd();
+  return `${line}\n`;
+}
