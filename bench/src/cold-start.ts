@@ -11,8 +11,8 @@ import { spawn } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startDispatchProcess } from "./process.js";
 import { clients, createNodeFunction, execOnce, isReady, waitFor } from "./dispatch.js";
+import { startDispatchProcess } from "./process.js";
 import { format, summarize } from "./stats.js";
 
 const wakes = Number(process.argv[2] ?? 50);
