@@ -26,13 +26,18 @@ for _ in $(seq 1 150); do
 done
 
 step status
+step apply -f docs/examples/quickstart.yaml --wait
 step apply -f docs/examples/quickstart.yaml
-step apply -f docs/examples/quickstart.yaml
-step get secrets
+step get functions
+step exec hello --input '{"name":"Jon","place":"Winterfell"}'
+step get runs hello
+step logs hello
 step get secret open-sesame --reveal -o yaml
-step get apis
 
 printf '\nDispatch is running (data in ~/.dispatch/data). In another terminal try:\n'
-printf '  npx dispatch get subscriptions -o yaml\n  npx dispatch delete -f docs/examples/quickstart.yaml\n'
+printf '%s\n' "  npx dispatch create function hello-py docs/examples/hello.py --wait" \
+  "  npx dispatch exec hello-py --input '{\"name\":\"Arya\"}'" \
+  "  npx dispatch logs hello -f" \
+  "  npx dispatch delete -f docs/examples/quickstart.yaml"
 printf 'Press Ctrl-C to stop it.\n'
 wait "$up"
