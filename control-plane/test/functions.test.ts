@@ -328,3 +328,34 @@ test("logs: a call's output streams to followers as it is written, tagged with t
   for await (const { line } of logs.tail({ function: "chatty", follow: false })) recent.push(line?.text);
   t.true(recent.includes("first line"));
 });
+
+test("a crashed worker of a min-scale function restarts with backoff, and status says so", async (t) => {
+  const { api } = t.context;
+  await deploy(api, "sturdy", "sturdy.js", "export default async () => process.pid;\n", { scale: { min: 1 } });
+  const pid = outputOf(await exec(api, "sturdy", {})) as number;
+  process.kill(pid, "SIGKILL");
+  const crashed = await until(api, "sturdy", (f) => (f.status?.reason ?? []).some((r) => r.includes("crashed")));
+  t.regex(crashed.status?.reason.join(" ") ?? "", /crashed \(signal SIGKILL\); restarting in/);
+  const back = await until(api, "sturdy", (f) => f.status?.readyInstances === 1);
+  t.is(back.status?.phase, Phase.READY);
+  const newPid = outputOf(await exec(api, "sturdy", {}));
+  t.not(newPid, pid);
+});
+
+test("runs: retention keeps the newest runs per function", async (t) => {
+  const dispatch = await startDispatch({ controlPlane: { runRetention: { maxPerFunction: 3 } } });
+  try {
+    const api = functionClients(dispatch);
+    await deploy(api, "counted", "counted.js", "export default async (c, p) => p;\n");
+    for (let i = 1; i <= 55; i++) await exec(api, "counted", i);
+    const runs = (await api.runs.list({ function: "counted" })).items;
+    // Trimmed to 3 at the 50th run, then 5 more.
+    t.is(runs.length, 8);
+    t.deepEqual(
+      runs.map((r) => outputOf(r)),
+      [48, 49, 50, 51, 52, 53, 54, 55],
+    );
+  } finally {
+    await dispatch.stop();
+  }
+});

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CommandError } from "../errors.js";
+import { parseDurationFlag } from "../functions/function-flags.js";
 import { defaultDataDir } from "./data-dir.js";
 import { startUp, UpError } from "./up.js";
 
@@ -33,6 +34,24 @@ export function createUpCommand(): Command {
       new Option("--nats-server-bin <path>", "the nats-server binary to start").default("nats-server"),
     )
     .addOption(new Option("--save-context <name>", "CLI context to point at this instance").default("local"))
+    .addOption(
+      new Option("--runs-max-age <duration>", "drop run records older than this (e.g. 168h)")
+        .env("DISPATCH_RUNS_MAX_AGE")
+        .default(7 * 24 * 3_600_000, "168h")
+        .argParser(parseDurationFlag),
+    )
+    .addOption(
+      new Option("--runs-per-function <n>", "keep at most this many runs per function (the newest)")
+        .env("DISPATCH_RUNS_PER_FUNCTION")
+        .default(1000)
+        .argParser((v) => parseCount(v, "--runs-per-function")),
+    )
+    .addOption(
+      new Option("--max-bundle-mib <n>", "largest function bundle accepted, in MiB")
+        .env("DISPATCH_MAX_BUNDLE_MIB")
+        .default(32)
+        .argParser((v) => parseCount(v, "--max-bundle-mib")),
+    )
     .addHelpText(
       "after",
       `
@@ -53,6 +72,9 @@ Examples:
           natsUrl: string;
           natsServerBin: string;
           saveContext: string;
+          runsMaxAge: number;
+          runsPerFunction: number;
+          maxBundleMib: number;
         },
         command: Command,
       ) => {
@@ -66,6 +88,8 @@ Examples:
             natsUrl: flags.natsUrl,
             natsServerBin: flags.natsServerBin,
             contextName: flags.saveContext,
+            runRetention: { maxAgeMs: flags.runsMaxAge, maxPerFunction: flags.runsPerFunction },
+            maxBundleBytes: flags.maxBundleMib * 1024 * 1024,
             ...(command.optsWithGlobals<{ config?: string }>().config
               ? { configPath: command.optsWithGlobals<{ config: string }>().config }
               : {}),
@@ -98,6 +122,13 @@ Examples:
         log("stopped");
       },
     );
+}
+
+function parseCount(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError(`${flag} takes a whole number of at least 1, not "${value}"`);
+  return n;
 }
 
 function parsePort(value: string): number {

@@ -15,6 +15,10 @@ export interface UpOptions {
   natsServerBin: string;
   /** The CLI context to write (server + admin token). */
   contextName: string;
+  /** Run record retention. */
+  runRetention?: { maxAgeMs: number; maxPerFunction: number };
+  /** Largest bundle accepted. */
+  maxBundleBytes?: number;
   /** The CLI config file to write the context to. */
   configPath?: string;
   log(line: string): void;
@@ -53,6 +57,8 @@ export async function startUp(options: UpOptions): Promise<Up> {
       authHint: `The admin token is in ${dataDir.adminTokenPath}; "dispatch up" saved it in the CLI context "${options.contextName}".`,
       version: clientVersion(),
       workDir: join(dataDir.path, "work"),
+      ...(options.runRetention ? { runRetention: options.runRetention } : {}),
+      ...(options.maxBundleBytes ? { maxBundleBytes: options.maxBundleBytes } : {}),
       log: (message, error) =>
         options.log(
           `control-plane: ${message}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,

@@ -21,6 +21,7 @@ export interface RunRetention {
 export const defaultRunRetention: RunRetention = { maxAgeMs: 7 * 24 * 3600 * 1000, maxPerFunction: 1000 };
 
 const stream = "RUNS";
+const trimEvery = 50;
 const prefix = "runs.";
 
 /** A run change seen by {@link RunStore.watch}. */
@@ -54,6 +55,8 @@ export class RunStore {
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
       max_age: retention.maxAgeMs * 1e6,
+      // A run's subject holds only its current record (async runs write twice).
+      max_msgs_per_subject: 1,
       num_replicas: replicas,
     };
     await ensureStream(jsm, config);
@@ -68,12 +71,12 @@ export class RunStore {
     const key = `${org}.${fn}`;
     const count = (this.writes.get(key) ?? 0) + 1;
     this.writes.set(key, count);
-    // Each run is one or two records (async runs write twice), so keeping
-    // 2 × limit messages keeps at least `limit` runs; trimming every 50 writes
-    // bounds the overshoot.
-    if (count % 50 === 0) {
+    // One message per run (max_msgs_per_subject 1), so keeping `limit`
+    // messages keeps the newest `limit` runs. Trimming every 50 writes keeps
+    // the cost off most calls; a function holds at most limit + 49 runs.
+    if (count % trimEvery === 0) {
       await this.jsm.streams
-        .purge(stream, { filter: `${prefix}${key}.>`, keep: this.retention.maxPerFunction * 2 })
+        .purge(stream, { filter: `${prefix}${key}.>`, keep: this.retention.maxPerFunction })
         .catch(() => undefined);
     }
     return ack.seq;
