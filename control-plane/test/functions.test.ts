@@ -277,12 +277,12 @@ test("async exec returns the run id at once; the record finishes later", async (
 
 test("the activator passes HTTP through to a worker and records an HTTP run", async (t) => {
   const { api } = t.context;
-  await deploy(
-    api,
-    "web",
-    "web.js",
-    "export default async (context, payload) => ({ method: context.http.method, got: payload });\n",
-  );
+  const secrets = client(SecretService, t.context.dispatch.url, t.context.dispatch.token);
+  await secrets.create({ secret: { meta: { name: "web-key" }, spec: { data: { key: "s3cret" } } } });
+  const handler =
+    "export default async (context, payload) => ({ method: context.http.method, got: payload, key: context.secrets.key, " +
+    "leaked: context.http.headers['dispatch-secrets'] ?? null });\n";
+  await deploy(api, "web", "web.js", handler, { secrets: ["web-key"] });
   const { SystemService } = await import("@dispatch/proto");
   const system = client(SystemService, t.context.dispatch.url, t.context.dispatch.token);
   const activator = (await system.getStatus({})).urls.activator;
@@ -293,7 +293,12 @@ test("the activator passes HTTP through to a worker and records an HTTP run", as
     body: JSON.stringify({ hello: "world" }),
   });
   t.is(response.status, 200);
-  t.deepEqual(await response.json(), { method: "POST", got: { hello: "world" } });
+  t.deepEqual(await response.json(), {
+    method: "POST",
+    got: { hello: "world" },
+    key: "s3cret",
+    leaked: null,
+  });
   const runs = (await api.runs.list({ function: "web" })).items;
   t.is(runs.at(-1)?.spec?.trigger, Trigger.HTTP);
   t.is(runs.at(-1)?.status?.phase, Phase.READY);
@@ -331,10 +336,14 @@ test("logs: a call's output streams to followers as it is written, tagged with t
 
 test("a crashed worker of a min-scale function restarts with backoff, and status says so", async (t) => {
   const { api } = t.context;
-  await deploy(api, "sturdy", "sturdy.js", "export default async () => process.pid;\n", { scale: { min: 1 } });
+  await deploy(api, "sturdy", "sturdy.js", "export default async () => process.pid;\n", {
+    scale: { min: 1 },
+  });
   const pid = outputOf(await exec(api, "sturdy", {})) as number;
   process.kill(pid, "SIGKILL");
-  const crashed = await until(api, "sturdy", (f) => (f.status?.reason ?? []).some((r) => r.includes("crashed")));
+  const crashed = await until(api, "sturdy", (f) =>
+    (f.status?.reason ?? []).some((r) => r.includes("crashed")),
+  );
   t.regex(crashed.status?.reason.join(" ") ?? "", /crashed \(signal SIGKILL\); restarting in/);
   const back = await until(api, "sturdy", (f) => f.status?.readyInstances === 1);
   t.is(back.status?.phase, Phase.READY);
@@ -358,4 +367,28 @@ test("runs: retention keeps the newest runs per function", async (t) => {
   } finally {
     await dispatch.stop();
   }
+});
+
+test("the activator gives a Python function its secrets and headers, but not the platform's own", async (t) => {
+  const { api } = t.context;
+  const secrets = client(SecretService, t.context.dispatch.url, t.context.dispatch.token);
+  await secrets.create({ secret: { meta: { name: "py-web-key" }, spec: { data: { key: "py-s3cret" } } } });
+  const handler = [
+    "def handle(context, payload):",
+    '    headers = context["http"]["headers"]',
+    '    return {"key": context["secrets"].get("key"), "leaked": headers.get("dispatch-secrets"), "run": context["runId"]}',
+    "",
+  ].join("\n");
+  await deploy(api, "py-web", "py_web.py", handler, { secrets: ["py-web-key"] });
+  const { SystemService } = await import("@dispatch/proto");
+  const activator = (
+    await client(SystemService, t.context.dispatch.url, t.context.dispatch.token).getStatus({})
+  ).urls.activator;
+  const response = await fetch(`${activator}/default/py-web/`, { method: "GET" });
+  t.is(response.status, 200);
+  const body = (await response.json()) as { key: string; leaked: unknown; run: string };
+  t.is(body.key, "py-s3cret");
+  t.is(body.leaked, null);
+  const runs = (await api.runs.list({ function: "py-web" })).items;
+  t.is(runs.at(-1)?.meta?.name, body.run, "the worker saw the run id the platform recorded");
 });

@@ -579,6 +579,7 @@ class Endpoints(BaseHTTPRequestHandler):
             "http": http,
             "deadline": self.worker.default_deadline(self.received_at),
             "received_at": self.received_at,
+            **self._call_headers(),
         }
         self._send_reply(run_call(self.worker, payload, fields, http_reply))
 
@@ -594,13 +595,32 @@ class Endpoints(BaseHTTPRequestHandler):
             "event": attributes,
             "deadline": self.worker.default_deadline(self.received_at),
             "received_at": self.received_at,
+            **self._call_headers(),
         }
         self._send_reply(run_call(self.worker, data, fields, event_reply))
+
+    def _call_headers(self):
+        """``Dispatch-Secrets`` (base64 JSON object) and ``Dispatch-Run-Id`` sent by the platform."""
+        fields = {}
+        raw = self.headers.get("Dispatch-Secrets")
+        if raw:
+            try:
+                secrets = json.loads(base64.b64decode(raw).decode("utf-8"))
+                if isinstance(secrets, dict):
+                    fields["secrets"] = secrets
+            except (ValueError, UnicodeDecodeError):
+                pass
+        run_id = self.headers.get("Dispatch-Run-Id")
+        if run_id:
+            fields["runId"] = run_id
+        return fields
 
     def _headers_object(self):
         out = {}
         for name, value in self.headers.items():
             name = name.lower()
+            if name in ("dispatch-secrets", "dispatch-run-id"):
+                continue
             out[name] = f"{out[name]}, {value}" if name in out else value
         return out
 

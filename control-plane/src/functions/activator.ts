@@ -77,6 +77,18 @@ async function forward(
     { org, function: name, input: undefined, secrets: [], trigger: Trigger.HTTP },
     fn,
   );
+  const secrets = await invoker.secretsFor(org, fn);
+  if ("missing" in secrets) {
+    res.writeHead(400, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: { type: "InputError", message: secrets.missing } }));
+    if (run.status) {
+      run.status.phase = Phase.ERROR;
+      run.status.error = create(RunErrorSchema, { type: ErrorType.INPUT_ERROR, message: secrets.missing });
+      run.status.reason = [`InputError: ${secrets.missing}`];
+    }
+    await invoker.complete(run);
+    return;
+  }
   const aborted = new AbortController();
   req.once("close", () => {
     if (!res.writableEnded) aborted.abort();
@@ -86,7 +98,14 @@ async function forward(
     await new Promise<void>((resolve, reject) => {
       const upstream = request(
         `${lease.instance.url}/http${path}${query}`,
-        { method: req.method, headers: { ...req.headers, "dispatch-run-id": run.meta?.name ?? "" } },
+        {
+          method: req.method,
+          headers: {
+            ...req.headers,
+            "dispatch-run-id": run.meta?.name ?? "",
+            "dispatch-secrets": Buffer.from(JSON.stringify(secrets.secrets)).toString("base64"),
+          },
+        },
         (answer) => {
           const logs = decodeHeader(answer.headers["dispatch-logs"]) as
             | { stdout?: string[]; stderr?: string[] }

@@ -12,7 +12,7 @@ import {
   RunErrorSchema,
   RunSchema,
   type Secret,
-  type Trigger,
+  Trigger,
 } from "@dispatch/proto";
 import type { ErrorLogger } from "../errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
@@ -249,6 +249,30 @@ export class Invoker {
       throw new RunFailure(ErrorType.SYSTEM_ERROR, `${err.message}${how}`);
     } finally {
       lease.release();
+    }
+  }
+
+  /**
+   * The secrets a call of `fn` gets, or what is missing: for callers outside
+   * the invoker's own path (the activator's HTTP pass-through).
+   */
+  async secretsFor(
+    org: string,
+    fn: FunctionResource,
+  ): Promise<{ secrets: Record<string, string> } | { missing: string }> {
+    try {
+      const request = {
+        org,
+        function: fn.meta?.name ?? "",
+        input: undefined,
+        secrets: [],
+        trigger: Trigger.HTTP,
+        async: false,
+      };
+      return { secrets: await this.mergeSecrets(fn, request) };
+    } catch (err) {
+      if (err instanceof RunFailure) return { missing: err.message };
+      throw err;
     }
   }
 

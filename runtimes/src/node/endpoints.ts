@@ -94,11 +94,12 @@ export function createRequestListener(
     receivedAt: number,
   ) => {
     const query = paramsObject(url.searchParams);
+    const { secrets, runId } = callHeaders(req);
     const context = {
       method: req.method ?? "GET",
       path: url.pathname.slice("/http".length) || "/",
       query,
-      headers: headersObject(req.headers),
+      headers: headersObject(withoutCallHeaders(req.headers)),
     };
     let payload: unknown;
     try {
@@ -107,7 +108,7 @@ export function createRequestListener(
       return sendFailure(res, failure("InputError", `request body is not valid JSON: ${messageOf(error)}`));
     }
     const result = await call(
-      { payload, secrets: {}, event: null, http: context, runId: null, receivedAt },
+      { payload, secrets, event: null, http: context, runId, receivedAt },
       toHttpReply,
     );
     sendRaw(res, result);
@@ -133,8 +134,9 @@ export function createRequestListener(
           : `event data is not valid JSON: ${messageOf(error)}`;
       return sendFailure(res, failure("InputError", message));
     }
+    const { secrets, runId } = callHeaders(req);
     const result = await call(
-      { payload: data, secrets: {}, event: attributes, http: null, runId: null, receivedAt },
+      { payload: data, secrets, event: attributes, http: null, runId, receivedAt },
       toEventReply,
     );
     sendRaw(res, result);
@@ -354,4 +356,29 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * What the platform sends with an /http or /event call besides the request
+ * itself: `Dispatch-Secrets` (base64 JSON object, the merged secrets) and
+ * `Dispatch-Run-Id`. Neither reaches the handler's `context.http.headers`.
+ */
+function callHeaders(req: IncomingMessage): { secrets: Record<string, string>; runId: string | null } {
+  const raw = req.headers["dispatch-secrets"];
+  let secrets: Record<string, string> = {};
+  if (typeof raw === "string" && raw !== "") {
+    try {
+      const parsed: unknown = JSON.parse(Buffer.from(raw, "base64").toString("utf8"));
+      if (isObject(parsed)) secrets = parsed as Record<string, string>;
+    } catch {
+      secrets = {};
+    }
+  }
+  const runId = req.headers["dispatch-run-id"];
+  return { secrets, runId: typeof runId === "string" && runId !== "" ? runId : null };
+}
+
+function withoutCallHeaders(headers: IncomingMessage["headers"]): IncomingMessage["headers"] {
+  const { "dispatch-secrets": _secrets, "dispatch-run-id": _runId, ...rest } = headers;
+  return rest;
 }
