@@ -74,13 +74,10 @@ export class Invoker {
    */
   async run(request: InvokeRequest): Promise<Run> {
     const fn = await this.functionOf(request.org, request.function);
-    if (
-      fn.status?.phase === Phase.ERROR &&
-      (fn.status.readyInstances ?? 0) === 0 &&
-      fn.status.observedGeneration === fn.meta?.generation
-    ) {
+    const notServing = this.options.scheduler.notServing(request.org, request.function);
+    if (notServing) {
       throw new ConnectError(
-        `function "${request.function}" is not ready: ${fn.status.reason.join("; ") || "it is in ERROR"}`,
+        `function "${request.function}" is not ready: ${notServing}`,
         Code.FailedPrecondition,
       );
     }

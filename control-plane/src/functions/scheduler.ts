@@ -115,6 +115,13 @@ export class Scheduler {
     return this.states.get(`${org}.${name}`)?.object;
   }
 
+  /** Why the function cannot take calls (ERROR with no revision serving), or undefined when it can or may soon. */
+  notServing(org: string, name: string): string | undefined {
+    const state = this.states.get(`${org}.${name}`);
+    if (!state || state.serving || state.phase !== Phase.ERROR) return undefined;
+    return state.reason.join("; ") || "it is in ERROR";
+  }
+
   /** How many functions are known and how many instances run, for status. */
   summary(): { functions: number; instances: number } {
     let instances = 0;
