@@ -392,3 +392,18 @@ test("the activator gives a Python function its secrets and headers, but not the
   const runs = (await api.runs.list({ function: "py-web" })).items;
   t.is(runs.at(-1)?.meta?.name, body.run, "the worker saw the run id the platform recorded");
 });
+
+test("an update that does not load leaves the old revision serving, and status says so", async (t) => {
+  const { api } = t.context;
+  await deploy(api, "steady", "steady.js", 'export default async () => "v1";\n');
+  const broken = await uploadFile(api, "steady.js", "export default async () => {;\n");
+  const current = (await api.functions.get({ name: "steady" })).function;
+  await api.functions.update({
+    function: { meta: { name: "steady" }, spec: { ...current?.spec, source: broken } as never },
+  });
+  const fn = await settled(api, "steady");
+  t.is(fn.status?.phase, Phase.ERROR);
+  t.regex(fn.status?.reason.join("\n") ?? "", /revision 2 failed to start: .*SyntaxError/s);
+  t.regex(fn.status?.reason.join("\n") ?? "", /revision 1 keeps serving/);
+  t.is(outputOf(await exec(api, "steady", {})), "v1");
+});
