@@ -25,6 +25,34 @@ test.after.always(async (t) => {
   await t.context.dispatch?.stop();
 });
 
+/** Handlers used by the per-runtime scenarios. */
+const handlers = {
+  nodejs: {
+    schemed:
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: this is handler source code
+      'export default async (context, payload) => { console.log("called"); return payload.bad ? { greeting: 7 } : { greeting: `hi ${payload.name}` }; };\n',
+    slowV1:
+      'export default async (c, p) => { await new Promise((r) => setTimeout(r, p?.wait ?? 0)); return "v1"; };\n',
+    goodbye: 'export default async () => "Goodbye, Noone from Nowhere";\n',
+  },
+  python3: {
+    schemed: [
+      "def handle(context, payload):",
+      '    print("called")',
+      '    return {"greeting": 7} if payload.get("bad") else {"greeting": "hi " + payload["name"]}',
+      "",
+    ].join("\n"),
+    slowV1: [
+      "import time",
+      "def handle(context, payload):",
+      '    time.sleep((payload or {}).get("wait", 0) / 1000)',
+      '    return "v1"',
+      "",
+    ].join("\n"),
+    goodbye: ["def handle(context, payload):", '    return "Goodbye, Noone from Nowhere"', ""].join("\n"),
+  },
+} as const;
+
 for (const [runtime, file, code] of [
   ["nodejs", "hello.js", helloJs],
   ["python3", "hello.py", helloPy],
@@ -106,27 +134,57 @@ for (const [runtime, file, code] of [
     t.is(missing.status?.error?.type, ErrorType.INPUT_ERROR);
     t.regex(missing.status?.error?.message ?? "", /secret "no-such-secret" not found/);
   });
-}
 
-test("schemas: invalid input never reaches the handler, invalid output is a FunctionError (v1 scenario 15)", async (t) => {
-  const code =
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: this is handler source code
-    'export default async (context, payload) => { console.log("called"); return payload.bad ? { greeting: 7 } : { greeting: `hi ${payload.name}` }; };\n';
-  await deploy(t.context.api, "schemed", "schemed.js", code, {
-    schema: {
-      in: { type: "object", required: ["name"], properties: { name: { type: "string" } } },
-      out: { type: "object", properties: { greeting: { type: "string" } } },
-    },
+  test(`${runtime}: schemas — invalid input never reaches the handler, invalid output is a FunctionError (v1 scenario 15)`, async (t) => {
+    const name = `schemed-${runtime}`;
+    await deploy(t.context.api, name, file, handlers[runtime].schemed, {
+      schema: {
+        in: { type: "object", required: ["name"], properties: { name: { type: "string" } } },
+        out: { type: "object", properties: { greeting: { type: "string" } } },
+      },
+    });
+    t.deepEqual(outputOf(await exec(t.context.api, name, { name: "Jon" })), { greeting: "hi Jon" });
+    const none = await exec(t.context.api, name);
+    t.is(none.status?.error?.type, ErrorType.INPUT_ERROR);
+    t.regex(none.status?.error?.message ?? "", /input does not match the function's input schema/);
+    t.deepEqual(none.status?.logs?.stdout ?? [], [], "the handler was not called");
+    const badOut = await exec(t.context.api, name, { name: "x", bad: true });
+    t.is(badOut.status?.error?.type, ErrorType.FUNCTION_ERROR);
+    t.regex(badOut.status?.error?.message ?? "", /output does not match/);
   });
-  t.deepEqual(outputOf(await exec(t.context.api, "schemed", { name: "Jon" })), { greeting: "hi Jon" });
-  const none = await exec(t.context.api, "schemed");
-  t.is(none.status?.error?.type, ErrorType.INPUT_ERROR);
-  t.regex(none.status?.error?.message ?? "", /input does not match the function's input schema/);
-  t.deepEqual(none.status?.logs?.stdout ?? [], [], "the handler was not called");
-  const badOut = await exec(t.context.api, "schemed", { name: "x", bad: true });
-  t.is(badOut.status?.error?.type, ErrorType.FUNCTION_ERROR);
-  t.regex(badOut.status?.error?.message ?? "", /output does not match/);
-});
+
+  test(`${runtime}: delete removes the function's runs (v1 scenario 11); duplicates are refused (scenario 9)`, async (t) => {
+    const { api } = t.context;
+    const name = `short-lived-${runtime}`;
+    await deploy(api, name, file, code);
+    const dup = await rejects(deploy(api, name, file, code));
+    t.is(dup.code, Code.AlreadyExists);
+    await exec(api, name, {});
+    t.is((await api.runs.list({ function: name })).items.length, 1);
+    await api.functions.delete({ name });
+    t.is((await api.runs.list({ function: name })).items.length, 0);
+  });
+
+  test(`${runtime}: update rolls out a new revision without failing calls in flight (v1 scenario 19)`, async (t) => {
+    const { api } = t.context;
+    const name = `rolling-${runtime}`;
+    await deploy(api, name, file, handlers[runtime].slowV1);
+    const inFlight = exec(api, name, { wait: 1500 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const source = await uploadFile(api, file, handlers[runtime].goodbye);
+    const current = (await api.functions.get({ name })).function;
+    await api.functions.update({ function: { meta: { name }, spec: { ...current?.spec, source } as never } });
+    const fn = await settled(api, name);
+    t.is(fn.status?.phase, Phase.READY);
+    t.is(fn.meta?.generation, 2n);
+    t.is(outputOf(await exec(api, name, {})), "Goodbye, Noone from Nowhere");
+    const old = await inFlight;
+    t.is(old.status?.phase, Phase.READY, old.status?.error?.message);
+    t.is(outputOf(old), "v1");
+    const after = await until(api, name, (f) => f.status?.readyInstances === 1);
+    t.is(after.status?.readyInstances, 1, "the old revision's instance is gone (no leak)");
+  });
+}
 
 test("errors: a thrown error is a FunctionError with message and stack", async (t) => {
   await deploy(
@@ -177,44 +235,6 @@ test("bad input: unknown runtime, oversized bundle, missing bundle, exec of a mi
   const absent = await rejects(exec(api, "does-not-exist", {}));
   t.is(absent.code, Code.NotFound);
   t.regex(absent.rawMessage, /function "does-not-exist" not found in org "default"/);
-});
-
-test("delete removes the function's runs (v1 scenario 11); duplicates are refused (scenario 9)", async (t) => {
-  const { api } = t.context;
-  await deploy(api, "short-lived", "short.js", helloJs);
-  const dup = await rejects(deploy(api, "short-lived", "short.js", helloJs));
-  t.is(dup.code, Code.AlreadyExists);
-  await exec(api, "short-lived", {});
-  t.is((await api.runs.list({ function: "short-lived" })).items.length, 1);
-  await api.functions.delete({ name: "short-lived" });
-  t.is((await api.runs.list({ function: "short-lived" })).items.length, 0);
-});
-
-test("update rolls out a new revision without failing calls in flight (v1 scenario 19)", async (t) => {
-  const { api } = t.context;
-  const slow =
-    'export default async (c, p) => { await new Promise((r) => setTimeout(r, p?.wait ?? 0)); return "v1"; };\n';
-  await deploy(api, "rolling", "rolling.js", slow);
-  const inFlight = exec(api, "rolling", { wait: 1500 });
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const source = await uploadFile(
-    api,
-    "rolling.js",
-    'export default async () => "Goodbye, Noone from Nowhere";\n',
-  );
-  const current = (await api.functions.get({ name: "rolling" })).function;
-  await api.functions.update({
-    function: { meta: { name: "rolling" }, spec: { ...current?.spec, source } as never },
-  });
-  const fn = await settled(api, "rolling");
-  t.is(fn.status?.phase, Phase.READY);
-  t.is(fn.meta?.generation, 2n);
-  t.is(outputOf(await exec(api, "rolling", {})), "Goodbye, Noone from Nowhere");
-  const old = await inFlight;
-  t.is(old.status?.phase, Phase.READY, old.status?.error?.message);
-  t.is(outputOf(old), "v1");
-  const after = await until(api, "rolling", (f) => f.status?.readyInstances === 1);
-  t.is(after.status?.readyInstances, 1, "the old revision's instance is gone (no leak)");
 });
 
 test("kill -9 of a worker during a call: SystemError, then the function recovers", async (t) => {
