@@ -262,9 +262,11 @@ test("scale to zero after the idle timeout, and the next call wakes the function
 });
 
 test("more instances under load: concurrency 1, max 3", async (t) => {
+  // Each call holds its instance for 3 s, far longer than a cold start even on
+  // a loaded machine, so the two waiting calls are served by new instances.
   const { api } = t.context;
   const slow =
-    "export default async () => { await new Promise((r) => setTimeout(r, 600)); return process.pid; };\n";
+    "export default async () => { await new Promise((r) => setTimeout(r, 3000)); return process.pid; };\n";
   await deploy(api, "busy", "busy.js", slow, { scale: { concurrency: 1, max: 3 } });
   const runs = await Promise.all([1, 2, 3].map(() => exec(api, "busy", {})));
   const pids = new Set(runs.map((r) => outputOf(r)));
