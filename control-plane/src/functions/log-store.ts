@@ -2,7 +2,6 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type LogLine, LogLineSchema, LogStream } from "@dispatch/proto";
 import {
-  DeliverPolicy,
   DiscardPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -11,6 +10,7 @@ import {
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ensureStream } from "../store/streams.js";
+import { readSubjects } from "../store/subject-reader.js";
 import type { WorkerLogLine } from "./driver.js";
 
 const stream = "LOGS";
@@ -71,40 +71,26 @@ export class LogStore {
     fn: string,
     options: { tail: number; follow: boolean; signal?: AbortSignal },
   ): AsyncGenerator<LogLine> {
-    const consumer = await this.js.consumers.getPushConsumer(stream, {
-      filter_subjects: `${prefix}${org}.${fn}`,
-      deliver_policy: DeliverPolicy.StartTime,
-      opt_start_time: new Date(Date.now() - 3600_000).toISOString(),
-    });
-    const backlog = (await consumer.info(true)).num_pending;
     const recent: LogLine[] = [];
-    if (backlog === 0 && !options.follow) {
-      await consumer.delete().catch(() => undefined);
-      return;
-    }
-    const messages = await consumer.consume();
-    const stop = () => messages.stop();
-    options.signal?.addEventListener("abort", stop, { once: true });
-    try {
-      let seen = 0;
-      if (backlog === 0) seen = -1;
-      for await (const msg of messages) {
-        const line = fromBinary(LogLineSchema, msg.data);
-        if (seen >= 0 && seen < backlog) {
-          recent.push(line);
-          if (recent.length > options.tail) recent.shift();
-          seen++;
-          if (seen < backlog) continue;
-          yield* recent;
-          if (!options.follow) return;
-          continue;
-        }
-        yield line;
+    let live = false;
+    for await (const event of readSubjects(this.js, stream, prefix, `${org}.${fn}`, {
+      follow: options.follow,
+      initial: { since: new Date(Date.now() - 3600_000) },
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) {
+      if (event.type === "synced") {
+        live = true;
+        yield* recent;
+        continue;
       }
-    } finally {
-      options.signal?.removeEventListener("abort", stop);
-      messages.stop();
-      consumer.delete().catch(() => undefined);
+      if (!event.message.data) continue;
+      const line = fromBinary(LogLineSchema, event.message.data);
+      if (live) {
+        yield line;
+      } else {
+        recent.push(line);
+        if (recent.length > options.tail) recent.shift();
+      }
     }
   }
 }

@@ -21,8 +21,11 @@ export interface ReadSubjectsOptions {
   follow: boolean;
   /** Instead of the current state, start with the first message after this revision. */
   resumeAfter?: number;
-  /** The initial state: the last message of each subject (default) or only new messages. */
-  initial?: "last-per-subject" | "none";
+  /**
+   * The initial state: the last message of each subject (default), every
+   * message stored since a time, or nothing (only new messages).
+   */
+  initial?: "last-per-subject" | { since: Date } | "none";
   signal?: AbortSignal;
 }
 
@@ -48,11 +51,14 @@ export async function* readSubjects(
   let synced = streamInfo.state.last_seq;
 
   const resume = options.resumeAfter !== undefined && options.resumeAfter > 0;
+  const initialState = options.initial ?? "last-per-subject";
   const deliver = resume
     ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: (options.resumeAfter ?? 0) + 1 }
-    : options.initial === "none"
+    : initialState === "none"
       ? { deliver_policy: DeliverPolicy.New }
-      : { deliver_policy: DeliverPolicy.LastPerSubject };
+      : initialState === "last-per-subject"
+        ? { deliver_policy: DeliverPolicy.LastPerSubject }
+        : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: initialState.since.toISOString() };
   const consumer = await js.consumers.getPushConsumer(stream, {
     // A single string, not a list: nats-server 2.9 has no multi-filter consumers.
     filter_subjects: `${prefix}${filter}`,
