@@ -199,7 +199,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     defaultTimeoutMs: defaults.timeoutMs,
     log,
   });
-  const activator = await startActivator(invoker, scheduler, "127.0.0.1", options.activatorPort ?? 0);
+  const activator = await startActivator(
+    invoker,
+    scheduler,
+    (token) => tokens.authenticate(token),
+    "127.0.0.1",
+    options.activatorPort ?? 0,
+  );
   const checkFunction = async (fn: FunctionResource, v: Violations) => {
     const source = fn.spec?.source;
     if (source && !(await sources.has(source.digest))) {

@@ -303,15 +303,35 @@ test("the activator passes HTTP through to a worker and records an HTTP run", as
   await secrets.create({ secret: { meta: { name: "web-key" }, spec: { data: { key: "s3cret" } } } });
   const handler =
     "export default async (context, payload) => ({ method: context.http.method, got: payload, key: context.secrets.key, " +
-    "leaked: context.http.headers['dispatch-secrets'] ?? null });\n";
+    "leaked: context.http.headers['dispatch-secrets'] ?? context.http.headers['dispatch-token'] ?? null });\n";
   await deploy(api, "web", "web.js", handler, { secrets: ["web-key"] });
   const { SystemService } = await import("@dispatch/proto");
   const system = client(SystemService, t.context.dispatch.url, t.context.dispatch.token);
   const activator = (await system.getStatus({})).urls.activator;
   t.truthy(activator);
+  const denied = await fetch(`${activator}/default/web/echo`, { method: "POST", body: "{}" });
+  t.is(denied.status, 401, "the activator needs a Dispatch token");
+  const { OrganizationService, TokenService } = await import("@dispatch/proto");
+  await client(OrganizationService, t.context.dispatch.url, t.context.dispatch.token).create({
+    organization: { meta: { name: "elsewhere" } },
+  });
+  const { secret: outsider } = await client(
+    TokenService,
+    t.context.dispatch.url,
+    t.context.dispatch.token,
+  ).create({
+    name: "outsider",
+    org: "elsewhere",
+  });
+  const foreign = await fetch(`${activator}/default/web/echo`, {
+    method: "POST",
+    body: "{}",
+    headers: { "dispatch-token": outsider },
+  });
+  t.is(foreign.status, 403, "a token of another org cannot call the function");
   const response = await fetch(`${activator}/default/web/echo`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", "dispatch-token": t.context.dispatch.token },
     body: JSON.stringify({ hello: "world" }),
   });
   t.is(response.status, 200);
@@ -406,7 +426,10 @@ test("the activator gives a Python function its secrets and headers, but not the
   const activator = (
     await client(SystemService, t.context.dispatch.url, t.context.dispatch.token).getStatus({})
   ).urls.activator;
-  const response = await fetch(`${activator}/default/py-web/`, { method: "GET" });
+  const response = await fetch(`${activator}/default/py-web/`, {
+    method: "GET",
+    headers: { "dispatch-token": t.context.dispatch.token },
+  });
   t.is(response.status, 200);
   const body = (await response.json()) as { key: string; leaked: unknown; run: string };
   t.is(body.key, "py-s3cret");

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, request, type Server, type ServerRe
 import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { ErrorType, LogsSchema, Phase, RunErrorSchema, Trigger } from "@dispatch/proto";
+import type { Principal } from "../auth/principal.js";
 import type { Invoker } from "./invoker.js";
 import type { Scheduler } from "./scheduler.js";
 
@@ -17,16 +18,18 @@ export interface Activator {
  * request is passed through to a worker's `/http/<path>` (runtimes/CONTRACT.md).
  * Every request becomes a Run (trigger HTTP) with the worker's logs and error.
  * The data plane (gateway or Envoy) sends traffic here when a function runs
- * no instance; it listens on loopback only.
+ * no instance. Callers authenticate with a Dispatch token in the
+ * `Dispatch-Token` header (admin, or a member of the function's org).
  */
 export async function startActivator(
   invoker: Invoker,
   scheduler: Scheduler,
+  authenticate: (token: string) => Principal | undefined,
   host: string,
   port: number,
 ): Promise<Activator> {
   const server: Server = createServer((req, res) => {
-    void forward(invoker, scheduler, req, res).catch((err: unknown) => {
+    void forward(invoker, scheduler, authenticate, req, res).catch((err: unknown) => {
       if (!res.headersSent) {
         res.writeHead(502, { "content-type": "application/json" });
         res.end(JSON.stringify({ error: { type: "SystemError", message: (err as Error).message } }));
@@ -53,6 +56,7 @@ export async function startActivator(
 async function forward(
   invoker: Invoker,
   scheduler: Scheduler,
+  authenticate: (token: string) => Principal | undefined,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -63,6 +67,21 @@ async function forward(
     return;
   }
   const [, org = "", name = "", path = "/", query = ""] = match;
+  // Only the platform (the gateway, tools with a token) may call functions
+  // here: the call runs with the function's secrets. The token travels in its
+  // own header so the caller's Authorization header reaches the function.
+  const token = req.headers["dispatch-token"];
+  const principal = typeof token === "string" ? authenticate(token) : undefined;
+  if (!principal) {
+    return sendError(res, 401, `the activator needs a Dispatch token in the "Dispatch-Token" header`);
+  }
+  if (principal.org !== undefined && principal.org !== org) {
+    return sendError(
+      res,
+      403,
+      `token "${principal.token}" belongs to org "${principal.org}" and cannot call functions of org "${org}"`,
+    );
+  }
   const fn = await invoker.functionOf(org, name).catch(() => undefined);
   if (!fn) {
     res.writeHead(404, { "content-type": "application/json" });
@@ -101,7 +120,7 @@ async function forward(
         {
           method: req.method,
           headers: {
-            ...req.headers,
+            ...withoutToken(req.headers),
             "dispatch-run-id": run.meta?.name ?? "",
             "dispatch-secrets": Buffer.from(JSON.stringify(secrets.secrets)).toString("base64"),
           },
@@ -157,4 +176,14 @@ function decodeHeader(value: string | string[] | undefined): unknown {
   } catch {
     return undefined;
   }
+}
+
+function sendError(res: ServerResponse, status: number, message: string): void {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify({ error: { type: "InputError", message } }));
+}
+
+function withoutToken(headers: IncomingMessage["headers"]): IncomingMessage["headers"] {
+  const { "dispatch-token": _token, ...rest } = headers;
+  return rest;
 }
