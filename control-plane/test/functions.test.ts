@@ -452,3 +452,42 @@ test("an update that does not load leaves the old revision serving, and status s
   t.regex(fn.status?.reason.join("\n") ?? "", /revision 1 keeps serving/);
   t.is(outputOf(await exec(api, "steady", {})), "v1");
 });
+
+test("shutdown: a call in flight finishes and its run is recorded before the control plane stops", async (t) => {
+  const dispatch = await startDispatch();
+  const api = functionClients(dispatch);
+  let stopped = false;
+  try {
+    await deploy(
+      api,
+      "slowpoke",
+      "slowpoke.js",
+      'export default async () => { await new Promise((r) => setTimeout(r, 800)); return "done"; };\n',
+    );
+    const inFlight = exec(api, "slowpoke", {});
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const closing = dispatch.controlPlane.close(10_000);
+    const run = await inFlight;
+    t.is(run.status?.phase, Phase.READY, run.status?.error?.message);
+    t.is(outputOf(run), "done");
+    await closing;
+    stopped = true;
+    // The record reached the store: a new control plane on the same NATS can read it.
+    const again = await startDispatch({
+      nats: dispatch.nats,
+      token: dispatch.token,
+      secretKey: dispatch.secretKey,
+    });
+    try {
+      const got = (
+        await functionClients(again).runs.get({ function: "slowpoke", name: run.meta?.name ?? "" })
+      ).run;
+      t.is(got?.status?.phase, Phase.READY);
+    } finally {
+      await again.controlPlane.close();
+    }
+  } finally {
+    if (!stopped) await dispatch.controlPlane.close();
+    await dispatch.nats.stop();
+  }
+});

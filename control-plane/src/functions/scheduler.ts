@@ -102,13 +102,18 @@ export class Scheduler {
     await ready;
   }
 
-  /** Stops every function's instances. */
+  /** Stops every function's instances. Status is left as it was (a restart re-observes it). */
   async close(): Promise<void> {
+    this.closing = true;
     this.abort.abort();
     await this.watching;
-    await Promise.all([...this.states.values()].map((s) => s.serving?.drain()));
+    const states = [...this.states.values()];
+    await Promise.all(states.map((s) => s.serving?.drain()));
+    await Promise.all(states.map((s) => s.queue));
     await this.options.driver.close();
   }
+
+  private closing = false;
 
   /** The function as last seen by the watch (no store round trip), if known. */
   known(org: string, name: string): FunctionResource | undefined {
@@ -347,7 +352,7 @@ export class Scheduler {
 
   /** Writes the observed state into the stored function's status, when it changed. */
   private async writeStatus(state: FunctionState): Promise<void> {
-    if (state.deleted) return;
+    if (state.deleted || this.closing) return;
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.options.store.get(state.key);
       if (!current || current.object.meta?.uid !== state.object.meta?.uid) return;
