@@ -188,6 +188,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     bundles: new BundleCache(join(workDir, "bundles"), sources),
     defaults,
     log,
+    // Calls that were in flight when the function was deleted are done now:
+    // purge again so none of their runs outlives the function.
+    onRemoved: (org, name) => runs.deleteFunction(org, name),
   });
   await scheduler.start();
   const invoker = new Invoker({

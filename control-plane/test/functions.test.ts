@@ -491,3 +491,87 @@ test("shutdown: a call in flight finishes and its run is recorded before the con
     await dispatch.nats.stop();
   }
 });
+
+test("a failed run keeps what the handler printed before it threw", async (t) => {
+  const { api } = t.context;
+  await deploy(
+    api,
+    "noisy-thrower",
+    "nt.js",
+    'export default async () => { console.log("before the throw"); throw new Error("boom"); };\n',
+  );
+  const run = await exec(api, "noisy-thrower", {});
+  t.is(run.status?.error?.type, ErrorType.FUNCTION_ERROR);
+  t.deepEqual(run.status?.logs?.stdout, ["before the throw"]);
+});
+
+test("a worker wedged past the deadline is recycled; the next call gets a fresh instance", async (t) => {
+  const { api } = t.context;
+  const code = "export default async (c, p) => { if (p.spin) { for (;;) {} } return process.pid; };\n";
+  await deploy(api, "wedged", "wedged.js", code, { timeout: { seconds: 1n } });
+  const first = outputOf(await exec(api, "wedged", {}));
+  const stuck = await exec(api, "wedged", { spin: true });
+  t.is(stuck.status?.error?.type, ErrorType.SYSTEM_ERROR);
+  t.regex(stuck.status?.error?.message ?? "", /did not finish within 1s|timed out/);
+  const next = await exec(api, "wedged", {});
+  t.is(next.status?.phase, Phase.READY, next.status?.error?.message);
+  t.not(outputOf(next), first, "a new worker process answered");
+});
+
+test("a zero timeout is refused with a hint", async (t) => {
+  const { api } = t.context;
+  const source = await uploadFile(api, "z.js", helloJs);
+  const err = await rejects(
+    api.functions.create({
+      function: {
+        meta: { name: "zero-timeout" },
+        spec: { runtime: "nodejs", source, timeout: { seconds: 0n } },
+      },
+    }),
+  );
+  t.is(err.code, Code.InvalidArgument);
+  t.regex(err.rawMessage, /spec\.timeout: must be more than 0/);
+});
+
+test("runs of calls still in flight when the function is deleted do not outlive it", async (t) => {
+  const { api } = t.context;
+  await deploy(
+    api,
+    "doomed",
+    "doomed.js",
+    'export default async () => { await new Promise((r) => setTimeout(r, 800)); return "late"; };\n',
+  );
+  const { run } = await api.runs.create({ run: { spec: { function: "doomed", async: true } } });
+  t.truthy(run?.meta?.name);
+  await api.functions.delete({ name: "doomed" });
+  // Wait for the call in flight to end (the scheduler drains it before it forgets the function).
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  t.deepEqual((await api.runs.list({ function: "doomed" })).items, []);
+});
+
+test("the activator releases the slot when the client goes away mid-answer", async (t) => {
+  const { api } = t.context;
+  const code =
+    'export default async (c, p) => { if (c.http.query.slow) await new Promise((r) => setTimeout(r, 400)); return { statusCode: 200, headers: { "content-type": "text/plain" }, body: "x".repeat(c.http.query.slow ? 2000000 : 10) }; };\n';
+  await deploy(api, "one-lane", "one.js", code, { scale: { concurrency: 1, max: 1 } });
+  const { SystemService } = await import("@dispatch/proto");
+  const activator = (
+    await client(SystemService, t.context.dispatch.url, t.context.dispatch.token).getStatus({})
+  ).urls.activator;
+  const headers = { "dispatch-token": t.context.dispatch.token };
+  const gone = new AbortController();
+  const first = fetch(`${activator}/default/one-lane/?slow=1`, { headers, signal: gone.signal }).then(
+    (r) => r.body?.cancel(),
+    () => undefined,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  gone.abort();
+  await first;
+  // With one instance of one slot, this call can only be served if the first released it.
+  const second = await fetch(`${activator}/default/one-lane/`, {
+    headers,
+    signal: AbortSignal.timeout(10_000),
+  });
+  t.is(second.status, 200);
+  t.is((await second.text()).length, 10);
+});

@@ -316,7 +316,8 @@ def parse_deadline(text):
     if not isinstance(text, str):
         raise InputError("context.deadline must be an RFC 3339 time")
     try:
-        at = datetime.fromisoformat(text)
+        # Python before 3.11 does not read a trailing "Z".
+        at = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
         raise InputError("context.deadline must be an RFC 3339 time") from None
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)

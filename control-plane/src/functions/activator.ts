@@ -1,9 +1,25 @@
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
-import { ErrorType, LogsSchema, Phase, RunErrorSchema, Trigger } from "@dispatch/proto";
+import {
+  ErrorType,
+  type Function as FunctionResource,
+  LogsSchema,
+  Phase,
+  type Run,
+  RunErrorSchema,
+  Trigger,
+} from "@dispatch/proto";
 import type { Principal } from "../auth/principal.js";
 import type { Invoker } from "./invoker.js";
+import type { Lease } from "./revision-pool.js";
 import type { Scheduler } from "./scheduler.js";
 
 /** A running activator. */
@@ -112,9 +128,33 @@ async function forward(
   req.once("close", () => {
     if (!res.writableEnded) aborted.abort();
   });
-  const { lease } = await scheduler.acquire(org, name, aborted.signal);
+  const timeoutMs = timeoutOf(fn);
+  const status = run.status;
+  let lease: Lease;
   try {
-    await new Promise<void>((resolve, reject) => {
+    ({ lease } = await scheduler.acquire(
+      org,
+      name,
+      AbortSignal.any([aborted.signal, AbortSignal.timeout(timeoutMs)]),
+    ));
+  } catch (err) {
+    // Nothing could serve it (ERROR, deleted, no instance in time, client gone): still a run.
+    const message = aborted.signal.aborted
+      ? "the client went away while the function was waking"
+      : (err as Error).message;
+    if (status) {
+      status.phase = Phase.ERROR;
+      status.error = create(RunErrorSchema, { type: ErrorType.SYSTEM_ERROR, message });
+      status.reason = [`SystemError: ${message}`];
+    }
+    if (!res.headersSent) sendError(res, 503, message);
+    await invoker.complete(run);
+    return;
+  }
+  try {
+    // Settles when the answer has been passed on, or the exchange broke off
+    // (worker gone, past the deadline, client gone); the slot is released then.
+    const failure = await new Promise<string | undefined>((resolve) => {
       const upstream = request(
         `${lease.instance.url}/http${path}${query}`,
         {
@@ -126,47 +166,66 @@ async function forward(
           },
         },
         (answer) => {
-          const logs = decodeHeader(answer.headers["dispatch-logs"]) as
-            | { stdout?: string[]; stderr?: string[] }
-            | undefined;
-          const error = decodeHeader(answer.headers["dispatch-error"]) as
-            | { type?: string; message?: string; stack?: string[] }
-            | undefined;
-          const status = run.status;
-          if (status) {
-            status.logs = create(LogsSchema, { stdout: logs?.stdout ?? [], stderr: logs?.stderr ?? [] });
-            status.phase = error ? Phase.ERROR : Phase.READY;
-            if (error) {
-              const type =
-                error.type === "InputError"
-                  ? ErrorType.INPUT_ERROR
-                  : error.type === "FunctionError"
-                    ? ErrorType.FUNCTION_ERROR
-                    : ErrorType.SYSTEM_ERROR;
-              status.error = create(RunErrorSchema, {
-                type,
-                message: error.message ?? "",
-                stack: error.stack ?? [],
-              });
-              status.reason = [`${error.type}: ${error.message}`];
-            }
-          }
+          recordAnswer(run, answer.headers);
           const headers = { ...answer.headers };
           delete headers["dispatch-logs"];
           delete headers["dispatch-error"];
           res.writeHead(answer.statusCode ?? 502, headers);
           answer.pipe(res);
-          answer.once("end", resolve);
-          answer.once("error", reject);
+          answer.once("end", () => resolve(undefined));
+          answer.once("error", (err) => resolve(`the worker's answer broke off: ${err.message}`));
         },
       );
-      upstream.once("error", reject);
+      upstream.setTimeout(timeoutMs + 2000, () =>
+        upstream.destroy(new Error(`the call did not finish within ${Math.round(timeoutMs / 1000)}s`)),
+      );
+      upstream.once("error", (err) => resolve(`the worker did not answer: ${err.message}`));
+      res.once("close", () => {
+        if (!res.writableFinished) {
+          upstream.destroy();
+          resolve("the client went away before the answer was complete");
+        }
+      });
       req.pipe(upstream);
     });
+    if (failure !== undefined && status) {
+      status.phase = Phase.ERROR;
+      status.error = create(RunErrorSchema, { type: ErrorType.SYSTEM_ERROR, message: failure });
+      status.reason = [`SystemError: ${failure}`];
+      if (!res.headersSent) sendError(res, 502, failure);
+    }
   } finally {
     lease.release();
   }
   await invoker.complete(run);
+}
+
+/** Copies the worker's Dispatch-Logs and Dispatch-Error headers into the run. */
+function recordAnswer(run: Run, headers: IncomingHttpHeaders): void {
+  const status = run.status;
+  if (!status) return;
+  const logs = decodeHeader(headers["dispatch-logs"]) as { stdout?: string[]; stderr?: string[] } | undefined;
+  const error = decodeHeader(headers["dispatch-error"]) as
+    | { type?: string; message?: string; stack?: string[] }
+    | undefined;
+  status.logs = create(LogsSchema, { stdout: logs?.stdout ?? [], stderr: logs?.stderr ?? [] });
+  status.phase = error ? Phase.ERROR : Phase.READY;
+  if (error) {
+    const type =
+      error.type === "InputError"
+        ? ErrorType.INPUT_ERROR
+        : error.type === "FunctionError"
+          ? ErrorType.FUNCTION_ERROR
+          : ErrorType.SYSTEM_ERROR;
+    status.error = create(RunErrorSchema, { type, message: error.message ?? "", stack: error.stack ?? [] });
+    status.reason = [`${error.type}: ${error.message}`];
+  }
+}
+
+/** The function's call deadline in milliseconds (30 s when unset). */
+function timeoutOf(fn: FunctionResource): number {
+  const t = fn.spec?.timeout;
+  return t ? Number(t.seconds) * 1000 + t.nanos / 1e6 : 30_000;
 }
 
 function decodeHeader(value: string | string[] | undefined): unknown {

@@ -50,7 +50,9 @@ export class BundleCache {
         await rm(temp, { recursive: true, force: true });
       });
     } catch (err) {
-      await rm(temp, { recursive: true, force: true });
+      // Keep the extractor's own error (it becomes the function's reason); the
+      // temp dir goes best effort, as writes may still be settling.
+      await rm(temp, { recursive: true, force: true }).catch(() => undefined);
       throw err;
     }
     return target;

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { request } from "node:http";
 import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -16,6 +17,7 @@ import {
 } from "@dispatch/proto";
 import type { ErrorLogger } from "../errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
+import type { Instance } from "./driver.js";
 import type { RunStore } from "./run-store.js";
 import type { Scheduler } from "./scheduler.js";
 import { NotServingError } from "./scheduler.js";
@@ -131,10 +133,10 @@ export class Invoker {
     if (!status) throw new Error("run without status");
     try {
       const result = await this.call(run, fn, request);
+      status.logs = create(LogsSchema, { stdout: result.logs.stdout, stderr: result.logs.stderr });
       if (result.error) {
         throw new RunFailure(errorTypeOf(result.error.type), result.error.message, result.error.stack ?? []);
       }
-      status.logs = create(LogsSchema, { stdout: result.logs.stdout, stderr: result.logs.stderr });
       const schemaOut = fn.spec?.schema?.out;
       if (schemaOut) {
         const problems = this.options.schemas.check(schemaKey(fn, "out"), schemaOut, result.output ?? null);
@@ -155,6 +157,9 @@ export class Invoker {
       status.error = create(RunErrorSchema, { type: err.type, message: err.message, stack: err.lines });
       status.reason = [`${errorTypeName(err.type)}: ${err.message}`];
     }
+    // The function was deleted (or re-created) while this call ran: its runs
+    // are gone with it, so this one is not stored either.
+    if (this.options.scheduler.known(request.org, request.function)?.meta?.uid !== fn.meta?.uid) return run;
     return await this.complete(run);
   }
 
@@ -237,13 +242,20 @@ export class Invoker {
       );
     } catch (err) {
       if (!(err instanceof WorkerCallError)) throw err;
+      // A worker that misses the deadline by the grace period may be wedged
+      // (a handler that never yields): recycle it unless it still answers,
+      // before its slot goes back to the pool.
+      if (err.timedOut) await recycleIfWedged(lease.instance);
       // Say how the worker ended, when it did.
       const exit = await Promise.race([
         lease.instance.exited,
         new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200)),
       ]);
       const how = exit ? ` (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})` : "";
-      throw new RunFailure(ErrorType.SYSTEM_ERROR, `${err.message}${how}`);
+      const message = err.timedOut
+        ? `the call did not finish within ${timeoutMs / 1000}s (the function's timeout); the worker did not answer`
+        : err.message;
+      throw new RunFailure(ErrorType.SYSTEM_ERROR, `${message}${how}`);
     } finally {
       lease.release();
     }
@@ -304,6 +316,20 @@ function errorTypeOf(type: string): ErrorType {
     default:
       return ErrorType.SYSTEM_ERROR;
   }
+}
+
+/** Stops an instance whose readiness probe no longer answers within a second. */
+async function recycleIfWedged(instance: Instance): Promise<void> {
+  const healthy = await new Promise<boolean>((resolve) => {
+    const req = request(`${instance.url}/healthz`, { timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.once("timeout", () => req.destroy());
+    req.once("error", () => resolve(false));
+    req.end();
+  });
+  if (!healthy) await instance.stop(0);
 }
 
 /** The name a run's error type has in the worker contract and in messages. */

@@ -22,6 +22,9 @@ const prefix = "logs.";
  * `dispatch logs`.
  */
 export class LogStore {
+  /** Lines that could not be published (NATS unavailable). */
+  dropped = 0;
+
   private constructor(
     private readonly js: JetStreamClient,
     private readonly nc: NatsConnection,
@@ -59,7 +62,13 @@ export class LogStore {
       runId: line.runId,
     });
     // A core publish: the stream stores it, with no ack round trip per line.
-    this.nc.publish(`${prefix}${line.org}.${line.function}`, toBinary(LogLineSchema, message));
+    // While NATS is gone the line is dropped: a function's output must never
+    // take the control plane down (publish throws once the connection closed).
+    try {
+      this.nc.publish(`${prefix}${line.org}.${line.function}`, toBinary(LogLineSchema, message));
+    } catch {
+      this.dropped++;
+    }
   }
 
   /**

@@ -32,9 +32,11 @@ interface Member {
   onDrained?: () => void;
 }
 
+/** A caller waiting for a slot. Settles once; a lease that arrives after it gave up is given back. */
 interface Waiter {
   resolve(lease: Lease): void;
   reject(err: Error): void;
+  signal: AbortSignal | undefined;
 }
 
 /**
@@ -109,17 +111,29 @@ export class RevisionPool {
     const free = this.freeMember();
     if (free) return Promise.resolve(this.lease(free));
     return new Promise<Lease>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject };
-      this.waiters.push(waiter);
-      signal?.addEventListener(
-        "abort",
-        () => {
-          const at = this.waiters.indexOf(waiter);
-          if (at >= 0) this.waiters.splice(at, 1);
-          reject(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+      let settled = false;
+      const onAbort = () => {
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        waiter.reject(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
+      };
+      const waiter: Waiter = {
+        signal,
+        resolve: (lease) => {
+          if (settled) return lease.release();
+          settled = true;
+          signal?.removeEventListener("abort", onAbort);
+          resolve(lease);
         },
-        { once: true },
-      );
+        reject: (err) => {
+          if (settled) return;
+          settled = true;
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
       this.scaleUp();
     });
   }
@@ -132,7 +146,8 @@ export class RevisionPool {
     this.draining = true;
     clearTimeout(this.restartTimer);
     for (const waiter of this.waiters.splice(0)) {
-      if (handover) handover.acquire().then(waiter.resolve, waiter.reject);
+      // The caller's own deadline still applies on the new revision.
+      if (handover) handover.acquire(waiter.signal).then(waiter.resolve, waiter.reject);
       else waiter.reject(new Error("the function was stopped"));
     }
     await Promise.all(

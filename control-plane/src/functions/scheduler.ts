@@ -36,6 +36,8 @@ export interface SchedulerOptions {
   driver: Driver;
   bundles: BundleCache;
   defaults?: Partial<FunctionDefaults>;
+  /** Called once a deleted function's instances have stopped (calls in flight are done). */
+  onRemoved?(org: string, name: string): Promise<void>;
   log: ErrorLogger;
 }
 
@@ -159,6 +161,7 @@ export class Scheduler {
         const lease = await pool.acquire(signal);
         return { lease, object: state.object };
       }
+      if (state?.deleted) throw new NotServingError(`function "${name}" was deleted`);
       if (state && state.phase === Phase.ERROR) {
         throw new NotServingError(`function "${name}" is not ready: ${state.reason.join("; ")}`);
       }
@@ -166,14 +169,18 @@ export class Scheduler {
       // Not known yet (just created) or still starting: wait until it settles
       // (or the caller gives up).
       await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(signal?.reason);
-        signal?.addEventListener("abort", onAbort, { once: true });
+        const list = state ? state.settled : this.pendingKnown;
+        const onAbort = () => {
+          const at = list.indexOf(done);
+          if (at >= 0) list.splice(at, 1);
+          reject(signal?.reason);
+        };
         const done = () => {
           signal?.removeEventListener("abort", onAbort);
           resolve();
         };
-        if (state) state.settled.push(done);
-        else this.pendingKnown.push(done);
+        signal?.addEventListener("abort", onAbort, { once: true });
+        list.push(done);
       });
     }
   }
@@ -216,6 +223,9 @@ export class Scheduler {
       await state.serving?.drain();
       state.serving = undefined;
       this.settle(state);
+      await this.options
+        .onRemoved?.(state.org, state.name)
+        .catch((err: unknown) => this.options.log(`removing ${state.key}`, err));
     });
   }
 
@@ -350,8 +360,22 @@ export class Scheduler {
     };
   }
 
-  /** Writes the observed state into the stored function's status, when it changed. */
+  /**
+   * Writes the observed state into the stored function's status, when it
+   * changed. Never throws: status is re-derived on the next change, and a
+   * failed write must not cut a rollout short (swap, settle and drain).
+   */
   private async writeStatus(state: FunctionState): Promise<void> {
+    try {
+      await this.tryWriteStatus(state);
+    } catch (err) {
+      // Deleted between read and write: nothing to report on.
+      if ((err as Error).name !== "NotFoundError" && !this.closing)
+        this.options.log(`status of ${state.key}`, err);
+    }
+  }
+
+  private async tryWriteStatus(state: FunctionState): Promise<void> {
     if (state.deleted || this.closing) return;
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.options.store.get(state.key);

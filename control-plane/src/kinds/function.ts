@@ -50,6 +50,9 @@ export const functionKind: Kind<FunctionResource> = {
     }
     for (const [i, name] of spec.secrets.entries()) checkName(v, `spec.secrets[${i}]`, name);
     checkDuration(v, "spec.timeout", spec.timeout, maxTimeoutMs);
+    if (spec.timeout && spec.timeout.seconds === 0n && spec.timeout.nanos === 0) {
+      v.add("spec.timeout", "must be more than 0 (leave it out for the default, 30s)");
+    }
     const scale = spec.scale;
     if (scale) {
       if (scale.max !== 0 && scale.min > scale.max) {
