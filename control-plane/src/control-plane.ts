@@ -1,8 +1,4 @@
 import { setMaxListeners } from "node:events";
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
@@ -11,7 +7,6 @@ import {
   type Function as FunctionResource,
   FunctionService,
   LogService,
-  OrganizationSchema,
   OrganizationService,
   type Role,
   RunService,
@@ -22,31 +17,26 @@ import {
   TokenService,
 } from "@dispatch/proto";
 import { v1 } from "@dispatch/proto/reflection";
-import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
-import { Objm } from "@nats-io/obj";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { principalKey } from "./auth/principal.js";
 import { TokenRegistry } from "./auth/token-registry.js";
+import { checkSecretKey, ensureDefaultOrg } from "./bootstrap.js";
 import { ConfigurationError, type ErrorLogger } from "./errors.js";
-import { startActivator } from "./functions/activator.js";
-import { BundleCache } from "./functions/bundle-cache.js";
 import type { Driver } from "./functions/driver.js";
-import { Invoker } from "./functions/invoker.js";
-import { createLocalDriver } from "./functions/local-driver.js";
-import { LogStore } from "./functions/log-store.js";
-import { defaultRunRetention, type RunRetention, RunStore } from "./functions/run-store.js";
-import { type FunctionDefaults, functionDefaults, Scheduler } from "./functions/scheduler.js";
-import { SchemaCheck } from "./functions/schema-check.js";
-import { defaultMaxBundleBytes, SourceStore } from "./functions/source-store.js";
+import { type Functions, startFunctions } from "./functions/functions.js";
+import type { RunRetention } from "./functions/run-store.js";
+import type { FunctionDefaults } from "./functions/scheduler.js";
 import { listenDual } from "./http-server.js";
 import { endpointKind } from "./kinds/endpoint.js";
 import { functionKind } from "./kinds/function.js";
 import type { Kind, Resource } from "./kinds/kind.js";
-import { defaultOrg, organizationKind } from "./kinds/organization.js";
+import { organizationKind } from "./kinds/organization.js";
 import { createSecretKind, presentSecret } from "./kinds/secret.js";
 import { subscriptionKind } from "./kinds/subscription.js";
-import { createSealer, type Sealer } from "./secrets/sealer.js";
+import { createOrgRules } from "./org-rules.js";
+import { createSealer } from "./secrets/sealer.js";
 import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
 import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
 import { createResourceService } from "./services/resource-service.js";
@@ -143,8 +133,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const kvm = new Kvm(js);
   const replicas = options.replicas ?? 1;
   // Make sure JetStream answers before anything else, with a clear error if not.
-  await jetstreamManager(nats).catch((err: unknown) => {
-    throw new Error(`NATS at ${options.natsUrl} has no JetStream: start nats-server with -js`, {
+  const jsm = await jetstreamManager(nats).catch((err: unknown) => {
+    throw new ConfigurationError(`NATS at ${options.natsUrl} has no JetStream: start nats-server with -js`, {
       cause: err,
     });
   });
@@ -173,83 +163,35 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   await tokens.start();
   for (const t of options.bootstrapTokens ?? []) await tokens.ensure(t.name, t.secret, t.role, t.org);
 
-  const jsm = await jetstreamManager(nats);
-  const sources = new SourceStore(await new Objm(js).create("sources", { replicas }));
-  const maxBundleBytes = options.maxBundleBytes ?? defaultMaxBundleBytes;
-  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "dispatch-work-")));
-  const runs = await RunStore.open(js, jsm, { ...defaultRunRetention, ...options.runRetention }, replicas);
-  const logs = await LogStore.open(nats, js, jsm, replicas);
-  const schemas = new SchemaCheck();
-  const defaults = { ...functionDefaults, ...options.functionDefaults };
-  const driver = options.driver ?? createLocalDriver({ onLog: (line) => logs.append(line) });
-  const scheduler = new Scheduler({
-    store: stores.functions,
-    driver,
-    bundles: new BundleCache(join(workDir, "bundles"), sources),
-    defaults,
-    log,
-    // Calls that were in flight when the function was deleted are done now:
-    // purge again so none of their runs outlives the function.
-    onRemoved: (org, name) => runs.deleteFunction(org, name),
-  });
-  await scheduler.start();
-  const invoker = new Invoker({
-    functions: stores.functions,
-    secrets: stores.secrets,
-    scheduler,
-    runs,
-    schemas,
-    defaultTimeoutMs: defaults.timeoutMs,
-    log,
-  });
-  const activator = await startActivator(
-    invoker,
-    scheduler,
-    (token) => tokens.authenticate(token),
-    "127.0.0.1",
-    options.activatorPort ?? 0,
-  );
-  const checkFunction = async (fn: FunctionResource, v: Violations) => {
-    const source = fn.spec?.source;
-    if (source && !(await sources.has(source.digest))) {
-      v.add(
-        "spec.source.digest",
-        `no uploaded bundle has digest ${source.digest}; upload it first (dispatch create function does)`,
-      );
-    }
-    for (const direction of ["in", "out"] as const) {
-      const schema = fn.spec?.schema?.[direction];
-      const problem = schema ? schemas.compileError(schema) : undefined;
-      if (problem) v.add(`spec.schema.${direction}`, `is not a valid JSON Schema: ${problem}`);
-    }
-  };
-
-  const checkOrg = async (org: string) => {
-    if (!(await stores.organizations.get(org))) {
-      throw new ConnectError(
-        `organization "${org}" does not exist: create it first with "dispatch create organization ${org}"`,
-        Code.FailedPrecondition,
-      );
-    }
-  };
-  const namespaced = [stores.functions, stores.endpoints, stores.subscriptions, stores.secrets] as const;
-  const checkOrgDelete = async (org: Resource) => {
-    const name = org.meta?.name ?? "";
-    if (name === defaultOrg) {
-      throw new ConnectError(`organization "${defaultOrg}" cannot be deleted`, Code.FailedPrecondition);
-    }
-    const used: string[] = [];
-    for (const store of namespaced) {
-      const { items } = await store.list(`${name}.*`);
-      if (items.length > 0) used.push(`${items.length} ${store.bucket}`);
-    }
-    if (used.length > 0) {
-      throw new ConnectError(
-        `organization "${name}" still holds ${used.join(", ")}: delete them first`,
-        Code.FailedPrecondition,
-      );
-    }
-  };
+  const rules = createOrgRules(stores.organizations, [
+    stores.functions,
+    stores.endpoints,
+    stores.subscriptions,
+    stores.secrets,
+  ]);
+  let functions: Functions;
+  try {
+    functions = await startFunctions({
+      nats,
+      js,
+      jsm,
+      replicas,
+      functions: stores.functions,
+      secrets: stores.secrets,
+      authenticate: (token) => tokens.authenticate(token),
+      log,
+      ...(options.workDir === undefined ? {} : { workDir: options.workDir }),
+      ...(options.maxBundleBytes === undefined ? {} : { maxBundleBytes: options.maxBundleBytes }),
+      ...(options.runRetention === undefined ? {} : { runRetention: options.runRetention }),
+      ...(options.functionDefaults === undefined ? {} : { defaults: options.functionDefaults }),
+      ...(options.driver === undefined ? {} : { driver: options.driver }),
+      ...(options.activatorPort === undefined ? {} : { activatorPort: options.activatorPort }),
+    });
+  } catch (err) {
+    await tokens.close();
+    throw err;
+  }
+  const { checkOrg } = rules;
 
   const shutdown = new AbortController();
   // Every call in flight listens on the shutdown signal; there can be thousands.
@@ -257,12 +199,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const server = { url: "" };
   const components = (): Component[] => [
     { name: "api", url: server.url },
-    { name: "activator", url: activator.url },
-    {
-      name: "driver",
-      url: driver.name,
-      check: () => undefined,
-    },
+    { name: "activator", url: functions.activator.url },
+    { name: "driver", url: functions.driverName },
     {
       name: "nats",
       url: options.natsUrl,
@@ -284,11 +222,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       extra: object = {},
     ) => router.service(desc, createResourceService(desc, { kind, store, checkOrg, log, ...extra }) as never);
     service(FunctionService, functionKind, stores.functions, {
-      validateAsync: checkFunction,
-      afterDelete: async (fn: FunctionResource) => {
-        schemas.forget(`${fn.meta?.uid}/`);
-        await runs.deleteFunction(fn.meta?.org ?? "", fn.meta?.name ?? "");
-      },
+      validateAsync: (fn: FunctionResource, v: Violations) => functions.validate(fn, v),
+      afterDelete: (fn: FunctionResource) => functions.afterDelete(fn),
     });
     service(EndpointService, endpointKind, stores.endpoints);
     service(SubscriptionService, subscriptionKind, stores.subscriptions);
@@ -296,11 +231,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       present: (secret: never, request: { reveal?: boolean }) =>
         presentSecret(secret, request.reveal === true),
     });
-    service(OrganizationService, organizationKind, stores.organizations, { checkDelete: checkOrgDelete });
+    service(OrganizationService, organizationKind, stores.organizations, {
+      checkDelete: rules.checkOrgDelete,
+    });
     router.service(TokenService, createTokenService(tokens, checkOrg, log));
-    router.service(RunService, createRunService(invoker, runs, log));
-    router.service(SourceService, createSourceService(sources, maxBundleBytes, log));
-    router.service(LogService, createLogService(logs, log));
+    router.service(RunService, createRunService(functions.invoker, functions.runs, log));
+    router.service(SourceService, createSourceService(functions.sources, functions.maxBundleBytes, log));
+    router.service(LogService, createLogService(functions.logs, log));
     router.service(SystemService, createSystemService(options.version ?? "0.0.0-dev", components));
     const reflection = createReflectionService([...apiFiles], served);
     router.service(reflectionServices.v1, reflection);
@@ -312,7 +249,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     routes,
     // Bundles travel in one message: allow twice the limit so the service can
     // answer an oversized one with its own message.
-    readMaxBytes: 2 * maxBundleBytes + 1024 * 1024,
+    readMaxBytes: 2 * functions.maxBundleBytes + 1024 * 1024,
     shutdownSignal: shutdown.signal,
     requestGate(ctx) {
       const header = ctx.requestHeader.get("authorization") ?? "";
@@ -346,8 +283,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   try {
     listening = await listenDual(adapter, host, options.port ?? 8080);
   } catch (err) {
-    await activator.close();
-    await scheduler.close();
+    await functions.close();
     await tokens.close();
     throw err;
   }
@@ -371,49 +307,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     shutdown.abort(new ConnectError("the control plane is shutting down", Code.Unavailable));
     await stopped;
     // Then the function machinery: no new HTTP calls, finish async runs, stop workers.
-    await activator.close();
-    await invoker.drain();
-    await scheduler.close();
+    await functions.close();
     await tokens.close();
     await nats.drain();
   }
 }
-
-/**
- * Refuses to start with a secret key other than the one the store was first
- * used with: secrets sealed with the old key could not be opened, and finding
- * out at the first read is worse than finding out now.
- */
-async function checkSecretKey(kv: KV, sealer: Sealer): Promise<void> {
-  const probe = new TextEncoder().encode("dispatch secret key check");
-  const entry = await kv.get("secret-key-check");
-  if (entry?.operation === "PUT") {
-    try {
-      sealer.open(entry.value, "system/secret-key-check");
-      return;
-    } catch (err) {
-      throw new ConfigurationError(
-        "the secret encryption key differs from the one this NATS store was set up with, so stored secrets could not be read. Use the original key (DISPATCH_SECRET_KEY or secret.key in the data dir), or point Dispatch at a fresh NATS store",
-        { cause: err },
-      );
-    }
-  }
-  await kv.put("secret-key-check", sealer.seal(probe, "system/secret-key-check"));
-}
-
-async function ensureDefaultOrg(store: ResourceStore<Resource>): Promise<void> {
-  if (await store.get(defaultOrg)) return;
-  const { timestampNow } = await import("@bufbuild/protobuf/wkt");
-  const { randomUUID } = await import("node:crypto");
-  const now = timestampNow();
-  const org = create(OrganizationSchema, {
-    meta: { name: defaultOrg, uid: randomUUID(), generation: 1n, created: now, modified: now },
-    spec: { displayName: "Default organization" },
-    status: { phase: 3, observedGeneration: 1n },
-  });
-  await store.create(defaultOrg, org, `organization "${defaultOrg}"`).catch((err: unknown) => {
-    if (!(err instanceof Error && err.name === "AlreadyExistsError")) throw err;
-  });
-}
-
-export type { JetStreamClient };

@@ -6,5 +6,9 @@
 export { newTokenSecret } from "./auth/token-registry.js";
 export { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "./control-plane.js";
 export { ConfigurationError } from "./errors.js";
+export type { Driver, Instance, InstanceExit, RevisionSpec, WorkerLogLine } from "./functions/driver.js";
+export { LoadError } from "./functions/driver.js";
+export type { RunRetention } from "./functions/run-store.js";
+export { type FunctionDefaults, functionDefaults } from "./functions/scheduler.js";
 export { createSealer, parseSecretKey, type Sealer } from "./secrets/sealer.js";
 export type { Component } from "./services/system-service.js";

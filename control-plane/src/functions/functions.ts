@@ -1,0 +1,140 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Function as FunctionResource, Secret } from "@dispatch/proto";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { Objm } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Principal } from "../auth/principal.js";
+import type { ErrorLogger } from "../errors.js";
+import type { ResourceStore } from "../store/resource-store.js";
+import type { Violations } from "../validation/violations.js";
+import { type Activator, startActivator } from "./activator.js";
+import { BundleCache } from "./bundle-cache.js";
+import type { Driver } from "./driver.js";
+import { Invoker } from "./invoker.js";
+import { createLocalDriver } from "./local-driver.js";
+import { LogStore } from "./log-store.js";
+import { defaultRunRetention, type RunRetention, RunStore } from "./run-store.js";
+import { type FunctionDefaults, functionDefaults, Scheduler } from "./scheduler.js";
+import { SchemaCheck } from "./schema-check.js";
+import { defaultMaxBundleBytes, SourceStore } from "./source-store.js";
+
+/** What {@link startFunctions} needs. */
+export interface FunctionsOptions {
+  nats: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  replicas: number;
+  functions: ResourceStore<FunctionResource>;
+  secrets: ResourceStore<Secret>;
+  authenticate(token: string): Principal | undefined;
+  workDir?: string;
+  maxBundleBytes?: number;
+  runRetention?: Partial<RunRetention>;
+  defaults?: Partial<FunctionDefaults>;
+  driver?: Driver;
+  activatorPort?: number;
+  log: ErrorLogger;
+}
+
+/** The function machinery of a control plane, wired together. */
+export interface Functions {
+  sources: SourceStore;
+  runs: RunStore;
+  logs: LogStore;
+  invoker: Invoker;
+  scheduler: Scheduler;
+  activator: Activator;
+  driverName: string;
+  maxBundleBytes: number;
+  /** Checks of a function spec that need I/O: its bundle exists, its schemas compile. */
+  validate(fn: FunctionResource, v: Violations): Promise<void>;
+  /** Removes what belongs to a deleted function (runs, compiled schemas). */
+  afterDelete(fn: FunctionResource): Promise<void>;
+  /** Stops taking HTTP calls, finishes async runs, stops every worker. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the function machinery: bundles, runs and logs in JetStream, the
+ * scheduler over the function store, the invoker and the activator.
+ */
+export async function startFunctions(options: FunctionsOptions): Promise<Functions> {
+  const { js, jsm, replicas, log } = options;
+  const sources = new SourceStore(await new Objm(js).create("sources", { replicas }));
+  const maxBundleBytes = options.maxBundleBytes ?? defaultMaxBundleBytes;
+  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "dispatch-work-")));
+  const runs = await RunStore.open(js, jsm, { ...defaultRunRetention, ...options.runRetention }, replicas);
+  const logs = await LogStore.open(options.nats, js, jsm, replicas);
+  const schemas = new SchemaCheck();
+  const defaults = { ...functionDefaults, ...options.defaults };
+  const driver = options.driver ?? createLocalDriver({ onLog: (line) => logs.append(line) });
+  const scheduler = new Scheduler({
+    store: options.functions,
+    driver,
+    bundles: new BundleCache(join(workDir, "bundles"), sources),
+    defaults,
+    log,
+    // Calls that were in flight when the function was deleted are done now:
+    // purge again so none of their runs outlives the function.
+    onRemoved: (org, name) => runs.deleteFunction(org, name),
+  });
+  await scheduler.start();
+  const invoker = new Invoker({
+    functions: options.functions,
+    secrets: options.secrets,
+    scheduler,
+    runs,
+    schemas,
+    defaultTimeoutMs: defaults.timeoutMs,
+    log,
+  });
+  let activator: Activator;
+  try {
+    activator = await startActivator(
+      invoker,
+      scheduler,
+      options.authenticate,
+      "127.0.0.1",
+      options.activatorPort ?? 0,
+    );
+  } catch (err) {
+    await scheduler.close();
+    throw err;
+  }
+
+  return {
+    sources,
+    runs,
+    logs,
+    invoker,
+    scheduler,
+    activator,
+    driverName: driver.name,
+    maxBundleBytes,
+    async validate(fn, v) {
+      const source = fn.spec?.source;
+      if (source && !(await sources.has(source.digest))) {
+        v.add(
+          "spec.source.digest",
+          `no uploaded bundle has digest ${source.digest}; upload it first (dispatch create function does)`,
+        );
+      }
+      for (const direction of ["in", "out"] as const) {
+        const schema = fn.spec?.schema?.[direction];
+        const problem = schema ? schemas.compileError(schema) : undefined;
+        if (problem) v.add(`spec.schema.${direction}`, `is not a valid JSON Schema: ${problem}`);
+      }
+    },
+    async afterDelete(fn) {
+      schemas.forget(`${fn.meta?.uid}/`);
+      await runs.deleteFunction(fn.meta?.org ?? "", fn.meta?.name ?? "");
+    },
+    async close() {
+      await activator.close();
+      await invoker.drain();
+      await scheduler.close();
+    },
+  };
+}
