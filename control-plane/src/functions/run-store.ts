@@ -95,14 +95,16 @@ export class RunStore {
 
   /** The runs of one function (or of every function in the org), oldest first. */
   async list(org: string, fn: string | undefined): Promise<{ runs: Run[]; revision: number }> {
-    const runs: Run[] = [];
+    // Keyed by run id: a message delivered twice (ordered consumer reset) is one run.
+    const byId = new Map<string, Run>();
     let revision = 0;
     for await (const event of readSubjects(this.js, stream, prefix, `${org}.${fn || "*"}.*`, {
       follow: false,
     })) {
       if (event.type === "synced") revision = event.revision;
-      else if (event.message.data) runs.push(fromBinary(RunSchema, event.message.data));
+      else if (event.message.data) byId.set(event.message.key, fromBinary(RunSchema, event.message.data));
     }
+    const runs = [...byId.values()];
     runs.sort((a, b) => startedMs(a) - startedMs(b));
     return { runs, revision };
   }

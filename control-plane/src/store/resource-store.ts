@@ -106,17 +106,27 @@ export class ResourceStore<T> {
 
   /** Every live object whose key matches `filter`, and the revision the list reflects. */
   async list(filter: string): Promise<{ items: Versioned<T>[]; revision: number }> {
-    const items: Versioned<T>[] = [];
+    // Keyed, newest revision wins: an ordered consumer that resets may deliver
+    // a message twice, and a list must still hold each object once.
+    const byKey = new Map<string, Versioned<T>>();
+    const latest = new Map<string, number>();
     let revision = 0;
     for await (const event of this.read(filter, { follow: false })) {
       if (event.type === "synced") {
         revision = event.revision;
-      } else if (event.message.data && event.message.data.length > 0) {
-        const { key, data } = event.message;
+        continue;
+      }
+      const { key, data } = event.message;
+      if ((latest.get(key) ?? 0) >= event.message.revision) continue;
+      latest.set(key, event.message.revision);
+      if (data && data.length > 0) {
         const object = this.codec.decode(decodeRecord(data).payload, key);
-        items.push({ key, object, revision: event.message.revision });
+        byKey.set(key, { key, object, revision: event.message.revision });
+      } else {
+        byKey.delete(key);
       }
     }
+    const items = [...byKey.values()];
     items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return { items, revision };
   }

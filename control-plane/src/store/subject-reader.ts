@@ -1,4 +1,5 @@
 import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import type { MsgHdrs } from "@nats-io/nats-core";
 
 /** One stored message on a subject: a KV key's version, a run record, a log line. */
 export interface StoredMessage {
@@ -31,10 +32,10 @@ export interface ReadSubjectsOptions {
 
 /**
  * Reads a stream's subjects under `prefix` that match `filter` (NATS subject
- * syntax) through an ordered push consumer: first the last message of every
- * subject (or every message after `resumeAfter`), then a `synced` marker, then
- * — when following — each new message as it is stored. No polling: the server
- * pushes, and the ordered consumer recovers from gaps by itself.
+ * syntax): first the initial state — the last message of every subject (read
+ * point by point), every message since a time, or every change after
+ * `resumeAfter` — then a `synced` marker, then, when following, each new
+ * message as the server pushes it through an ordered consumer. No polling.
  *
  * KV buckets are streams too (`KV_<bucket>`, prefix `$KV.<bucket>.`).
  */
@@ -45,27 +46,107 @@ export async function* readSubjects(
   filter: string,
   options: ReadSubjectsOptions,
 ): AsyncGenerator<SubjectEvent> {
-  // Read the stream's last sequence before the consumer starts: anything stored
-  // later is either part of the snapshot or delivered after it, never lost.
-  const streamInfo = await (await js.streams.get(stream)).info();
-  let synced = streamInfo.state.last_seq;
-
-  const resume = options.resumeAfter !== undefined && options.resumeAfter > 0;
   const initialState = options.initial ?? "last-per-subject";
+  const resume = options.resumeAfter !== undefined && options.resumeAfter > 0;
+  if (!resume && initialState === "last-per-subject") {
+    yield* readLastPerSubject(js, stream, prefix, filter, options);
+    return;
+  }
   const deliver = resume
     ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: (options.resumeAfter ?? 0) + 1 }
-    : initialState === "none"
+    : initialState === "none" || initialState === "last-per-subject"
       ? { deliver_policy: DeliverPolicy.New }
-      : initialState === "last-per-subject"
-        ? { deliver_policy: DeliverPolicy.LastPerSubject }
-        : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: initialState.since.toISOString() };
+      : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: initialState.since.toISOString() };
+  yield* follow(js, stream, prefix, filter, deliver, options, new Map());
+}
+
+/**
+ * The current state as exact point reads, then changes from a consumer that
+ * starts right after it. A LastPerSubject consumer is not used for the state:
+ * with writes going on during the scan, nats-server 2.9 delivers some keys
+ * twice and skips others. Here each subject's last message is read directly,
+ * and the consumer starts at the sequence read before the subjects were
+ * listed; a change the point reads already returned is skipped by revision.
+ */
+async function* readLastPerSubject(
+  js: JetStreamClient,
+  stream: string,
+  prefix: string,
+  filter: string,
+  options: ReadSubjectsOptions,
+): AsyncGenerator<SubjectEvent> {
+  const jsm = await js.jetstreamManager(false);
+  const info = await jsm.streams.info(stream, { subjects_filter: `${prefix}${filter}` });
+  const start = info.state.last_seq;
+  const subjects = Object.keys(info.state.subjects ?? {});
+  const latest = new Map<string, number>();
+  const found: StoredMessage[] = [];
+  // Point reads, a bounded number in flight.
+  for (let i = 0; i < subjects.length; i += 64) {
+    const batch = await Promise.all(
+      subjects
+        .slice(i, i + 64)
+        .map((subject) => jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null)),
+    );
+    for (const stored of batch) {
+      if (!stored) continue;
+      const message = storedToMessage(
+        stored.subject,
+        stored.seq,
+        stored.data,
+        stored.header,
+        stored.time,
+        prefix,
+      );
+      latest.set(message.key, message.revision);
+      found.push(message);
+    }
+  }
+  found.sort((a, b) => a.revision - b.revision);
+  let synced = start;
+  for (const message of found) {
+    synced = Math.max(synced, message.revision);
+    yield { type: "message", message };
+  }
+  yield { type: "synced", revision: synced };
+  if (!options.follow) return;
+  yield* follow(
+    js,
+    stream,
+    prefix,
+    filter,
+    { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start + 1 },
+    options,
+    latest,
+    true,
+  );
+}
+
+/**
+ * Messages from an ordered push consumer: when `synced` is false, first the
+ * backlog and a `synced` marker once nothing is pending, then every new
+ * message. Messages at or below a revision in `latest` are skipped.
+ */
+async function* follow(
+  js: JetStreamClient,
+  stream: string,
+  prefix: string,
+  filter: string,
+  deliver: Record<string, unknown>,
+  options: ReadSubjectsOptions,
+  latest: Map<string, number>,
+  alreadySynced = false,
+): AsyncGenerator<SubjectEvent> {
+  // The stream's last sequence before the consumer starts: anything stored
+  // later is delivered, never lost.
+  let synced = alreadySynced ? 0 : (await (await js.streams.get(stream)).info()).state.last_seq;
   const consumer = await js.consumers.getPushConsumer(stream, {
     // A single string, not a list: nats-server 2.9 has no multi-filter consumers.
     filter_subjects: `${prefix}${filter}`,
     ...deliver,
   });
-  const initial = (await consumer.info(true)).num_pending;
-  if (initial === 0) {
+  const initial = alreadySynced ? 0 : (await consumer.info(true)).num_pending;
+  if (!alreadySynced && initial === 0) {
     yield { type: "synced", revision: synced };
     if (!options.follow) {
       await consumer.delete().catch(() => undefined);
@@ -78,14 +159,18 @@ export async function* readSubjects(
   options.signal?.addEventListener("abort", stop, { once: true });
   try {
     if (options.signal?.aborted) return;
-    let seen = 0;
+    // Caught up when the server says nothing more is pending for this consumer.
+    let caughtUp = alreadySynced || initial === 0;
     for await (const msg of messages) {
       const message = toMessage(msg, prefix);
+      const seen = latest.get(message.key);
+      if (seen !== undefined && message.revision <= seen) continue;
+      latest.set(message.key, message.revision);
       yield { type: "message", message };
-      if (seen < initial) {
-        seen++;
+      if (!caughtUp) {
         synced = Math.max(synced, message.revision);
-        if (seen === initial) {
+        if (msg.info.pending === 0) {
+          caughtUp = true;
           yield { type: "synced", revision: synced };
           if (!options.follow) return;
         }
@@ -100,9 +185,26 @@ export async function* readSubjects(
 }
 
 function toMessage(msg: JsMsg, prefix: string): StoredMessage {
-  const key = msg.subject.substring(prefix.length);
-  const time = new Date(Math.floor(msg.info.timestampNanos / 1e6));
-  const operation = msg.headers?.get("KV-Operation");
-  if (operation === "DEL" || operation === "PURGE") return { key, revision: msg.seq, time };
-  return { key, revision: msg.seq, data: msg.data, time };
+  return storedToMessage(
+    msg.subject,
+    msg.seq,
+    msg.data,
+    msg.headers,
+    new Date(Math.floor(msg.info.timestampNanos / 1e6)),
+    prefix,
+  );
+}
+
+function storedToMessage(
+  subject: string,
+  seq: number,
+  data: Uint8Array,
+  headers: MsgHdrs | undefined,
+  time: Date,
+  prefix: string,
+): StoredMessage {
+  const key = subject.substring(prefix.length);
+  const operation = headers?.get("KV-Operation");
+  if (operation === "DEL" || operation === "PURGE") return { key, revision: seq, time };
+  return { key, revision: seq, data, time };
 }
