@@ -200,7 +200,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const components = (): Component[] => [
     { name: "api", url: server.url },
     { name: "activator", url: functions.activator.url },
-    { name: "driver", url: functions.driverName },
+    {
+      name: "driver",
+      url: functions.driverName,
+      describe: () => {
+        const { functions: count, instances } = functions.scheduler.summary();
+        return `${count} function${count === 1 ? "" : "s"}, ${instances} instance${instances === 1 ? "" : "s"} running`;
+      },
+    },
     {
       name: "nats",
       url: options.natsUrl,

@@ -307,8 +307,13 @@ test("the activator passes HTTP through to a worker and records an HTTP run", as
   await deploy(api, "web", "web.js", handler, { secrets: ["web-key"] });
   const { SystemService } = await import("@dispatch/proto");
   const system = client(SystemService, t.context.dispatch.url, t.context.dispatch.token);
-  const activator = (await system.getStatus({})).urls.activator;
+  const status = await system.getStatus({});
+  const activator = status.urls.activator;
   t.truthy(activator);
+  t.regex(
+    status.components.find((c) => c.name === "driver")?.message ?? "",
+    /^\d+ functions?, \d+ instances? running$/,
+  );
   const denied = await fetch(`${activator}/default/web/echo`, { method: "POST", body: "{}" });
   t.is(denied.status, 401, "the activator needs a Dispatch token");
   const { OrganizationService, TokenService } = await import("@dispatch/proto");

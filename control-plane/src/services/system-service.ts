@@ -13,6 +13,8 @@ export interface Component {
   url: string;
   /** Returns undefined when healthy, else what is wrong. */
   check?(): string | undefined;
+  /** A short description of what it is doing, shown when healthy (e.g. "3 functions, 1 instance"). */
+  describe?(): string;
 }
 
 /** Version and component status of the installation. */
@@ -32,7 +34,7 @@ export function createSystemService(
           return create(ComponentStatusSchema, {
             name: c.name,
             healthy: problem === undefined,
-            message: problem ?? "",
+            message: problem ?? c.describe?.() ?? "",
           });
         }),
       });
