@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import test from "ava";
@@ -29,7 +30,11 @@ test("workerCommand: absolute paths to scripts that exist, whatever the working 
   t.regex(node.args[0] as string, /dist\/src\/node\/worker\.js$/);
 
   const python = workerCommand("python3", {});
-  t.is(python.command, "python3");
+  // The interpreter python3 on PATH really runs (not a version manager's shim).
+  const real = spawnSync("python3", ["-c", "import sys; print(sys.executable)"], {
+    encoding: "utf8",
+  }).stdout.trim();
+  t.is(python.command, real);
   t.true(isAbsolute(python.args[0] as string) && existsSync(python.args[0] as string));
   t.regex(python.args[0] as string, /python\/worker\.py$/);
 });

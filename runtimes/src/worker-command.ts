@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 /** A function runtime served by a worker in this package. */
@@ -13,8 +14,9 @@ export interface WorkerCommand {
 
 /**
  * The command that starts a worker for `runtime`. Node runs with the same
- * binary as the caller; Python is `python3` on PATH unless `DISPATCH_PYTHON`
- * names another interpreter.
+ * binary as the caller; Python is `DISPATCH_PYTHON` when set, else the real
+ * interpreter behind `python3` on PATH (asked once: version-manager shims such
+ * as pyenv's add tens of milliseconds to every start).
  *
  * @example
  * const { command, args } = workerCommand("python3");
@@ -29,11 +31,26 @@ export function workerCommand(runtime: Runtime, env: NodeJS.ProcessEnv = process
       };
     case "python3":
       return {
-        command: env.DISPATCH_PYTHON || "python3",
+        command: env.DISPATCH_PYTHON || python3(),
         // dist/src/ -> the package root, which ships python/ beside dist/.
         args: [fileURLToPath(new URL("../../python/worker.py", import.meta.url))],
       };
   }
+}
+
+let resolvedPython: string | undefined;
+
+/** The interpreter `python3` on PATH runs (sys.executable), or "python3" when it cannot be asked. */
+function python3(): string {
+  if (resolvedPython === undefined) {
+    const answer = spawnSync("python3", ["-c", "import sys; print(sys.executable)"], {
+      encoding: "utf8",
+      timeout: 5000,
+    });
+    const path = answer.status === 0 ? answer.stdout.trim() : "";
+    resolvedPython = path.startsWith("/") ? path : "python3";
+  }
+  return resolvedPython;
 }
 
 /**
