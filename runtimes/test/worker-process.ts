@@ -79,8 +79,9 @@ export async function launch(
     stdio: ["ignore", "pipe", "pipe"],
   });
   running.add(child);
+  // "close", not "exit": lines written just before exit are read by then.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => {
+    child.once("close", (code, signal) => {
       running.delete(child);
       resolve({ code, signal });
     }),

@@ -99,7 +99,21 @@ export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
     const exited = new Promise<InstanceExit>((resolve) => {
       child.once("exit", (code, signal) => {
         live.delete(child);
-        resolve({ code, signal, stopped: stopping });
+        // Lines written just before exit may still be in the pipes: let them
+        // be read (a load error's report must reach status), but do not wait
+        // for a grandchild that holds the pipes open.
+        const settle = () => resolve({ code, signal, stopped: stopping });
+        const timer = setTimeout(settle, 500);
+        timer.unref();
+        child.once("close", () => {
+          clearTimeout(timer);
+          settle();
+        });
+      });
+      // A spawn that fails (no such binary) emits "error" and never "exit".
+      child.once("error", () => {
+        live.delete(child);
+        resolve({ code: null, signal: null, stopped: stopping });
       });
     });
 
