@@ -32,8 +32,8 @@ export function clients(baseUrl: string, token: string) {
 
 export type Clients = ReturnType<typeof clients>;
 
-/** Uploads a one-file Node function and creates it (does not wait). */
-export async function createNodeFunction(
+/** Uploads a one-file function (runtime from the extension) and creates it (does not wait). */
+export async function createFunction(
   api: Clients,
   name: string,
   filename: string,
@@ -50,7 +50,7 @@ export async function createNodeFunction(
     function: {
       meta: { name },
       spec: {
-        runtime: "nodejs",
+        runtime: filename.endsWith(".py") ? "python3" : "nodejs",
         ...(source ? { source } : {}),
         scale: {
           min: scale.min ?? 0,

@@ -10,7 +10,7 @@
  * Target (issue 3): ≤ 64 MiB above the empty control plane at 1,000 functions.
  */
 import { WatchEventType } from "@dispatch/proto";
-import { clients, createNodeFunction } from "./dispatch.js";
+import { clients, createFunction } from "./dispatch.js";
 import { startDispatchProcess } from "./process.js";
 
 const count = Number(process.argv[2] ?? 1000);
@@ -20,7 +20,7 @@ const dispatch = await startDispatchProcess();
 try {
   const api = clients(dispatch.url, dispatch.token);
   // One function through its whole life first, so the baseline has every code path loaded.
-  await createNodeFunction(api, "warmup", "f.js", handler, { idleTimeoutMs: 200 });
+  await createFunction(api, "warmup", "f.js", handler, { idleTimeoutMs: 200 });
   await untilIdle(new Set(["warmup"]));
   await api.functions.delete({ name: "warmup" });
   await new Promise((resolve) => setTimeout(resolve, 2000));
@@ -35,7 +35,7 @@ try {
     await Promise.all(
       list
         .slice(i, i + batch)
-        .map((name) => createNodeFunction(api, name, "f.js", handler, { idleTimeoutMs: 200 })),
+        .map((name) => createFunction(api, name, "f.js", handler, { idleTimeoutMs: 200 })),
     );
   }
   await idle;

@@ -9,7 +9,7 @@
  * Targets (issue 3): p50 ≤ 1.25× direct; throughput at concurrency 32 ≥ 0.7× direct.
  */
 import { Agent, request } from "node:http";
-import { clients, createNodeFunction, execOnce, isReady, waitFor } from "./dispatch.js";
+import { clients, createFunction, execOnce, isReady, waitFor } from "./dispatch.js";
 import { startDispatchProcess } from "./process.js";
 import { format, summarize } from "./stats.js";
 
@@ -60,7 +60,7 @@ async function load(concurrency: number, total: number, call: () => Promise<void
 const dispatch = await startDispatchProcess();
 try {
   const api = clients(dispatch.url, dispatch.token);
-  await createNodeFunction(api, "warm", "hello.js", handler, { min: 1 });
+  await createFunction(api, "warm", "hello.js", handler, { min: 1 });
   const fn = await waitFor(api.functions, "warm", (f) => isReady(f) && f.status?.endpoints.length === 1);
   const worker = fn.status?.endpoints[0] ?? "";
   const body = Buffer.from(
