@@ -83,14 +83,14 @@ async function file(t: T, name: string, text: string | Uint8Array): Promise<stri
   return path;
 }
 
-/** Retries `check` until it passes (things the server does in the background). */
-async function eventually<R>(check: () => Promise<R | undefined>, ms = 20_000): Promise<R | undefined> {
-  const deadline = Date.now() + ms;
-  for (;;) {
+/** Retries `check` (every 250 ms, at most `attempts` times) until it passes (things the server does in the background). */
+async function eventually<R>(check: () => Promise<R | undefined>, attempts = 80): Promise<R | undefined> {
+  for (let i = 0; i < attempts; i++) {
     const result = await check();
-    if (result !== undefined || Date.now() > deadline) return result;
+    if (result !== undefined) return result;
     await new Promise((r) => setTimeout(r, 250));
   }
+  return undefined;
 }
 
 /** A streaming command (--follow) whose output is read as it comes. */
@@ -114,7 +114,7 @@ function follow(t: T, args: string[]): Follower {
     child,
     out: () => out,
     waitFor: async (pattern, ms = 20_000) =>
-      (await eventually(async () => (pattern.test(out) ? true : undefined), ms)) === true,
+      (await eventually(async () => (pattern.test(out) ? true : undefined), Math.ceil(ms / 250))) === true,
     async interrupt() {
       child.kill("SIGINT");
       return await exited;

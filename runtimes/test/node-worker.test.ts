@@ -1,7 +1,7 @@
 import { mkdir, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
-import { invoke, startWorker, type TestWorker, writeBundle } from "./worker-process.js";
+import { invoke, serveBundle, startWorker, type TestWorker, writeBundle } from "./worker-process.js";
 
 // The Node worker's own ways in: ES modules and CommonJS, default and named exports, the
 // bundle's node_modules, and errors thrown where no promise awaits them.
@@ -9,19 +9,13 @@ import { invoke, startWorker, type TestWorker, writeBundle } from "./worker-proc
 const greeting = "'Hello, ' + payload.name + ' from ' + payload.place";
 const jon = { name: "Jon", place: "Winterfell" };
 
-async function serve(
+function serve(
   t: ExecutionContext,
   files: Record<string, string>,
   handler: string,
   body: (worker: TestWorker) => Promise<void>,
 ): Promise<void> {
-  const dir = await writeBundle(files);
-  const worker = await startWorker({ runtime: "nodejs", dir, handler });
-  t.teardown(async () => {
-    await worker.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-  await body(worker);
+  return serveBundle(t, "nodejs", files, handler, body);
 }
 
 test("nodejs: an ES module's default export, in a package of type module", async (t) => {

@@ -1,23 +1,16 @@
-import { rm } from "node:fs/promises";
 import test, { type ExecutionContext } from "ava";
-import { invoke, startWorker, type TestWorker, writeBundle } from "./worker-process.js";
+import { invoke, serveBundle, type TestWorker } from "./worker-process.js";
 
 // The Python worker's own ways in: module.func and bare modules, async handlers, packages in the
 // bundle, and output outside calls.
 
-async function serve(
+function serve(
   t: ExecutionContext,
   files: Record<string, string>,
   handler: string,
   body: (worker: TestWorker) => Promise<void>,
 ): Promise<void> {
-  const dir = await writeBundle(files);
-  const worker = await startWorker({ runtime: "python3", dir, handler });
-  t.teardown(async () => {
-    await worker.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-  await body(worker);
+  return serveBundle(t, "python3", files, handler, body);
 }
 
 const hello = `def handle(context, payload):

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import type { ExecutionContext } from "ava";
 import {
   type InvokeResponse,
   parseWorkerLine,
@@ -198,16 +199,35 @@ export function decodeHeader(value: string | string[] | undefined): unknown {
   return typeof value === "string" ? JSON.parse(Buffer.from(value, "base64").toString("utf8")) : undefined;
 }
 
-/** Polls `probe` until it gives something truthy, and returns that; fails after `timeoutMs`. */
+/** Retries `probe` (every 20 ms, at most `attempts` times) until it gives something truthy, and returns that. */
 export async function eventually<T>(
   probe: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 10_000,
+  attempts = 500,
 ): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
+  for (let i = 0; i < attempts; i++) {
     const value = await probe();
     if (value) return value;
-    if (Date.now() > end) throw new Error(`not so within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+  throw new Error(`not so after ${attempts} tries`);
+}
+
+/**
+ * Writes `files` as a bundle, starts a worker of `runtime` on it with
+ * `handler`, runs `body`, and removes both when the test ends.
+ */
+export async function serveBundle(
+  t: ExecutionContext,
+  runtime: Runtime,
+  files: Record<string, string>,
+  handler: string,
+  body: (worker: TestWorker) => Promise<void>,
+): Promise<void> {
+  const dir = await writeBundle(files);
+  const worker = await startWorker({ runtime, dir, handler });
+  t.teardown(async () => {
+    await worker.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await body(worker);
 }
