@@ -8,14 +8,16 @@ import {
   Phase,
   RunService,
   SourceService,
+  SystemService,
   WatchEventType,
 } from "@dispatch/proto";
 
-/** Connect clients for the function services, over HTTP/1.1 with the token. */
+/** Connect clients for the function services, over HTTP/1.1 (binary protobuf, as the CLI) with the token. */
 export function clients(baseUrl: string, token: string) {
   const transport: Transport = createConnectTransport({
     baseUrl,
     httpVersion: "1.1",
+    useBinaryFormat: true,
     interceptors: [
       (next) => (req) => {
         req.header.set("authorization", `Bearer ${token}`);
@@ -27,6 +29,7 @@ export function clients(baseUrl: string, token: string) {
     functions: createClient(FunctionService, transport),
     runs: createClient(RunService, transport),
     sources: createClient(SourceService, transport),
+    system: createClient(SystemService, transport),
   };
 }
 

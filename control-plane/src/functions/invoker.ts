@@ -226,7 +226,7 @@ export class Invoker {
     const { lease } = acquired;
     try {
       return await callWorker(
-        lease.instance.url,
+        lease.instance,
         {
           payload: input,
           context: {

@@ -1,4 +1,5 @@
-import { Agent, request } from "node:http";
+import { errors, Pool } from "undici";
+import type { Instance } from "./driver.js";
 
 /** What a worker's POST /invoke answers (runtimes/CONTRACT.md). */
 export interface InvokeResult {
@@ -20,55 +21,60 @@ export class WorkerCallError extends Error {
   }
 }
 
-/** Keep-alive connections to workers, reused across calls. */
-const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY, maxFreeSockets: 256 });
+/**
+ * Keep-alive connections to each instance, closed when it ends. undici's pool
+ * costs the control plane about half the CPU per call of `node:http`'s client
+ * (measured in bench/invoke), and the invoke path is the platform's hottest.
+ */
+const pools = new WeakMap<Instance, Pool>();
 
-/** POSTs one call to a worker's /invoke and parses the answer. */
-export function callWorker(baseUrl: string, body: unknown, timeoutMs: number): Promise<InvokeResult> {
-  const payload = Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${baseUrl}/invoke`,
-      {
-        method: "POST",
-        agent,
-        headers: { "content-type": "application/json", "content-length": payload.length },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("error", (err) =>
-          reject(new WorkerCallError(`the worker's answer broke off: ${err.message}`, false, { cause: err })),
-        );
-        res.on("end", () => {
-          clearTimeout(timer);
-          const text = Buffer.concat(chunks).toString("utf8");
-          if (res.statusCode !== 200) {
-            return reject(
-              new WorkerCallError(`the worker answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`, false),
-            );
-          }
-          try {
-            resolve(JSON.parse(text) as InvokeResult);
-          } catch (err) {
-            reject(new WorkerCallError("the worker's answer is not JSON", false, { cause: err }));
-          }
-        });
-      },
-    );
-    const timer = setTimeout(() => {
-      req.destroy(
-        new WorkerCallError(`the call did not finish within ${Math.round(timeoutMs / 1000)}s`, true),
-      );
-    }, timeoutMs);
-    req.on("error", (err) => {
-      clearTimeout(timer);
-      reject(
-        err instanceof WorkerCallError
-          ? err
-          : new WorkerCallError(`the worker stopped during the call (${err.message})`, false, { cause: err }),
-      );
+function poolOf(instance: Instance): Pool {
+  let pool = pools.get(instance);
+  if (!pool) {
+    const created = new Pool(instance.url, { keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000 });
+    pools.set(instance, created);
+    void instance.exited.then(() => created.destroy().catch(() => {}));
+    pool = created;
+  }
+  return pool;
+}
+
+/**
+ * POSTs one call to an instance's /invoke and parses the answer. `timeoutMs`
+ * is a backstop (the worker enforces the deadline itself): past it the call
+ * fails as timed out.
+ */
+export async function callWorker(
+  instance: Instance,
+  body: unknown,
+  timeoutMs: number,
+): Promise<InvokeResult> {
+  let statusCode: number;
+  let text: string;
+  try {
+    const res = await poolOf(instance).request({
+      path: "/invoke",
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     });
-    req.end(payload);
-  });
+    statusCode = res.statusCode;
+    text = await res.body.text();
+  } catch (err) {
+    if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
+      throw new WorkerCallError(`the call did not finish within ${Math.round(timeoutMs / 1000)}s`, true);
+    }
+    const reason = err instanceof errors.SocketError ? "the connection closed" : (err as Error).message;
+    throw new WorkerCallError(`the worker stopped during the call (${reason})`, false, { cause: err });
+  }
+  if (statusCode !== 200) {
+    throw new WorkerCallError(`the worker answered HTTP ${statusCode}: ${text.slice(0, 200)}`, false);
+  }
+  try {
+    return JSON.parse(text) as InvokeResult;
+  } catch (err) {
+    throw new WorkerCallError("the worker's answer is not JSON", false, { cause: err });
+  }
 }
