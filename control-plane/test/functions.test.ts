@@ -580,3 +580,66 @@ test("the activator releases the slot when the client goes away mid-answer", asy
   t.is(second.status, 200);
   t.is((await second.text()).length, 10);
 });
+
+test("going back to the code that still serves, after a failed update, makes the function READY again", async (t) => {
+  const { api } = t.context;
+  await deploy(api, "rollback", "rollback.js", 'export default async () => "v1";\n');
+  const good = (await api.functions.get({ name: "rollback" })).function?.spec;
+  const broken = await uploadFile(api, "rollback.js", "export default async () => {;\n");
+  await api.functions.update({
+    function: { meta: { name: "rollback" }, spec: { ...good, source: broken } as never },
+  });
+  t.is((await settled(api, "rollback")).status?.phase, Phase.ERROR);
+  await api.functions.update({ function: { meta: { name: "rollback" }, spec: good as never } });
+  const fn = await settled(api, "rollback");
+  t.is(fn.status?.phase, Phase.READY);
+  t.is(fn.status?.observedGeneration, 3n);
+  t.deepEqual(fn.status?.reason, []);
+  t.is(outputOf(await exec(api, "rollback", {})), "v1");
+});
+
+test("a wedged worker of a min-scale function is replaced, and status shows the new one", async (t) => {
+  const { api } = t.context;
+  const code = "export default async (c, p) => { if (p.spin) { for (;;) {} } return process.pid; };\n";
+  const fn = await deploy(api, "wedged-min", "wedged.js", code, {
+    timeout: { seconds: 1n },
+    scale: { min: 1 },
+  });
+  const before = fn.status?.endpoints ?? [];
+  const stuck = await exec(api, "wedged-min", { spin: true });
+  t.is(stuck.status?.error?.type, ErrorType.SYSTEM_ERROR);
+  const replaced = await until(
+    api,
+    "wedged-min",
+    (f) => f.status?.readyInstances === 1 && f.status.endpoints.join() !== before.join(),
+  );
+  t.is(replaced.status?.phase, Phase.READY);
+  t.is((await exec(api, "wedged-min", {})).status?.phase, Phase.READY);
+});
+
+test("the activator breaks the client's connection off when the worker dies mid-answer", async (t) => {
+  const { api } = t.context;
+  // The worker starts sending a large body and is killed before it is through.
+  const code =
+    'export default async () => { setTimeout(() => process.kill(process.pid, "SIGKILL"), 0); return { statusCode: 200, headers: { "content-type": "text/plain" }, body: "x".repeat(64 * 1024 * 1024) }; };\n';
+  await deploy(api, "dies-mid-answer", "dies.js", code);
+  const { SystemService } = await import("@dispatch/proto");
+  const activator = (
+    await client(SystemService, t.context.dispatch.url, t.context.dispatch.token).getStatus({})
+  ).urls.activator;
+  const outcome = await fetch(`${activator}/default/dies-mid-answer/`, {
+    headers: { "dispatch-token": t.context.dispatch.token },
+    signal: AbortSignal.timeout(20_000),
+  })
+    .then(async (response) => {
+      if (response.status !== 200) return `status ${response.status}`;
+      const text = await response.text();
+      return `complete body of ${text.length} bytes`;
+    })
+    .catch((err: Error) => (err.name === "TimeoutError" ? "hung" : "broken off"));
+  t.not(outcome, "hung", "the client was left waiting");
+  t.not(outcome, `complete body of ${64 * 1024 * 1024} bytes`);
+  const run = (await api.runs.list({ function: "dies-mid-answer" })).items.at(-1);
+  t.is(run?.status?.phase, Phase.ERROR);
+  t.is(run?.status?.error?.type, ErrorType.SYSTEM_ERROR);
+});

@@ -98,6 +98,11 @@ async function forward(
       `token "${principal.token}" belongs to org "${principal.org}" and cannot call functions of org "${org}"`,
     );
   }
+  // The client may leave at any point, even before anything is awaited.
+  const aborted = new AbortController();
+  res.once("close", () => {
+    if (!res.writableEnded) aborted.abort();
+  });
   const fn = await invoker.functionOf(org, name).catch(() => undefined);
   if (!fn) {
     res.writeHead(404, { "content-type": "application/json" });
@@ -124,10 +129,6 @@ async function forward(
     await invoker.complete(run);
     return;
   }
-  const aborted = new AbortController();
-  req.once("close", () => {
-    if (!res.writableEnded) aborted.abort();
-  });
   const timeoutMs = timeoutOf(fn);
   const status = run.status;
   let lease: Lease;
@@ -188,11 +189,16 @@ async function forward(
       });
       req.pipe(upstream);
     });
-    if (failure !== undefined && status) {
-      status.phase = Phase.ERROR;
-      status.error = create(RunErrorSchema, { type: ErrorType.SYSTEM_ERROR, message: failure });
-      status.reason = [`SystemError: ${failure}`];
+    if (failure !== undefined) {
+      if (status) {
+        status.phase = Phase.ERROR;
+        status.error = create(RunErrorSchema, { type: ErrorType.SYSTEM_ERROR, message: failure });
+        status.reason = [`SystemError: ${failure}`];
+      }
+      // Before the answer started the client gets an error; after, the only
+      // honest signal left is to break the connection off.
       if (!res.headersSent) sendError(res, 502, failure);
+      else if (!res.writableEnded) res.destroy();
     }
   } finally {
     lease.release();

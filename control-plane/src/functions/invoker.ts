@@ -18,6 +18,7 @@ import {
 import type { ErrorLogger } from "../errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import type { Instance } from "./driver.js";
+import type { Lease } from "./revision-pool.js";
 import type { RunStore } from "./run-store.js";
 import type { Scheduler } from "./scheduler.js";
 import { NotServingError } from "./scheduler.js";
@@ -151,8 +152,18 @@ export class Invoker {
         status.output = fromJson(ValueSchema, result.output as JsonValue);
       }
       status.phase = Phase.READY;
-    } catch (err) {
-      if (!(err instanceof RunFailure)) throw err;
+    } catch (thrown) {
+      // Whatever went wrong, the call ends as a run with an error: a caller
+      // (or an async run's reader) is never left without one.
+      let err: RunFailure;
+      if (thrown instanceof RunFailure) err = thrown;
+      else {
+        this.options.log(`run ${run.meta?.name} of ${request.org}/${request.function}`, thrown);
+        err = new RunFailure(
+          ErrorType.SYSTEM_ERROR,
+          `the platform failed this call: ${(thrown as Error).message}`,
+        );
+      }
       status.phase = Phase.ERROR;
       status.error = create(RunErrorSchema, { type: err.type, message: err.message, stack: err.lines });
       status.reason = [`${errorTypeName(err.type)}: ${err.message}`];
@@ -208,56 +219,56 @@ export class Invoker {
       ? Number(timeout.seconds) * 1000 + timeout.nanos / 1e6
       : this.options.defaultTimeoutMs;
     const deadline = new Date(Date.now() + timeoutMs);
-    // Waiting for an instance (a cold start) counts against the deadline too;
-    // a free slot on a warm instance needs no timer at all.
-    let waiting: AbortSignal | undefined;
-    let acquired = this.options.scheduler.tryAcquire(request.org, request.function);
-    try {
-      if (!acquired) {
-        waiting = AbortSignal.timeout(timeoutMs);
-        acquired = await this.options.scheduler.acquire(request.org, request.function, waiting);
+    const body = {
+      payload: input,
+      context: {
+        secrets,
+        deadline: deadline.toISOString(),
+        event: null,
+        http: null,
+        function: request.function,
+        runId: run.meta?.name ?? "",
+      },
+    };
+    // A call that never reached a worker (its process was ending and refused
+    // the connection) is made again on another instance, within the deadline.
+    for (let attempt = 1; ; attempt++) {
+      const lease = await this.lease(request, timeoutMs, deadline);
+      try {
+        return await callWorker(lease.instance, body, Math.max(1, deadline.getTime() - Date.now()) + 2000);
+      } catch (err) {
+        if (!(err instanceof WorkerCallError)) throw err;
+        if (err.notSent) {
+          lease.unreachable();
+          if (attempt < maxAttempts && Date.now() < deadline.getTime()) continue;
+        }
+        // A worker that misses the deadline by the grace period may be wedged
+        // (a handler that never yields): it is retired unless it still answers,
+        // before its slot goes back to the pool.
+        if (err.timedOut && !(await answersProbe(lease.instance))) lease.retire();
+        throw new RunFailure(ErrorType.SYSTEM_ERROR, await describeFailure(err, lease.instance, timeoutMs));
+      } finally {
+        lease.release();
       }
+    }
+  }
+
+  /**
+   * A call slot for the function: a free one on a warm instance at once (no
+   * timer on that path), else waiting, with the wait counted against the deadline.
+   */
+  private async lease(request: InvokeRequest, timeoutMs: number, deadline: Date): Promise<Lease> {
+    const free = this.options.scheduler.tryAcquire(request.org, request.function);
+    if (free) return free.lease;
+    const waiting = AbortSignal.timeout(Math.max(1, deadline.getTime() - Date.now()));
+    try {
+      return (await this.options.scheduler.acquire(request.org, request.function, waiting)).lease;
     } catch (err) {
       if (err instanceof NotServingError) throw new RunFailure(ErrorType.SYSTEM_ERROR, err.message);
-      if (waiting?.aborted)
+      if (waiting.aborted) {
         throw new RunFailure(ErrorType.SYSTEM_ERROR, `no instance became ready within ${timeoutMs / 1000}s`);
+      }
       throw new RunFailure(ErrorType.SYSTEM_ERROR, (err as Error).message);
-    }
-    const { lease } = acquired;
-    try {
-      return await callWorker(
-        lease.instance,
-        {
-          payload: input,
-          context: {
-            secrets,
-            deadline: deadline.toISOString(),
-            event: null,
-            http: null,
-            function: request.function,
-            runId: run.meta?.name ?? "",
-          },
-        },
-        Math.max(1, deadline.getTime() - Date.now()) + 2000,
-      );
-    } catch (err) {
-      if (!(err instanceof WorkerCallError)) throw err;
-      // A worker that misses the deadline by the grace period may be wedged
-      // (a handler that never yields): recycle it unless it still answers,
-      // before its slot goes back to the pool.
-      if (err.timedOut) await recycleIfWedged(lease.instance);
-      // Say how the worker ended, when it did.
-      const exit = await Promise.race([
-        lease.instance.exited,
-        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200)),
-      ]);
-      const how = exit ? ` (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})` : "";
-      const message = err.timedOut
-        ? `the call did not finish within ${timeoutMs / 1000}s (the function's timeout); the worker did not answer`
-        : err.message;
-      throw new RunFailure(ErrorType.SYSTEM_ERROR, `${message}${how}`);
-    } finally {
-      lease.release();
     }
   }
 
@@ -318,9 +329,12 @@ function errorTypeOf(type: string): ErrorType {
   }
 }
 
-/** Stops an instance whose readiness probe no longer answers within a second. */
-async function recycleIfWedged(instance: Instance): Promise<void> {
-  const healthy = await new Promise<boolean>((resolve) => {
+/** Attempts at a call whose worker refused the connection. */
+const maxAttempts = 3;
+
+/** Whether the instance's readiness probe still answers within a second. */
+function answersProbe(instance: Instance): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
     const req = request(`${instance.url}/healthz`, { timeout: 1000 }, (res) => {
       res.resume();
       resolve(res.statusCode === 200);
@@ -329,7 +343,23 @@ async function recycleIfWedged(instance: Instance): Promise<void> {
     req.once("error", () => resolve(false));
     req.end();
   });
-  if (!healthy) await instance.stop(0);
+}
+
+/** A failed worker call in plain words, with how the worker ended when it did. */
+async function describeFailure(err: WorkerCallError, instance: Instance, timeoutMs: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([
+    instance.exited,
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), 200);
+    }),
+  ]);
+  clearTimeout(timer);
+  const how = exit ? ` (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})` : "";
+  const message = err.timedOut
+    ? `the call did not finish within ${timeoutMs / 1000}s (the function's timeout); the worker did not answer`
+    : err.message;
+  return `${message}${how}`;
 }
 
 /** The name a run's error type has in the worker contract and in messages. */

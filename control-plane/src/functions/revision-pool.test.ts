@@ -6,16 +6,22 @@ import { RevisionPool } from "./revision-pool.js";
 // races between waiters, deadlines and rollouts are deterministic this way.
 // (The real driver and workers are covered by test/functions.test.ts.)
 
-function memoryDriver(): Driver & { started: number } {
+function memoryDriver(): Driver & { started: number; crash(id: string): void } {
+  const exits = new Map<string, (e: InstanceExit) => void>();
   const driver = {
     name: "memory",
     started: 0,
+    /** The instance's process ends on its own (a crash). */
+    crash(id: string) {
+      exits.get(id)?.({ code: 1, signal: null, stopped: false });
+    },
     async start(): Promise<Instance> {
       driver.started++;
       let exit!: (e: InstanceExit) => void;
       const exited = new Promise<InstanceExit>((resolve) => {
         exit = resolve;
       });
+      exits.set(`i-${driver.started}`, exit);
       return {
         id: `i-${driver.started}`,
         url: `memory://${driver.started}`,
@@ -69,4 +75,53 @@ test("slots: at most `concurrency` per instance; a waiter is served when one is 
   b.release();
   lease.release();
   t.is(pool.inflight, 0);
+});
+
+test("a retired instance takes no more calls, is stopped, and is replaced to keep `min`", async (t) => {
+  const driver = memoryDriver();
+  const events: string[] = [];
+  const pool = new RevisionPool(revision, driver, { ...onePolicy, min: 1, concurrency: 4 }, (e) =>
+    events.push(e.type),
+  );
+  await pool.start();
+  const wedged = await pool.acquire();
+  wedged.retire();
+  wedged.release();
+  const next = await pool.acquire(AbortSignal.timeout(5_000));
+  t.is(next.instance.id, "i-2", "a fresh instance serves the next call");
+  t.is(pool.size, 1);
+  t.truthy(
+    await Promise.race([wedged.instance.exited, Promise.resolve(undefined)]),
+    "the wedged one was stopped",
+  );
+  t.true(events.includes("scaled"));
+  next.release();
+});
+
+test("an unreachable instance gets no new calls; its exit still counts as a crash", async (t) => {
+  const driver = memoryDriver();
+  const crashes: number[] = [];
+  const pool = new RevisionPool(revision, driver, { ...onePolicy, max: 2, concurrency: 4 }, (e) => {
+    if (e.type === "crashed") crashes.push(1);
+  });
+  await pool.start();
+  const first = await pool.acquire();
+  first.unreachable();
+  first.release();
+  const second = await pool.acquire(AbortSignal.timeout(5_000));
+  t.not(second.instance.id, first.instance.id, "the call went to another instance");
+  second.release();
+  // The refused instance's process then ends on its own: a crash, reported as one.
+  driver.crash(first.instance.id);
+  await first.instance.exited;
+  t.is(crashes.length, 1);
+  t.is(pool.size, 1);
+});
+
+test("acquire with a signal that already fired fails at once and starts nothing", async (t) => {
+  const driver = memoryDriver();
+  const pool = new RevisionPool(revision, driver, onePolicy, () => {});
+  const gone = AbortSignal.abort(new Error("client left"));
+  await t.throwsAsync(pool.acquire(gone), { message: "client left" });
+  t.is(driver.started, 0);
 });

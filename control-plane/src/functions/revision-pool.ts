@@ -22,12 +22,24 @@ export interface Lease {
   instance: Instance;
   /** Gives the slot back. */
   release(): void;
+  /**
+   * The instance is wedged: it takes no more calls, is stopped, and a
+   * replacement starts when the pool needs one (below `min`, or callers wait).
+   */
+  retire(): void;
+  /**
+   * The instance refused a connection (its process is ending): it takes no
+   * more calls; its exit is handled as a crash when it comes.
+   */
+  unreachable(): void;
 }
 
 interface Member {
   instance: Instance;
   inflight: number;
   idleTimer: NodeJS.Timeout | undefined;
+  /** Refused a connection: not handed out again. */
+  unreachable?: boolean;
   /** Called when the last call in flight ends (drain waits on it). */
   onDrained?: () => void;
 }
@@ -108,6 +120,9 @@ export class RevisionPool {
   /** A slot for one call, waiting (and waking instances) when none is free. */
   acquire(signal?: AbortSignal): Promise<Lease> {
     if (this.draining) return Promise.reject(new Error("this revision is being replaced"));
+    if (signal?.aborted) {
+      return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+    }
     const free = this.freeMember();
     if (free) return Promise.resolve(this.lease(free));
     return new Promise<Lease>((resolve, reject) => {
@@ -167,6 +182,7 @@ export class RevisionPool {
   private freeMember(): Member | undefined {
     let best: Member | undefined;
     for (const m of this.members) {
+      if (m.unreachable) continue;
       if (m.inflight < this.policy.concurrency && (!best || m.inflight < best.inflight)) best = m;
     }
     return best;
@@ -185,9 +201,25 @@ export class RevisionPool {
         member.inflight--;
         if (member.inflight === 0 && this.draining) return member.onDrained?.();
         this.serveWaiters();
-        if (member.inflight === 0) this.armIdle(member);
+        if (member.inflight === 0 && this.members.has(member)) this.armIdle(member);
+      },
+      retire: () => this.retire(member),
+      unreachable: () => {
+        member.unreachable = true;
       },
     };
+  }
+
+  private retire(member: Member): void {
+    if (!this.members.delete(member)) return;
+    clearTimeout(member.idleTimer);
+    member.onDrained?.();
+    this.onEvent({ type: "scaled", instances: this.members.size });
+    const wanted = Math.max(this.policy.min, this.waiters.length > 0 ? 1 : 0);
+    if (!this.draining && this.members.size + this.starting < wanted) {
+      void this.launch().catch(() => undefined);
+    }
+    void member.instance.stop(0);
   }
 
   private serveWaiters(): void {
@@ -201,8 +233,16 @@ export class RevisionPool {
   /** One more instance when callers wait and every instance (ready or starting) is busy. */
   private scaleUp(): void {
     if (this.draining || this.waiters.length === 0) return;
-    const capacity = (this.members.size + this.starting) * this.policy.concurrency;
-    const busy = this.inflight + this.waiters.length;
+    // Unreachable instances still count against `max` (their processes are
+    // ending) but serve nothing.
+    let usable = 0;
+    let busy = this.waiters.length;
+    for (const m of this.members) {
+      if (m.unreachable) continue;
+      usable++;
+      busy += m.inflight;
+    }
+    const capacity = (usable + this.starting) * this.policy.concurrency;
     if (busy > capacity && this.members.size + this.starting < this.policy.max) {
       void this.launch().catch(() => undefined);
     } else if (this.members.size + this.starting === 0) {
@@ -265,6 +305,7 @@ export class RevisionPool {
     const delay = needed ? Math.min(30_000, 500 * 2 ** (this.crashes - 1)) : undefined;
     this.onEvent({ type: "crashed", instance: member.instance.id, exit, restartInMs: delay });
     if (delay !== undefined) {
+      clearTimeout(this.restartTimer);
       this.restartTimer = setTimeout(() => void this.launch().catch(() => undefined), delay);
       this.restartTimer.unref();
     }

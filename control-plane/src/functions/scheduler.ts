@@ -239,10 +239,16 @@ export class Scheduler {
     // This generation already failed to start: wait for a new spec, not our own status writes.
     if (state.phase === Phase.ERROR && state.observed === generation) return;
     if (state.serving && sameCode(state.serving.revision, object, this.defaults)) {
-      // Only the scale changed: same revision, new bounds.
+      // Only the scale changed (or the spec went back to the code that is
+      // serving, after a failed update): same revision, new bounds.
       state.serving.rescale(policy);
       state.servingGeneration = generation;
       state.observed = generation;
+      if (state.phase === Phase.ERROR && !state.serving.lastFailure) {
+        state.phase = Phase.READY;
+        state.reason = [];
+      }
+      this.settle(state);
       await this.writeStatus(state);
       return;
     }
@@ -314,7 +320,8 @@ export class Scheduler {
       const restart =
         event.restartInMs === undefined ? "" : `; restarting in ${(event.restartInMs / 1000).toFixed(1)}s`;
       state.reason = [`instance ${event.instance} crashed (${how})${restart}`];
-      this.options.log(`function ${state.key}`, new Error(`instance ${event.instance} crashed (${how})`));
+      // The function's own failure, not the platform's: one line, no stack.
+      this.options.log(`function ${state.org}/${state.name}`, state.reason[0]);
     } else if (event.type === "failed") {
       state.phase = Phase.ERROR;
       state.reason = [event.message];

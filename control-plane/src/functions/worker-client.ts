@@ -9,16 +9,22 @@ export interface InvokeResult {
   durationMs?: number;
 }
 
-/** The call never got an answer: the worker went away or took too long. */
+/**
+ * The call never got an answer: the worker went away or took too long.
+ * `notSent`: the call never reached the worker (the connection was refused
+ * or the instance had already ended), so it is safe to make it elsewhere.
+ */
 export class WorkerCallError extends Error {
   override readonly name = "WorkerCallError";
   constructor(
     message: string,
     readonly timedOut: boolean,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { notSent?: boolean },
   ) {
     super(message, options);
+    this.notSent = options?.notSent ?? false;
   }
+  readonly notSent: boolean;
 }
 
 /**
@@ -31,7 +37,12 @@ const pools = new WeakMap<Instance, Pool>();
 function poolOf(instance: Instance): Pool {
   let pool = pools.get(instance);
   if (!pool) {
-    const created = new Pool(instance.url, { keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000 });
+    const created = new Pool(instance.url, {
+      // Workers are on loopback: a connect that takes seconds will not succeed.
+      connectTimeout: 2_000,
+      keepAliveTimeout: 60_000,
+      keepAliveMaxTimeout: 600_000,
+    });
     pools.set(instance, created);
     void instance.exited.then(() => created.destroy().catch(() => {}));
     pool = created;
@@ -66,15 +77,54 @@ export async function callWorker(
     if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
       throw new WorkerCallError(`the call did not finish within ${Math.round(timeoutMs / 1000)}s`, true);
     }
+    if (notSent(err)) {
+      throw new WorkerCallError(`the worker did not take the call (${(err as Error).message})`, false, {
+        cause: err,
+        notSent: true,
+      });
+    }
     const reason = err instanceof errors.SocketError ? "the connection closed" : (err as Error).message;
     throw new WorkerCallError(`the worker stopped during the call (${reason})`, false, { cause: err });
   }
   if (statusCode !== 200) {
     throw new WorkerCallError(`the worker answered HTTP ${statusCode}: ${text.slice(0, 200)}`, false);
   }
+  let answer: unknown;
   try {
-    return JSON.parse(text) as InvokeResult;
+    answer = JSON.parse(text);
   } catch (err) {
     throw new WorkerCallError("the worker's answer is not JSON", false, { cause: err });
   }
+  if (!isInvokeResult(answer)) {
+    throw new WorkerCallError(
+      `the worker's answer does not follow the contract (runtimes/CONTRACT.md): ${text.slice(0, 200)}`,
+      false,
+    );
+  }
+  return answer;
+}
+
+/** Errors that mean the request never reached a worker. */
+function notSent(err: unknown): boolean {
+  return (
+    err instanceof errors.ConnectTimeoutError ||
+    err instanceof errors.ClientDestroyedError ||
+    err instanceof errors.ClientClosedError ||
+    (err as NodeJS.ErrnoException).code === "ECONNREFUSED"
+  );
+}
+
+function isInvokeResult(value: unknown): value is InvokeResult {
+  if (typeof value !== "object" || value === null) return false;
+  const { error, logs } = value as Partial<InvokeResult>;
+  const lines = (v: unknown) => Array.isArray(v) && v.every((line) => typeof line === "string");
+  return (
+    "output" in value &&
+    (error === null ||
+      (typeof error === "object" && typeof error?.type === "string" && typeof error.message === "string")) &&
+    typeof logs === "object" &&
+    logs !== null &&
+    lines(logs.stdout) &&
+    lines(logs.stderr)
+  );
 }

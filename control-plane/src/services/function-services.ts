@@ -87,6 +87,8 @@ export function createRunService(
     }),
     list: guard(log, async (request, ctx) => {
       const org = resolveOrg(principalOf(ctx), request.org);
+      // A function that does not exist (any more) has no runs: an empty list,
+      // so a client can see that a deleted function's runs went with it.
       if (request.function !== "") requireNames({ function: request.function }, "the run request");
       const { runs: items, revision } = await runs.list(org, request.function || undefined);
       const pageSize = Math.min(request.options?.pageSize || 500, 1000);
@@ -97,6 +99,10 @@ export function createRunService(
       const org = resolveOrg(principalOf(ctx), request.org);
       if (request.function !== "") requireNames({ function: request.function }, "the run request");
       try {
+        // A watch of a function that does not exist would wait forever, so it
+        // fails as exec does. Checked once: when the function is deleted later,
+        // its runs simply stop coming.
+        if (request.function !== "") await invoker.functionOf(org, request.function);
         const resumeAfter = Number(request.resumeRevision);
         for await (const event of runs.watch(org, request.function || undefined, {
           resumeAfter,
@@ -160,13 +166,29 @@ export function createSourceService(
   };
 }
 
-/** LogService: a function's output, then (with follow) new lines as they are written. */
-export function createLogService(logs: LogStore, log: ErrorLogger): ServiceImpl<typeof LogService> {
+/** Finds a function, or fails with NotFound naming it and the org (the {@link Invoker} does). */
+export interface FunctionLookup {
+  functionOf(org: string, name: string): Promise<unknown>;
+}
+
+/**
+ * LogService: a function's output, then (with follow) new lines as they are written.
+ *
+ * @param functions when given, Tail of a function that does not exist in the org
+ *   fails with NotFound (as exec does) instead of printing nothing, or waiting
+ *   forever with follow.
+ */
+export function createLogService(
+  logs: LogStore,
+  log: ErrorLogger,
+  functions?: FunctionLookup,
+): ServiceImpl<typeof LogService> {
   return {
     async *tail(request, ctx) {
       const org = resolveOrg(principalOf(ctx), request.org);
       requireNames({ function: request.function }, "the log request");
       try {
+        await functions?.functionOf(org, request.function);
         for await (const line of logs.tail(org, request.function, {
           tail: request.tail || 100,
           follow: request.follow,

@@ -1,0 +1,77 @@
+import { createServer, type RequestListener, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import test from "ava";
+import type { Instance, InstanceExit } from "./driver.js";
+import { callWorker, WorkerCallError } from "./worker-client.js";
+
+// The client's side of the worker contract, against HTTP servers that break
+// it on purpose (real workers keep it; test/functions.test.ts runs those).
+
+async function serve(
+  handler: RequestListener,
+): Promise<{ server: Server; instance: Instance; exit(): void }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  let exit!: (e: InstanceExit) => void;
+  const exited = new Promise<InstanceExit>((resolve) => {
+    exit = resolve;
+  });
+  const instance: Instance = {
+    id: "fake",
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    exited,
+    stop: async () => {},
+  };
+  return { server, instance, exit: () => exit({ code: 0, signal: null, stopped: true }) };
+}
+
+const body = { payload: null, context: {} };
+
+test("an answer that does not follow the contract is a clear error, not a crash later", async (t) => {
+  const { server, instance } = await serve((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end("{}");
+  });
+  const err = await t.throwsAsync(callWorker(instance, body, 5_000), { instanceOf: WorkerCallError });
+  t.regex(err?.message ?? "", /does not follow the contract/);
+  t.false(err?.notSent);
+  server.close();
+});
+
+test("a refused connection means the call was not sent (it may go elsewhere)", async (t) => {
+  const { server, instance } = await serve(() => {});
+  await new Promise((resolve) => server.close(resolve));
+  const err = await t.throwsAsync(callWorker(instance, body, 5_000), { instanceOf: WorkerCallError });
+  t.true(err?.notSent);
+  t.false(err?.timedOut);
+});
+
+test("a worker that drops the connection during the call: the call was sent, and failed", async (t) => {
+  const { server, instance } = await serve((req) => req.socket.destroy());
+  const err = await t.throwsAsync(callWorker(instance, body, 5_000), { instanceOf: WorkerCallError });
+  t.false(err?.notSent);
+  t.regex(err?.message ?? "", /worker stopped during the call/);
+  server.close();
+});
+
+test("no answer within the backstop is a timeout", async (t) => {
+  const { server, instance } = await serve(() => {});
+  const err = await t.throwsAsync(callWorker(instance, body, 300), { instanceOf: WorkerCallError });
+  t.true(err?.timedOut);
+  server.closeAllConnections();
+  server.close();
+});
+
+test("after the instance ended, calls to it are refused without touching the network", async (t) => {
+  const { server, instance, exit } = await serve((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end('{"output":1,"error":null,"logs":{"stdout":[],"stderr":[]}}');
+  });
+  t.is((await callWorker(instance, body, 5_000)).output, 1);
+  exit();
+  await instance.exited;
+  await new Promise((resolve) => setImmediate(resolve));
+  const err = await t.throwsAsync(callWorker(instance, body, 5_000), { instanceOf: WorkerCallError });
+  t.true(err?.notSent);
+  server.close();
+});
