@@ -9,7 +9,8 @@ echo "building..." >&2
 npm run build --silent
 
 dispatch() { node cli/bin/dispatch.js "$@"; }
-step() { printf '\n\033[1m$ dispatch %s\033[0m\n' "$*"; dispatch "$@"; }
+source cli/scripts/shell-quote.sh
+step() { printf '\n\033[1m$ dispatch %s\033[0m\n' "$(quoted "$@")"; dispatch "$@"; }
 
 node cli/bin/dispatch.js up &
 up=$!
@@ -34,10 +35,12 @@ step get runs hello
 step logs hello
 step get secret open-sesame --reveal -o yaml
 
-printf '\nDispatch is running (data in ~/.dispatch/data). In another terminal try:\n'
+printf '\nDispatch is running (data in %s). In another terminal, from %s, try:\n' \
+  "${DISPATCH_DATA_DIR:-~/.dispatch/data}" "$PWD"
 printf '%s\n' "  npx dispatch create function hello-py docs/examples/hello.py --wait" \
   "  npx dispatch exec hello-py --input '{\"name\":\"Arya\"}'" \
   "  npx dispatch logs hello -f" \
   "  npx dispatch delete -f docs/examples/quickstart.yaml"
+printf '(npx finds dispatch only inside this directory; for a dispatch command anywhere, run "npm link -w cli" here once.)\n'
 printf 'Press Ctrl-C to stop it.\n'
 wait "$up"

@@ -1,4 +1,5 @@
 import { clone, create, type DescMessage, equals, type Message } from "@bufbuild/protobuf";
+import { type ReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
 
 /**
  * Whether two specs mean the same thing. Compared with protobuf `equals` after
@@ -20,40 +21,48 @@ export function tagsEqual(a: Record<string, string>, b: Record<string, string>):
  * unset, recursively. Members of a oneof are kept: there, being set is the value.
  */
 export function normalizeSpec<T extends Message>(desc: DescMessage, message: T): T {
-  const copy = clone(desc, message) as T;
-  normalizeInPlace(desc, copy as unknown as Record<string, unknown>);
-  return copy;
+  const copy = reflect(desc, clone(desc, message));
+  normalizeInPlace(copy);
+  return copy.message as T;
 }
 
-function normalizeInPlace(desc: DescMessage, message: Record<string, unknown>): void {
-  for (const field of desc.fields) {
-    if (field.oneof) {
-      const slot = message[field.oneof.localName] as { case?: string; value?: unknown } | undefined;
-      if (field.fieldKind === "message" && slot?.case === field.localName && slot.value) {
-        normalizeInPlace(field.message, slot.value as Record<string, unknown>);
-      }
-      continue;
-    }
-    const value = message[field.localName];
+// Walks the message through protobuf-es reflection, not its plain properties:
+// well-known types are not messages there (a google.protobuf.Struct field holds a
+// JsonObject, a wrapper field a number or string), and reflection turns them back
+// into messages whose fields match the descriptor. A value reflection wraps is a
+// new object, so each normalized one is set back.
+function normalizeInPlace(message: ReflectMessage): void {
+  for (const field of message.fields) {
+    if (!message.isSet(field)) continue;
     switch (field.fieldKind) {
-      case "message":
-        if (value === undefined) break;
-        normalizeInPlace(field.message, value as Record<string, unknown>);
-        if (equals(field.message, value as Message, create(field.message)))
-          message[field.localName] = undefined;
-        break;
-      case "list":
-        if (field.listKind === "message") {
-          for (const item of value as Record<string, unknown>[]) normalizeInPlace(field.message, item);
+      case "message": {
+        const value = message.get(field);
+        normalizeInPlace(value);
+        if (!field.oneof && equals(field.message, value.message, create(field.message))) {
+          message.clear(field);
+        } else {
+          message.set(field, value);
         }
         break;
-      case "map":
-        if (field.mapKind === "message") {
-          for (const item of Object.values(value as Record<string, Record<string, unknown>>)) {
-            normalizeInPlace(field.message, item);
-          }
+      }
+      case "list": {
+        const list = message.get(field);
+        if (field.listKind !== "message") break;
+        for (const [i, item] of list.entries()) {
+          normalizeInPlace(item as ReflectMessage);
+          list.set(i, item);
         }
         break;
+      }
+      case "map": {
+        const map = message.get(field);
+        if (field.mapKind !== "message") break;
+        for (const [key, item] of map) {
+          normalizeInPlace(item as ReflectMessage);
+          map.set(key, item);
+        }
+        break;
+      }
     }
   }
 }

@@ -345,3 +345,38 @@ test("contexts: a saved context supplies server and token; a flag still wins", a
   const overridden = await dispatch(t, ["get", "orgs", "--server", "http://127.0.0.1:9"], { env });
   t.regex(overridden.stderr, /cannot reach Dispatch at http:\/\/127\.0\.0\.1:9/);
 });
+
+test("create of an object that exists says how to change it instead, for every kind", async (t) => {
+  const cases: [string[], string][] = [
+    [
+      ["create", "secret", "twin", "--from-literal", "a=b"],
+      'error: secret "twin" in org "default" already exists; replace its data with ' +
+        '"dispatch update secret twin --from-literal KEY=VALUE" (or FILE.json)\n',
+    ],
+    [
+      ["create", "organization", "twin-org"],
+      'error: organization "twin-org" already exists; change it with ' +
+        '"dispatch update organization twin-org --display-name TEXT --description TEXT"\n',
+    ],
+    [
+      ["create", "token", "twin-token"],
+      'error: token "twin-token" already exists; tokens cannot be changed: pick another name, ' +
+        'or revoke it first with "dispatch delete token twin-token"\n',
+    ],
+  ];
+  for (const [args, message] of cases) {
+    t.is((await dispatch(t, args)).code, 0, args.join(" "));
+    const again = await dispatch(t, args);
+    t.is(again.code, 1, args.join(" "));
+    t.is(again.stdout, "");
+    t.is(again.stderr, message);
+  }
+  const manifest = await file(t, "twin.yaml", "kind: Secret\nname: twin-m\nspec: {data: {a: b}}\n");
+  t.is((await dispatch(t, ["create", "-f", manifest])).code, 0);
+  const again = await dispatch(t, ["create", "-f", manifest]);
+  t.is(again.code, 1);
+  t.is(
+    again.stderr,
+    `error: secret "twin-m" in org "default" already exists; change it with "dispatch apply -f ${manifest}"\n`,
+  );
+});

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -420,10 +420,154 @@ test.serial("delete function removes it and its runs", async (t) => {
   t.is(deleted.code, 0, deleted.stderr);
   t.is(deleted.stdout, "function/hello deleted\n");
   // Delete returns once the function's runs are purged.
-  const runs = await dispatch(t, ["get", "runs", "hello", "-o", "json"]);
+  const runs = await dispatch(t, ["get", "runs", "-o", "json"]);
   t.is(runs.code, 0, runs.stderr);
-  t.deepEqual(JSON.parse(runs.stdout).items, [], "the runs went with the function");
+  const left = (JSON.parse(runs.stdout).items as { spec: { function: string } }[]).filter(
+    (r) => r.spec.function === "hello",
+  );
+  t.deepEqual(left, [], "the runs went with the function");
   const table = await dispatch(t, ["get", "runs", "hello"]);
+  t.is(table.code, 1);
   t.is(table.stdout, "");
-  t.regex(table.stderr, /No runs of function "hello" found/);
+  t.is(table.stderr, 'error: function "hello" not found in org "default"\n');
+});
+
+test("logs and get runs of a function that does not exist exit 1 as exec does, also with --follow", async (t) => {
+  const notFound = 'error: function "helo" not found in org "default"\n';
+  for (const args of [
+    ["logs", "helo"],
+    ["logs", "helo", "-f"],
+    ["get", "runs", "helo"],
+    ["get", "runs", "helo", "--last"],
+    ["get", "runs", "helo", "--follow"],
+  ]) {
+    const result = await dispatch(t, args);
+    t.is(result.code, 1, args.join(" "));
+    t.is(result.stdout, "", args.join(" "));
+    t.is(result.stderr, notFound, args.join(" "));
+  }
+  const existing = await file(t, "quiet.js", "export default () => 1;\n");
+  t.is((await dispatch(t, ["create", "function", "quiet", existing])).code, 0);
+  const none = await dispatch(t, ["get", "runs", "quiet"]);
+  t.is(none.code, 0, "a function without runs is not an error");
+  t.regex(none.stderr, /No runs of function "quiet" found/);
+});
+
+test("a function with a JSON Schema can be updated and applied again: unchanged when nothing changed", async (t) => {
+  const schema = await file(
+    t,
+    "schemed/in.json",
+    JSON.stringify({ type: "object", properties: { name: { type: "string" } }, required: ["name"] }),
+  );
+  const out = await file(t, "schemed/out.json", '{"type": "object"}');
+  const code = await file(t, "schemed/hello.js", HELLO_JS);
+  const created = await dispatch(t, ["create", "function", "schemed", code, "--schema-in", schema]);
+  t.is(created.code, 0, created.stderr);
+
+  const scaled = await dispatch(t, ["update", "function", "schemed", "--max-scale", "3"]);
+  t.is(scaled.code, 0, scaled.stderr);
+  t.is(scaled.stdout, "function/schemed configured\n");
+  const same = await dispatch(t, [
+    "update",
+    "function",
+    "schemed",
+    "--max-scale",
+    "3",
+    "--schema-in",
+    schema,
+  ]);
+  t.is(same.code, 0, same.stderr);
+  t.is(same.stdout, "function/schemed unchanged\n");
+  const fn = JSON.parse((await dispatch(t, ["get", "fn", "schemed", "-o", "json"])).stdout);
+  t.is(fn.spec.scale.max, 3);
+  t.deepEqual(fn.spec.schema.in.required, ["name"], "the schema is kept");
+
+  // A function without a schema gets one.
+  const plain = await dispatch(t, ["create", "function", "unschemed", code]);
+  t.is(plain.code, 0, plain.stderr);
+  const added = await dispatch(t, [
+    "update",
+    "function",
+    "unschemed",
+    "--schema-in",
+    schema,
+    "--schema-out",
+    out,
+  ]);
+  t.is(added.code, 0, added.stderr);
+  t.is(added.stdout, "function/unschemed configured\n");
+  const withSchema = JSON.parse((await dispatch(t, ["get", "fn", "unschemed", "-o", "json"])).stdout);
+  t.deepEqual(withSchema.spec.schema.out, { type: "object" });
+
+  // A manifest with spec.schema.in, applied twice.
+  const manifest = await file(
+    t,
+    "schemed/function.yaml",
+    [
+      "kind: Function",
+      "meta: {name: applied}",
+      "spec:",
+      "  sourcePath: hello.js",
+      "  schema:",
+      "    in: {type: object, properties: {name: {type: string}}, required: [name]}",
+      "",
+    ].join("\n"),
+  );
+  const first = await dispatch(t, ["apply", "-f", manifest]);
+  t.is(first.code, 0, first.stderr);
+  t.is(first.stdout, "function/applied created\n");
+  const second = await dispatch(t, ["apply", "-f", manifest]);
+  t.is(second.code, 0, second.stderr);
+  t.is(second.stdout, "function/applied unchanged\n");
+  await file(
+    t,
+    "schemed/function.yaml",
+    (await readFile(manifest, "utf8")).replace("required: [name]", "required: []"),
+  );
+  const third = await dispatch(t, ["apply", "-f", manifest]);
+  t.is(third.stdout, "function/applied configured\n", "a change inside the schema is seen");
+});
+
+test("create function says how to change a function that exists", async (t) => {
+  const code = await file(t, "twice.js", "export default () => 1;\n");
+  t.is((await dispatch(t, ["create", "function", "twice", code])).code, 0);
+  const again = await dispatch(t, ["create", "function", "twice", code]);
+  t.is(again.code, 1);
+  t.is(
+    again.stderr,
+    'error: function "twice" in org "default" already exists; change it with ' +
+      '"dispatch update function twice ..." or "dispatch apply -f FILE"\n',
+  );
+});
+
+test("a function that names a secret that does not exist is created with a warning; deleting a named secret warns", async (t) => {
+  const code = await file(t, "needy.js", "export default (context) => Object.keys(context.secrets);\n");
+  const created = await dispatch(t, ["create", "function", "needy", code, "--secret", "nosuchsecret"]);
+  t.is(created.code, 0, created.stderr);
+  t.is(created.stdout, "function/needy created\n");
+  t.is(
+    created.stderr,
+    'warning: function "needy" names secret "nosuchsecret", which does not exist in org "default": its calls ' +
+      'fail until it does; create it with "dispatch create secret nosuchsecret --from-literal KEY=VALUE"\n',
+  );
+
+  t.is((await dispatch(t, ["create", "secret", "needed", "--from-literal", "k=v"])).code, 0);
+  const updated = await dispatch(t, [
+    "update",
+    "function",
+    "needy",
+    "--secret",
+    "needed",
+    "--secret",
+    "gone",
+  ]);
+  t.is(updated.code, 0, updated.stderr);
+  t.regex(updated.stderr, /^warning: function "needy" names secret "gone", which does not exist/);
+  t.notRegex(updated.stderr, /"needed"/, "a secret that exists is not mentioned");
+
+  const deleted = await dispatch(t, ["delete", "secret", "needed"]);
+  t.is(deleted.code, 0, deleted.stderr);
+  t.is(deleted.stdout, "secret/needed deleted\n");
+  t.regex(deleted.stderr, /^warning: secret "needed" was deleted, but function "needy" still names it: /);
+  t.regex(deleted.stderr, /"dispatch update function needy --secret OTHER"/);
 });

@@ -244,7 +244,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     router.service(TokenService, createTokenService(tokens, checkOrg, log));
     router.service(RunService, createRunService(functions.invoker, functions.runs, log));
     router.service(SourceService, createSourceService(functions.sources, functions.maxBundleBytes, log));
-    router.service(LogService, createLogService(functions.logs, log));
+    router.service(LogService, createLogService(functions.logs, log, functions.invoker));
     router.service(SystemService, createSystemService(options.version ?? "0.0.0-dev", components));
     const reflection = createReflectionService([...apiFiles], served);
     router.service(reflectionServices.v1, reflection);

@@ -9,6 +9,7 @@ import contextvars
 import importlib
 import json
 import os
+import re
 import signal
 import socket
 import socketserver
@@ -25,6 +26,9 @@ LOGS_HEADER_MAX = 8192
 ERROR_HEADER_MAX = 4096
 FRAMING_HEADERS = {"content-length", "transfer-encoding", "connection"}
 REQUIRED_EVENT_ATTRIBUTES = ("specversion", "id", "source", "type")
+# RFC 9110 §5.1 (a token) and §5.5 (visible ASCII, obs-text, space and tab), as Node checks them.
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+HEADER_VALUE_INVALID = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 # HTTP binding §3.1.3.2: everything in U+0021-U+007E but '"' and '%' goes unencoded.
 HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 WORKER_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -91,10 +95,29 @@ def load_handler(function_dir, spec):
     try:
         handler = getattr(module, func_name)
     except AttributeError as error:
-        raise LoadError(f"AttributeError: {error}") from None
+        raise LoadError(f"AttributeError: {error}; {_handler_hint(module, module_name, func_name)}") from None
     if not callable(handler):
-        raise LoadError(f"{module_name}.{func_name} is not callable (it is a {type(handler).__name__})")
+        kind = type(handler).__name__
+        hint = _handler_hint(module, module_name, func_name)
+        raise LoadError(f"{module_name}.{func_name} is not callable (it is a {kind}); {hint}")
     return handler
+
+
+def _handler_hint(module, module_name, func_name):
+    """The way out of a handler that is not there: the functions the module defines, and how to
+    name one (CONTRACT.md DISPATCH_HANDLER: ``module.func``)."""
+    import types
+
+    defined = [
+        name
+        for name, value in vars(module).items()
+        if isinstance(value, types.FunctionType)
+        and value.__module__ == module.__name__
+        and not name.startswith("_")
+    ]
+    if not defined:
+        return f"its functions: none; define {func_name}(context, payload) in it"
+    return f"its functions: {', '.join(defined)}; name one with --handler {module_name}.{defined[0]}"
 
 
 def traceback_lines(error):
@@ -279,7 +302,8 @@ def run_call(worker, payload, fields, to_reply):
         raised = outcome["error"]
         lines = traceback_lines(raised)
         is_input = any(cls.__name__ == "InputError" for cls in type(raised).__mro__)
-        error = {"type": "InputError" if is_input else "FunctionError", "message": str(raised), "stack": lines}
+        message = error_message(raised, is_input)
+        error = {"type": "InputError" if is_input else "FunctionError", "message": message, "stack": lines}
         call.write("stderr", "\n".join(lines) + "\n")
     else:
         try:
@@ -288,6 +312,19 @@ def run_call(worker, payload, fields, to_reply):
             error = _error("FunctionError", str(failure))
     logs = call.close()
     return reply, error, timed_out, logs, round((time.perf_counter() - started) * 1000, 3)
+
+
+def error_message(error, is_input):
+    """CONTRACT.md "Errors": the exception's text after its class name (``KeyError: 'name'``),
+    except for plain Exception and InputError; the class name alone when the text is empty."""
+    name = type(error).__name__
+    try:
+        text = str(error)
+    except Exception:  # a broken __str__ leaves the class name
+        text = ""
+    if not text:
+        return "InputError" if is_input else name
+    return text if is_input or name == "Exception" else f"{name}: {text}"
 
 
 async def _awaited(awaitable):
@@ -379,10 +416,12 @@ def http_reply(value):
     for name, header_value in headers.items():
         if header_value is None or str(name).lower() in FRAMING_HEADERS:
             continue
+        if not HEADER_NAME.fullmatch(str(name)):
+            raise ValueError(f'header name "{name}" is not an HTTP token')
         for part in header_value if isinstance(header_value, list) else [header_value]:
             text = str(part)
-            if any(c in text or c in str(name) for c in "\r\n"):
-                raise ValueError(f'header "{name}" has a line break')
+            if HEADER_VALUE_INVALID.search(text):
+                raise ValueError(f'header "{name}" has a character HTTP headers cannot carry')
             out.append((str(name), text))
     body = value.get("body")
     if body is None:
@@ -501,10 +540,12 @@ class Endpoints(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.received_at = time.time()
+        self._replied = False
         url = urlsplit(self.path)
         try:
             body = self._read_body()
         except ValueError:
+            # Where this request ends is unknown, so the next one cannot be read: close.
             self.close_connection = True
             return self._send_json(400, {"error": _error("InputError", "unreadable request body")})
         path = url.path
@@ -521,8 +562,13 @@ class Endpoints(BaseHTTPRequestHandler):
         try:
             route(body, url)
         except Exception as error:  # a bug here answers 500 rather than dropping the connection
-            self.close_connection = True
-            self._send_json(500, {"error": _error("SystemError", f"{type(error).__name__}: {error}")})
+            if self._replied:
+                # Part of the answer may be out: nothing more can be said on this connection.
+                self.close_connection = True
+            else:
+                # The body was read whole, so the connection can carry the next request.
+                self._headers_buffer = []
+                self._send_json(500, {"error": _error("SystemError", f"{type(error).__name__}: {error}")})
         finally:
             self.worker.call_done()
 
@@ -667,7 +713,11 @@ class Endpoints(BaseHTTPRequestHandler):
         for name, value in headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
-        if self.worker.draining:
+        self._replied = True
+        # A connection the worker will close says so (RFC 9112 §9.6), or a keep-alive client
+        # (undici's pool) may send its next request down it as it closes. A draining worker
+        # closes every connection it answers on.
+        if self.close_connection or self.worker.draining:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()

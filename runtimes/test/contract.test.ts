@@ -1,14 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import { Agent } from "node:http";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
-import type { CallError, CallLogs, Runtime } from "../src/index.js";
+import type { CallError, CallLogs, InvokeResponse, Runtime } from "../src/index.js";
 import { fixtureFiles, handlerFor } from "./fixtures.js";
 import {
   decodeHeader,
   eventually,
   invoke,
+  rawExchange,
   request,
   startWorker,
   type TestWorker,
@@ -148,8 +150,36 @@ for (const runtime of runtimes) {
     });
   });
 
+  test(`${runtime}: an error of another class than Error or Exception leads its message with the class`, async (t) => {
+    await withWorker(t, runtime, "failsTyped", async (worker) => {
+      const { error } = await invoke(worker, { id: 7 });
+      t.is(error?.type, "FunctionError");
+      t.is(error?.message, 'TypeError: no order in {"id":7}');
+      const answer = await request(`${worker.url}/http/x`);
+      t.is(
+        (decodeHeader(answer.headers["dispatch-error"]) as CallError).message,
+        "TypeError: no order in {}",
+      );
+    });
+  });
+
+  test(`${runtime}: an error with an empty message is its class alone`, async (t) => {
+    await withWorker(t, runtime, "notFound", async (worker) => {
+      const { error } = await invoke(worker, {});
+      t.is(error?.message, "NotFound");
+    });
+  });
+
   test(`${runtime}: an error named InputError is an InputError`, async (t) => {
     await withWorker(t, runtime, "rejects", async (worker) => {
+      const { error } = await invoke(worker, {});
+      t.is(error?.type, "InputError");
+      t.is(error?.message, "name is required");
+    });
+  });
+
+  test(`${runtime}: an error whose class extends one named InputError is an InputError`, async (t) => {
+    await withWorker(t, runtime, "rejectsNarrowly", async (worker) => {
       const { error } = await invoke(worker, {});
       t.is(error?.type, "InputError");
       t.is(error?.message, "name is required");
@@ -309,6 +339,43 @@ for (const runtime of runtimes) {
     }
   });
 
+  test(`${runtime}: /http answers a result whose headers HTTP cannot carry with a FunctionError`, async (t) => {
+    await withWorker(t, runtime, "badHeader", async (worker) => {
+      const answer = await request(`${worker.url}/http/x`);
+      t.is(answer.status, 500);
+      const { error } = answer.json() as { error: CallError };
+      t.is(error.type, "FunctionError");
+      t.regex(error.message, /x-price/);
+    });
+  });
+
+  test(`${runtime}: a failed call leaves its keep-alive connection open for the next request`, async (t) => {
+    await withWorker(t, runtime, "fails", async (worker) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      t.teardown(() => agent.destroy());
+      const failed = await request(`${worker.url}/http/x`, { agent });
+      t.is(failed.status, 500);
+      t.not(failed.headers.connection, "close");
+      const invalid = await request(`${worker.url}/invoke`, { method: "POST", body: "not json", agent });
+      t.is(invalid.status, 400);
+      t.not(invalid.headers.connection, "close");
+      const health = await request(`${worker.url}/healthz`, { agent });
+      t.is(health.status, 200);
+      t.true(invalid.reusedSocket && health.reusedSocket, "one connection carried all three");
+    });
+  });
+
+  test(`${runtime}: a request whose end cannot be found gets Connection: close, and the connection closes`, async (t) => {
+    await withWorker(t, runtime, "echo", async (worker) => {
+      const response = await rawExchange(
+        worker.port,
+        "POST /invoke HTTP/1.1\r\nHost: worker\r\nContent-Length: many\r\n\r\n",
+      );
+      t.regex(response, /^HTTP\/1\.1 400 /);
+      t.regex(response, /\r\nconnection: close\r\n/i);
+    });
+  });
+
   test(`${runtime}: /http answers 504 when the call passes its deadline`, async (t) => {
     await withWorker(
       t,
@@ -410,18 +477,37 @@ for (const runtime of runtimes) {
 
   test(`${runtime}: SIGTERM turns /healthz and new calls to 503, lets the call in flight finish, then exits 0`, async (t) => {
     await withWorker(t, runtime, "sleeps", async (worker) => {
+      // Keep-alive connections, as the control plane's pool uses: a draining worker closes
+      // each one it answers on, and says so.
+      const keepAlive = () => {
+        const agent = new Agent({ keepAlive: true });
+        t.teardown(() => agent.destroy());
+        return agent;
+      };
       const marker = join(bundles.get(runtime) as string, `started-${randomUUID()}`);
-      const inFlight = invoke(worker, { seconds: 3, marker });
+      const inFlight = request(`${worker.url}/invoke`, {
+        method: "POST",
+        body: JSON.stringify({ payload: { seconds: 3, marker } }),
+        agent: keepAlive(),
+      });
       await eventually(() => existsSync(marker));
       worker.child.kill("SIGTERM");
       const health = await eventually(async () => {
-        const answer = await request(`${worker.url}/healthz`);
+        const answer = await request(`${worker.url}/healthz`, { agent: keepAlive() });
         return answer.status === 503 ? answer : undefined;
       });
       t.deepEqual(health.json(), { status: "draining" });
-      const refused = await request(`${worker.url}/invoke`, { method: "POST", body: "{}" });
+      t.is(health.headers.connection, "close");
+      const refused = await request(`${worker.url}/invoke`, {
+        method: "POST",
+        body: "{}",
+        agent: keepAlive(),
+      });
       t.is(refused.status, 503);
-      t.is((await inFlight).output, "woke");
+      t.is(refused.headers.connection, "close");
+      const answered = await inFlight;
+      t.is((answered.json() as InvokeResponse).output, "woke");
+      t.is(answered.headers.connection, "close", "the call in flight at SIGTERM closes its connection too");
       t.deepEqual(await worker.exited, { code: 0, signal: null });
     });
   });

@@ -43,8 +43,19 @@ export const logs = (context, payload) => {
 export const fails = () => {
   throw new Error("something broke");
 };
+export const failsTyped = (context, payload) => {
+  throw new TypeError(\`no order in \${JSON.stringify(payload)}\`);
+};
+class NotFound extends Error {}
+export const notFound = () => {
+  throw new NotFound();
+};
 export const rejects = async () => {
   throw new InputError("name is required");
+};
+class MissingName extends InputError {}
+export const rejectsNarrowly = async () => {
+  throw new MissingName("name is required");
 };
 export const sleeps = async (context, payload) => {
   if (payload.marker) writeFileSync(payload.marker, "started");
@@ -68,6 +79,7 @@ export const httpResponse = () => ({
   headers: { "x-made-by": "handler", "content-type": "text/plain" },
   body: "created",
 });
+export const badHeader = () => ({ statusCode: 200, headers: { "x-price": "5 €" }, body: "five" });
 export const event = (context, payload) =>
   context.event.type === "ignore" ? null : { type: context.event.type, subject: context.event.subject ?? null, payload };
 export const replyEvent = (context, payload) => ({
@@ -80,6 +92,7 @@ export const replyEvent = (context, payload) => ({
   },
   python3: {
     "fixtures.py": `
+import json
 import sys
 import time
 
@@ -128,11 +141,31 @@ def logs(context, payload):
 
 
 def fails(context, payload):
-    raise ValueError("something broke")
+    raise Exception("something broke")
+
+
+def failsTyped(context, payload):
+    raise TypeError(f"no order in {json.dumps(payload, separators=(',', ':'))}")
+
+
+class NotFound(Exception):
+    pass
+
+
+def notFound(context, payload):
+    raise NotFound()
 
 
 def rejects(context, payload):
     raise InputError("name is required")
+
+
+class MissingName(InputError):
+    pass
+
+
+def rejectsNarrowly(context, payload):
+    raise MissingName("name is required")
 
 
 def sleeps(context, payload):
@@ -165,6 +198,10 @@ def http(context, payload):
 
 def httpResponse(context, payload):
     return {"statusCode": 201, "headers": {"x-made-by": "handler", "content-type": "text/plain"}, "body": "created"}
+
+
+def badHeader(context, payload):
+    return {"statusCode": 200, "headers": {"x-price": "5 €"}, "body": "five"}
 
 
 def event(context, payload):

@@ -13,6 +13,7 @@ const bundles: Record<Runtime, Record<string, string>> = {
     "bad.cjs": "module.exports = function () {\n  const x = 1;\n  return { x: 1 ;\n};\n",
     "nodefault.mjs": "export const handle = () => 1;\n",
     "noexport.cjs": "module.exports = 42;\n",
+    "named.cjs": "exports.handler = () => 1;\nexports.version = 2;\n",
     "needs-package.mjs": 'import "nonexistent-pkg";\nexport default () => 1;\n',
     "throws.mjs": 'throw new Error("no config at load");\n',
   },
@@ -22,6 +23,10 @@ const bundles: Record<Runtime, Record<string, string>> = {
     "needs_package.py": "import nonexistent_pkg\n\ndef handle(context, payload):\n    return 1\n",
     "bad_import.py": "from os import nothing_here\n\ndef handle(context, payload):\n    return 1\n",
     "throws.py": 'raise RuntimeError("no config at load")\n',
+    "nohandle.py":
+      "from json import dumps\n\n\ndef handler(context, payload):\n    return dumps(payload)\n\n\n" +
+      "def _helper():\n    pass\n\n\ndef other(context, payload):\n    return 2\n",
+    "constants.py": "VALUE = 1\n",
   },
 };
 
@@ -55,25 +60,34 @@ const cases: {
     handler: "nodefault.mjs",
     what: "no default export",
     message:
-      /^nodefault\.mjs has no default export \(or module\.exports\) that is a function; its exports: handle$/,
+      /^nodefault\.mjs has no default export \(or module\.exports\) that is a function; its exports: handle; name one with --handler nodefault\.mjs:handle$/,
+  },
+  {
+    runtime: "nodejs",
+    handler: "named.cjs",
+    what: "CommonJS exports.name but no module.exports function",
+    message:
+      /^named\.cjs has no default export \(or module\.exports\) that is a function; its exports: .*handler.*; name one with --handler named\.cjs:handler$/,
   },
   {
     runtime: "nodejs",
     handler: "noexport.cjs",
     what: "module.exports that is no function",
-    message: /^noexport\.cjs has no default export/,
+    message:
+      /^noexport\.cjs has no default export .*; its exports: default; export a function, as the default or named with --handler noexport\.cjs:name$/,
   },
   {
     runtime: "nodejs",
     handler: "ok.mjs:nope",
     what: "a missing named export",
-    message: /^ok\.mjs has no export "nope" that is a function; its exports: default, notAFunction$/,
+    message:
+      /^ok\.mjs has no export "nope" that is a function; its exports: default, notAFunction; name one with --handler ok\.mjs$/,
   },
   {
     runtime: "nodejs",
     handler: "ok.mjs:notAFunction",
     what: "a named export that is no function",
-    message: /^ok\.mjs has no export "notAFunction" that is a function/,
+    message: /^ok\.mjs has no export "notAFunction" that is a function; .*; name one with --handler ok\.mjs$/,
   },
   {
     runtime: "nodejs",
@@ -103,13 +117,29 @@ const cases: {
     runtime: "python3",
     handler: "ok.nope",
     what: "a missing function",
-    message: /^AttributeError: module 'ok' has no attribute 'nope'$/,
+    message:
+      /^AttributeError: module 'ok' has no attribute 'nope'; its functions: handle; name one with --handler ok\.handle$/,
+  },
+  {
+    runtime: "python3",
+    handler: "nohandle",
+    what: "a bare module without handle",
+    message:
+      /^AttributeError: module 'nohandle' has no attribute 'handle'; its functions: handler, other; name one with --handler nohandle\.handler$/,
+  },
+  {
+    runtime: "python3",
+    handler: "constants.handle",
+    what: "a module without functions",
+    message:
+      /^AttributeError: module 'constants' has no attribute 'handle'; its functions: none; define handle\(context, payload\) in it$/,
   },
   {
     runtime: "python3",
     handler: "ok.not_a_function",
     what: "a name that is no function",
-    message: /^ok\.not_a_function is not callable \(it is a int\)$/,
+    message:
+      /^ok\.not_a_function is not callable \(it is a int\); its functions: handle; name one with --handler ok\.handle$/,
   },
   {
     runtime: "python3",

@@ -135,9 +135,41 @@ test("nodejs: an error thrown in a timer fails only the call it belongs to", asy
   await serve(t, files, "hello.mjs", async (worker) => {
     const [boom, fine] = await Promise.all([invoke(worker, "boom"), invoke(worker, "calm")]);
     t.is(boom.error?.type, "FunctionError");
-    t.is(boom.error?.message, "late boom");
+    t.is(boom.error?.message, "TypeError: late boom");
     t.is(fine.output, "fine");
     t.is((await invoke(worker, "calm")).output, "fine", "the worker keeps serving");
+  });
+});
+
+test("nodejs: a thrown value that is no error is a FunctionError with its text", async (t) => {
+  const files = {
+    "hello.mjs": `export default (context, payload) => {
+  throw payload === "text" ? "boom" : { code: 1 };
+};
+`,
+  };
+  await serve(t, files, "hello.mjs", async (worker) => {
+    t.deepEqual((await invoke(worker, "text")).error, { type: "FunctionError", message: "boom", stack: [] });
+    t.deepEqual((await invoke(worker, "object")).error, {
+      type: "FunctionError",
+      message: "{ code: 1 }",
+      stack: [],
+    });
+  });
+});
+
+test("nodejs: an error's name, when it sets one, is the class its message leads with", async (t) => {
+  const files = {
+    "hello.mjs": `class Refused extends Error {
+  name = "PaymentRefused";
+}
+export default () => {
+  throw new Refused("card expired");
+};
+`,
+  };
+  await serve(t, files, "hello.mjs", async (worker) => {
+    t.is((await invoke(worker, null)).error?.message, "PaymentRefused: card expired");
   });
 });
 

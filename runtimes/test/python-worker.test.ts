@@ -25,6 +25,15 @@ test("python3: a bare module name means module.handle", async (t) => {
   });
 });
 
+test("python3: a KeyError's message names it, as Python prints it: KeyError: 'name'", async (t) => {
+  await serve(t, { "hello.py": hello }, "hello", async (worker) => {
+    const { error } = await invoke(worker, {});
+    t.is(error?.type, "FunctionError");
+    t.is(error?.message, "KeyError: 'name'");
+    t.is(error?.stack.at(-1), "KeyError: 'name'", "as the traceback ends");
+  });
+});
+
 test("python3: a module in a package of the bundle, importing a sibling module", async (t) => {
   const files = {
     "lib/__init__.py": "",

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { request as httpRequest } from "node:http";
-import { createServer } from "node:net";
+import { type Agent, request as httpRequest } from "node:http";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { ExecutionContext } from "ava";
@@ -146,17 +146,23 @@ export interface Answer {
   body: Buffer;
   text: string;
   json(): unknown;
+  /** The request went down a connection an earlier request had used. */
+  reusedSocket: boolean;
 }
 
-/** One HTTP request on a connection of its own (no pooling, so a draining worker is seen as it is). */
+/**
+ * One HTTP request, by default on a connection of its own that the request asks to close (no
+ * pooling, so a draining worker is seen as it is); pass a keep-alive `agent` to pool as the
+ * control plane does.
+ */
 export function request(
   url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer; agent?: Agent } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       url,
-      { method: init.method ?? "GET", headers: init.headers, agent: false },
+      { method: init.method ?? "GET", headers: init.headers, agent: init.agent ?? false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -169,6 +175,7 @@ export function request(
             body,
             text,
             json: () => JSON.parse(text),
+            reusedSocket: req.reusedSocket,
           });
         });
         res.on("error", reject);
@@ -176,6 +183,28 @@ export function request(
     );
     req.on("error", reject);
     req.end(init.body);
+  });
+}
+
+/**
+ * Writes `text` as it is on a connection of its own and reads until the worker closes it; fails
+ * when the worker still holds the connection open after `waitMs`.
+ */
+export function rawExchange(port: number, text: string, waitMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(text));
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`the connection was still open after ${waitMs} ms:\n${Buffer.concat(chunks)}`));
+    }, waitMs);
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", reject);
+    socket.on("end", () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(Buffer.concat(chunks).toString("latin1"));
+    });
   });
 }
 

@@ -1,4 +1,5 @@
 import type { Message } from "@bufbuild/protobuf";
+import type { FunctionSpec } from "@dispatch/proto";
 import { Command } from "commander";
 import type { App, Session } from "../app.js";
 import { specsEqual, tagsEqual } from "../diff.js";
@@ -11,8 +12,10 @@ import {
   type ManifestDocument,
   parseManifest,
 } from "../manifest.js";
+import { warnMissingSecrets, warnSecretUsers } from "./secret-references.js";
 import {
   addWaitOptions,
+  createOrExplain,
   createReporter,
   examples,
   forEachItem,
@@ -58,9 +61,37 @@ export async function runManifest(
     session,
     ordered,
     (doc) => `${doc.kind.singular}/${doc.name} (document ${doc.index}, line ${doc.line})`,
-    (doc) => step(session, reporter, verb, doc, flags.ignoreNotFound === true),
+    (doc) => step(session, reporter, verb, doc, { file, ignoreNotFound: flags.ignoreNotFound === true }),
   );
+  await warnAboutSecrets(session, verb, docs);
   await reporter.finish(verb === "delete" ? undefined : flags);
+}
+
+/**
+ * Once every document is done (a manifest may create a function's secret after
+ * the function): warns about functions that name secrets that do not exist, or,
+ * for delete, about functions that still name a deleted secret.
+ */
+async function warnAboutSecrets(
+  session: Session,
+  verb: ManifestVerb,
+  docs: ManifestDocument[],
+): Promise<void> {
+  const orgOf = (doc: ManifestDocument) => doc.org || session.orgFor(doc.kind);
+  if (verb !== "delete") {
+    for (const doc of docs) {
+      if (doc.kind.kind !== "Function") continue;
+      await warnMissingSecrets(session, orgOf(doc), doc.name, (doc.spec as FunctionSpec).secrets);
+    }
+    return;
+  }
+  const secretsByOrg = new Map<string, string[]>();
+  for (const doc of docs) {
+    if (doc.kind.kind !== "Secret") continue;
+    const org = orgOf(doc);
+    secretsByOrg.set(org, [...(secretsByOrg.get(org) ?? []), doc.name]);
+  }
+  for (const [org, secrets] of secretsByOrg) await warnSecretUsers(session, org, secrets);
 }
 
 async function step(
@@ -68,7 +99,7 @@ async function step(
   reporter: Reporter,
   verb: ManifestVerb,
   doc: ManifestDocument,
-  ignoreNotFound: boolean,
+  { file, ignoreNotFound }: { file: string; ignoreNotFound: boolean },
 ): Promise<void> {
   const { kind, name } = doc;
   const org = doc.org || session.orgFor(kind);
@@ -83,7 +114,13 @@ async function step(
 
   switch (verb) {
     case "create":
-      report("created", await need("create")(documentToObject(doc, org)));
+      report(
+        "created",
+        await createOrExplain(
+          () => need("create")(documentToObject(doc, org)),
+          `change it with "dispatch apply -f ${file}"`,
+        ),
+      );
       return;
     case "delete":
       try {

@@ -8,7 +8,7 @@ import { renderJson, renderYaml } from "../output/format.js";
 import { runManifest } from "./apply.js";
 import { createFunctionCommand } from "./function.js";
 import { addLiteralOption, readSecretData } from "./secret-data.js";
-import { addWaitOptions, createReporter, examples, type WaitFlags } from "./shared.js";
+import { addWaitOptions, createOrExplain, createReporter, examples, type WaitFlags } from "./shared.js";
 
 /**
  * `dispatch create`: from a manifest (`-f FILE`), or one object from flags
@@ -77,7 +77,10 @@ function createSecretCommand(app: App): Command {
       const org = session.orgFor(kind);
       const secret = create(SecretSchema, { meta: { name, org }, spec: { data } });
       const reporter = createReporter(session);
-      const created = await session.clients.secrets.create({ secret });
+      const created = await createOrExplain(
+        () => session.clients.secrets.create({ secret }),
+        `replace its data with "dispatch update secret ${name} --from-literal KEY=VALUE" (or FILE.json)`,
+      );
       reporter.report({ kind, name, org, action: "created", object: created.secret });
       await reporter.finish(cmd.optsWithGlobals<WaitFlags>());
     },
@@ -105,7 +108,10 @@ function createOrganizationCommand(app: App): Command {
         spec: { displayName: options.displayName ?? "", description: options.description ?? "" },
       });
       const reporter = createReporter(session);
-      const created = await session.clients.organizations.create({ organization });
+      const created = await createOrExplain(
+        () => session.clients.organizations.create({ organization }),
+        `change it with "dispatch update organization ${name} --display-name TEXT --description TEXT"`,
+      );
       reporter.report({ kind, name, org: "", action: "created", object: created.organization });
       await reporter.finish(cmd.optsWithGlobals<WaitFlags>());
     },
@@ -128,7 +134,10 @@ function createTokenCommand(app: App): Command {
     const session = await app.session(cmd);
     const role = options.admin ? Role.ADMIN : Role.ORG_MEMBER;
     const org = options.admin ? "" : session.settings.org;
-    const { token, secret } = await session.clients.tokens.create({ name, org, role });
+    const { token, secret } = await createOrExplain(
+      () => session.clients.tokens.create({ name, org, role }),
+      `tokens cannot be changed: pick another name, or revoke it first with "dispatch delete token ${name}"`,
+    );
     if (!token || !secret) throw new CommandError("the server's response has no token");
     const format = session.settings.output;
     if (format === "table") {

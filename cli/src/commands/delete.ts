@@ -4,6 +4,7 @@ import { UsageError } from "../errors.js";
 import { describeKinds, KINDS, kindByWord } from "../kinds.js";
 import { runManifest } from "./apply.js";
 import { takesKind } from "./completion.js";
+import { warnSecretUsers } from "./secret-references.js";
 import { createReporter, examples, forEachItem, isNotFound } from "./shared.js";
 
 /** `dispatch delete KIND NAME…` or `dispatch delete -f FILE`. */
@@ -38,6 +39,7 @@ export function createDeleteCommand(app: App): Command {
       if (!remove) throw new UsageError(`${kind.plural} cannot be deleted`);
       const org = session.orgFor(kind);
       const reporter = createReporter(session);
+      const deleted: string[] = [];
       await forEachItem(
         session,
         names,
@@ -45,11 +47,13 @@ export function createDeleteCommand(app: App): Command {
         async (name) => {
           try {
             reporter.report({ kind, name, org, action: "deleted", object: await remove({ org, name }) });
+            deleted.push(name);
           } catch (err) {
             if (!(options.ignoreNotFound && isNotFound(err))) throw err;
           }
         },
       );
+      if (kind.kind === "Secret") await warnSecretUsers(session, org, deleted);
       await reporter.finish();
     },
   );

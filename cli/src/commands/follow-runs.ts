@@ -36,20 +36,22 @@ export async function followRuns(
       session.io.stdout(renderRecord(format, objectJson(kind, run)));
     }
   };
-  if (format === "table") {
-    session.io.stdout(
-      formatRow(
-        kind.columns.map((c) => c.header),
-        widths,
-      ),
-    );
-  }
   let initial: Run[] | undefined = [];
   try {
     const stream = session.clients.runs.watch({ org: session.orgFor(kind), function: fn ?? "" }, { signal });
     for await (const event of stream) {
       if (event.type === WatchEventType.SYNCED) {
-        // The runs that existed when the watch began are in; print them in order.
+        // The runs that existed when the watch began are in; print them in order,
+        // under the header (printed only now: a function that does not exist fails
+        // before this, with nothing printed but the error).
+        if (format === "table" && initial) {
+          session.io.stdout(
+            formatRow(
+              kind.columns.map((c) => c.header),
+              widths,
+            ),
+          );
+        }
         const existing = sortRuns(initial ?? []);
         const shown = last ? [newestRun(existing)].filter((r) => r !== undefined) : existing;
         for (const run of shown) print(run);

@@ -17,7 +17,8 @@ import { type BundleShape, inferRuntime, requireHandler } from "../functions/run
 import { uploadBundle } from "../functions/upload.js";
 import { kindByWord } from "../kinds.js";
 import { nameProblem } from "../manifest.js";
-import { createReporter, examples } from "./shared.js";
+import { warnMissingSecrets } from "./secret-references.js";
+import { createOrExplain, createReporter, examples } from "./shared.js";
 
 /**
  * `dispatch create function NAME PATH`: packs and uploads the code (a file, or a
@@ -52,10 +53,13 @@ export function createFunctionCommand(app: App): Command {
     const spec = create(FunctionSpecSchema, { runtime, source });
     applyFunctionChanges(spec, changes);
     const reporter = createReporter(session);
-    const created = await session.clients.functions.create({
-      function: create(FunctionSchema, { meta: { name, org }, spec }),
-    });
+    const created = await createOrExplain(
+      () =>
+        session.clients.functions.create({ function: create(FunctionSchema, { meta: { name, org }, spec }) }),
+      `change it with "dispatch update function ${name} ..." or "dispatch apply -f FILE"`,
+    );
     reporter.report({ kind, name, org, action: "created", object: created.function });
+    await warnMissingSecrets(session, org, name, spec.secrets);
     await reporter.finish({ wait: waitRequested(cmd), timeout: flags.timeoutWait });
   });
   return examples(command, [
@@ -120,6 +124,7 @@ export function updateFunctionCommand(app: App): Command {
       const updated = await session.clients.functions.update({ function: next });
       reporter.report({ kind, name, org, action: "configured", object: updated.function });
     }
+    await warnMissingSecrets(session, org, name, spec.secrets);
     await reporter.finish({ wait: waitRequested(cmd), timeout: flags.timeoutWait });
   });
   return examples(command, [

@@ -63,6 +63,8 @@ export function createGetCommand(app: App): Command {
         single = true;
       } else {
         objects = sortRuns(await ops.list(fn === undefined ? { org } : { org, parent: fn }));
+        // The server lists no runs for a function that does not exist; say so, as exec does.
+        if (fn !== undefined && objects.length === 0) await session.clients.functions.get({ org, name: fn });
         if (options.last) {
           objects = objects.slice(-1);
           single = true;

@@ -110,6 +110,22 @@ export function isNotFound(err: unknown): boolean {
   return err instanceof ConnectError && err.code === Code.NotFound;
 }
 
+/**
+ * Runs a create call. When the object exists already, fails with the server's
+ * message and `instead`, how to change what is there, e.g.
+ * `function "hello" in org "default" already exists; change it with "dispatch update function hello ..."`.
+ */
+export async function createOrExplain<T>(call: () => Promise<T>, instead: string): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.AlreadyExists) {
+      throw new CommandError(`${err.rawMessage}; ${instead}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
 /** The server cannot be reached or refuses the token: every other call would fail the same way. */
 export function failsEveryCall(err: unknown): boolean {
   return err instanceof ConnectError && (err.code === Code.Unavailable || err.code === Code.Unauthenticated);

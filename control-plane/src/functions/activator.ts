@@ -78,9 +78,7 @@ async function forward(
 ): Promise<void> {
   const match = /^\/([a-z0-9-]+)\/([a-z0-9-]+)(\/[^?]*)?(\?.*)?$/.exec(req.url ?? "");
   if (!match) {
-    res.writeHead(404, { "content-type": "application/json" });
-    res.end(JSON.stringify({ error: { type: "InputError", message: "use /<org>/<function>/<path>" } }));
-    return;
+    return sendError(res, 404, "use /<org>/<function>/<path>");
   }
   const [, org = "", name = "", path = "/", query = ""] = match;
   // Only the platform (the gateway, tools with a token) may call functions
@@ -105,13 +103,7 @@ async function forward(
   });
   const fn = await invoker.functionOf(org, name).catch(() => undefined);
   if (!fn) {
-    res.writeHead(404, { "content-type": "application/json" });
-    res.end(
-      JSON.stringify({
-        error: { type: "InputError", message: `function "${name}" not found in org "${org}"` },
-      }),
-    );
-    return;
+    return sendError(res, 404, `function "${name}" not found in org "${org}"`);
   }
   const run = invoker.newRun(
     { org, function: name, input: undefined, secrets: [], trigger: Trigger.HTTP },
@@ -119,8 +111,7 @@ async function forward(
   );
   const secrets = await invoker.secretsFor(org, fn);
   if ("missing" in secrets) {
-    res.writeHead(400, { "content-type": "application/json" });
-    res.end(JSON.stringify({ error: { type: "InputError", message: secrets.missing } }));
+    sendError(res, 400, secrets.missing);
     if (run.status) {
       run.status.phase = Phase.ERROR;
       run.status.error = create(RunErrorSchema, { type: ErrorType.INPUT_ERROR, message: secrets.missing });
@@ -243,9 +234,11 @@ function decodeHeader(value: string | string[] | undefined): unknown {
   }
 }
 
+/** A JSON error answer: the caller's mistake (4xx) is an InputError, the platform's (5xx) a SystemError. */
 function sendError(res: ServerResponse, status: number, message: string): void {
+  const type = status >= 500 ? "SystemError" : "InputError";
   res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify({ error: { type: "InputError", message } }));
+  res.end(JSON.stringify({ error: { type, message } }));
 }
 
 function withoutToken(headers: IncomingMessage["headers"]): IncomingMessage["headers"] {

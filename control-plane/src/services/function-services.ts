@@ -174,21 +174,20 @@ export interface FunctionLookup {
 /**
  * LogService: a function's output, then (with follow) new lines as they are written.
  *
- * @param functions when given, Tail of a function that does not exist in the org
- *   fails with NotFound (as exec does) instead of printing nothing, or waiting
- *   forever with follow.
+ * Tail of a function that does not exist in the org fails with NotFound (as
+ * exec does) instead of printing nothing, or waiting forever with follow.
  */
 export function createLogService(
   logs: LogStore,
   log: ErrorLogger,
-  functions?: FunctionLookup,
+  functions: FunctionLookup,
 ): ServiceImpl<typeof LogService> {
   return {
     async *tail(request, ctx) {
       const org = resolveOrg(principalOf(ctx), request.org);
       requireNames({ function: request.function }, "the log request");
       try {
-        await functions?.functionOf(org, request.function);
+        await functions.functionOf(org, request.function);
         for await (const line of logs.tail(org, request.function, {
           tail: request.tail || 100,
           follow: request.follow,

@@ -15,8 +15,8 @@ import { type CallInput, type CallResult, runCall } from "./run-call.js";
 export interface WorkerState {
   /** Set by SIGTERM: `/healthz` answers 503 and new calls are refused. */
   draining: boolean;
-  /** Calls accepted and not yet answered. */
-  inFlight: number;
+  /** The responses of calls accepted and not yet answered. */
+  inFlight: Set<ServerResponse>;
   /** Called each time a call has been answered. */
   onCallDone(): void;
 }
@@ -146,6 +146,8 @@ export function createRequestListener(
     const receivedAt = Date.now();
     const url = new URL(req.url ?? "/", "http://worker");
     const path = url.pathname;
+    // A draining worker closes every connection it answers on, and says so (see closeAfterReply).
+    if (state.draining) closeAfterReply(res);
     if (path === "/healthz") {
       return state.draining
         ? sendJson(res, 503, { status: "draining" })
@@ -163,12 +165,11 @@ export function createRequestListener(
       return sendJson(res, 404, { error: failure("SystemError", `no such endpoint: ${path}`) });
     }
     if (state.draining) {
-      res.setHeader("connection", "close");
       return sendJson(res, 503, { error: failure("SystemError", "the worker is shutting down") });
     }
-    state.inFlight += 1;
+    state.inFlight.add(res);
     res.once("close", () => {
-      state.inFlight -= 1;
+      state.inFlight.delete(res);
       state.onCallDone();
     });
     readBody(req)
@@ -178,6 +179,15 @@ export function createRequestListener(
         else res.destroy();
       });
   };
+}
+
+/**
+ * Makes `res` close its connection once sent, with `Connection: close` (RFC 9112 §9.6), so
+ * that a keep-alive client (undici's pool) does not send its next request down a connection
+ * that is closing. Too late once the headers are out: that answer's connection stays open.
+ */
+export function closeAfterReply(res: ServerResponse): void {
+  if (!res.headersSent) res.setHeader("connection", "close");
 }
 
 /** Checks the `/invoke` body against the contract; throws with what is wrong. */

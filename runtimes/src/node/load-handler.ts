@@ -47,11 +47,37 @@ function pickExport(module: Record<string, unknown>, file: string, name: string 
   }
   if (typeof candidate === "function") return candidate as Handler;
   const exports = Object.keys(module).join(", ") || "none";
+  const [other] = handlerSpecs(module, file);
+  const wayOut =
+    other === undefined
+      ? `export a function, as the default or named with --handler ${file}:name`
+      : `name one with --handler ${other}`;
   throw new LoadError(
     name === undefined
-      ? `${file} has no default export (or module.exports) that is a function; its exports: ${exports}`
-      : `${file} has no export "${name}" that is a function; its exports: ${exports}`,
+      ? `${file} has no default export (or module.exports) that is a function; its exports: ${exports}; ${wayOut}`
+      : `${file} has no export "${name}" that is a function; its exports: ${exports}; ${wayOut}`,
   );
+}
+
+/**
+ * The handler specs that would load from `module` (CONTRACT.md `DISPATCH_HANDLER`): `file` when
+ * the default is a function, then `file:name` for each exported function, CommonJS `exports.name`
+ * that Node's static analysis missed included.
+ */
+function handlerSpecs(module: Record<string, unknown>, file: string): string[] {
+  const fallback = module.default;
+  const names = new Set(Object.keys(module));
+  if (isObjectLike(fallback)) for (const key of Object.keys(fallback)) names.add(key);
+  const specs: string[] = [];
+  for (const key of names) {
+    if (key === "default") {
+      const compiled = isObjectLike(fallback) && fallback.__esModule ? fallback.default : undefined;
+      if (typeof fallback === "function" || typeof compiled === "function") specs.unshift(file);
+    } else if (typeof (module[key] ?? (isObjectLike(fallback) ? fallback[key] : undefined)) === "function") {
+      specs.push(`${file}:${key}`);
+    }
+  }
+  return specs;
 }
 
 function isObjectLike(value: unknown): value is Record<string, unknown> {

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { format } from "node:util";
+import { format, inspect } from "node:util";
 import type { CallError, CallLogs } from "../contract.js";
 import type { Handler } from "./load-handler.js";
 import { CallOutput, runCaptured } from "./output-capture.js";
@@ -114,15 +114,49 @@ function createLogger(output: CallOutput) {
 const ownDir = fileURLToPath(new URL(".", import.meta.url));
 const ownDirUrl = new URL(".", import.meta.url).href;
 
-/** Maps a thrown value to the contract's error: `InputError` when so named, else `FunctionError`. */
+/**
+ * Maps a thrown value to the contract's error (CONTRACT.md "Errors"): `InputError` when so named,
+ * else `FunctionError`. The message leads with the error's class unless that is plain `Error` or
+ * `InputError` (`TypeError: Cannot read properties of undefined (reading 'name')`, as Python's
+ * `KeyError: 'name'`); an empty message is the class alone. A thrown value that is no error is
+ * its text: a string as is, anything else as `util.inspect` shows it.
+ */
 export function describeError(error: unknown): CallError {
   if (typeof error !== "object" || error === null || typeof (error as Error).message !== "string") {
-    return { type: "FunctionError", message: String(error), stack: [] };
+    return { type: "FunctionError", message: thrownValueText(error), stack: [] };
   }
-  const { name, message, stack } = error as Error;
-  const type =
-    name === "InputError" || error.constructor?.name === "InputError" ? "InputError" : "FunctionError";
-  return { type, message, stack: typeof stack === "string" ? stackLines(stack) : [] };
+  const { message, stack } = error as Error;
+  const input = isInputError(error);
+  const name = input ? "InputError" : errorClass(error);
+  return {
+    type: input ? "InputError" : "FunctionError",
+    message:
+      message === "" ? name : name === "Error" || name === "InputError" ? message : `${name}: ${message}`,
+    stack: typeof stack === "string" ? stackLines(stack) : [],
+  };
+}
+
+/** An error whose `name` or class (or a class it extends) is `InputError`. */
+function isInputError(error: object): boolean {
+  if ((error as Error).name === "InputError") return true;
+  for (let proto = Object.getPrototypeOf(error); proto !== null; proto = Object.getPrototypeOf(proto)) {
+    if (proto.constructor?.name === "InputError") return true;
+  }
+  return false;
+}
+
+/**
+ * The class an error is, in the words its stack uses: its `name`, or, when that is just `Error`
+ * (a subclass that sets none), the name of its constructor, as Python names an exception's class.
+ */
+function errorClass(error: object): string {
+  const { name } = error as Error;
+  if (typeof name === "string" && name !== "" && name !== "Error") return name;
+  return error instanceof Error && error.constructor.name !== "" ? error.constructor.name : "Error";
+}
+
+function thrownValueText(value: unknown): string {
+  return typeof value === "string" ? value : inspect(value, { breakLength: Number.POSITIVE_INFINITY });
 }
 
 /** The stack's lines, without the worker's own frames and Node's internals. */
@@ -140,7 +174,7 @@ function stackLines(stack: string): string[] {
 
 function stackText(error: unknown): string {
   if (error instanceof Error && typeof error.stack === "string") return stackLines(error.stack).join("\n");
-  return messageOf(error);
+  return describeError(error).message;
 }
 
 function messageOf(error: unknown): string {

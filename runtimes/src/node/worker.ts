@@ -10,7 +10,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { LOAD_ERROR_EXIT_CODE } from "../contract.js";
 import { LoadError, readConfig, type WorkerConfig } from "./config.js";
-import { createRequestListener, type WorkerState } from "./endpoints.js";
+import { closeAfterReply, createRequestListener, type WorkerState } from "./endpoints.js";
 import { type Handler, loadHandler } from "./load-handler.js";
 import { currentCall, installOutputCapture } from "./output-capture.js";
 
@@ -50,9 +50,9 @@ function exitWithLoadError(error: unknown): never {
 
 const state: WorkerState = {
   draining: false,
-  inFlight: 0,
+  inFlight: new Set(),
   onCallDone() {
-    if (state.draining && state.inFlight === 0) setImmediate(() => process.exit(0));
+    if (state.draining && state.inFlight.size === 0) setImmediate(() => process.exit(0));
   },
 };
 
@@ -72,7 +72,10 @@ server.listen(config.port, config.host, () => {
 const drain = () => {
   if (state.draining) return;
   state.draining = true;
-  server.closeIdleConnections();
+  // Connections are closed by their answers, which say so (CONTRACT.md "Connections"), not by
+  // closeIdleConnections: that also drops a connection whose request has arrived but is not yet
+  // read, and a caller would see the connection reset rather than a 503 it can act on.
+  for (const res of state.inFlight) closeAfterReply(res);
   setTimeout(() => process.exit(0), config.drainMs);
   state.onCallDone();
 };
