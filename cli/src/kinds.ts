@@ -128,6 +128,11 @@ export function phaseName(phase: Phase | undefined): string {
 const name: Column = { header: "NAME", value: (o) => metaOf(o)?.name ?? "" };
 const status: Column = { header: "STATUS", value: (o) => phaseName(statusOf(o)?.phase) };
 const age: Column = { header: "AGE", value: (o, now) => formatAge(metaOf(o)?.created, now) };
+/** The first line of `text`, cut to `max` characters with an ellipsis. */
+const shorten = (text: string, max: number) => {
+  const line = text.split("\n", 1)[0] ?? "";
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+};
 const list = (values: readonly string[], empty = "-") => (values.length > 0 ? values.join(",") : empty);
 
 /**
@@ -219,6 +224,8 @@ const functionKind: Kind = {
     status,
     { header: "READY", value: (o) => String((o as DispatchFunction).status?.readyInstances ?? 0) },
     age,
+    // Why it is not READY, or what just happened to it (a crash and its restart).
+    { header: "REASON", value: (o) => shorten(statusOf(o)?.reason[0] ?? "", 70) || "-" },
   ],
   nameOf: (o) => metaOf(o)?.name ?? "",
   ops: (c) => resourceOps(c.functions, "function", false),

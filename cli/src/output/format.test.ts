@@ -53,9 +53,24 @@ test("table: columns are aligned and the last one is not padded", (t) => {
   );
 });
 
-test("table: functions show runtime, phase without its prefix, ready instances and age", (t) => {
+test("table: functions show runtime, phase without its prefix, ready instances, age and reason", (t) => {
   const out = renderObjects("table", kindByWord("fn"), [hello], { single: false, now });
-  t.is(out, "NAME    RUNTIME   STATUS   READY   AGE\nhello   nodejs    READY    1       5m\n");
+  t.is(out, "NAME    RUNTIME   STATUS   READY   AGE   REASON\nhello   nodejs    READY    1       5m    -\n");
+});
+
+test("table: a function's first reason line shows, cut to fit", (t) => {
+  const crashed = clone(FunctionSchema, hello);
+  if (crashed.status)
+    crashed.status.reason = [`instance hello-1 crashed (exit code 1); ${"x".repeat(80)}`, "more"];
+  const out = renderObjects("table", kindByWord("fn"), [crashed], { single: false, now });
+  const reason =
+    out
+      .split("\n")[1]
+      ?.split(/\s{2,}/)
+      .at(-1) ?? "";
+  t.true(reason.startsWith("instance hello-1 crashed (exit code 1); xxx"));
+  t.true(reason.endsWith("…"));
+  t.is(reason.length, 70);
 });
 
 test("table: secrets list their keys and never their values", (t) => {
