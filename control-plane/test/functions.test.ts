@@ -394,6 +394,7 @@ test("a crashed worker of a min-scale function restarts with backoff, and status
   t.regex(crashed.status?.reason.join(" ") ?? "", /crashed \(signal SIGKILL\); restarting in/);
   const back = await until(api, "sturdy", (f) => f.status?.readyInstances === 1);
   t.is(back.status?.phase, Phase.READY);
+  t.regex(back.status?.reason.join(" ") ?? "", /crashed \(signal SIGKILL\); restarted$/);
   const newPid = outputOf(await exec(api, "sturdy", {}));
   t.not(newPid, pid);
 });

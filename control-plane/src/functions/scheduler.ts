@@ -52,6 +52,8 @@ interface FunctionState {
   servingGeneration: bigint;
   phase: Phase;
   reason: string[];
+  /** The last crash, while `reason` tells of it: "instance f-1-2 crashed (exit code 3)". */
+  crash?: string;
   observed: bigint;
   /** Rollouts and status writes for one function run one at a time. */
   queue: Promise<void>;
@@ -319,7 +321,8 @@ export class Scheduler {
       const how = event.exit.signal ? `signal ${event.exit.signal}` : `exit code ${event.exit.code}`;
       const restart =
         event.restartInMs === undefined ? "" : `; restarting in ${(event.restartInMs / 1000).toFixed(1)}s`;
-      state.reason = [`instance ${event.instance} crashed (${how})${restart}`];
+      state.crash = `instance ${event.instance} crashed (${how})`;
+      state.reason = [`${state.crash}${restart}`];
       // The function's own failure, not the platform's: one line, no stack.
       this.options.log(`function ${state.org}/${state.name}`, state.reason[0]);
     } else if (event.type === "failed") {
@@ -328,6 +331,10 @@ export class Scheduler {
     } else if (event.type === "ready" || event.type === "scaled") {
       if (state.phase === Phase.ERROR && state.observed === state.servingGeneration)
         state.phase = Phase.READY;
+      // Serving again after a crash: say so, and keep what happened.
+      if (state.crash && pool.size > 0 && state.reason[0]?.startsWith(state.crash)) {
+        state.reason = [`${state.crash}; restarted`];
+      }
     }
     state.queue = state.queue.then(() => this.writeStatus(state)).catch(() => undefined);
   }
