@@ -25,6 +25,8 @@ export async function startDispatchProcess(): Promise<DispatchProcess> {
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      // BENCH_NODE_FLAGS="--flag …" runs the control plane with those node/V8 flags.
+      ...(process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
       // BENCH_PROFILE=DIR writes a CPU profile of the control plane there.
       ...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
       ...(process.env.BENCH_HEAP
