@@ -548,7 +548,7 @@ test("a function that names a secret that does not exist is created with a warni
   t.is(
     created.stderr,
     'warning: function "needy" names secret "nosuchsecret", which does not exist in org "default": its calls ' +
-      'fail until it does; create it with "dispatch create secret nosuchsecret --from-literal KEY=VALUE"\n',
+      'fail until it does; create it with "dispatch create secret nosuchsecret --from-literal KEY=VALUE --org default"\n',
   );
 
   t.is((await dispatch(t, ["create", "secret", "needed", "--from-literal", "k=v"])).code, 0);
@@ -569,5 +569,31 @@ test("a function that names a secret that does not exist is created with a warni
   t.is(deleted.code, 0, deleted.stderr);
   t.is(deleted.stdout, "secret/needed deleted\n");
   t.regex(deleted.stderr, /^warning: secret "needed" was deleted, but function "needy" still names it: /);
-  t.regex(deleted.stderr, /"dispatch update function needy --secret OTHER"/);
+  t.regex(deleted.stderr, /"dispatch update function needy --secret OTHER --org default"/);
+});
+
+test("secret warnings say which org to act on, and delete -f warns only about secrets it deleted", async (t) => {
+  t.is((await dispatch(t, ["create", "org", "acme"])).code, 0);
+  const code = await file(t, "elsewhere.js", "export default () => 1;\n");
+  const created = await dispatch(t, [
+    "create",
+    "function",
+    "elsewhere",
+    code,
+    "--secret",
+    "zz",
+    "--org",
+    "acme",
+  ]);
+  t.is(created.code, 0, created.stderr);
+  t.regex(created.stderr, /"dispatch create secret zz --from-literal KEY=VALUE --org acme"/);
+
+  const manifest = await file(
+    t,
+    "never-there.yaml",
+    "kind: Secret\nmeta:\n  name: zz\n  org: acme\nspec:\n  data:\n    k: v\n",
+  );
+  const deleted = await dispatch(t, ["delete", "-f", manifest, "--ignore-not-found"]);
+  t.is(deleted.code, 0, deleted.stderr);
+  t.is(deleted.stderr, "", "nothing was deleted, so nothing is warned about");
 });

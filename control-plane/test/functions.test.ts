@@ -644,3 +644,27 @@ test("the activator breaks the client's connection off when the worker dies mid-
   t.is(run?.status?.phase, Phase.ERROR);
   t.is(run?.status?.error?.type, ErrorType.SYSTEM_ERROR);
 });
+
+test("a deleted function's output goes with it: a new function of the same name starts with no lines", async (t) => {
+  const { api } = t.context;
+  const { LogService } = await import("@dispatch/proto");
+  const logs = client(LogService, t.context.dispatch.url, t.context.dispatch.token);
+  const code = 'export default async () => { console.log("from the first one"); return 1; };\n';
+  await deploy(api, "reborn", "reborn.js", code);
+  await exec(api, "reborn", {});
+  const lines = async () => {
+    const texts: string[] = [];
+    for await (const { line } of logs.tail({ function: "reborn", follow: false }))
+      texts.push(line?.text ?? "");
+    return texts;
+  };
+  t.deepEqual(await lines(), ["from the first one"]);
+  await api.functions.delete({ name: "reborn" });
+  // The purge runs when the scheduler lets the function go: its lines, then its runs.
+  const gone = Date.now() + 10_000;
+  while ((await api.runs.list({ function: "reborn" })).items.length > 0 && Date.now() < gone) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await deploy(api, "reborn", "reborn.js", "export default async () => 2;\n");
+  t.deepEqual(await lines(), []);
+});

@@ -481,6 +481,8 @@ def event_reply(value):
     out = list(headers.items())
     data = value["data"]
     declared = value.get("datacontenttype") if isinstance(value.get("datacontenttype"), str) else None
+    if declared is not None and HEADER_VALUE_INVALID.search(declared):
+        raise ValueError("reply event datacontenttype has a character HTTP headers cannot carry")
     if data is None:
         return 200, out, b""
     if isinstance(data, (bytes, bytearray)):
@@ -709,10 +711,16 @@ class Endpoints(BaseHTTPRequestHandler):
         self._send(status, [("Content-Type", "application/json")], json.dumps(value).encode())
 
     def _send(self, status, headers, body):
+        # 1xx, 204 and 304 answers have no body (RFC 9110 §6.4.1); one sent anyway would be read
+        # as the start of the next response on a keep-alive connection.
+        bodiless = status < 200 or status in (204, 304)
+        if bodiless:
+            body = b""
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        if not bodiless:
+            self.send_header("Content-Length", str(len(body)))
         self._replied = True
         # A connection the worker will close says so (RFC 9112 §9.6), or a keep-alive client
         # (undici's pool) may send its next request down it as it closes. A draining worker

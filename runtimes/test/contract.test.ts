@@ -349,6 +349,31 @@ for (const runtime of runtimes) {
     });
   });
 
+  test(`${runtime}: a 204 result goes out without a body, and the connection carries the next request`, async (t) => {
+    await withWorker(t, runtime, "noContent", async (worker) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      t.teardown(() => agent.destroy());
+      const empty = await request(`${worker.url}/http/x`, { agent });
+      t.is(empty.status, 204);
+      t.is(empty.text, "");
+      const health = await request(`${worker.url}/healthz`, { agent });
+      t.is(health.status, 200);
+      t.true(health.reusedSocket);
+    });
+  });
+
+  test(`${runtime}: a reply event whose content type HTTP cannot carry is a FunctionError, not a header`, async (t) => {
+    await withWorker(t, runtime, "badReplyType", async (worker) => {
+      const answer = await request(`${worker.url}/event`, {
+        method: "POST",
+        headers: { "ce-specversion": "1.0", "ce-id": "e-1", "ce-source": "/s", "ce-type": "ping" },
+      });
+      t.is(answer.status, 500);
+      t.is(answer.headers["x-injected"], undefined);
+      t.is((answer.json() as { error: CallError }).error.type, "FunctionError");
+    });
+  });
+
   test(`${runtime}: a failed call leaves its keep-alive connection open for the next request`, async (t) => {
     await withWorker(t, runtime, "fails", async (worker) => {
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });

@@ -80,6 +80,13 @@ export const httpResponse = () => ({
   body: "created",
 });
 export const badHeader = () => ({ statusCode: 200, headers: { "x-price": "5 €" }, body: "five" });
+export const noContent = () => ({ statusCode: 204, headers: {}, body: "ignored" });
+export const badReplyType = () => ({
+  type: "t",
+  source: "/s",
+  datacontenttype: "text/plain\\r\\nx-injected: yes",
+  data: "x",
+});
 export const event = (context, payload) =>
   context.event.type === "ignore" ? null : { type: context.event.type, subject: context.event.subject ?? null, payload };
 export const replyEvent = (context, payload) => ({
@@ -202,6 +209,14 @@ def httpResponse(context, payload):
 
 def badHeader(context, payload):
     return {"statusCode": 200, "headers": {"x-price": "5 €"}, "body": "five"}
+
+
+def noContent(context, payload):
+    return {"statusCode": 204, "headers": {}, "body": "ignored"}
+
+
+def badReplyType(context, payload):
+    return {"type": "t", "source": "/s", "datacontenttype": "text/plain\\r\\nx-injected: yes", "data": "x"}
 
 
 def event(context, payload):

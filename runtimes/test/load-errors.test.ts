@@ -16,6 +16,7 @@ const bundles: Record<Runtime, Record<string, string>> = {
     "named.cjs": "exports.handler = () => 1;\nexports.version = 2;\n",
     "needs-package.mjs": 'import "nonexistent-pkg";\nexport default () => 1;\n',
     "throws.mjs": 'throw new Error("no config at load");\n',
+    "getter.cjs": 'module.exports = { get boom() { throw new Error("a getter ran"); }, handle: () => 1 };\n',
   },
   python3: {
     "ok.py": "not_a_function = 3\n\ndef handle(context, payload):\n    return 1\n",
@@ -100,6 +101,12 @@ const cases: {
     handler: "throws.mjs",
     what: "an error thrown at load",
     message: /^Error: no config at load$/,
+  },
+  {
+    runtime: "nodejs",
+    handler: "getter.cjs",
+    what: "a module whose exports have a throwing getter (listing them runs none)",
+    message: /has no default export .*its exports: .*name one with --handler getter\.cjs:handle$/,
   },
   {
     runtime: "nodejs",

@@ -57,20 +57,27 @@ export async function runManifest(
   await uploadManifestSources(session.clients, code, (doc) => doc.org || session.orgFor(doc.kind));
   const reporter = createReporter(session);
   const ordered = verb === "delete" ? [...docs].reverse() : docs;
-  await forEachItem(
-    session,
-    ordered,
-    (doc) => `${doc.kind.singular}/${doc.name} (document ${doc.index}, line ${doc.line})`,
-    (doc) => step(session, reporter, verb, doc, { file, ignoreNotFound: flags.ignoreNotFound === true }),
-  );
-  await warnAboutSecrets(session, verb, docs);
+  const deleted: ManifestDocument[] = [];
+  try {
+    await forEachItem(
+      session,
+      ordered,
+      (doc) => `${doc.kind.singular}/${doc.name} (document ${doc.index}, line ${doc.line})`,
+      (doc) =>
+        step(session, reporter, verb, doc, { file, ignoreNotFound: flags.ignoreNotFound === true, deleted }),
+    );
+  } finally {
+    // Also when a document failed: the warnings are about what did happen.
+    await warnAboutSecrets(session, verb, verb === "delete" ? deleted : docs);
+  }
   await reporter.finish(verb === "delete" ? undefined : flags);
 }
 
 /**
  * Once every document is done (a manifest may create a function's secret after
  * the function): warns about functions that name secrets that do not exist, or,
- * for delete, about functions that still name a deleted secret.
+ * for delete, about functions that still name a deleted secret (`docs` are then
+ * the documents actually deleted).
  */
 async function warnAboutSecrets(
   session: Session,
@@ -99,7 +106,7 @@ async function step(
   reporter: Reporter,
   verb: ManifestVerb,
   doc: ManifestDocument,
-  { file, ignoreNotFound }: { file: string; ignoreNotFound: boolean },
+  { file, ignoreNotFound, deleted }: { file: string; ignoreNotFound: boolean; deleted: ManifestDocument[] },
 ): Promise<void> {
   const { kind, name } = doc;
   const org = doc.org || session.orgFor(kind);
@@ -125,6 +132,7 @@ async function step(
     case "delete":
       try {
         report("deleted", await need("delete")({ org, name }));
+        deleted.push(doc);
       } catch (err) {
         if (!(ignoreNotFound && isNotFound(err))) throw err;
       }

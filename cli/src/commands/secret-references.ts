@@ -28,7 +28,7 @@ export async function warnMissingSecrets(
     if (name === undefined) continue;
     session.io.stderr(
       `warning: function "${fn}" names secret "${name}", which does not exist in org "${org || "default"}": ` +
-        `its calls fail until it does; create it with "dispatch create secret ${name} --from-literal KEY=VALUE"\n`,
+        `its calls fail until it does; create it with "dispatch create secret ${name} --from-literal KEY=VALUE${orgFlag(org)}"\n`,
     );
   }
 }
@@ -63,8 +63,16 @@ export async function warnSecretUsers(
       : `functions ${users.map((u) => `"${u}"`).join(", ")} still name it`;
     session.io.stderr(
       `warning: secret "${secret}" was deleted, but ${who}: ${one ? "its" : "their"} calls fail until you ` +
-        `create it again ("dispatch create secret ${secret} --from-literal KEY=VALUE") or change the secrets ` +
-        `${one ? "it names" : "they name"} ("dispatch update function ${one ? first : "NAME"} --secret OTHER")\n`,
+        `create it again ("dispatch create secret ${secret} --from-literal KEY=VALUE${orgFlag(org)}") or change the secrets ` +
+        `${one ? "it names" : "they name"} ("dispatch update function ${one ? first : "NAME"} --secret OTHER${orgFlag(org)}")\n`,
     );
   }
+}
+
+/**
+ * The --org flag of a suggested command: always there, so that the command acts
+ * on the same org when copied, whatever org the user's context or flags name.
+ */
+function orgFlag(org: string): string {
+  return ` --org ${org || "default"}`;
 }

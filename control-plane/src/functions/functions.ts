@@ -78,7 +78,11 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     log,
     // Calls that were in flight when the function was deleted are done now:
     // purge again so none of their runs outlives the function.
-    onRemoved: (org, name) => runs.deleteFunction(org, name),
+    // A deleted function leaves nothing behind: its output, then its runs, go with it.
+    onRemoved: async (org, name) => {
+      await logs.deleteFunction(org, name);
+      await runs.deleteFunction(org, name);
+    },
   });
   await scheduler.start();
   const invoker = new Invoker({

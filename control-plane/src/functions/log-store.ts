@@ -27,6 +27,7 @@ export class LogStore {
 
   private constructor(
     private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
     private readonly nc: NatsConnection,
   ) {}
 
@@ -48,7 +49,7 @@ export class LogStore {
       num_replicas: replicas,
     };
     await ensureStream(jsm, config);
-    return new LogStore(js, nc);
+    return new LogStore(js, jsm, nc);
   }
 
   /** Publishes one line (fire and forget: logging never slows a call down). */
@@ -101,5 +102,10 @@ export class LogStore {
         if (recent.length > options.tail) recent.shift();
       }
     }
+  }
+
+  /** Removes a function's lines (when the function is deleted, with its runs). */
+  async deleteFunction(org: string, fn: string): Promise<void> {
+    await this.jsm.streams.purge(stream, { filter: `${prefix}${org}.${fn}` });
   }
 }

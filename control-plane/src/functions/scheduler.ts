@@ -316,7 +316,8 @@ export class Scheduler {
   }
 
   private onPoolEvent(state: FunctionState, pool: RevisionPool, event: PoolEvent): void {
-    if (state.serving !== pool) return;
+    // Shutting down: instances end because the platform stops them.
+    if (state.serving !== pool || this.closing) return;
     if (event.type === "crashed") {
       const how = event.exit.signal ? `signal ${event.exit.signal}` : `exit code ${event.exit.code}`;
       const restart =

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { validateHeaderValue } from "node:http";
 import { encodeJson, isJsonType, mediaType } from "./payload.js";
 
 /** An event the worker cannot read; the call answers `400 InputError`. */
@@ -91,6 +92,7 @@ export function encodeReplyEvent(event: Record<string, unknown>): {
   }
   const { data } = event;
   const declared = typeof event.datacontenttype === "string" ? event.datacontenttype : undefined;
+  if (declared !== undefined) validateHeaderValue("datacontenttype", declared);
   if (data === undefined || data === null) return { headers, body: Buffer.alloc(0) };
   if (data instanceof Uint8Array) {
     headers["content-type"] = declared ?? "application/octet-stream";

@@ -71,13 +71,31 @@ function handlerSpecs(module: Record<string, unknown>, file: string): string[] {
   const specs: string[] = [];
   for (const key of names) {
     if (key === "default") {
-      const compiled = isObjectLike(fallback) && fallback.__esModule ? fallback.default : undefined;
+      const compiled = isObjectLike(fallback)
+        ? plainValue(fallback, "__esModule") && plainValue(fallback, "default")
+        : undefined;
       if (typeof fallback === "function" || typeof compiled === "function") specs.unshift(file);
-    } else if (typeof (module[key] ?? (isObjectLike(fallback) ? fallback[key] : undefined)) === "function") {
+    } else if (
+      typeof (plainValue(module, key) ?? (isObjectLike(fallback) ? plainValue(fallback, key) : undefined)) ===
+      "function"
+    ) {
       specs.push(`${file}:${key}`);
     }
   }
   return specs;
+}
+
+/**
+ * A property's plain value, without running getters: listing what a module
+ * exports must not run its code (a getter may throw, or load things).
+ */
+function plainValue(object: Record<string, unknown>, key: string): unknown {
+  try {
+    const descriptor = Object.getOwnPropertyDescriptor(object, key);
+    return descriptor && "value" in descriptor ? descriptor.value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isObjectLike(value: unknown): value is Record<string, unknown> {
