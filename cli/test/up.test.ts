@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, readFile, stat } from "node:fs/promises";
+import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,8 +16,13 @@ interface Up {
   exited: Promise<number | null>;
 }
 
-async function startUp(env: NodeJS.ProcessEnv, args: string[]): Promise<Up> {
-  const child = spawn(process.execPath, [bin, "up", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+async function startUp(env: NodeJS.ProcessEnv, args: string[], ownGroup = false): Promise<Up> {
+  // ownGroup: a process group of its own, as a shell gives a foreground job (Ctrl-C signals the group).
+  const child = spawn(process.execPath, [bin, "up", ...args], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: ownGroup,
+  });
   let output = "";
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
@@ -39,6 +45,18 @@ function run(
     execFile(process.execPath, [bin, ...args], { env }, (error, stdout, stderr) => {
       resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
     });
+  });
+}
+
+/** Whether something accepts TCP connections on the loopback port. */
+function listens(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
   });
 }
 
@@ -118,4 +136,63 @@ test("dispatch up: no NATS and no nats-server is a clear error", async (t) => {
     result.stderr,
     /is not installed\. Install it \(Debian\/Ubuntu: sudo apt-get install nats-server\)/,
   );
+});
+
+test("dispatch up: Ctrl-C (SIGINT to the whole process group) lets a call in flight finish", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const args = [
+    "--data-dir",
+    join(dir, "data"),
+    "--port",
+    "0",
+    "--nats-url",
+    `nats://127.0.0.1:${await freePort()}`,
+  ];
+  const up = await startUp(env, args, true);
+  const pid = up.child.pid ?? 0;
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(-pid, "SIGKILL");
+  });
+  // The handler marks that the call reached it, so the signal comes while it runs.
+  const marker = join(dir, "called");
+  const handler = join(dir, "slow.js");
+  await writeFile(
+    handler,
+    `import { writeFileSync } from "node:fs";\nexport default async () => { writeFileSync(${JSON.stringify(marker)}, "x"); await new Promise((r) => setTimeout(r, 1500)); return "finished"; };\n`,
+  );
+  const created = await run(env, ["create", "function", "slow", handler, "--min-scale", "1", "--wait"]);
+  t.is(created.code, 0, created.stderr);
+  const call = run(env, ["exec", "slow", "-o", "json"]);
+  while (!(await stat(marker).catch(() => undefined)))
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  process.kill(-pid, "SIGINT");
+  const result = await call;
+  t.is(result.code, 0, result.stderr);
+  t.is(JSON.parse(result.stdout).status.output, "finished");
+  t.is(await up.exited, 0, up.output());
+  t.notRegex(up.output(), /crashed/);
+});
+
+test("dispatch up: when its terminal closes (SIGHUP) it stops its workers and its nats-server too", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const natsPort = await freePort();
+  const args = ["--data-dir", join(dir, "data"), "--port", "0", "--nats-url", `nats://127.0.0.1:${natsPort}`];
+  const up = await startUp(env, args, true);
+  const pid = up.child.pid ?? 0;
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(-pid, "SIGKILL");
+  });
+  const handler = join(dir, "hi.js");
+  await writeFile(handler, 'export default async () => "hi";\n');
+  t.is((await run(env, ["create", "function", "hi", handler, "--min-scale", "1", "--wait"])).code, 0);
+  const fn = JSON.parse((await run(env, ["get", "function", "hi", "-o", "json"])).stdout);
+  const worker: string = fn.status.endpoints[0];
+  t.is((await fetch(`${worker}/healthz`)).status, 200);
+  t.true(await listens(natsPort));
+  process.kill(pid, "SIGHUP");
+  t.is(await up.exited, 0, up.output());
+  await t.throwsAsync(fetch(`${worker}/healthz`), undefined, "the worker is gone");
+  t.false(await listens(natsPort), "nats-server is gone");
 });

@@ -6,7 +6,7 @@ import { startUp, UpError } from "./up.js";
 
 /**
  * The `dispatch up` command: runs every Dispatch component in this process
- * (plus nats-server when none is running) until SIGINT or SIGTERM.
+ * (plus nats-server when none is running) until SIGINT, SIGTERM or SIGHUP.
  */
 export function createUpCommand(): Command {
   return new Command("up")
@@ -116,8 +116,7 @@ Examples:
           log("stopping now (second signal)");
           process.exit(130);
         };
-        process.once("SIGINT", force);
-        process.once("SIGTERM", force);
+        for (const signal of stopSignals) process.once(signal, force);
         await up.stop();
         log("stopped");
       },
@@ -139,14 +138,19 @@ function parsePort(value: string): number {
   return port;
 }
 
+/**
+ * What stops `dispatch up` cleanly: Ctrl-C, a service manager, or the terminal
+ * closing (SIGHUP; workers and nats-server have process groups of their own,
+ * so up must stop them itself).
+ */
+const stopSignals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
 function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
+      for (const s of stopSignals) process.off(s, on);
       resolve(signal);
     };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
+    for (const s of stopSignals) process.on(s, on);
   });
 }

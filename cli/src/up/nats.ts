@@ -64,8 +64,11 @@ export async function startEmbeddedNats(bin: string, url: string, dataDir: strin
   const logPath = join(dataDir, "nats-server.log");
   await mkdir(storeDir, { recursive: true, mode: 0o700 });
   const log = createWriteStream(logPath, { flags: "a" });
+  // A process group of its own: Ctrl-C in the terminal must not stop NATS under
+  // the control plane while it finishes calls; `dispatch up` stops it last.
   const child: ChildProcess = spawn(bin, ["-a", hostname, "-p", port || "4222", "-js", "-sd", storeDir], {
     stdio: ["ignore", "ignore", "pipe"],
+    detached: true,
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
@@ -89,9 +92,13 @@ export async function startEmbeddedNats(bin: string, url: string, dataDir: strin
       ),
     );
   });
+  // Its own process group survives `dispatch up`: stop it even when up exits abruptly.
+  const reap = () => child.kill("SIGTERM");
+  process.on("exit", reap);
   return {
     url,
     async stop() {
+      process.off("exit", reap);
       if (child.exitCode === null) {
         child.kill("SIGTERM");
         const timer = setTimeout(() => child.kill("SIGKILL"), 5000);

@@ -93,7 +93,14 @@ export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
       DISPATCH_FUNCTION: revision.name,
       DISPATCH_TIMEOUT_MS: String(revision.timeoutMs),
     });
-    const child = spawn(command, args, { env, cwd: revision.directory, stdio: ["ignore", "pipe", "pipe"] });
+    // A process group of its own: a terminal's Ctrl-C reaches `dispatch up`, which
+    // drains its workers (calls in flight finish); it must not kill them first.
+    const child = spawn(command, args, {
+      env,
+      cwd: revision.directory,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     live.add(child);
     let stopping = false;
     const exited = new Promise<InstanceExit>((resolve) => {
