@@ -196,3 +196,30 @@ test("dispatch up: when its terminal closes (SIGHUP) it stops its workers and it
   await t.throwsAsync(fetch(`${worker}/healthz`), undefined, "the worker is gone");
   t.false(await listens(natsPort), "nats-server is gone");
 });
+
+test("dispatch up: killed with SIGKILL, it leaves no worker running", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const natsPort = await freePort();
+  const args = ["--data-dir", join(dir, "data"), "--port", "0", "--nats-url", `nats://127.0.0.1:${natsPort}`];
+  const up = await startUp(env, args, true);
+  const pid = up.child.pid ?? 0;
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(-pid, "SIGKILL");
+  });
+  const handler = join(dir, "hi.js");
+  await writeFile(handler, 'export default async () => "hi";\n');
+  t.is((await run(env, ["create", "function", "hi", handler, "--min-scale", "1", "--wait"])).code, 0);
+  const fn = JSON.parse((await run(env, ["get", "function", "hi", "-o", "json"])).stdout);
+  const port = Number(new URL(fn.status.endpoints[0]).port);
+  t.true(await listens(port));
+  process.kill(pid, "SIGKILL");
+  await up.exited;
+  // The worker notices its stdin pipe ended and drains (nothing is in flight: it exits at once).
+  const deadline = Date.now() + 10_000;
+  while ((await listens(port)) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  t.false(await listens(port), "the worker is gone");
+  // nats-server outlives a SIGKILLed `dispatch up` (the next `dispatch up` finds it and uses it).
+  await new Promise((resolve) => execFile("pkill", ["-f", join(dir, "data", "nats")], resolve));
+});

@@ -556,6 +556,20 @@ for (const runtime of runtimes) {
     );
   });
 
+  test(`${runtime}: with DISPATCH_EXIT_WITH_STDIN=1 the worker drains and exits when its stdin ends`, async (t) => {
+    const worker = await startWorker({
+      runtime,
+      dir: bundles.get(runtime) as string,
+      handler: handlerFor(runtime, "echo"),
+      env: { DISPATCH_EXIT_WITH_STDIN: "1" },
+      stdinPipe: true,
+    });
+    t.teardown(() => worker.stop());
+    t.is((await request(`${worker.url}/healthz`)).status, 200, "an open stdin keeps it serving");
+    worker.child.stdin?.end();
+    t.deepEqual(await worker.exited, { code: 0, signal: null });
+  });
+
   test(`${runtime}: SIGTERM with nothing in flight exits 0 at once`, async (t) => {
     await withWorker(t, runtime, "echo", async (worker) => {
       worker.child.kill("SIGTERM");

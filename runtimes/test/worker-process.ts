@@ -54,6 +54,8 @@ export interface LaunchOptions {
   dir: string;
   handler: string;
   env?: Record<string, string>;
+  /** Give the worker a stdin pipe (the test holds the other end as `child.stdin`). */
+  stdinPipe?: boolean;
 }
 
 // If the test process exits without stopping a worker, do not leave it running.
@@ -77,7 +79,7 @@ export async function launch(
       DISPATCH_FUNCTION: "test-fn",
       ...options.env,
     },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [options.stdinPipe ? "pipe" : "ignore", "pipe", "pipe"],
   });
   running.add(child);
   // "close", not "exit": lines written just before exit are read by then.

@@ -81,3 +81,9 @@ const drain = () => {
 };
 process.on("SIGTERM", drain);
 process.on("SIGINT", drain);
+if (config.exitWithStdin) {
+  // The driver holds the other end: when its process ends, however it ends, so does this worker.
+  process.stdin.on("end", drain);
+  process.stdin.on("error", drain);
+  process.stdin.resume();
+}
