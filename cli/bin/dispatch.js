@@ -2,9 +2,11 @@
 import { run } from "../dist/src/main.js";
 
 // `dispatch get fn | head -1`: a closed pipe ends the command quietly, like other CLIs.
+// A terminal that hung up (EIO) must not crash `dispatch up` while it stops cleanly.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (err) => {
     if (err.code === "EPIPE") process.exit(0);
+    if (err.code === "EIO") return;
     throw err;
   });
 }

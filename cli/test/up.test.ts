@@ -223,3 +223,32 @@ test("dispatch up: killed with SIGKILL, it leaves no worker running", async (t) 
   // nats-server outlives a SIGKILLed `dispatch up` (the next `dispatch up` finds it and uses it).
   await new Promise((resolve) => execFile("pkill", ["-f", join(dir, "data", "nats")], resolve));
 });
+
+test("dispatch up: Ctrl-C while it is still starting stops what it started", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const natsPort = await freePort();
+  const args = [
+    "up",
+    "--data-dir",
+    join(dir, "data"),
+    "--port",
+    "0",
+    "--nats-url",
+    `nats://127.0.0.1:${natsPort}`,
+  ];
+  const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let output = "";
+  await new Promise<void>((resolve) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("starting nats-server")) resolve();
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+  });
+  child.kill("SIGINT");
+  t.is(await exited, 0, output);
+  t.false(await listens(natsPort), "the nats-server it started is stopped");
+});

@@ -668,3 +668,13 @@ test("a deleted function's output goes with it: a new function of the same name 
   await deploy(api, "reborn", "reborn.js", "export default async () => 2;\n");
   t.deepEqual(await lines(), []);
 });
+
+test("a handler's own subprocess that reads stdin gets end of input, not the platform's pipe", async (t) => {
+  const { api } = t.context;
+  const code =
+    'import subprocess\n\ndef handle(context, payload):\n    return subprocess.run(["cat"], capture_output=True, timeout=5).returncode\n';
+  await deploy(api, "shells-out", "shells_out.py", code);
+  const run = await exec(api, "shells-out", {});
+  t.is(run.status?.phase, Phase.READY, run.status?.error?.message);
+  t.is(outputOf(run), 0);
+});

@@ -64,7 +64,7 @@ class Config:
         self.function_name = env.get("DISPATCH_FUNCTION") or ""
         self.timeout_ms = _integer(env, "DISPATCH_TIMEOUT_MS", 30000)
         self.drain_ms = _integer(env, "DISPATCH_DRAIN_MS", 30000)
-        self.exit_with_stdin = env.get("DISPATCH_EXIT_WITH_STDIN") == "1"
+        self.lifeline_fd = _integer(env, "DISPATCH_LIFELINE_FD", -1, 1024)
 
 
 def _integer(env, name, default, maximum=2**53 - 1):
@@ -795,9 +795,9 @@ class Worker:
         os._exit(0)
 
 
-def _drain_at_end_of_stdin(worker):
+def _drain_at_end_of_lifeline(worker, fd):
     try:
-        while os.read(0, 4096):
+        while os.read(fd, 4096):
             pass
     except OSError:
         pass
@@ -836,9 +836,9 @@ def main():
         os._exit(1)
     signal.signal(signal.SIGTERM, worker.drain)
     signal.signal(signal.SIGINT, worker.drain)
-    if config.exit_with_stdin:
+    if config.lifeline_fd >= 0:
         # The driver holds the other end: when its process ends, however it ends, so does this worker.
-        threading.Thread(target=_drain_at_end_of_stdin, args=(worker,), name="dispatch-stdin", daemon=True).start()
+        threading.Thread(target=_drain_at_end_of_lifeline, args=(worker, config.lifeline_fd), name="dispatch-lifeline", daemon=True).start()
     streams["stdout"].write(f"DISPATCH_READY {json.dumps({'port': server.server_address[1]})}\n")
     streams["stdout"].flush()
     server.serve_forever(poll_interval=0.5)

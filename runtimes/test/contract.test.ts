@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { Agent } from "node:http";
 import { join } from "node:path";
+import type { Writable } from "node:stream";
 import test, { type ExecutionContext } from "ava";
 import type { CallError, CallLogs, InvokeResponse, Runtime } from "../src/index.js";
 import { fixtureFiles, handlerFor } from "./fixtures.js";
@@ -556,17 +557,16 @@ for (const runtime of runtimes) {
     );
   });
 
-  test(`${runtime}: with DISPATCH_EXIT_WITH_STDIN=1 the worker drains and exits when its stdin ends`, async (t) => {
+  test(`${runtime}: with DISPATCH_LIFELINE_FD the worker drains and exits when that pipe ends`, async (t) => {
     const worker = await startWorker({
       runtime,
       dir: bundles.get(runtime) as string,
       handler: handlerFor(runtime, "echo"),
-      env: { DISPATCH_EXIT_WITH_STDIN: "1" },
-      stdinPipe: true,
+      lifeline: true,
     });
     t.teardown(() => worker.stop());
-    t.is((await request(`${worker.url}/healthz`)).status, 200, "an open stdin keeps it serving");
-    worker.child.stdin?.end();
+    t.is((await request(`${worker.url}/healthz`)).status, 200, "an open lifeline keeps it serving");
+    (worker.child.stdio[3] as Writable).end();
     t.deepEqual(await worker.exited, { code: 0, signal: null });
   });
 

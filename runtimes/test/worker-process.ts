@@ -54,8 +54,8 @@ export interface LaunchOptions {
   dir: string;
   handler: string;
   env?: Record<string, string>;
-  /** Give the worker a stdin pipe (the test holds the other end as `child.stdin`). */
-  stdinPipe?: boolean;
+  /** Give the worker a lifeline pipe as fd 3 (the test holds the other end as `child.stdio[3]`). */
+  lifeline?: boolean;
 }
 
 // If the test process exits without stopping a worker, do not leave it running.
@@ -77,9 +77,10 @@ export async function launch(
       DISPATCH_FUNCTION_DIR: options.dir,
       DISPATCH_HANDLER: options.handler,
       DISPATCH_FUNCTION: "test-fn",
+      ...(options.lifeline ? { DISPATCH_LIFELINE_FD: "3" } : {}),
       ...options.env,
     },
-    stdio: [options.stdinPipe ? "pipe" : "ignore", "pipe", "pipe"],
+    stdio: options.lifeline ? ["ignore", "pipe", "pipe", "pipe"] : ["ignore", "pipe", "pipe"],
   });
   running.add(child);
   // "close", not "exit": lines written just before exit are read by then.

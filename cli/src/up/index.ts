@@ -79,6 +79,9 @@ Examples:
         command: Command,
       ) => {
         const log = (line: string) => process.stderr.write(`${line}\n`);
+        // Listening from the start: a signal while starting stops what was started
+        // (workers and nats-server have process groups of their own).
+        const stopRequested = waitForSignal(log);
         let up: Awaited<ReturnType<typeof startUp>>;
         try {
           up = await startUp({
@@ -110,13 +113,8 @@ Examples:
             "",
           ].join("\n"),
         );
-        await waitForSignal();
+        await stopRequested;
         log("stopping...");
-        const force = () => {
-          log("stopping now (second signal)");
-          process.exit(130);
-        };
-        for (const signal of stopSignals) process.once(signal, force);
         await up.stop();
         log("stopped");
       },
@@ -145,10 +143,18 @@ function parsePort(value: string): number {
  */
 const stopSignals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
-function waitForSignal(): Promise<NodeJS.Signals> {
+/** Resolves at the first stop signal; a second one exits at once (130). */
+function waitForSignal(log: (line: string) => void): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    const force = () => {
+      log("stopping now (second signal)");
+      process.exit(130);
+    };
     const on = (signal: NodeJS.Signals) => {
-      for (const s of stopSignals) process.off(s, on);
+      for (const s of stopSignals) {
+        process.off(s, on);
+        process.once(s, force);
+      }
       resolve(signal);
     };
     for (const s of stopSignals) process.on(s, on);

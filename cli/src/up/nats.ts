@@ -70,6 +70,9 @@ export async function startEmbeddedNats(bin: string, url: string, dataDir: strin
     stdio: ["ignore", "ignore", "pipe"],
     detached: true,
   });
+  // Its own process group survives `dispatch up`: stop it even when up exits abruptly.
+  const reap = () => child.kill("SIGTERM");
+  process.on("exit", reap);
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     let seen = "";
@@ -92,9 +95,6 @@ export async function startEmbeddedNats(bin: string, url: string, dataDir: strin
       ),
     );
   });
-  // Its own process group survives `dispatch up`: stop it even when up exits abruptly.
-  const reap = () => child.kill("SIGTERM");
-  process.on("exit", reap);
   return {
     url,
     async stop() {

@@ -78,10 +78,16 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     log,
     // Calls that were in flight when the function was deleted are done now:
     // purge again so none of their runs outlives the function.
-    // A deleted function leaves nothing behind: its output, then its runs, go with it.
+    // A deleted function leaves nothing behind: its output, then its runs, go with
+    // it. Unless the name was taken again meanwhile (the old one drained calls in
+    // flight first): then what is stored under it may be the new function's.
     onRemoved: async (org, name) => {
-      await logs.deleteFunction(org, name);
-      await runs.deleteFunction(org, name);
+      if (scheduler.known(org, name)) return;
+      // One after the other (runs last, so no run outlives its lines), each tried.
+      let failure: unknown;
+      for (const store of [logs, runs])
+        await store.deleteFunction(org, name).catch((err: unknown) => (failure ??= err));
+      if (failure) throw failure;
     },
   });
   await scheduler.start();

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { request } from "node:http";
 import { createInterface } from "node:readline";
+import type { Writable } from "node:stream";
 import { parseWorkerLine, workerCommand } from "@dispatch/runtimes";
 import {
   type Driver,
@@ -92,20 +93,20 @@ export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
       DISPATCH_HANDLER: revision.handler,
       DISPATCH_FUNCTION: revision.name,
       DISPATCH_TIMEOUT_MS: String(revision.timeoutMs),
-      // Its stdin is a pipe this process holds: if the control plane dies, even by
+      // fd 3 is a pipe this process holds: if the control plane dies, even by
       // SIGKILL, the pipe ends and the worker drains and exits instead of lingering.
-      DISPATCH_EXIT_WITH_STDIN: "1",
+      DISPATCH_LIFELINE_FD: "3",
     });
     // A process group of its own: a terminal's Ctrl-C reaches `dispatch up`, which
     // drains its workers (calls in flight finish); it must not kill them first.
     const child = spawn(command, args, {
       env,
       cwd: revision.directory,
-      stdio: ["pipe", "pipe", "pipe"],
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
       detached: true,
     });
-    // Nothing is ever written to it; a worker that is gone must not raise EPIPE here.
-    child.stdin?.on("error", () => {});
+    // Nothing is ever written to the lifeline; a worker that is gone must not raise EPIPE here.
+    (child.stdio[3] as Writable | null)?.on("error", () => {});
     live.add(child);
     let stopping = false;
     const exited = new Promise<InstanceExit>((resolve) => {

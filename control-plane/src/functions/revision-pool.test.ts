@@ -125,3 +125,22 @@ test("acquire with a signal that already fired fails at once and starts nothing"
   await t.throwsAsync(pool.acquire(gone), { message: "client left" });
   t.is(driver.started, 0);
 });
+
+test("two crashes close together: the restart brings the pool back to `min`, and says so", async (t) => {
+  const driver = memoryDriver();
+  const events: string[] = [];
+  const pool = new RevisionPool(revision, driver, { ...onePolicy, min: 2, max: 2 }, (e) =>
+    events.push(e.type),
+  );
+  await pool.start();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.is(pool.size, 2);
+  driver.crash("i-1");
+  driver.crash("i-2");
+  const deadline = Date.now() + 10_000;
+  const back = () => pool.size === 2 && events.includes("restarted");
+  while (!back() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.is(pool.size, 2);
+  t.true(events.includes("restarted"));
+  await pool.drain();
+});

@@ -15,6 +15,7 @@ export type PoolEvent =
   | { type: "ready"; instances: number }
   | { type: "scaled"; instances: number }
   | { type: "crashed"; instance: string; exit: InstanceExit; restartInMs: number | undefined }
+  | { type: "restarted"; instances: number }
   | { type: "failed"; message: string };
 
 /** A slot on one instance, held for one call. */
@@ -219,6 +220,8 @@ export class RevisionPool {
     if (!this.draining && this.members.size + this.starting < wanted) {
       void this.launch().catch(() => undefined);
     }
+    // Callers may wait for more than the one replacement can take.
+    this.scaleUp();
     void member.instance.stop(0);
   }
 
@@ -305,9 +308,20 @@ export class RevisionPool {
     const delay = needed ? Math.min(30_000, 500 * 2 ** (this.crashes - 1)) : undefined;
     this.onEvent({ type: "crashed", instance: member.instance.id, exit, restartInMs: delay });
     if (delay !== undefined) {
+      // One timer, the latest backoff: when it fires it starts as many as are missing.
       clearTimeout(this.restartTimer);
-      this.restartTimer = setTimeout(() => void this.launch().catch(() => undefined), delay);
+      this.restartTimer = setTimeout(() => this.restart(), delay);
       this.restartTimer.unref();
+    }
+  }
+
+  /** Starts instances until the pool has what it needs (`min`, or one for waiting callers). */
+  private restart(): void {
+    const wanted = Math.max(this.policy.min, this.waiters.length > 0 ? 1 : 0);
+    for (let n = this.members.size + this.starting; n < wanted; n++) {
+      void this.launch()
+        .then(() => this.onEvent({ type: "restarted", instances: this.members.size }))
+        .catch(() => undefined);
     }
   }
 

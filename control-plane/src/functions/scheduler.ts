@@ -329,11 +329,11 @@ export class Scheduler {
     } else if (event.type === "failed") {
       state.phase = Phase.ERROR;
       state.reason = [event.message];
-    } else if (event.type === "ready" || event.type === "scaled") {
+    } else if (event.type === "ready" || event.type === "scaled" || event.type === "restarted") {
       if (state.phase === Phase.ERROR && state.observed === state.servingGeneration)
         state.phase = Phase.READY;
       // Serving again after a crash: say so, and keep what happened.
-      if (state.crash && pool.size > 0 && state.reason[0]?.startsWith(state.crash)) {
+      if (event.type === "restarted" && state.crash && state.reason[0]?.startsWith(state.crash)) {
         state.reason = [`${state.crash}; restarted`];
       }
     }

@@ -13,8 +13,8 @@ export interface WorkerConfig {
   /** Deadline of a call that brings none; 0 means none. */
   timeoutMs: number;
   drainMs: number;
-  /** Drain when stdin ends: the driver that started the worker has gone. */
-  exitWithStdin: boolean;
+  /** A descriptor whose end of file means the driver that started the worker has gone. */
+  lifelineFd: number | undefined;
 }
 
 /**
@@ -43,7 +43,7 @@ export function readConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     functionName: env.DISPATCH_FUNCTION ?? "",
     timeoutMs: integer(env, "DISPATCH_TIMEOUT_MS", 30_000),
     drainMs: integer(env, "DISPATCH_DRAIN_MS", 30_000),
-    exitWithStdin: env.DISPATCH_EXIT_WITH_STDIN === "1",
+    lifelineFd: env.DISPATCH_LIFELINE_FD ? integer(env, "DISPATCH_LIFELINE_FD", undefined, 1024) : undefined,
   };
 }
 

@@ -8,6 +8,7 @@
 import { existsSync, writeSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Socket } from "node:net";
 import { LOAD_ERROR_EXIT_CODE } from "../contract.js";
 import { LoadError, readConfig, type WorkerConfig } from "./config.js";
 import { closeAfterReply, createRequestListener, type WorkerState } from "./endpoints.js";
@@ -81,9 +82,10 @@ const drain = () => {
 };
 process.on("SIGTERM", drain);
 process.on("SIGINT", drain);
-if (config.exitWithStdin) {
+if (config.lifelineFd !== undefined) {
   // The driver holds the other end: when its process ends, however it ends, so does this worker.
-  process.stdin.on("end", drain);
-  process.stdin.on("error", drain);
-  process.stdin.resume();
+  const lifeline = new Socket({ fd: config.lifelineFd, readable: true, writable: false });
+  lifeline.on("end", drain);
+  lifeline.on("error", drain);
+  lifeline.resume();
 }
