@@ -215,7 +215,7 @@ test("dispatch up: killed with SIGKILL, it leaves no worker running", async (t) 
   t.true(await listens(port));
   process.kill(pid, "SIGKILL");
   await up.exited;
-  // The worker notices its stdin pipe ended and drains (nothing is in flight: it exits at once).
+  // The worker notices its lifeline pipe ended and drains (nothing is in flight: it exits at once).
   const deadline = Date.now() + 10_000;
   while ((await listens(port)) && Date.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 100));
