@@ -1,11 +1,12 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { watch } from "node:fs";
 import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort } from "@dispatch/testkit";
-import test from "ava";
+import { freePort, startNats } from "@dispatch/testkit";
+import test, { type ExecutionContext } from "ava";
 
 // `dispatch up` as a user runs it: a real process, an embedded nats-server.
 const bin = fileURLToPath(new URL("../../bin/dispatch.js", import.meta.url));
@@ -138,90 +139,93 @@ test("dispatch up: no NATS and no nats-server is a clear error", async (t) => {
   );
 });
 
-test("dispatch up: Ctrl-C (SIGINT to the whole process group) lets a call in flight finish", async (t) => {
+/**
+ * `dispatch up` in a process group of its own, as a shell runs a foreground job
+ * (Ctrl-C signals the group), with its own data dir; the group is killed at teardown.
+ */
+async function upInOwnGroup(t: ExecutionContext, natsUrl: string) {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
   const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
-  const args = [
-    "--data-dir",
-    join(dir, "data"),
-    "--port",
-    "0",
-    "--nats-url",
-    `nats://127.0.0.1:${await freePort()}`,
-  ];
-  const up = await startUp(env, args, true);
+  const up = await startUp(
+    env,
+    ["--data-dir", join(dir, "data"), "--port", "0", "--nats-url", natsUrl],
+    true,
+  );
   const pid = up.child.pid ?? 0;
   t.teardown(() => {
     if (isRunning(pid)) process.kill(-pid, "SIGKILL");
   });
+  return { dir, env, up, pid };
+}
+
+/** Creates function `name` from `code` with one instance kept, waits for READY; its worker's URL. */
+async function deployOne(
+  t: ExecutionContext,
+  { dir, env }: { dir: string; env: NodeJS.ProcessEnv },
+  name: string,
+  code: string,
+): Promise<string> {
+  const handler = join(dir, `${name}.js`);
+  await writeFile(handler, code);
+  const created = await run(env, ["create", "function", name, handler, "--min-scale", "1", "--wait"]);
+  t.is(created.code, 0, created.stderr);
+  return JSON.parse((await run(env, ["get", "function", name, "-o", "json"])).stdout).status.endpoints[0];
+}
+
+test("dispatch up: Ctrl-C (SIGINT to the whole process group) lets a call in flight finish", async (t) => {
+  const ctx = await upInOwnGroup(t, `nats://127.0.0.1:${await freePort()}`);
   // The handler marks that the call reached it, so the signal comes while it runs.
-  const marker = join(dir, "called");
-  const handler = join(dir, "slow.js");
-  await writeFile(
-    handler,
+  const marker = join(ctx.dir, "called");
+  await deployOne(
+    t,
+    ctx,
+    "slow",
     `import { writeFileSync } from "node:fs";\nexport default async () => { writeFileSync(${JSON.stringify(marker)}, "x"); await new Promise((r) => setTimeout(r, 1500)); return "finished"; };\n`,
   );
-  const created = await run(env, ["create", "function", "slow", handler, "--min-scale", "1", "--wait"]);
-  t.is(created.code, 0, created.stderr);
-  const call = run(env, ["exec", "slow", "-o", "json"]);
-  while (!(await stat(marker).catch(() => undefined)))
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  process.kill(-pid, "SIGINT");
+  const watcher = watch(ctx.dir);
+  const called = new Promise<void>((resolve) =>
+    watcher.on("change", (_event, file) => {
+      if (file === "called") resolve();
+    }),
+  );
+  const call = run(ctx.env, ["exec", "slow", "-o", "json"]);
+  await called;
+  watcher.close();
+  process.kill(-ctx.pid, "SIGINT");
   const result = await call;
   t.is(result.code, 0, result.stderr);
   t.is(JSON.parse(result.stdout).status.output, "finished");
-  t.is(await up.exited, 0, up.output());
-  t.notRegex(up.output(), /crashed/);
+  t.is(await ctx.up.exited, 0, ctx.up.output());
+  t.notRegex(ctx.up.output(), /crashed/);
 });
 
 test("dispatch up: when its terminal closes (SIGHUP) it stops its workers and its nats-server too", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
-  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
   const natsPort = await freePort();
-  const args = ["--data-dir", join(dir, "data"), "--port", "0", "--nats-url", `nats://127.0.0.1:${natsPort}`];
-  const up = await startUp(env, args, true);
-  const pid = up.child.pid ?? 0;
-  t.teardown(() => {
-    if (isRunning(pid)) process.kill(-pid, "SIGKILL");
-  });
-  const handler = join(dir, "hi.js");
-  await writeFile(handler, 'export default async () => "hi";\n');
-  t.is((await run(env, ["create", "function", "hi", handler, "--min-scale", "1", "--wait"])).code, 0);
-  const fn = JSON.parse((await run(env, ["get", "function", "hi", "-o", "json"])).stdout);
-  const worker: string = fn.status.endpoints[0];
+  const ctx = await upInOwnGroup(t, `nats://127.0.0.1:${natsPort}`);
+  const worker = await deployOne(t, ctx, "hi", 'export default async () => "hi";\n');
   t.is((await fetch(`${worker}/healthz`)).status, 200);
   t.true(await listens(natsPort));
-  process.kill(pid, "SIGHUP");
-  t.is(await up.exited, 0, up.output());
+  process.kill(ctx.pid, "SIGHUP");
+  t.is(await ctx.up.exited, 0, ctx.up.output());
   await t.throwsAsync(fetch(`${worker}/healthz`), undefined, "the worker is gone");
   t.false(await listens(natsPort), "nats-server is gone");
 });
 
 test("dispatch up: killed with SIGKILL, it leaves no worker running", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
-  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
-  const natsPort = await freePort();
-  const args = ["--data-dir", join(dir, "data"), "--port", "0", "--nats-url", `nats://127.0.0.1:${natsPort}`];
-  const up = await startUp(env, args, true);
-  const pid = up.child.pid ?? 0;
-  t.teardown(() => {
-    if (isRunning(pid)) process.kill(-pid, "SIGKILL");
-  });
-  const handler = join(dir, "hi.js");
-  await writeFile(handler, 'export default async () => "hi";\n');
-  t.is((await run(env, ["create", "function", "hi", handler, "--min-scale", "1", "--wait"])).code, 0);
-  const fn = JSON.parse((await run(env, ["get", "function", "hi", "-o", "json"])).stdout);
-  const port = Number(new URL(fn.status.endpoints[0]).port);
-  t.true(await listens(port));
-  process.kill(pid, "SIGKILL");
-  await up.exited;
-  // The worker notices its lifeline pipe ended and drains (nothing is in flight: it exits at once).
-  const deadline = Date.now() + 10_000;
-  while ((await listens(port)) && Date.now() < deadline)
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  t.false(await listens(port), "the worker is gone");
-  // nats-server outlives a SIGKILLed `dispatch up` (the next `dispatch up` finds it and uses it).
-  await new Promise((resolve) => execFile("pkill", ["-f", join(dir, "data", "nats")], resolve));
+  // A nats-server of the test's own: one `dispatch up` started would outlive it (by design).
+  const nats = await startNats();
+  t.teardown(() => nats.stop());
+  const ctx = await upInOwnGroup(t, nats.url);
+  const worker = await deployOne(t, ctx, "hi", "export default async () => process.pid;\n");
+  const exec = await run(ctx.env, ["exec", "hi", "-o", "json"]);
+  const workerPid: number = JSON.parse(exec.stdout).status.output;
+  t.true(isRunning(workerPid));
+  process.kill(ctx.pid, "SIGKILL");
+  await ctx.up.exited;
+  // The worker sees its lifeline pipe end and drains (nothing in flight: it exits at once).
+  // It is not this test's child, so no exit event reaches here: look until it is gone.
+  while (isRunning(workerPid)) await new Promise((resolve) => setTimeout(resolve, 100));
+  t.false(await listens(Number(new URL(worker).port)), "nothing listens where the worker was");
 });
 
 test("dispatch up: Ctrl-C while it is still starting stops what it started", async (t) => {

@@ -10,5 +10,6 @@ export type { Driver, Instance, InstanceExit, RevisionSpec, WorkerLogLine } from
 export { LoadError } from "./functions/driver.js";
 export type { RunRetention } from "./functions/run-store.js";
 export { type FunctionDefaults, functionDefaults } from "./functions/scheduler.js";
+export { natsServerBinary } from "./nats-binary.js";
 export { createSealer, parseSecretKey, type Sealer } from "./secrets/sealer.js";
 export type { Component } from "./services/system-service.js";

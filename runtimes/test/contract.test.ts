@@ -49,7 +49,8 @@ async function withWorker(
   await body(worker);
 }
 
-const soon = (ms: number) => new Date(Date.now() + ms).toISOString();
+/** A call's `context.deadline`, `ms` from now: an input the worker must honour, not a measurement. */
+const deadlineIn = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 for (const runtime of runtimes) {
   test(`${runtime}: the ready line names the port, and /healthz answers ok`, async (t) => {
@@ -105,7 +106,7 @@ for (const runtime of runtimes) {
 
   test(`${runtime}: context carries secrets, function, runId and the deadline`, async (t) => {
     await withWorker(t, runtime, "contextFields", async (worker) => {
-      const deadline = soon(60_000);
+      const deadline = deadlineIn(60_000);
       const answer = await invoke(worker, {}, { secrets: { token: "s3cret" }, deadline, runId: "run-1" });
       const fields = answer.output as Record<string, unknown>;
       t.deepEqual(fields.secrets, { token: "s3cret" });
@@ -200,7 +201,7 @@ for (const runtime of runtimes) {
     await withWorker(t, runtime, "sleeps", async (worker) => {
       // The handler sleeps 20 s; the answer comes at the deadline (the test
       // would time out otherwise), as a SystemError without the handler's result.
-      const late = await invoke(worker, { seconds: 20 }, { deadline: soon(500) });
+      const late = await invoke(worker, { seconds: 20 }, { deadline: deadlineIn(500) });
       t.is(late.output, null);
       t.deepEqual(late.error, { type: "SystemError", message: late.error?.message, stack: [] });
       t.regex(late.error?.message ?? "", /^timed out after \d+(\.\d+)?s$/);
@@ -209,7 +210,7 @@ for (const runtime of runtimes) {
       t.is(quick.output, "woke");
       t.is(quick.error, null);
 
-      const gone = await invoke(worker, { seconds: 0 }, { deadline: soon(-1000) });
+      const gone = await invoke(worker, { seconds: 0 }, { deadline: deadlineIn(-1000) });
       t.is(gone.error?.type, "SystemError", "a deadline already past fails at once");
     });
   });

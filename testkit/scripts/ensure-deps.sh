@@ -23,7 +23,8 @@ fi
 
 # Debian packages the tests need: nats-server, and python3 for the Python worker.
 missing=""
-command -v nats-server >/dev/null 2>&1 || missing="$missing nats-server"
+# Debian installs nats-server in /usr/sbin, which is not on a normal user's PATH.
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || [ -x /usr/local/sbin/nats-server ] || missing="$missing nats-server"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 if [ -n "$missing" ]; then
   echo "installing$missing (apt-get)..." >&2

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { natsServerBinary } from "@dispatch/control-plane";
 
 /** A nats-server with JetStream started for a test. */
 export interface NatsServer {
@@ -19,7 +20,7 @@ export interface NatsServer {
 
 /** Options for {@link startNats}. */
 export interface StartNatsOptions {
-  /** The nats-server binary; default `nats-server` on PATH (or $NATS_SERVER_BIN). */
+  /** The nats-server binary; default {@link natsServerBinary} ($NATS_SERVER_BIN, PATH, sbin). */
   bin?: string;
   /** Reuse this store dir instead of a new temp dir. */
   storeDir?: string;
@@ -46,7 +47,7 @@ export async function freePort(): Promise<number> {
  * try { ... nats.url ... } finally { await nats.stop(); }
  */
 export async function startNats(options: StartNatsOptions = {}): Promise<NatsServer> {
-  const bin = options.bin ?? process.env.NATS_SERVER_BIN ?? "nats-server";
+  const bin = options.bin ?? natsServerBinary();
   const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "dispatch-nats-")));
   const port = await freePort();
   let child: ChildProcess | undefined;

@@ -1,3 +1,4 @@
+import { natsServerBinary } from "@dispatch/control-plane";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CommandError } from "../errors.js";
 import { parseDurationFlag } from "../functions/function-flags.js";
@@ -31,7 +32,10 @@ export function createUpCommand(): Command {
         .default("nats://127.0.0.1:4222"),
     )
     .addOption(
-      new Option("--nats-server-bin <path>", "the nats-server binary to start").default("nats-server"),
+      new Option(
+        "--nats-server-bin <path>",
+        "the nats-server binary to start (default: on PATH, or in /usr/sbin)",
+      ).default(natsServerBinary(), "nats-server"),
     )
     .addOption(new Option("--save-context <name>", "CLI context to point at this instance").default("local"))
     .addOption(
