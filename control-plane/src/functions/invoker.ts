@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { request } from "node:http";
 import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -23,7 +22,7 @@ import type { RunStore } from "./run-store.js";
 import type { Scheduler } from "./scheduler.js";
 import { NotServingError } from "./scheduler.js";
 import type { SchemaCheck } from "./schema-check.js";
-import { callWorker, type InvokeResult, WorkerCallError } from "./worker-client.js";
+import { callWorker, type InvokeResult, probeWorker, WorkerCallError } from "./worker-client.js";
 
 /** One invocation to make. */
 export interface InvokeRequest {
@@ -245,7 +244,7 @@ export class Invoker {
         // A worker that misses the deadline by the grace period may be wedged
         // (a handler that never yields): it is retired unless it still answers,
         // before its slot goes back to the pool.
-        if (err.timedOut && !(await answersProbe(lease.instance))) lease.retire();
+        if (err.timedOut && !(await probeWorker(lease.instance.url, 1000))) lease.retire();
         throw new RunFailure(ErrorType.SYSTEM_ERROR, await describeFailure(err, lease.instance, timeoutMs));
       } finally {
         lease.release();
@@ -331,19 +330,6 @@ function errorTypeOf(type: string): ErrorType {
 
 /** Attempts at a call whose worker refused the connection. */
 const maxAttempts = 3;
-
-/** Whether the instance's readiness probe still answers within a second. */
-function answersProbe(instance: Instance): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const req = request(`${instance.url}/healthz`, { timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.once("timeout", () => req.destroy());
-    req.once("error", () => resolve(false));
-    req.end();
-  });
-}
 
 /** A failed worker call in plain words, with how the worker ended when it did. */
 async function describeFailure(err: WorkerCallError, instance: Instance, timeoutMs: number): Promise<string> {

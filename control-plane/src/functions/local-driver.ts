@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { request } from "node:http";
 import { createInterface } from "node:readline";
 import type { Writable } from "node:stream";
 import { parseWorkerLine, workerCommand } from "@dispatch/runtimes";
@@ -11,6 +10,7 @@ import {
   type RevisionSpec,
   type WorkerLogLine,
 } from "./driver.js";
+import { probeWorker } from "./worker-client.js";
 
 /** Options for {@link createLocalDriver}. */
 export interface LocalDriverOptions {
@@ -186,7 +186,7 @@ export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
     });
     const url = `http://127.0.0.1:${port}`;
     // The readiness probe: the worker said it listens; confirm it answers.
-    if (!(await probe(`${url}/healthz`))) {
+    if (!(await probeWorker(url, 2000))) {
       await stop(0);
       throw new LoadError("the worker listened but its readiness probe (GET /healthz) failed");
     }
@@ -197,16 +197,4 @@ export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
 
 function tail(lines: readonly string[]): string {
   return lines.length === 0 ? "" : `:\n${lines.slice(-5).join("\n")}`;
-}
-
-function probe(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request(url, { method: "GET", timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.once("error", () => resolve(false));
-    req.once("timeout", () => req.destroy());
-    req.end();
-  });
 }

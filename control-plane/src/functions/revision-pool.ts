@@ -216,10 +216,7 @@ export class RevisionPool {
     clearTimeout(member.idleTimer);
     member.onDrained?.();
     this.onEvent({ type: "scaled", instances: this.members.size });
-    const wanted = Math.max(this.policy.min, this.waiters.length > 0 ? 1 : 0);
-    if (!this.draining && this.members.size + this.starting < wanted) {
-      void this.launch().catch(() => undefined);
-    }
+    this.fill();
     // Callers may wait for more than the one replacement can take.
     this.scaleUp();
     void member.instance.stop(0);
@@ -303,25 +300,30 @@ export class RevisionPool {
     const now = Date.now();
     this.crashes = now - this.lastCrash > 60_000 ? 1 : this.crashes + 1;
     this.lastCrash = now;
-    const needed =
-      this.members.size + this.starting < Math.max(this.policy.min, this.waiters.length > 0 ? 1 : 0);
-    const delay = needed ? Math.min(30_000, 500 * 2 ** (this.crashes - 1)) : undefined;
+    const short = this.members.size + this.starting < this.needed;
+    const delay = short ? Math.min(30_000, 500 * 2 ** (this.crashes - 1)) : undefined;
     this.onEvent({ type: "crashed", instance: member.instance.id, exit, restartInMs: delay });
     if (delay !== undefined) {
       // One timer, the latest backoff: when it fires it starts as many as are missing.
       clearTimeout(this.restartTimer);
-      this.restartTimer = setTimeout(() => this.restart(), delay);
+      this.restartTimer = setTimeout(() => this.fill("restarted"), delay);
       this.restartTimer.unref();
     }
   }
 
-  /** Starts instances until the pool has what it needs (`min`, or one for waiting callers). */
-  private restart(): void {
-    const wanted = Math.max(this.policy.min, this.waiters.length > 0 ? 1 : 0);
-    for (let n = this.members.size + this.starting; n < wanted; n++) {
-      void this.launch()
-        .then(() => this.onEvent({ type: "restarted", instances: this.members.size }))
-        .catch(() => undefined);
+  /** Instances the pool must have: `min`, or one while callers wait. */
+  private get needed(): number {
+    return Math.max(this.policy.min, this.waiters.length > 0 ? 1 : 0);
+  }
+
+  /** Starts instances until there are {@link needed}; `report` names the event each start is. */
+  private fill(report?: "restarted"): void {
+    if (this.draining) return;
+    while (this.members.size + this.starting < this.needed) {
+      const started = this.launch();
+      void (
+        report ? started.then(() => this.onEvent({ type: report, instances: this.members.size })) : started
+      ).catch(() => undefined);
     }
   }
 

@@ -10,21 +10,29 @@ export interface InvokeResult {
 }
 
 /**
- * The call never got an answer: the worker went away or took too long.
- * `notSent`: the call never reached the worker (the connection was refused
- * or the instance had already ended), so it is safe to make it elsewhere.
+ * How a call to a worker failed: it ran past the backstop (`timed-out`), it
+ * never reached the worker (`not-sent`: the connection was refused or the
+ * instance had already ended, so it is safe to make it elsewhere), or it
+ * reached it and broke (`broken`).
  */
+export type WorkerCallFailure = "timed-out" | "not-sent" | "broken";
+
+/** The call never got a usable answer. */
 export class WorkerCallError extends Error {
   override readonly name = "WorkerCallError";
   constructor(
     message: string,
-    readonly timedOut: boolean,
-    options?: ErrorOptions & { notSent?: boolean },
+    readonly failure: WorkerCallFailure,
+    options?: ErrorOptions,
   ) {
     super(message, options);
-    this.notSent = options?.notSent ?? false;
   }
-  readonly notSent: boolean;
+  get timedOut(): boolean {
+    return this.failure === "timed-out";
+  }
+  get notSent(): boolean {
+    return this.failure === "not-sent";
+  }
 }
 
 /**
@@ -73,9 +81,7 @@ export function callWorker(instance: Instance, body: unknown, timeoutMs: number)
   const target = targetOf(instance);
   if (target.ended) {
     return Promise.reject(
-      new WorkerCallError("the worker did not take the call (its process has ended)", false, {
-        notSent: true,
-      }),
+      new WorkerCallError("the worker did not take the call (its process has ended)", "not-sent"),
     );
   }
   const payload = Buffer.from(JSON.stringify(body));
@@ -94,7 +100,9 @@ export function callWorker(instance: Instance, body: unknown, timeoutMs: number)
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
         res.on("error", (err) =>
           reject(
-            new WorkerCallError(`the worker stopped during the call (${err.message})`, false, { cause: err }),
+            new WorkerCallError(`the worker stopped during the call (${err.message})`, "broken", {
+              cause: err,
+            }),
           ),
         );
         res.on("end", () => {
@@ -109,7 +117,7 @@ export function callWorker(instance: Instance, body: unknown, timeoutMs: number)
     );
     const timer = setTimeout(() => {
       req.destroy(
-        new WorkerCallError(`the call did not finish within ${Math.round(timeoutMs / 1000)}s`, true),
+        new WorkerCallError(`the call did not finish within ${Math.round(timeoutMs / 1000)}s`, "timed-out"),
       );
     }, timeoutMs);
     req.on("error", (err) => {
@@ -117,14 +125,13 @@ export function callWorker(instance: Instance, body: unknown, timeoutMs: number)
       if (err instanceof WorkerCallError) return reject(err);
       if (notSent(err)) {
         return reject(
-          new WorkerCallError(`the worker did not take the call (${err.message})`, false, {
+          new WorkerCallError(`the worker did not take the call (${err.message})`, "not-sent", {
             cause: err,
-            notSent: true,
           }),
         );
       }
       reject(
-        new WorkerCallError(`the worker stopped during the call (${err.message})`, false, { cause: err }),
+        new WorkerCallError(`the worker stopped during the call (${err.message})`, "broken", { cause: err }),
       );
     });
     req.end(payload);
@@ -134,18 +141,18 @@ export function callWorker(instance: Instance, body: unknown, timeoutMs: number)
 /** The worker's answer, checked against the contract. */
 function parseAnswer(statusCode: number, text: string): InvokeResult {
   if (statusCode !== 200) {
-    throw new WorkerCallError(`the worker answered HTTP ${statusCode}: ${text.slice(0, 200)}`, false);
+    throw new WorkerCallError(`the worker answered HTTP ${statusCode}: ${text.slice(0, 200)}`, "broken");
   }
   let answer: unknown;
   try {
     answer = JSON.parse(text);
   } catch (err) {
-    throw new WorkerCallError("the worker's answer is not JSON", false, { cause: err });
+    throw new WorkerCallError("the worker's answer is not JSON", "broken", { cause: err });
   }
   if (!isInvokeResult(answer)) {
     throw new WorkerCallError(
       `the worker's answer does not follow the contract (runtimes/CONTRACT.md): ${text.slice(0, 200)}`,
-      false,
+      "broken",
     );
   }
   return answer;
@@ -169,4 +176,17 @@ function isInvokeResult(value: unknown): value is InvokeResult {
     lines(logs.stdout) &&
     lines(logs.stderr)
   );
+}
+
+/** Whether a worker's readiness probe (`GET /healthz`) answers 200 within `timeoutMs`. */
+export function probeWorker(baseUrl: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(`${baseUrl}/healthz`, { method: "GET", timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.once("error", () => resolve(false));
+    req.once("timeout", () => req.destroy());
+    req.end();
+  });
 }
