@@ -35,7 +35,7 @@ export function createUpCommand(): Command {
       new Option(
         "--nats-server-bin <path>",
         "the nats-server binary to start (default: on PATH, or in /usr/sbin)",
-      ).default(natsServerBinary(), "nats-server"),
+      ),
     )
     .addOption(new Option("--save-context <name>", "CLI context to point at this instance").default("local"))
     .addOption(
@@ -74,7 +74,7 @@ Examples:
           host: string;
           port: number;
           natsUrl: string;
-          natsServerBin: string;
+          natsServerBin?: string;
           saveContext: string;
           runsMaxAge: number;
           runsPerFunction: number;
@@ -93,7 +93,8 @@ Examples:
             host: flags.host,
             port: flags.port,
             natsUrl: flags.natsUrl,
-            natsServerBin: flags.natsServerBin,
+            // Looked up only here, not for every dispatch command.
+            natsServerBin: flags.natsServerBin ?? natsServerBinary(),
             contextName: flags.saveContext,
             runRetention: { maxAgeMs: flags.runsMaxAge, maxPerFunction: flags.runsPerFunction },
             maxBundleBytes: flags.maxBundleMib * 1024 * 1024,
