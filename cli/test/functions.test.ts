@@ -83,8 +83,8 @@ async function file(t: T, name: string, text: string | Uint8Array): Promise<stri
   return path;
 }
 
-/** Retries `check` (every 250 ms, at most `attempts` times) until it passes (things the server does in the background). */
-async function eventually<R>(check: () => Promise<R | undefined>, attempts = 80): Promise<R | undefined> {
+/** Retries `check` (every 250 ms, at most `attempts` times: 90 s and more) until it passes (things the server does in the background). */
+async function eventually<R>(check: () => Promise<R | undefined>, attempts = 360): Promise<R | undefined> {
   for (let i = 0; i < attempts; i++) {
     const result = await check();
     if (result !== undefined) return result;
@@ -113,7 +113,7 @@ function follow(t: T, args: string[]): Follower {
   return {
     child,
     out: () => out,
-    waitFor: async (pattern, ms = 20_000) =>
+    waitFor: async (pattern, ms = 90_000) =>
       (await eventually(async () => (pattern.test(out) ? true : undefined), Math.ceil(ms / 250))) === true,
     async interrupt() {
       child.kill("SIGINT");

@@ -36,7 +36,7 @@ const notFound = /^function "nobody" not found in org "default"$/;
 
 test("RunService.Watch of a function that does not exist fails with NotFound at once", async (t) => {
   const err = await rejects(
-    drain(t.context.api.runs.watch({ function: "nobody" }, { signal: AbortSignal.timeout(10_000) })),
+    drain(t.context.api.runs.watch({ function: "nobody" }, { signal: AbortSignal.timeout(60_000) })),
   );
   t.is(err.code, Code.NotFound);
   t.regex(err.rawMessage, notFound);
@@ -45,7 +45,7 @@ test("RunService.Watch of a function that does not exist fails with NotFound at 
 test("LogService.Tail of a function that does not exist fails with NotFound, with and without follow", async (t) => {
   for (const follow of [false, true]) {
     const err = await rejects(
-      drain(t.context.logs.tail({ function: "nobody", follow }, { signal: AbortSignal.timeout(10_000) })),
+      drain(t.context.logs.tail({ function: "nobody", follow }, { signal: AbortSignal.timeout(60_000) })),
     );
     t.is(err.code, Code.NotFound, `follow: ${follow}`);
     t.regex(err.rawMessage, notFound);
@@ -62,7 +62,7 @@ test("a function that exists is watched and tailed as before, in another org too
   let synced = false;
   for await (const event of api.runs.watch(
     { function: "present" },
-    { signal: AbortSignal.timeout(10_000) },
+    { signal: AbortSignal.timeout(60_000) },
   )) {
     if (event.type === WatchEventType.SYNCED) {
       synced = true;
@@ -73,7 +73,7 @@ test("a function that exists is watched and tailed as before, in another org too
   t.true(synced, "the watch of an existing function reaches SYNCED");
   t.is(runs, 1, "after its one run");
   const elsewhere = await rejects(
-    drain(api.runs.watch({ org: "other", function: "present" }, { signal: AbortSignal.timeout(10_000) })),
+    drain(api.runs.watch({ org: "other", function: "present" }, { signal: AbortSignal.timeout(60_000) })),
   );
   t.is(elsewhere.code, Code.NotFound, "a function is looked up in the org the request names");
   t.regex(elsewhere.rawMessage, /^function "present" not found in org "other"$/);

@@ -60,7 +60,7 @@ export async function deploy(
 }
 
 /** Waits (through Watch) until the function is READY or ERROR at its current generation. */
-export async function settled(api: Clients, name: string, timeoutMs = 20_000): Promise<FunctionResource> {
+export async function settled(api: Clients, name: string, timeoutMs = 90_000): Promise<FunctionResource> {
   const signal = AbortSignal.timeout(timeoutMs);
   for await (const event of api.functions.watch({ name }, { signal })) {
     if (event.type === WatchEventType.DELETED) throw new Error(`function ${name} was deleted`);
@@ -78,7 +78,7 @@ export async function until(
   api: Clients,
   name: string,
   check: (fn: FunctionResource) => boolean,
-  timeoutMs = 20_000,
+  timeoutMs = 90_000,
 ) {
   const signal = AbortSignal.timeout(timeoutMs);
   for await (const event of api.functions.watch({ name }, { signal })) {

@@ -1,6 +1,8 @@
+import { fromJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { ErrorType, Phase, SecretService, Trigger } from "@dispatch/proto";
-import { startDispatch, type TestDispatch } from "@dispatch/testkit";
+import { type Rendezvous, startDispatch, startRendezvous, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
 import {
   deploy,
@@ -15,14 +17,21 @@ import {
 } from "./functions-helpers.js";
 import { client, rejects } from "./helpers.js";
 
-const test = anyTest as TestFn<{ dispatch: TestDispatch; api: ReturnType<typeof functionClients> }>;
+const test = anyTest as TestFn<{
+  dispatch: TestDispatch;
+  api: ReturnType<typeof functionClients>;
+  rv: Rendezvous;
+}>;
 
 test.before(async (t) => {
   t.context.dispatch = await startDispatch({ controlPlane: { maxBundleBytes: 64 * 1024 } });
   t.context.api = functionClients(t.context.dispatch);
+  // Handlers that must be caught mid-call wait here (see startRendezvous), not on a clock.
+  t.context.rv = await startRendezvous();
 });
 test.after.always(async (t) => {
   await t.context.dispatch?.stop();
+  await t.context.rv?.close();
 });
 
 /** Handlers used by the per-runtime scenarios. */
@@ -31,8 +40,7 @@ const handlers = {
     schemed:
       // biome-ignore lint/suspicious/noTemplateCurlyInString: this is handler source code
       'export default async (context, payload) => { console.log("called"); return payload.bad ? { greeting: 7 } : { greeting: `hi ${payload.name}` }; };\n',
-    slowV1:
-      'export default async (c, p) => { await new Promise((r) => setTimeout(r, p?.wait ?? 0)); return "v1"; };\n',
+    slowV1: 'export default async (c, p) => { if (p?.hold) await fetch(p.hold); return "v1"; };\n',
     goodbye: 'export default async () => "Goodbye, Noone from Nowhere";\n',
   },
   python3: {
@@ -43,9 +51,10 @@ const handlers = {
       "",
     ].join("\n"),
     slowV1: [
-      "import time",
+      "import urllib.request",
       "def handle(context, payload):",
-      '    time.sleep((payload or {}).get("wait", 0) / 1000)',
+      '    if (payload or {}).get("hold"):',
+      '        urllib.request.urlopen(payload["hold"]).read()',
       '    return "v1"',
       "",
     ].join("\n"),
@@ -169,8 +178,9 @@ for (const [runtime, file, code] of [
     const { api } = t.context;
     const name = `rolling-${runtime}`;
     await deploy(api, name, file, handlers[runtime].slowV1);
-    const inFlight = exec(api, name, { wait: 1500 });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The call is held inside the handler until the new revision serves.
+    const inFlight = exec(api, name, { hold: `${t.context.rv.url}/wait/${name}` });
+    await t.context.rv.arrived(name);
     const source = await uploadFile(api, file, handlers[runtime].goodbye);
     const current = (await api.functions.get({ name })).function;
     await api.functions.update({ function: { meta: { name }, spec: { ...current?.spec, source } as never } });
@@ -178,6 +188,7 @@ for (const [runtime, file, code] of [
     t.is(fn.status?.phase, Phase.READY);
     t.is(fn.meta?.generation, 2n);
     t.is(outputOf(await exec(api, name, {})), "Goodbye, Noone from Nowhere");
+    t.context.rv.release(name);
     const old = await inFlight;
     t.is(old.status?.phase, Phase.READY, old.status?.error?.message);
     t.is(outputOf(old), "v1");
@@ -262,15 +273,19 @@ test("scale to zero after the idle timeout, and the next call wakes the function
 });
 
 test("more instances under load: concurrency 1, max 3", async (t) => {
-  // Each call holds its instance for 3 s, far longer than a cold start even on
-  // a loaded machine, so the two waiting calls are served by new instances.
-  const { api } = t.context;
+  // Each call holds its instance until all three are inside a handler at once, which
+  // only three instances can do: however slow cold starts are, the calls wait for them.
+  const { api, rv } = t.context;
   const slow =
-    "export default async () => { await new Promise((r) => setTimeout(r, 3000)); return process.pid; };\n";
+    "const instance = crypto.randomUUID();\nexport default async (c, p) => { await fetch(p.hold); return instance; };\n";
   await deploy(api, "busy", "busy.js", slow, { scale: { concurrency: 1, max: 3 } });
-  const runs = await Promise.all([1, 2, 3].map(() => exec(api, "busy", {})));
-  const pids = new Set(runs.map((r) => outputOf(r)));
-  t.is(pids.size, 3, "three calls at once ran on three instances");
+  const hold = { hold: `${rv.url}/wait/busy` };
+  const calls = [1, 2, 3].map(() => exec(api, "busy", hold));
+  await rv.arrived("busy", 3);
+  rv.release("busy");
+  const runs = await Promise.all(calls);
+  const instances = new Set(runs.map((r) => outputOf(r)));
+  t.is(instances.size, 3, "three calls at once ran on three instances");
   const fn = (await api.functions.get({ name: "busy" })).function;
   t.true((fn?.status?.readyInstances ?? 0) <= 3);
 });
@@ -287,7 +302,7 @@ test("async exec returns the run id at once; the record finishes later", async (
   t.is(run?.status?.phase, Phase.INITIALIZED);
   const id = run?.meta?.name ?? "";
   let final = (await api.runs.get({ function: "later", name: id })).run;
-  for await (const event of api.runs.watch({ function: "later" }, { signal: AbortSignal.timeout(10_000) })) {
+  for await (const event of api.runs.watch({ function: "later" }, { signal: AbortSignal.timeout(60_000) })) {
     if (event.object?.meta?.name === id && event.object.status?.phase === Phase.READY) {
       final = event.object;
       break;
@@ -361,20 +376,28 @@ test("logs: a call's output streams to followers as it is written, tagged with t
     "chatty.js",
     'export default async () => { console.log("first line"); console.error("oops"); return 1; };\n',
   );
+  // A first call's lines are there before the tail starts: once the tail has shown them,
+  // it is following, and the second call's lines can only come live.
+  const first = await exec(api, "chatty", {});
   const abort = new AbortController();
   const seen: { text: string; runId: string; stream: number }[] = [];
-  const following = (async () => {
-    for await (const { line } of logs.tail({ function: "chatty", follow: true }, { signal: abort.signal })) {
-      if (line) seen.push({ text: line.text, runId: line.runId, stream: line.stream });
-      if (seen.length >= 2) break;
+  let following = false;
+  let run: Awaited<ReturnType<typeof exec>> | undefined;
+  for await (const { line } of logs.tail({ function: "chatty", follow: true }, { signal: abort.signal })) {
+    if (!line) continue;
+    if (line.runId === first.meta?.name) {
+      if (!following && line.text === "oops") {
+        following = true;
+        run = await exec(api, "chatty", {});
+      }
+      continue;
     }
-  })();
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const run = await exec(api, "chatty", {});
-  await following;
+    seen.push({ text: line.text, runId: line.runId, stream: line.stream });
+    if (seen.length >= 2) break;
+  }
   abort.abort();
   t.deepEqual(seen.map((l) => l.text).sort(), ["first line", "oops"]);
-  t.true(seen.every((l) => l.runId === run.meta?.name));
+  t.true(seen.every((l) => l.runId === run?.meta?.name));
   t.true(seen.some((l) => l.stream === LogStream.STDERR));
   const recent = [];
   for await (const { line } of logs.tail({ function: "chatty", follow: false })) recent.push(line?.text);
@@ -383,11 +406,13 @@ test("logs: a call's output streams to followers as it is written, tagged with t
 
 test("a crashed worker of a min-scale function restarts with backoff, and status says so", async (t) => {
   const { api } = t.context;
-  await deploy(api, "sturdy", "sturdy.js", "export default async () => process.pid;\n", {
-    scale: { min: 1 },
-  });
-  const pid = outputOf(await exec(api, "sturdy", {})) as number;
-  process.kill(pid, "SIGKILL");
+  // Instances are told apart by an id of their own (a sandboxed worker's pid is its namespace's).
+  const code =
+    'const instance = crypto.randomUUID();\nexport default async (c, p) => { if (p.die) process.kill(process.pid, "SIGKILL"); return instance; };\n';
+  await deploy(api, "sturdy", "sturdy.js", code, { scale: { min: 1 } });
+  const before = outputOf(await exec(api, "sturdy", {}));
+  const killed = await exec(api, "sturdy", { die: true });
+  t.is(killed.status?.error?.type, ErrorType.SYSTEM_ERROR);
   const crashed = await until(api, "sturdy", (f) =>
     (f.status?.reason ?? []).some((r) => r.includes("crashed")),
   );
@@ -395,8 +420,8 @@ test("a crashed worker of a min-scale function restarts with backoff, and status
   const back = await until(api, "sturdy", (f) => f.status?.readyInstances === 1);
   t.is(back.status?.phase, Phase.READY);
   t.regex(back.status?.reason.join(" ") ?? "", /crashed \(signal SIGKILL\); restarted$/);
-  const newPid = outputOf(await exec(api, "sturdy", {}));
-  t.not(newPid, pid);
+  const after = outputOf(await exec(api, "sturdy", {}));
+  t.not(after, before, "a new instance answered");
 });
 
 test("runs: retention keeps the newest runs per function", async (t) => {
@@ -468,11 +493,13 @@ test("shutdown: a call in flight finishes and its run is recorded before the con
       api,
       "slowpoke",
       "slowpoke.js",
-      'export default async () => { await new Promise((r) => setTimeout(r, 800)); return "done"; };\n',
+      'export default async (c, p) => { await fetch(p.hold); return "done"; };\n',
     );
-    const inFlight = exec(api, "slowpoke", {});
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const closing = dispatch.controlPlane.close(10_000);
+    // The call is inside the handler when the stop begins, and finishes after it.
+    const inFlight = exec(api, "slowpoke", { hold: `${t.context.rv.url}/wait/slowpoke` });
+    await t.context.rv.arrived("slowpoke");
+    const closing = dispatch.controlPlane.close(60_000);
+    t.context.rv.release("slowpoke");
     const run = await inFlight;
     t.is(run.status?.phase, Phase.READY, run.status?.error?.message);
     t.is(outputOf(run), "done");
@@ -513,7 +540,8 @@ test("a failed run keeps what the handler printed before it threw", async (t) =>
 
 test("a worker wedged past the deadline is recycled; the next call gets a fresh instance", async (t) => {
   const { api } = t.context;
-  const code = "export default async (c, p) => { if (p.spin) { for (;;) {} } return process.pid; };\n";
+  const code =
+    "const instance = crypto.randomUUID();\nexport default async (c, p) => { if (p.spin) { for (;;) {} } return instance; };\n";
   await deploy(api, "wedged", "wedged.js", code, { timeout: { seconds: 1n } });
   const first = outputOf(await exec(api, "wedged", {}));
   const stuck = await exec(api, "wedged", { spin: true });
@@ -540,25 +568,52 @@ test("a zero timeout is refused with a hint", async (t) => {
 });
 
 test("runs of calls still in flight when the function is deleted do not outlive it", async (t) => {
-  const { api } = t.context;
-  await deploy(
-    api,
-    "doomed",
-    "doomed.js",
-    'export default async () => { await new Promise((r) => setTimeout(r, 800)); return "late"; };\n',
-  );
-  const { run } = await api.runs.create({ run: { spec: { function: "doomed", async: true } } });
-  t.truthy(run?.meta?.name);
-  await api.functions.delete({ name: "doomed" });
-  // Wait for the call in flight to end (the scheduler drains it before it forgets the function).
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  t.deepEqual((await api.runs.list({ function: "doomed" })).items, []);
+  // A control plane of its own: stopping it is what says every async run has ended.
+  const dispatch = await startDispatch();
+  const api = functionClients(dispatch);
+  const { rv } = t.context;
+  try {
+    await deploy(
+      api,
+      "doomed",
+      "doomed.js",
+      'export default async (c, p) => { await fetch(p.hold); return "late"; };\n',
+    );
+    const { run } = await api.runs.create({
+      run: {
+        spec: {
+          function: "doomed",
+          async: true,
+          input: fromJson(ValueSchema, { hold: `${rv.url}/wait/doomed` }),
+        },
+      },
+    });
+    t.truthy(run?.meta?.name);
+    await rv.arrived("doomed");
+    await api.functions.delete({ name: "doomed" });
+    rv.release("doomed");
+    // close() waits for async runs in flight to finish and store (or drop) their records.
+    await dispatch.controlPlane.close(60_000);
+    const again = await startDispatch({
+      nats: dispatch.nats,
+      token: dispatch.token,
+      secretKey: dispatch.secretKey,
+    });
+    try {
+      t.deepEqual((await functionClients(again).runs.list({ function: "doomed" })).items, []);
+    } finally {
+      await again.controlPlane.close();
+    }
+  } finally {
+    await dispatch.controlPlane.close();
+    await dispatch.nats.stop();
+  }
 });
 
 test("the activator releases the slot when the client goes away mid-answer", async (t) => {
   const { api } = t.context;
   const code =
-    'export default async (c, p) => { if (c.http.query.slow) await new Promise((r) => setTimeout(r, 400)); return { statusCode: 200, headers: { "content-type": "text/plain" }, body: "x".repeat(c.http.query.slow ? 2000000 : 10) }; };\n';
+    'export default async (c) => { if (c.http.query.hold) await fetch(c.http.query.hold); return { statusCode: 200, headers: { "content-type": "text/plain" }, body: "x".repeat(c.http.query.hold ? 2000000 : 10) }; };\n';
   await deploy(api, "one-lane", "one.js", code, { scale: { concurrency: 1, max: 1 } });
   const { SystemService } = await import("@dispatch/proto");
   const activator = (
@@ -566,18 +621,18 @@ test("the activator releases the slot when the client goes away mid-answer", asy
   ).urls.activator;
   const headers = { "dispatch-token": t.context.dispatch.token };
   const gone = new AbortController();
-  const first = fetch(`${activator}/default/one-lane/?slow=1`, { headers, signal: gone.signal }).then(
+  const hold = encodeURIComponent(`${t.context.rv.url}/wait/one-lane`);
+  const first = fetch(`${activator}/default/one-lane/?hold=${hold}`, { headers, signal: gone.signal }).then(
     (r) => r.body?.cancel(),
     () => undefined,
   );
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // The client leaves while the handler holds the only slot.
+  await t.context.rv.arrived("one-lane");
   gone.abort();
   await first;
+  t.context.rv.release("one-lane");
   // With one instance of one slot, this call can only be served if the first released it.
-  const second = await fetch(`${activator}/default/one-lane/`, {
-    headers,
-    signal: AbortSignal.timeout(10_000),
-  });
+  const second = await fetch(`${activator}/default/one-lane/`, { headers });
   t.is(second.status, 200);
   t.is((await second.text()).length, 10);
 });
@@ -601,7 +656,8 @@ test("going back to the code that still serves, after a failed update, makes the
 
 test("a wedged worker of a min-scale function is replaced, and status shows the new one", async (t) => {
   const { api } = t.context;
-  const code = "export default async (c, p) => { if (p.spin) { for (;;) {} } return process.pid; };\n";
+  const code =
+    "const instance = crypto.randomUUID();\nexport default async (c, p) => { if (p.spin) { for (;;) {} } return instance; };\n";
   const fn = await deploy(api, "wedged-min", "wedged.js", code, {
     timeout: { seconds: 1n },
     scale: { min: 1 },
@@ -630,7 +686,8 @@ test("the activator breaks the client's connection off when the worker dies mid-
   ).urls.activator;
   const outcome = await fetch(`${activator}/default/dies-mid-answer/`, {
     headers: { "dispatch-token": t.context.dispatch.token },
-    signal: AbortSignal.timeout(20_000),
+    // Far past what the answer takes on any machine: only a hang gets here.
+    signal: AbortSignal.timeout(100_000),
   })
     .then(async (response) => {
       if (response.status !== 200) return `status ${response.status}`;

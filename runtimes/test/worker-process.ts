@@ -193,7 +193,7 @@ export function request(
  * Writes `text` as it is on a connection of its own and reads until the worker closes it; fails
  * when the worker still holds the connection open after `waitMs`.
  */
-export function rawExchange(port: number, text: string, waitMs = 5000): Promise<string> {
+export function rawExchange(port: number, text: string, waitMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, "127.0.0.1", () => socket.write(text));
     const chunks: Buffer[] = [];
@@ -231,10 +231,10 @@ export function decodeHeader(value: string | string[] | undefined): unknown {
   return typeof value === "string" ? JSON.parse(Buffer.from(value, "base64").toString("utf8")) : undefined;
 }
 
-/** Retries `probe` (every 20 ms, at most `attempts` times) until it gives something truthy, and returns that. */
+/** Retries `probe` (every 20 ms, at most `attempts` times: 90 s and more) until it gives something truthy, and returns that. */
 export async function eventually<T>(
   probe: () => T | undefined | false | Promise<T | undefined | false>,
-  attempts = 500,
+  attempts = 4500,
 ): Promise<T> {
   for (let i = 0; i < attempts; i++) {
     const value = await probe();

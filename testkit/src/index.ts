@@ -4,3 +4,4 @@
 
 export { type StartDispatchOptions, startDispatch, type TestDispatch } from "./dispatch.js";
 export { freePort, type NatsServer, type StartNatsOptions, startNats } from "./nats-server.js";
+export { type Rendezvous, startRendezvous } from "./rendezvous.js";

@@ -87,7 +87,7 @@ test("a retired instance takes no more calls, is stopped, and is replaced to kee
   const wedged = await pool.acquire();
   wedged.retire();
   wedged.release();
-  const next = await pool.acquire(AbortSignal.timeout(5_000));
+  const next = await pool.acquire(AbortSignal.timeout(60_000));
   t.is(next.instance.id, "i-2", "a fresh instance serves the next call");
   t.is(pool.size, 1);
   t.truthy(
@@ -108,7 +108,7 @@ test("an unreachable instance gets no new calls; its exit still counts as a cras
   const first = await pool.acquire();
   first.unreachable();
   first.release();
-  const second = await pool.acquire(AbortSignal.timeout(5_000));
+  const second = await pool.acquire(AbortSignal.timeout(60_000));
   t.not(second.instance.id, first.instance.id, "the call went to another instance");
   second.release();
   // The refused instance's process then ends on its own: a crash, reported as one.
