@@ -27,6 +27,28 @@ export interface TransportOptions {
   server: string;
   /** Bearer token; when empty no Authorization header is sent and the server says what to do. */
   token: string;
+  /**
+   * How long a call may take before it fails with {@link RequestTimeoutError};
+   * a call's own `timeoutMs` overrides it (`0`: no deadline, for watches).
+   */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * A call got no (complete) answer within its deadline; `timeoutMs` says how
+ * long the CLI waited. (Not a ConnectError subclass: ConnectError's
+ * `instanceof` matches every ConnectError for subclasses too.)
+ */
+export class RequestTimeoutError extends Error {
+  override name = "RequestTimeoutError";
+
+  constructor(
+    readonly call: string,
+    readonly timeoutMs: number,
+    cause: unknown,
+  ) {
+    super(`no answer to ${call} within ${timeoutMs / 1000}s`, { cause });
+  }
 }
 
 /**
@@ -38,12 +60,35 @@ export function createDispatchTransport(options: TransportOptions): Transport {
   const authorize: Interceptor = (next) => async (request) => {
     if (options.token) request.header.set("Authorization", `Bearer ${options.token}`);
     request.header.set("User-Agent", `dispatch-cli/${clientVersion()}`);
+    const call = `${request.method.parent.typeName}.${request.method.name}`;
+    // The deadline is the call's Connect-Timeout-Ms; when it fires, the
+    // signal's reason says so, whatever error the aborted request threw.
+    const timedOut = (err: unknown) => {
+      const reason: unknown = request.signal.aborted ? request.signal.reason : undefined;
+      if (!(reason instanceof ConnectError && reason.code === Code.DeadlineExceeded)) return undefined;
+      const timeoutMs = Number(request.header.get("connect-timeout-ms") ?? 0);
+      return new RequestTimeoutError(call, timeoutMs, err);
+    };
     try {
-      return await next(request);
+      const response = await next(request);
+      if (!response.stream) return response;
+      // A stream can also time out between messages.
+      const messages = response.message;
+      return {
+        ...response,
+        message: (async function* () {
+          try {
+            yield* messages;
+          } catch (err) {
+            throw timedOut(err) ?? err;
+          }
+        })(),
+      };
     } catch (err) {
+      const timeout = timedOut(err);
+      if (timeout) throw timeout;
       // A server without this service answers "HTTP 404": say which call it lacks.
       if (err instanceof ConnectError && err.code === Code.Unimplemented) {
-        const call = `${request.method.parent.typeName}.${request.method.name}`;
         throw new ConnectError(
           `${options.server} does not serve ${call}`,
           Code.Unimplemented,
@@ -60,6 +105,7 @@ export function createDispatchTransport(options: TransportOptions): Transport {
     httpVersion: "1.1",
     useBinaryFormat: true,
     interceptors: [authorize],
+    ...(options.requestTimeoutMs ? { defaultTimeoutMs: options.requestTimeoutMs } : {}),
   });
 }
 
