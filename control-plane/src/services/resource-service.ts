@@ -151,14 +151,24 @@ export function createResourceService<T extends Resource>(
     return { object, meta, name, org };
   };
 
-  const requireWrite = (principal: Principal) => {
+  /**
+   * Global kinds are written by admins only. The org field is checked first,
+   * so a hostile value is InvalidArgument whoever sends it.
+   */
+  const requireWrite = (principal: Principal, request: AnyRequest, verb: string) => {
+    if (verb === "Delete") {
+      checkOrgField("org", request.org ?? "");
+    } else {
+      const body = request[objectField(method(verb).input)] as T | undefined;
+      checkOrgField("meta.org", body?.meta?.org ?? "");
+    }
     if (kind.global) requireAdmin(principal, `change ${kind.label}s`);
   };
 
   return {
     create: guard(async (request: AnyRequest, ctx: HandlerContext) => {
       const principal = principalOf(ctx);
-      requireWrite(principal);
+      requireWrite(principal, request, "Create");
       const { object, meta, name, org } = await validateBody(request, principal, "Create");
       if (!kind.global) await options.checkOrg(org);
       const now = timestampNow();
@@ -211,7 +221,7 @@ export function createResourceService<T extends Resource>(
 
     update: guard(async (request: AnyRequest, ctx: HandlerContext) => {
       const principal = principalOf(ctx);
-      requireWrite(principal);
+      requireWrite(principal, request, "Update");
       const { object, meta, name, org } = await validateBody(request, principal, "Update");
       const key = keyOf(org, name);
       const expected = meta.revision;
@@ -243,7 +253,7 @@ export function createResourceService<T extends Resource>(
 
     delete: guard(async (request: AnyRequest, ctx: HandlerContext) => {
       const principal = principalOf(ctx);
-      requireWrite(principal);
+      requireWrite(principal, request, "Delete");
       const org = orgFor(principal, request.org ?? "");
       const name = requireName(request.name ?? "", kind.label);
       const key = keyOf(org, name);
