@@ -60,35 +60,12 @@ export function createDispatchTransport(options: TransportOptions): Transport {
   const authorize: Interceptor = (next) => async (request) => {
     if (options.token) request.header.set("Authorization", `Bearer ${options.token}`);
     request.header.set("User-Agent", `dispatch-cli/${clientVersion()}`);
-    const call = `${request.method.parent.typeName}.${request.method.name}`;
-    // The deadline is the call's Connect-Timeout-Ms; when it fires, the
-    // signal's reason says so, whatever error the aborted request threw.
-    const timedOut = (err: unknown) => {
-      const reason: unknown = request.signal.aborted ? request.signal.reason : undefined;
-      if (!(reason instanceof ConnectError && reason.code === Code.DeadlineExceeded)) return undefined;
-      const timeoutMs = Number(request.header.get("connect-timeout-ms") ?? 0);
-      return new RequestTimeoutError(call, timeoutMs, err);
-    };
     try {
-      const response = await next(request);
-      if (!response.stream) return response;
-      // A stream can also time out between messages.
-      const messages = response.message;
-      return {
-        ...response,
-        message: (async function* () {
-          try {
-            yield* messages;
-          } catch (err) {
-            throw timedOut(err) ?? err;
-          }
-        })(),
-      };
+      return await next(request);
     } catch (err) {
-      const timeout = timedOut(err);
-      if (timeout) throw timeout;
       // A server without this service answers "HTTP 404": say which call it lacks.
       if (err instanceof ConnectError && err.code === Code.Unimplemented) {
+        const call = `${request.method.parent.typeName}.${request.method.name}`;
         throw new ConnectError(
           `${options.server} does not serve ${call}`,
           Code.Unimplemented,
@@ -100,13 +77,60 @@ export function createDispatchTransport(options: TransportOptions): Transport {
       throw err;
     }
   };
-  return createConnectTransport({
+  const transport = createConnectTransport({
     baseUrl: options.server,
     httpVersion: "1.1",
     useBinaryFormat: true,
     interceptors: [authorize],
-    ...(options.requestTimeoutMs ? { defaultTimeoutMs: options.requestTimeoutMs } : {}),
   });
+  return withDeadlines(transport, options.requestTimeoutMs ?? 0);
+}
+
+/**
+ * Gives every call a deadline (`defaultMs`, unless the call names its own
+ * `timeoutMs`; 0 is none) and turns a missed one into a
+ * {@link RequestTimeoutError} that says which call and how long. (An
+ * interceptor cannot: Connect replaces what it throws with the abort reason.)
+ */
+function withDeadlines(transport: Transport, defaultMs: number): Transport {
+  const effective = (timeoutMs: number | undefined) => (timeoutMs === undefined ? defaultMs : timeoutMs);
+  const translate = (err: unknown, call: string, ms: number) =>
+    err instanceof ConnectError && err.code === Code.DeadlineExceeded && ms > 0
+      ? new RequestTimeoutError(call, ms, err)
+      : err;
+  const callName = (method: { parent: { typeName: string }; name: string }) =>
+    `${method.parent.typeName}.${method.name}`;
+  return {
+    async unary(method, signal, timeoutMs, header, input, contextValues) {
+      const ms = effective(timeoutMs);
+      try {
+        return await transport.unary(method, signal, ms, header, input, contextValues);
+      } catch (err) {
+        throw translate(err, callName(method), ms);
+      }
+    },
+    async stream(method, signal, timeoutMs, header, input, contextValues) {
+      const ms = effective(timeoutMs);
+      const call = callName(method);
+      const response = await transport
+        .stream(method, signal, ms, header, input, contextValues)
+        .catch((err: unknown) => {
+          throw translate(err, call, ms);
+        });
+      // A stream can also run out of time between messages.
+      const messages = response.message;
+      return {
+        ...response,
+        message: (async function* () {
+          try {
+            yield* messages;
+          } catch (err) {
+            throw translate(err, call, ms);
+          }
+        })(),
+      };
+    },
+  };
 }
 
 /** A typed Connect client for each Dispatch service. */

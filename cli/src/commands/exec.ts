@@ -30,7 +30,8 @@ export function createExecCommand(app: App): Command {
   const command = new Command("exec")
     .description(
       "Run a function and print the run as JSON (status.output, status.error, status.logs). " +
-        "Waits for the result unless --async. Exit status 0 even when the function failed: " +
+        "Waits for the result unless --async: as long as the function's timeout, plus --request-timeout " +
+        "for starting an instance and answering. Exit status 0 even when the function failed: " +
         "the failure is in the run.",
     )
     .argument("<function>", "the function to run")
