@@ -79,8 +79,11 @@ export function describeFailure(err: unknown, context: FailureContext): Failure 
         "use a valid one: --token, DISPATCH_TOKEN, or a context (" +
           '"dispatch context set NAME --server URL --token TOKEN"); an admin issues tokens with ' +
           '"dispatch create token NAME --org ORG"',
-        '"dispatch up" saves its admin token as context "local" each time it starts',
       );
+      // The server of "dispatch up" says this itself.
+      if (!failure.message.includes('"dispatch up"')) {
+        failure.lines.push('"dispatch up" saves its admin token as context "local" each time it starts');
+      }
     }
     if (err.code === Code.Unimplemented) {
       failure.lines.push(
