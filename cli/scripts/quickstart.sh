@@ -19,11 +19,26 @@ up=$!
 trap 'wait $up' INT
 trap 'kill -TERM $up 2>/dev/null; wait $up' TERM
 
-# Wait until the API answers (or `dispatch up` exits with its reason).
-for _ in $(seq 1 150); do
-  if ! kill -0 "$up" 2>/dev/null; then wait "$up"; exit 1; fi
-  if dispatch status >/dev/null 2>&1; then break; fi
-  sleep 0.2
+# Wait until the API answers, `dispatch up` exits with its reason, or the
+# start-up limit passes (DISPATCH_START_TIMEOUT seconds, default 120): each
+# probe is bounded too, so a port that accepts and never answers cannot hang it.
+limit=${DISPATCH_START_TIMEOUT:-120}
+SECONDS=0
+until dispatch status --request-timeout 5s >/dev/null 2>&1; do
+  if ! kill -0 "$up" 2>/dev/null; then
+    wait "$up" || true
+    echo "error: dispatch up stopped before Dispatch answered; its reason is above" >&2
+    exit 1
+  fi
+  if ((SECONDS >= limit)); then
+    echo "error: Dispatch did not answer within ${limit}s (\"dispatch status\" got no answer from its API)." >&2
+    echo "  the output of dispatch up is above; \"dispatch status\" shows what it reaches now." >&2
+    echo "  on a slow machine, wait longer: DISPATCH_START_TIMEOUT=300 npm run quickstart" >&2
+    kill -TERM "$up" 2>/dev/null || true
+    wait "$up" || true
+    exit 1
+  fi
+  sleep 0.5
 done
 
 step status
@@ -37,10 +52,9 @@ step get secret open-sesame --reveal -o yaml
 
 printf '\nDispatch is running (data in %s). In another terminal, from %s, try:\n' \
   "${DISPATCH_DATA_DIR:-~/.dispatch/data}" "$PWD"
-printf '%s\n' "  npx dispatch create function hello-py docs/examples/hello.py --wait" \
-  "  npx dispatch exec hello-py --input '{\"name\":\"Arya\"}'" \
-  "  npx dispatch logs hello -f" \
-  "  npx dispatch delete -f docs/examples/quickstart.yaml"
-printf '(npx finds dispatch only inside this directory; for a dispatch command anywhere, run "npm link -w cli" here once.)\n'
-printf 'Press Ctrl-C to stop it.\n'
+printf '%s\n' "  alias dispatch=\"node $PWD/cli/bin/dispatch.js\"" \
+  "  dispatch create function hello-py docs/examples/hello.py --wait" \
+  "  dispatch exec hello-py --input '{\"name\":\"Arya\"}'" \
+  "  dispatch logs hello -f"
+printf 'README.md goes on from here ("The dispatch command"). Press Ctrl-C to stop Dispatch.\n'
 wait "$up"

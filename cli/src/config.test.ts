@@ -2,7 +2,15 @@ import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { type Config, DEFAULT_SERVER, loadConfig, resolveSettings, saveContext } from "./config.js";
+import {
+  type Config,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_SERVER,
+  describeTokenSource,
+  loadConfig,
+  resolveSettings,
+  saveContext,
+} from "./config.js";
 import { UsageError } from "./errors.js";
 
 const config: Config = {
@@ -93,4 +101,36 @@ test("config: a missing file is an empty config; a broken one is a usage error n
   t.regex(err?.message ?? "", /broken\.json is not valid JSON/);
   await writeFile(broken, JSON.stringify({ contexts: { a: { token: "x" } } }));
   await t.throwsAsync(loadConfig(broken), { instanceOf: UsageError, message: /context "a" has no "server"/ });
+});
+
+test("settings: the token's source is the flag, the env var, or the context with its file", (t) => {
+  t.deepEqual(resolveSettings({ token: "x" }, { DISPATCH_TOKEN: "y" }, config, "c.json").tokenSource, {
+    kind: "flag",
+  });
+  t.deepEqual(resolveSettings({}, { DISPATCH_TOKEN: "y" }, config, "c.json").tokenSource, { kind: "env" });
+  t.deepEqual(resolveSettings({}, {}, config, "c.json").tokenSource, {
+    kind: "context",
+    context: "local",
+    path: "c.json",
+  });
+  t.deepEqual(resolveSettings({}, {}, { contexts: {} }, "c.json").tokenSource, { kind: "none" });
+  t.is(
+    describeTokenSource({ kind: "context", context: "local", path: "c.json" }),
+    'context "local" in c.json',
+  );
+});
+
+test("settings: --request-timeout beats DISPATCH_REQUEST_TIMEOUT; 30s by default; nonsense is a usage error", (t) => {
+  t.is(resolveSettings({}, {}, config, "c").requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
+  t.is(resolveSettings({}, { DISPATCH_REQUEST_TIMEOUT: "2m" }, config, "c").requestTimeoutMs, 120_000);
+  t.is(
+    resolveSettings({ requestTimeout: "5s" }, { DISPATCH_REQUEST_TIMEOUT: "2m" }, config, "c")
+      .requestTimeoutMs,
+    5_000,
+  );
+  t.throws(() => resolveSettings({ requestTimeout: "0" }, {}, config, "c"), { instanceOf: UsageError });
+  t.throws(() => resolveSettings({}, { DISPATCH_REQUEST_TIMEOUT: "later" }, config, "c"), {
+    instanceOf: UsageError,
+    message: /DISPATCH_REQUEST_TIMEOUT "later" is not a duration/,
+  });
 });

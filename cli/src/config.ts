@@ -2,6 +2,7 @@ import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { UsageError } from "./errors.js";
+import { parseDuration } from "./output/time.js";
 
 /** Where one Dispatch installation lives and how to authenticate to it. */
 export interface Context {
@@ -22,6 +23,9 @@ export interface Config {
 
 /** The server used when nothing names one: what `dispatch up` serves by default. */
 export const DEFAULT_SERVER = "http://127.0.0.1:8080";
+
+/** How long a request may take unless `--request-timeout` or `DISPATCH_REQUEST_TIMEOUT` says otherwise. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 /** Output formats every command understands. */
 export const OUTPUT_FORMATS = ["table", "json", "yaml"] as const;
@@ -133,6 +137,28 @@ export interface GlobalFlags {
   token?: string;
   org?: string;
   output?: string;
+  requestTimeout?: string;
+}
+
+/** Where the token a command sends came from, so an error about it can say where to fix it. */
+export type TokenSource =
+  | { kind: "flag" }
+  | { kind: "env" }
+  | { kind: "context"; context: string; path: string }
+  | { kind: "none" };
+
+/** A token source in words: `--token`, `DISPATCH_TOKEN`, `context "local" in ~/.dispatch/config.json`. */
+export function describeTokenSource(source: TokenSource): string {
+  switch (source.kind) {
+    case "flag":
+      return "the --token flag";
+    case "env":
+      return "the environment variable DISPATCH_TOKEN";
+    case "context":
+      return `context "${source.context}" in ${source.path}`;
+    case "none":
+      return "nowhere (no token is configured)";
+  }
 }
 
 /** What a command needs to talk to Dispatch, after flags, env and config are merged. */
@@ -141,6 +167,10 @@ export interface Settings {
   token: string;
   org: string;
   output: OutputFormat;
+  /** Where `token` came from. */
+  tokenSource: TokenSource;
+  /** How long one request may take (watches and follows are not bounded by it). */
+  requestTimeoutMs: number;
   /** The context that was used, if any. */
   contextName?: string;
   configPath: string;
@@ -178,11 +208,31 @@ export function resolveSettings(
   if (!(OUTPUT_FORMATS as readonly string[]).includes(output)) {
     throw new UsageError(`output format "${output}" is not supported (use ${OUTPUT_FORMATS.join(", ")})`);
   }
+  const timeoutText = pick(flags.requestTimeout, "DISPATCH_REQUEST_TIMEOUT");
+  let requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
+  if (timeoutText !== undefined) {
+    const ms = parseDuration(timeoutText);
+    if (ms === undefined || ms <= 0) {
+      const from = flags.requestTimeout ? "--request-timeout" : "DISPATCH_REQUEST_TIMEOUT";
+      throw new UsageError(`${from} "${timeoutText}" is not a duration (use e.g. 10s, 2m)`);
+    }
+    requestTimeoutMs = ms;
+  }
+  const token = pick(flags.token, "DISPATCH_TOKEN");
+  const tokenSource: TokenSource = flags.token
+    ? { kind: "flag" }
+    : token !== undefined
+      ? { kind: "env" }
+      : context?.token && contextName !== undefined
+        ? { kind: "context", context: contextName, path }
+        : { kind: "none" };
   const settings: Settings = {
     server: pick(flags.server, "DISPATCH_SERVER") ?? context?.server ?? DEFAULT_SERVER,
-    token: pick(flags.token, "DISPATCH_TOKEN") ?? context?.token ?? "",
+    token: token ?? context?.token ?? "",
     org: pick(flags.org, "DISPATCH_ORG") ?? context?.org ?? "",
     output: output as OutputFormat,
+    tokenSource,
+    requestTimeoutMs,
     configPath: path,
   };
   if (context && contextName !== undefined) settings.contextName = contextName;

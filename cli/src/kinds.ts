@@ -166,7 +166,8 @@ function resourceOps(client: unknown, field: string, revealable: boolean): KindO
     create: async (object) => unwrap(await service.create({ [field]: object })),
     update: async (object) => unwrap(await service.update({ [field]: object })),
     delete: async (ref) => unwrap(await service.delete({ org: ref.org, name: ref.name })),
-    watch: (ref, signal) => service.watch({ org: ref.org, name: ref.name }, { signal }),
+    // A watch lasts as long as its caller wants (--wait has its own --timeout).
+    watch: (ref, signal) => service.watch({ org: ref.org, name: ref.name }, { signal, timeoutMs: 0 }),
   };
 }
 
@@ -176,7 +177,7 @@ interface ResourceServiceClient {
   list(request: object): Promise<{ items: Message[]; nextPageToken: string }>;
   update(request: object): Promise<Record<string, unknown>>;
   delete(request: object): Promise<Record<string, unknown>>;
-  watch(request: object, options: { signal: AbortSignal }): AsyncIterable<WatchEvent>;
+  watch(request: object, options: { signal: AbortSignal; timeoutMs: number }): AsyncIterable<WatchEvent>;
 }
 
 /** A one-line summary of subscription filters: `type=order.created, source=/shop*`. */

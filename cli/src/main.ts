@@ -13,7 +13,7 @@ import { createStatusCommand } from "./commands/status.js";
 import { createUpdateCommand } from "./commands/update.js";
 import { createVersionCommand } from "./commands/version.js";
 import { createWhoAmICommand } from "./commands/whoami.js";
-import { DEFAULT_SERVER, OUTPUT_FORMATS } from "./config.js";
+import { DEFAULT_SERVER, describeTokenSource, OUTPUT_FORMATS } from "./config.js";
 import { describeFailure, formatFailure } from "./output/failure.js";
 import { createUpCommand } from "./up/index.js";
 import { clientVersion } from "./version.js";
@@ -38,6 +38,11 @@ export function createProgram(app: App): Command {
     .option(
       "--org <org>",
       "organization to work in (env DISPATCH_ORG; default from the context, or the token's org)",
+    )
+    .option(
+      "--request-timeout <duration>",
+      "how long one request may take, e.g. 10s, 2m (env DISPATCH_REQUEST_TIMEOUT; default 30s). " +
+        "Not for --follow, --wait (see --timeout) or exec (the function's timeout and this margin)",
     )
     .addOption(
       new Option("-o, --output <format>", "output format (env DISPATCH_OUTPUT; default table)").choices(
@@ -105,6 +110,7 @@ export async function run(argv: readonly string[], io: Io = processIo()): Promis
     const failure = describeFailure(err, {
       server: app.settings?.server ?? DEFAULT_SERVER,
       hasToken: (app.settings?.token ?? "") !== "",
+      ...(app.settings ? { tokenSource: describeTokenSource(app.settings.tokenSource) } : {}),
     });
     io.stderr(formatFailure(failure));
     return failure.exitCode;

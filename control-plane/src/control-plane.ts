@@ -20,7 +20,9 @@ import { v1 } from "@dispatch/proto/reflection";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { OrgDirectory } from "./auth/org-directory.js";
 import { principalKey } from "./auth/principal.js";
+import { tokenSigningKey } from "./auth/token-record.js";
 import { TokenRegistry } from "./auth/token-registry.js";
 import { checkSecretKey, ensureDefaultOrg } from "./bootstrap.js";
 import { ConfigurationError, type ErrorLogger } from "./errors.js";
@@ -39,7 +41,7 @@ import { createOrgRules } from "./org-rules.js";
 import { createSealer } from "./secrets/sealer.js";
 import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
 import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
-import { createResourceService } from "./services/resource-service.js";
+import { createResourceService, defaultPageSize, type PageSize } from "./services/resource-service.js";
 import { type Component, createSystemService } from "./services/system-service.js";
 import { createTokenService } from "./services/token-service.js";
 import { ResourceStore } from "./store/resource-store.js";
@@ -57,8 +59,13 @@ export interface ControlPlaneOptions {
   secretKey: Uint8Array;
   /** Tokens that must exist at start, e.g. the admin token from the data dir. */
   bootstrapTokens?: { name: string; secret: string; role: Role; org?: string }[];
-  /** Added to Unauthenticated errors: where a user finds a valid token. */
+  /**
+   * Added to Unauthenticated errors: where a user finds a valid token. Every
+   * caller sees it, so it must name no file path and no secret.
+   */
   authHint?: string;
+  /** List page sizes (default 500, at most 1000 per page). */
+  pageSize?: Partial<PageSize>;
   /** Reported by SystemService.GetVersion. */
   version?: string;
   /** Replicas of each KV bucket (1 on one machine, 3 in a NATS cluster). */
@@ -159,16 +166,26 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   };
   await ensureDefaultOrg(stores.organizations);
 
-  const tokens = new TokenRegistry(await kvm.create("tokens", { history: 1, replicas }));
-  await tokens.start();
-  for (const t of options.bootstrapTokens ?? []) await tokens.ensure(t.name, t.secret, t.role, t.org);
-
   const rules = createOrgRules(stores.organizations, [
     stores.functions,
     stores.endpoints,
     stores.subscriptions,
     stores.secrets,
   ]);
+  const orgs = new OrgDirectory(stores.organizations, log);
+  await orgs.start();
+  const tokens = new TokenRegistry(await kvm.create("tokens", { history: 1, replicas }), {
+    signingKey: tokenSigningKey(options.secretKey),
+    orgs,
+    log,
+  });
+  await tokens.start();
+  for (const t of options.bootstrapTokens ?? []) {
+    const uid = t.org ? await rules.orgUid(t.org) : "";
+    await tokens.ensure(t.name, t.secret, t.role, t.org, uid);
+  }
+  tokens.reportIgnored();
+  const pageSize = { ...defaultPageSize, ...options.pageSize };
   let functions: Functions;
   try {
     functions = await startFunctions({
@@ -189,6 +206,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
   } catch (err) {
     await tokens.close();
+    await orgs.close();
     throw err;
   }
   const { checkOrg } = rules;
@@ -227,7 +245,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       kind: Kind<T>,
       store: ResourceStore<T>,
       extra: object = {},
-    ) => router.service(desc, createResourceService(desc, { kind, store, checkOrg, log, ...extra }) as never);
+    ) =>
+      router.service(
+        desc,
+        createResourceService(desc, { kind, store, checkOrg, pageSize, log, ...extra }) as never,
+      );
     service(FunctionService, functionKind, stores.functions, {
       validateAsync: (fn: FunctionResource, v: Violations) => functions.validate(fn, v),
       afterDelete: (fn: FunctionResource) => functions.afterDelete(fn),
@@ -240,9 +262,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     service(OrganizationService, organizationKind, stores.organizations, {
       checkDelete: rules.checkOrgDelete,
+      // Its tokens go with it (they would stop working anyway: each is bound to the org's uid).
+      afterDelete: async (org: Resource) => {
+        await tokens.revokeOrg(org.meta?.name ?? "");
+      },
     });
-    router.service(TokenService, createTokenService(tokens, checkOrg, log));
-    router.service(RunService, createRunService(functions.invoker, functions.runs, log));
+    router.service(TokenService, createTokenService(tokens, rules.orgUid, log));
+    router.service(RunService, createRunService(functions.invoker, functions.runs, log, pageSize));
     router.service(SourceService, createSourceService(functions.sources, functions.maxBundleBytes, log));
     router.service(LogService, createLogService(functions.logs, log, functions.invoker));
     router.service(SystemService, createSystemService(options.version ?? "0.0.0-dev", components));
@@ -269,7 +295,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       }
       const principal = tokens.authenticate(match[1]);
       if (!principal) {
-        throw new ConnectError(`the token is not valid (unknown or revoked).${hint}`, Code.Unauthenticated);
+        throw new ConnectError(
+          `the token is not valid (unknown, revoked, or its org was deleted).${hint}`,
+          Code.Unauthenticated,
+        );
       }
       ctx.values.set(principalKey, principal);
     },
@@ -292,6 +321,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   } catch (err) {
     await functions.close();
     await tokens.close();
+    await orgs.close();
     throw err;
   }
   let closing: Promise<void> | undefined;
@@ -316,6 +346,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // Then the function machinery: no new HTTP calls, finish async runs, stop workers.
     await functions.close();
     await tokens.close();
+    await orgs.close();
     await nats.drain();
   }
 }

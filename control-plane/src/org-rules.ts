@@ -7,6 +7,8 @@ import type { ResourceStore } from "./store/resource-store.js";
 export interface OrgRules {
   /** Fails with FailedPrecondition when `org` does not exist. */
   checkOrg(org: string): Promise<void>;
+  /** The uid of `org`; fails like {@link checkOrg} when it does not exist. */
+  orgUid(org: string): Promise<string>;
   /** Fails with FailedPrecondition when the org is "default" or still holds resources. */
   checkOrgDelete(org: Resource): Promise<void>;
 }
@@ -16,15 +18,21 @@ export function createOrgRules(
   organizations: ResourceStore<Resource>,
   namespaced: readonly ResourceStore<Resource>[],
 ): OrgRules {
+  const orgUid = async (org: string) => {
+    const found = await organizations.get(org);
+    if (!found) {
+      throw new ConnectError(
+        `organization "${org}" does not exist: create it first with "dispatch create organization ${org}"`,
+        Code.FailedPrecondition,
+      );
+    }
+    return found.object.meta?.uid ?? "";
+  };
   return {
     async checkOrg(org) {
-      if (!(await organizations.get(org))) {
-        throw new ConnectError(
-          `organization "${org}" does not exist: create it first with "dispatch create organization ${org}"`,
-          Code.FailedPrecondition,
-        );
-      }
+      await orgUid(org);
     },
+    orgUid,
     async checkOrgDelete(org) {
       const name = org.meta?.name ?? "";
       if (name === defaultOrg) {

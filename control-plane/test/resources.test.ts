@@ -192,3 +192,64 @@ test("secrets are encrypted at rest", async (t) => {
   );
   t.truthy(create(SecretSchema));
 });
+
+test("server-set fields a client sends are ignored on Create and Update: meta, status and output-only fields", async (t) => {
+  const api = secrets(t);
+  const forged = {
+    meta: {
+      name: "server-owned",
+      uid: "forged-uid",
+      generation: 99n,
+      created: { seconds: 1n },
+      modified: { seconds: 1n },
+    },
+    spec: { data: { real: "value" } },
+    status: { phase: Phase.ERROR, reason: ["forged"], observedGeneration: 99n },
+    keys: ["forged-key"],
+  };
+  const created = (await api.create({ secret: forged })).secret;
+  t.not(created?.meta?.uid, "forged-uid");
+  t.is(created?.meta?.generation, 1n);
+  t.not(created?.meta?.created?.seconds, 1n);
+  t.is(created?.status?.phase, Phase.READY);
+  t.deepEqual(created?.status?.reason, []);
+  t.deepEqual(created?.keys, ["real"]);
+
+  const updated = (
+    await api.update({
+      secret: { ...forged, meta: { ...forged.meta, revision: 0n }, spec: { data: { real: "changed" } } },
+    })
+  ).secret;
+  t.is(updated?.meta?.uid, created?.meta?.uid, "the uid stays the server's");
+  t.is(updated?.meta?.generation, 2n);
+  t.is(updated?.status?.phase, Phase.READY);
+  t.deepEqual(updated?.status?.reason, []);
+  const read = (await api.get({ name: "server-owned", reveal: true })).secret;
+  t.deepEqual(read?.keys, ["real"]);
+  t.deepEqual(read?.spec?.data, { real: "changed" });
+  await api.delete({ name: "server-owned" });
+});
+
+test("List bounds the page size and pages through everything with next_page_token", async (t) => {
+  const dispatch = await startDispatch({ controlPlane: { pageSize: { default: 2, max: 3 } } });
+  try {
+    const api = client(SecretService, dispatch.url, dispatch.token);
+    const names = ["p1", "p2", "p3", "p4", "p5", "p6", "p7"];
+    for (const name of names) await api.create({ secret: { meta: { name }, spec: { data: { k: name } } } });
+    const big = await api.list({ options: { pageSize: 1000 } });
+    t.is(big.items.length, 3, "a page never holds more than the server's maximum");
+    t.not(big.nextPageToken, "");
+    const byDefault = await api.list({});
+    t.is(byDefault.items.length, 2, "page_size 0 means the server's default");
+    const seen: string[] = [];
+    let pageToken = "";
+    do {
+      const page = await api.list({ options: { pageSize: 1000, pageToken } });
+      seen.push(...page.items.map((s) => s.meta?.name ?? ""));
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    t.deepEqual(seen, names, "every object once, in order");
+  } finally {
+    await dispatch.stop();
+  }
+});

@@ -1,5 +1,5 @@
 import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { durationMs, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { RunSchema, Trigger } from "@dispatch/proto";
 import { Command } from "commander";
 import type { App } from "../app.js";
@@ -8,6 +8,9 @@ import { parseRunInput } from "../functions/run-input.js";
 import { kindByWord } from "../kinds.js";
 import { objectJson, renderJson } from "../output/format.js";
 import { examples } from "./shared.js";
+
+/** The call deadline of a function whose spec sets none (the server's default). */
+const defaultFunctionTimeoutMs = 30_000;
 
 interface ExecFlags {
   input?: string;
@@ -27,7 +30,8 @@ export function createExecCommand(app: App): Command {
   const command = new Command("exec")
     .description(
       "Run a function and print the run as JSON (status.output, status.error, status.logs). " +
-        "Waits for the result unless --async. Exit status 0 even when the function failed: " +
+        "Waits for the result unless --async: as long as the function's timeout, plus --request-timeout " +
+        "for starting an instance and answering. Exit status 0 even when the function failed: " +
         "the failure is in the run.",
     )
     .argument("<function>", "the function to run")
@@ -52,18 +56,30 @@ export function createExecCommand(app: App): Command {
 
     const session = await app.session(cmd);
     const kind = kindByWord("run");
-    const { run } = await session.clients.runs.create({
-      run: create(RunSchema, {
-        meta: { org: session.orgFor(kind) },
-        spec: {
-          function: name,
-          input: fromJson(ValueSchema, input),
-          secrets: flags.secret ?? [],
-          trigger: Trigger.EXEC,
-          async: flags.async === true,
-        },
-      }),
-    });
+    const org = session.orgFor(kind);
+    // A call waits as long as the function may run (its own timeout), plus
+    // the request timeout as a margin for starting an instance and answering.
+    let timeoutMs = session.settings.requestTimeoutMs;
+    if (!flags.async) {
+      const { function: fn } = await session.clients.functions.get({ org, name });
+      const own = fn?.spec?.timeout;
+      timeoutMs += own ? durationMs(own) : defaultFunctionTimeoutMs;
+    }
+    const { run } = await session.clients.runs.create(
+      {
+        run: create(RunSchema, {
+          meta: { org },
+          spec: {
+            function: name,
+            input: fromJson(ValueSchema, input),
+            secrets: flags.secret ?? [],
+            trigger: Trigger.EXEC,
+            async: flags.async === true,
+          },
+        }),
+      },
+      { timeoutMs },
+    );
     if (!run) throw new CommandError("the server's response has no run");
     if (flags.async) {
       const id = run.meta?.name ?? "";

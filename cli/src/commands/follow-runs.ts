@@ -38,7 +38,11 @@ export async function followRuns(
   };
   let initial: Run[] | undefined = [];
   try {
-    const stream = session.clients.runs.watch({ org: session.orgFor(kind), function: fn ?? "" }, { signal });
+    // A follow lasts until Ctrl-C: no request timeout.
+    const stream = session.clients.runs.watch(
+      { org: session.orgFor(kind), function: fn ?? "" },
+      { signal, timeoutMs: 0 },
+    );
     for await (const event of stream) {
       if (event.type === WatchEventType.SYNCED) {
         // The runs that existed when the watch began are in; print them in order,

@@ -35,7 +35,8 @@ export function createLogsCommand(app: App): Command {
     try {
       const stream = session.clients.logs.tail(
         { org: session.orgFor(kindByWord("function")), function: name, follow, tail: flags.tail ?? 0 },
-        signal ? { signal } : {},
+        // A follow lasts until Ctrl-C: no request timeout.
+        signal ? { signal, timeoutMs: 0 } : {},
       );
       let printed = 0;
       for await (const { line } of stream) {

@@ -2,6 +2,7 @@ import type { Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { Session } from "../app.js";
+import { RequestTimeoutError } from "../client.js";
 import { CommandError } from "../errors.js";
 import type { Kind } from "../kinds.js";
 import { objectJson, renderJson, renderYaml } from "../output/format.js";
@@ -126,8 +127,9 @@ export async function createOrExplain<T>(call: () => Promise<T>, instead: string
   }
 }
 
-/** The server cannot be reached or refuses the token: every other call would fail the same way. */
+/** The server cannot be reached, does not answer or refuses the token: every other call would fail the same way. */
 export function failsEveryCall(err: unknown): boolean {
+  if (err instanceof RequestTimeoutError) return true;
   return err instanceof ConnectError && (err.code === Code.Unavailable || err.code === Code.Unauthenticated);
 }
 

@@ -54,7 +54,8 @@ export async function startUp(options: UpOptions): Promise<Up> {
       port: options.port,
       secretKey: dataDir.secretKey,
       bootstrapTokens: [{ name: "admin", secret: dataDir.adminToken, role: Role.ADMIN }],
-      authHint: `The admin token is in ${dataDir.adminTokenPath}; "dispatch up" saved it in the CLI context "${options.contextName}".`,
+      // Every caller sees this: no file paths. The CLI adds where its token came from.
+      authHint: `On the machine that runs "dispatch up", the CLI context "${options.contextName}" holds an admin token.`,
       version: clientVersion(),
       workDir: join(dataDir.path, "work"),
       ...(options.runRetention ? { runRetention: options.runRetention } : {}),

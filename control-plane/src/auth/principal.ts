@@ -1,6 +1,7 @@
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { Role } from "@dispatch/proto";
 import { defaultOrg } from "../kinds/organization.js";
+import { checkName, Violations } from "../validation/violations.js";
 
 /** Who is calling: the token that authenticated the request. */
 export interface Principal {
@@ -31,10 +32,24 @@ export function requireAdmin(principal: Principal, action: string): void {
 }
 
 /**
- * The org a request acts in: the one it names, else the caller's own (admins
- * default to "default"). Members may act only in their own org.
+ * Fails with InvalidArgument unless `org` (a request's `org` field, or
+ * `meta.org`) is empty or a valid name. An org becomes part of NATS subjects
+ * and keys, so wildcards ("*", ">"), dots and spaces must never reach the store.
  */
-export function resolveOrg(principal: Principal, requested: string): string {
+export function checkOrgField(field: string, org: string): void {
+  if (org === "") return;
+  const violations = new Violations();
+  checkName(violations, field, org);
+  violations.throwIfAny(`the ${field} field`);
+}
+
+/**
+ * The org a request acts in: the one it names, else the caller's own (admins
+ * default to "default"). The name is validated first; members may act only in
+ * their own org.
+ */
+export function resolveOrg(principal: Principal, requested: string, field = "org"): string {
+  checkOrgField(field, requested);
   const org = requested !== "" ? requested : (principal.org ?? defaultOrg);
   if (principal.role !== Role.ADMIN && org !== principal.org) {
     throw new ConnectError(

@@ -6,6 +6,7 @@ import {
   GetRunResponseSchema,
   ListRunsResponseSchema,
   type LogService,
+  type Run,
   type RunService,
   SourceSchema,
   type SourceService,
@@ -22,6 +23,7 @@ import type { LogStore } from "../functions/log-store.js";
 import type { RunStore } from "../functions/run-store.js";
 import type { SourceStore } from "../functions/source-store.js";
 import { checkName, Violations } from "../validation/violations.js";
+import { type PageSize, pageSizeFor } from "./resource-service.js";
 
 function guard<Req, Res>(log: ErrorLogger, fn: (request: Req, ctx: HandlerContext) => Promise<Res>) {
   return async (request: Req, ctx: HandlerContext): Promise<Res> => {
@@ -39,11 +41,15 @@ function requireNames(fields: Record<string, string>, what: string): void {
   v.throwIfAny(what);
 }
 
-/** RunService: exec (Create) and reading run records. */
+/**
+ * RunService: exec (Create) and reading run records. List pages oldest first
+ * (`page_size`, bounded; `next_page_token` until the last page).
+ */
 export function createRunService(
   invoker: Invoker,
   runs: RunStore,
   log: ErrorLogger,
+  pageSize?: PageSize,
 ): ServiceImpl<typeof RunService> {
   return {
     create: guard(log, async (request, ctx) => {
@@ -52,7 +58,7 @@ export function createRunService(
       const spec = run?.spec;
       if (!spec)
         throw new ConnectError('the request has no run: set "run.spec.function"', Code.InvalidArgument);
-      const org = resolveOrg(principal, run?.meta?.org ?? "");
+      const org = resolveOrg(principal, run?.meta?.org ?? "", "run.meta.org");
       const v = new Violations();
       checkName(v, "run.spec.function", spec.function);
       for (const [i, name] of spec.secrets.entries()) checkName(v, `run.spec.secrets[${i}]`, name);
@@ -62,7 +68,10 @@ export function createRunService(
         function: spec.function,
         input: spec.input ? toJson(ValueSchema, spec.input) : undefined,
         secrets: spec.secrets,
-        trigger: spec.trigger === Trigger.UNSPECIFIED ? Trigger.EXEC : spec.trigger,
+        // The trigger is the server's to say: a client calls, so it is EXEC,
+        // whatever the request claims (HTTP and EVENT runs come from the
+        // activator and the broker, not from this RPC).
+        trigger: Trigger.EXEC,
         async: spec.async,
       });
       return create(CreateRunResponseSchema, { run: result });
@@ -90,10 +99,18 @@ export function createRunService(
       // A function that does not exist (any more) has no runs: an empty list,
       // so a client can see that a deleted function's runs went with it.
       if (request.function !== "") requireNames({ function: request.function }, "the run request");
+      const after = parseRunPageToken(request.options?.pageToken ?? "");
       const { runs: items, revision } = await runs.list(org, request.function || undefined);
-      const pageSize = Math.min(request.options?.pageSize || 500, 1000);
-      const page = items.slice(-pageSize);
-      return create(ListRunsResponseSchema, { items: page, revision: BigInt(revision) });
+      const size = pageSizeFor(request.options?.pageSize, pageSize);
+      const sorted = items.map((run) => ({ run, position: runPosition(run) })).sort(byPosition);
+      const rest = after ? sorted.filter((r) => byPosition(r, { position: after }) > 0) : sorted;
+      const page = rest.slice(0, size);
+      const last = page.at(-1);
+      return create(ListRunsResponseSchema, {
+        items: page.map((r) => r.run),
+        revision: BigInt(revision),
+        nextPageToken: rest.length > size && last ? runPageToken(last.position) : "",
+      });
     }),
     async *watch(request, ctx) {
       const org = resolveOrg(principalOf(ctx), request.org);
@@ -127,6 +144,43 @@ export function createRunService(
       }
     },
   };
+}
+
+/** Where a run sits in List order: when it started, then its id (unique). */
+interface RunPosition {
+  startedMs: number;
+  id: string;
+}
+
+function runPosition(run: Run): RunPosition {
+  const t = run.status?.started ?? run.meta?.created;
+  return {
+    startedMs: t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : 0,
+    id: run.meta?.name ?? "",
+  };
+}
+
+function byPosition(a: { position: RunPosition }, b: { position: RunPosition }): number {
+  const d = a.position.startedMs - b.position.startedMs;
+  if (d !== 0) return d;
+  return a.position.id < b.position.id ? -1 : a.position.id > b.position.id ? 1 : 0;
+}
+
+/** The token for the page after the run at `position`: opaque to clients. */
+function runPageToken(position: RunPosition): string {
+  return Buffer.from(`${position.startedMs}/${position.id}`).toString("base64url");
+}
+
+function parseRunPageToken(token: string): RunPosition | undefined {
+  if (token === "") return undefined;
+  const match = /^(\d{1,16})\/([0-9a-f-]{36})$/.exec(Buffer.from(token, "base64url").toString());
+  if (!match?.[1] || !match[2]) {
+    throw new ConnectError(
+      `page_token "${token}" is not one this server gave: pass a List response's next_page_token as it is`,
+      Code.InvalidArgument,
+    );
+  }
+  return { startedMs: Number(match[1]), id: match[2] };
 }
 
 /** SourceService: bundle upload, with a size limit. */

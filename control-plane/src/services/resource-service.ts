@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { clone, create, type DescMessage, type DescService, equals, type Message } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { type ListOptions, ObjectMetaSchema, Phase, WatchEventType } from "@dispatch/proto";
-import { type Principal, principalOf, requireAdmin, resolveOrg } from "../auth/principal.js";
+import { type ListOptions, ObjectMetaSchema, Phase, Role, WatchEventType } from "@dispatch/proto";
+import { checkOrgField, type Principal, principalOf, requireAdmin, resolveOrg } from "../auth/principal.js";
 import { type ErrorLogger, toConnectError } from "../errors.js";
 import type { Kind, Resource, ResourceStatus } from "../kinds/kind.js";
 import type { ResourceStore } from "../store/resource-store.js";
@@ -23,7 +23,25 @@ export interface ResourceServiceOptions<T extends Resource> {
   validateAsync?(object: T, violations: Violations): Promise<void>;
   /** Shapes an object for a response (e.g. hides secret values unless `reveal`). */
   present?(object: T, request: { reveal?: boolean }): T;
+  /** List page sizes: the default when a request names none, and the most one page holds. */
+  pageSize?: PageSize;
   log: ErrorLogger;
+}
+
+/** How many items a List page holds. */
+export interface PageSize {
+  /** When the request leaves page_size 0; default 500. */
+  default: number;
+  /** The most a page holds whatever the request asks; default 1000. */
+  max: number;
+}
+
+/** The page sizes every List uses unless told otherwise. */
+export const defaultPageSize: PageSize = { default: 500, max: 1000 };
+
+/** The page size a List request gets: its own, bounded, or the default. */
+export function pageSizeFor(requested: number | undefined, sizes: PageSize = defaultPageSize): number {
+  return Math.min(requested || sizes.default, sizes.max);
 }
 
 /** Request fields the generic handlers read; every kind's requests have these names. */
@@ -36,9 +54,6 @@ interface AnyRequest extends Message {
   resumeRevision?: bigint;
   reveal?: boolean;
 }
-
-const defaultPageSize = 500;
-const maxPageSize = 1000;
 
 /**
  * Implements a kind's Create/Get/List/Update/Delete/Watch service on a
@@ -77,9 +92,27 @@ export function createResourceService<T extends Resource>(
   /** The org a request acts in, checked against the caller. Global kinds have none. */
   const orgFor = (principal: Principal, requested: string) => {
     if (kind.global) {
+      checkOrgField("org", requested);
       return "";
     }
     return resolveOrg(principal, requested);
+  };
+
+  /**
+   * For global kinds (organizations): the one object a member may read, the
+   * one named after its own org; undefined for admins (every object). Members
+   * never learn which other orgs exist.
+   */
+  const ownOnly = (principal: Principal): string | undefined =>
+    kind.global && principal.role !== Role.ADMIN ? (principal.org ?? "") : undefined;
+  const requireReadable = (principal: Principal, name: string) => {
+    const own = ownOnly(principal);
+    if (own !== undefined && name !== own) {
+      throw new ConnectError(
+        `token "${principal.token}" belongs to org "${own}" and cannot read ${kind.label} "${name}"`,
+        Code.PermissionDenied,
+      );
+    }
   };
 
   const guard =
@@ -107,8 +140,8 @@ export function createResourceService<T extends Resource>(
     const violations = new Violations();
     checkName(violations, "meta.name", name);
     let org = "";
+    if (meta.org !== "") checkName(violations, "meta.org", meta.org);
     if (!kind.global) {
-      if (meta.org !== "") checkName(violations, "meta.org", meta.org);
       org = violations.list.some((v) => v.field === "meta.org") ? meta.org : orgFor(principal, meta.org);
     }
     kind.prepare?.(object);
@@ -118,18 +151,30 @@ export function createResourceService<T extends Resource>(
     return { object, meta, name, org };
   };
 
-  const requireWrite = (principal: Principal) => {
+  /**
+   * Global kinds are written by admins only. The org field is checked first,
+   * so a hostile value is InvalidArgument whoever sends it.
+   */
+  const requireWrite = (principal: Principal, request: AnyRequest, verb: string) => {
+    if (verb === "Delete") {
+      checkOrgField("org", request.org ?? "");
+    } else {
+      const body = request[objectField(method(verb).input)] as T | undefined;
+      checkOrgField("meta.org", body?.meta?.org ?? "");
+    }
     if (kind.global) requireAdmin(principal, `change ${kind.label}s`);
   };
 
   return {
     create: guard(async (request: AnyRequest, ctx: HandlerContext) => {
       const principal = principalOf(ctx);
-      requireWrite(principal);
+      requireWrite(principal, request, "Create");
       const { object, meta, name, org } = await validateBody(request, principal, "Create");
       if (!kind.global) await options.checkOrg(org);
       const now = timestampNow();
-      const stored = clone(kind.schema, object) as T;
+      // Only the spec comes from the client: meta and status are the server's,
+      // and so is any other field (e.g. a secret's keys).
+      const stored = ownFields(kind, object);
       stored.meta = create(ObjectMetaSchema, {
         name,
         org,
@@ -149,6 +194,7 @@ export function createResourceService<T extends Resource>(
       const principal = principalOf(ctx);
       const org = orgFor(principal, request.org ?? "");
       const name = requireName(request.name ?? "", kind.label);
+      requireReadable(principal, name);
       const found = await store.mustGet(keyOf(org, name), notFound(name, org));
       return respond("Get", withRevision(found.object, found.revision), request);
     }),
@@ -156,9 +202,10 @@ export function createResourceService<T extends Resource>(
     list: guard(async (request: AnyRequest, ctx: HandlerContext) => {
       const principal = principalOf(ctx);
       const org = orgFor(principal, request.org ?? "");
-      const { items, revision } = await store.list(kind.global ? "*" : `${org}.*`);
+      const own = ownOnly(principal);
+      const { items, revision } = await store.list(kind.global ? (own ?? "*") : `${org}.*`);
       const tags = request.options?.tags ?? {};
-      const pageSize = Math.min(request.options?.pageSize || defaultPageSize, maxPageSize);
+      const pageSize = pageSizeFor(request.options?.pageSize, options.pageSize);
       const after = request.options?.pageToken ?? "";
       const matching = items
         .map((item) => withRevision(item.object, item.revision))
@@ -174,7 +221,7 @@ export function createResourceService<T extends Resource>(
 
     update: guard(async (request: AnyRequest, ctx: HandlerContext) => {
       const principal = principalOf(ctx);
-      requireWrite(principal);
+      requireWrite(principal, request, "Update");
       const { object, meta, name, org } = await validateBody(request, principal, "Update");
       const key = keyOf(org, name);
       const expected = meta.revision;
@@ -206,7 +253,7 @@ export function createResourceService<T extends Resource>(
 
     delete: guard(async (request: AnyRequest, ctx: HandlerContext) => {
       const principal = principalOf(ctx);
-      requireWrite(principal);
+      requireWrite(principal, request, "Delete");
       const org = orgFor(principal, request.org ?? "");
       const name = requireName(request.name ?? "", kind.label);
       const key = keyOf(org, name);
@@ -231,7 +278,9 @@ export function createResourceService<T extends Resource>(
       const org = orgFor(principal, request.org ?? "");
       const name = request.name ?? "";
       if (name !== "") requireName(name, kind.label);
-      const filter = kind.global ? name || "*" : `${org}.${name || "*"}`;
+      if (name !== "") requireReadable(principal, name);
+      const own = ownOnly(principal);
+      const filter = kind.global ? name || (own ?? "*") : `${org}.${name || "*"}`;
       const tags = request.options?.tags ?? {};
       const output = method("Watch").output;
       try {
@@ -263,6 +312,19 @@ export function createResourceService<T extends Resource>(
       }
     },
   } as unknown as Partial<ServiceImpl<DescService>>;
+}
+
+/** A new object of the kind holding only what a client may set: a copy of the spec. */
+function ownFields<T extends Resource>(kind: Kind<T>, requested: T): T {
+  const object = create(kind.schema) as T;
+  if (requested.spec) object.spec = clone(specSchemaOf(kind), requested.spec);
+  return object;
+}
+
+function specSchemaOf<T extends Resource>(kind: Kind<T>): DescMessage {
+  const schema = kind.schema.fields.find((f) => f.localName === "spec")?.message;
+  if (!schema) throw new Error(`${kind.schema.typeName} has no spec message`);
+  return schema;
 }
 
 function requireName(name: string, label: string): string {
@@ -317,7 +379,7 @@ function nextVersion<T extends Resource>(
       (requested.spec ?? create(specSchema)) as never,
     );
   const generation = specChanged ? currentMeta.generation + 1n : currentMeta.generation;
-  const next = clone(kind.schema, requested) as T;
+  const next = ownFields(kind, requested);
   next.meta = create(ObjectMetaSchema, {
     name: currentMeta.name,
     org: currentMeta.org,

@@ -14,10 +14,15 @@ import type { TokenRegistry } from "../auth/token-registry.js";
 import { type ErrorLogger, toConnectError } from "../errors.js";
 import { checkName, Violations } from "../validation/violations.js";
 
-/** Issues, lists and revokes API tokens (admin only); WhoAmI for anyone. */
+/**
+ * Issues, lists and revokes API tokens (admin only); WhoAmI for anyone.
+ *
+ * @param orgUid the uid of an existing org (fails with FailedPrecondition when
+ *   there is none); a member token is bound to it.
+ */
 export function createTokenService(
   tokens: TokenRegistry,
-  checkOrg: (org: string) => Promise<void>,
+  orgUid: (org: string) => Promise<string>,
   log: ErrorLogger,
 ): ServiceImpl<typeof TokenService> {
   const guard =
@@ -41,11 +46,11 @@ export function createTokenService(
         violations.add("org", "admin tokens act in every org; leave org empty");
       violations.throwIfAny(`token "${request.name}"`);
       const org = role === Role.ORG_MEMBER ? request.org || "default" : "";
-      if (org !== "") await checkOrg(org);
-      if (await tokens.get(request.name)) {
+      const uid = org === "" ? "" : await orgUid(org);
+      if (await tokens.exists(request.name)) {
         throw new ConnectError(`token "${request.name}" already exists`, Code.AlreadyExists);
       }
-      const { token, secret } = await tokens.create(request.name, role, org);
+      const { token, secret } = await tokens.create(request.name, role, org, uid);
       return create(CreateTokenResponseSchema, { token, secret });
     }),
     list: guard(async (_request, ctx) => {
@@ -55,6 +60,9 @@ export function createTokenService(
     delete: guard(async (request, ctx) => {
       const principal = principalOf(ctx);
       requireAdmin(principal, "revoke tokens");
+      const violations = new Violations();
+      checkName(violations, "name", request.name);
+      violations.throwIfAny("the token name");
       if (request.name === principal.token) {
         throw new ConnectError(
           `token "${request.name}" is the one making this call; revoke it with another admin token`,
