@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Driver, Instance, InstanceExit, RevisionSpec } from "./driver.js";
 import { InstanceQuota, InstanceQuotaError, type QuotaSlot } from "./instance-quota.js";
 
@@ -84,7 +85,10 @@ export class RevisionPool {
     private policy: ScalePolicy,
     private readonly onEvent: (event: PoolEvent) => void,
     private readonly quota: InstanceQuota = unlimited,
-  ) {}
+  ) {
+    // Each start waiting for the quota listens on it (up to `max` of them).
+    setMaxListeners(0, this.stopped.signal);
+  }
 
   /** Ready instances. */
   get size(): number {
