@@ -11,13 +11,17 @@ export class InstanceQuotaError extends Error {
 
 interface Waiting {
   grant(slot: QuotaSlot): void;
+  /** Instances the waiting start's function has now: the fewest go first. */
+  has(): number;
 }
 
 /**
  * InstanceQuota bounds the instances running (or starting) at once across the
  * functions of each org. A start takes a slot before the driver is asked, and
  * gives it back when the instance has exited; starts past the quota wait in
- * line, first come first served, until a slot is given back.
+ * line until a slot is given back. A freed slot goes to the waiting start whose
+ * function has the fewest instances (first come first served among equals), so
+ * a function that wants many cannot keep one that has none from starting.
  */
 export class InstanceQuota {
   private readonly used = new Map<string, number>();
@@ -37,8 +41,11 @@ export class InstanceQuota {
     return this.slot(org);
   }
 
-  /** A slot, waiting in line for one; rejects with the signal's reason when it aborts first. */
-  take(org: string, signal: AbortSignal): Promise<QuotaSlot> {
+  /**
+   * A slot, waiting in line for one; rejects with the signal's reason when it
+   * aborts first. `has` tells how many instances the function has (see above).
+   */
+  take(org: string, signal: AbortSignal, has: () => number = () => 0): Promise<QuotaSlot> {
     const now = this.tryTake(org);
     if (now) return Promise.resolve(now);
     if (signal.aborted) return Promise.reject(signal.reason);
@@ -52,6 +59,7 @@ export class InstanceQuota {
         reject(signal.reason);
       };
       const entry: Waiting = {
+        has,
         grant: (slot) => {
           signal.removeEventListener("abort", onAbort);
           resolve(slot);
@@ -70,7 +78,7 @@ export class InstanceQuota {
         if (released) return;
         released = true;
         const line = this.waiting.get(org);
-        const next = line?.shift();
+        const next = line ? takeNeediest(line) : undefined;
         if (line && line.length === 0) this.waiting.delete(org);
         // Handed straight to the next in line: the count stays.
         if (next) next.grant(this.handOver(org));
@@ -88,4 +96,18 @@ export class InstanceQuota {
     this.used.set(org, this.usedBy(org) - 1);
     return this.slot(org);
   }
+}
+
+/** Removes and returns the entry whose function has the fewest instances (the earliest among equals). */
+function takeNeediest(line: Waiting[]): Waiting | undefined {
+  let best = 0;
+  let fewest = Number.POSITIVE_INFINITY;
+  for (const [i, entry] of line.entries()) {
+    const has = entry.has();
+    if (has < fewest) {
+      fewest = has;
+      best = i;
+    }
+  }
+  return line.splice(best, 1)[0];
 }

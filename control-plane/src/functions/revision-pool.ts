@@ -384,7 +384,7 @@ export class RevisionPool {
   private async waitForQuota(): Promise<QuotaSlot> {
     if (this.quotaWaits++ === 0) this.onEvent({ type: "quota", message: this.quotaMessage() });
     try {
-      return await this.quota.take(this.revision.org, this.stopped.signal);
+      return await this.quota.take(this.revision.org, this.stopped.signal, () => this.members.size);
     } finally {
       if (--this.quotaWaits === 0 && !this.draining) this.onEvent({ type: "quota", message: undefined });
     }

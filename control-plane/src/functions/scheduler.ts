@@ -372,7 +372,9 @@ export class Scheduler {
   private onPoolEvent(state: FunctionState, pool: RevisionPool, event: PoolEvent): void {
     if (event.type === "quota") {
       if (this.closing || (state.serving !== pool && state.starting !== pool)) return;
-      state.queue = state.queue.then(() => this.writeStatus(state)).catch(() => undefined);
+      // Not queued: the rollout in the queue may be the very start that waits.
+      // (Status writes are optimistic and derive from the state, so two at once are safe.)
+      void this.writeStatus(state);
       return;
     }
     // Shutting down: instances end because the platform stops them.
