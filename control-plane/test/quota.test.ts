@@ -143,7 +143,7 @@ test.serial(
     t.is(counter.peak, 3);
 
     // A goes: its two places go to the starts that wait, the function with
-  // fewest instances first (C has none, B one).
+    // fewest instances first (C has none, B one).
     await api.functions.delete({ name: "qa" });
     const ready = await settled(api, "qc");
     t.is(ready.status?.phase, Phase.READY);
