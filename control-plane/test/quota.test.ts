@@ -4,7 +4,7 @@ import { startDispatch, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
 import type { Driver, Instance, RevisionSpec } from "../src/functions/driver.js";
 import { createLocalDriver } from "../src/functions/local-driver.js";
-import { deploy, exec, functionClients, helloJs, settled, until } from "./functions-helpers.js";
+import { deploy, exec, functionClients, helloJs, outputOf, settled, until } from "./functions-helpers.js";
 import { rejects } from "./helpers.js";
 
 /**
@@ -161,5 +161,21 @@ test.serial(
     const later = counter.starts.slice(startsBefore);
     t.deepEqual(later, ["qd", "qd", "qd"], "only D started after the deletes");
     t.true(counter.peak <= 3, `at most 3 ran at once (peak ${counter.peak})`);
+
+    // At its quota, the org can still roll out new code: the new revision's
+    // first instance starts beside the old ones, which then go.
+    const v2 = await api.sources.upload({
+      format: "file",
+      filename: "qd.js",
+      data: new TextEncoder().encode('export default async () => "v2";\n'),
+    });
+    const current = (await api.functions.get({ name: "qd" })).function;
+    if (current?.spec) current.spec.source = v2.source;
+    await api.functions.update({ function: current });
+    const updated = await settled(api, "qd");
+    t.is(updated.status?.phase, Phase.READY);
+    t.is(outputOf(await exec(api, "qd", {})), "v2");
+    await until(api, "qd", (f) => f.status?.readyInstances === 3);
+    t.true(counter.peak <= 4, `one above the quota at most, for the rollout (peak ${counter.peak})`);
   },
 );

@@ -70,6 +70,15 @@ export class InstanceQuota {
     });
   }
 
+  /**
+   * A slot even past the quota: for the first instance of a new revision while
+   * the old one still serves (a rollout), which would otherwise wait for the
+   * old revision's slots, and those go only once the new one serves.
+   */
+  takeBeyond(org: string): QuotaSlot {
+    return this.slot(org);
+  }
+
   private slot(org: string): QuotaSlot {
     this.used.set(org, this.usedBy(org) + 1);
     let released = false;
@@ -77,24 +86,16 @@ export class InstanceQuota {
       release: () => {
         if (released) return;
         released = true;
+        const left = this.usedBy(org) - 1;
+        if (left > 0) this.used.set(org, left);
+        else this.used.delete(org);
+        if (left >= this.limit) return;
         const line = this.waiting.get(org);
         const next = line ? takeNeediest(line) : undefined;
         if (line && line.length === 0) this.waiting.delete(org);
-        // Handed straight to the next in line: the count stays.
-        if (next) next.grant(this.handOver(org));
-        else {
-          const left = this.usedBy(org) - 1;
-          if (left > 0) this.used.set(org, left);
-          else this.used.delete(org);
-        }
+        next?.grant(this.slot(org));
       },
     };
-  }
-
-  /** A slot for a waiting start, taking over the place just given back. */
-  private handOver(org: string): QuotaSlot {
-    this.used.set(org, this.usedBy(org) - 1);
-    return this.slot(org);
   }
 }
 

@@ -267,3 +267,30 @@ test("quota: each org has its own", async (t) => {
   await a.drain();
   await b.drain();
 });
+
+test("quota: a rollout's first instance starts even when the org is at its quota; the old revision's slots then go", async (t) => {
+  const driver = memoryDriver();
+  const quota = new InstanceQuota(2);
+  const old = new RevisionPool(revision, driver, { ...onePolicy, min: 2, max: 2 }, () => {}, quota);
+  await old.start();
+  await settle();
+  t.is(quota.usedBy("o"), 2);
+  const next = new RevisionPool(
+    { ...revision, generation: 2n },
+    driver,
+    { ...onePolicy, min: 2, max: 2 },
+    () => {},
+    quota,
+  );
+  await next.start({ rollout: true });
+  t.is(next.size, 1, "the first started past the quota");
+  await settle();
+  t.true(next.waitingForQuota, "the second waits for the old revision's slots");
+  await old.drain();
+  await settle();
+  t.is(next.size, 2);
+  t.is(driver.live, 2);
+  t.is(driver.peak, 3, "one above the quota, for the rollout");
+  await next.drain();
+  t.is(quota.usedBy("o"), 0);
+});

@@ -110,10 +110,12 @@ export class RevisionPool {
   /**
    * Starts the first instance (or `min` of them) and resolves when one is
    * ready; rejects with the driver's LoadError when the handler does not load.
+   * `rollout`: an older revision still serves and holds its quota slots until
+   * this one serves, so the first instance starts even past the quota.
    */
-  async start(): Promise<void> {
+  async start(options: { rollout?: boolean } = {}): Promise<void> {
     const wanted = Math.max(1, this.policy.min);
-    const first = this.launch(true);
+    const first = this.launch(true, options.rollout === true);
     for (let i = 1; i < wanted; i++) void this.launch().catch(() => undefined);
     await first;
     this.onEvent({ type: "ready", instances: this.members.size });
@@ -286,10 +288,13 @@ export class RevisionPool {
     member.idleTimer.unref();
   }
 
-  /** Starts one instance; `required` when it must start even if nothing waits for it by then (the first). */
-  private async launch(required = false): Promise<void> {
+  /**
+   * Starts one instance; `required` when it must start even if nothing waits
+   * for it by then (the first), `beyondQuota` for a rollout's first.
+   */
+  private async launch(required = false, beyondQuota = false): Promise<void> {
     this.starting++;
-    let slot = this.quota.tryTake(this.revision.org);
+    let slot = beyondQuota ? this.quota.takeBeyond(this.revision.org) : this.quota.tryTake(this.revision.org);
     if (!slot) {
       try {
         slot = await this.waitForQuota();

@@ -318,7 +318,7 @@ export class Scheduler {
       await this.writeStatus(state);
       state.starting = pool;
       try {
-        await pool.start();
+        await pool.start({ rollout: state.serving !== undefined });
       } catch (err) {
         await this.stopPool(pool);
         // Given up for a newer spec or a delete: not a failure of this one.

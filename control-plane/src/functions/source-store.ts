@@ -29,11 +29,6 @@ export class SourceStore {
     return (await this.store.info(objectName(digest))) !== null;
   }
 
-  /** The bundle's bytes, or undefined. */
-  async get(digest: string): Promise<Uint8Array | undefined> {
-    return (await this.store.getBlob(objectName(digest))) ?? undefined;
-  }
-
   /**
    * The bundle's bytes as a stream of the store's chunks (128 KiB), or
    * undefined: unpacking reads it chunk by chunk, never the whole bundle at once.
