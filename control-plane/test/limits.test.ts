@@ -113,6 +113,7 @@ test("logs too large for a run record keep their last lines after a marker; the 
     api,
     "chatty",
     "chatty.js",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: this is handler source code
     'export default async () => { for (let i = 0; i < 3000; i++) console.log(`line ${i} ${"z".repeat(500)}`); return "done"; };\n',
   );
   const run = await exec(api, "chatty", {});
