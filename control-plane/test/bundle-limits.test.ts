@@ -21,6 +21,9 @@ test.before(async (t) => {
   t.context.workDir = await mkdtemp(join(tmpdir(), "dispatch-work-"));
   t.context.bundles = join(t.context.workDir, "bundles");
   await mkdir(t.context.bundles, { recursive: true });
+  // Left by an earlier run: a bundle of a function deleted meanwhile, and a crash's temp dir.
+  await mkdir(join(t.context.bundles, "0".repeat(64)), { recursive: true });
+  await mkdir(join(t.context.bundles, `${"1".repeat(64)}.tmp-1-2`), { recursive: true });
   t.context.dispatch = await startDispatch({
     controlPlane: {
       workDir: t.context.workDir,
@@ -43,7 +46,7 @@ async function createFromTarGz(
   await t.context.api.functions.create({
     function: { meta: { name }, spec: { runtime: "nodejs", handler: "hello.js", source } },
   });
-  return { fn: await settled(t.context.api, name, 120_000), digest: source?.digest ?? "" };
+  return { fn: await settled(t.context.api, name, 60_000), digest: source?.digest ?? "" };
 }
 
 test("a compressed bomb (2 MiB that unpack to 2 GiB) is stopped at the limit: ERROR with the limit named, memory bounded, nothing left on disk", async (t) => {
@@ -68,6 +71,14 @@ test("a compressed bomb (2 MiB that unpack to 2 GiB) is stopped at the limit: ER
     [],
     "no temp dir or partial bundle is left",
   );
+});
+
+test("at start, unpacked bundles no function uses and temp dirs left by a crash are removed", async (t) => {
+  const left = await directoryUntil(
+    t.context.bundles,
+    (names) => !names.includes("0".repeat(64)) && !names.some((n) => n.startsWith("1".repeat(64))),
+  );
+  t.false(left.includes("0".repeat(64)));
 });
 
 test("a bundle with more files than the limit is ERROR, naming the limit", async (t) => {

@@ -82,11 +82,6 @@ export class BundleCache {
     };
   }
 
-  /** Bundles in use (unpacked or unpacking): their names in the cache dir. */
-  get inUse(): string[] {
-    return [...this.refs.keys()];
-  }
-
   /**
    * Removes what no revision uses: bundles of functions deleted while the
    * control plane was down, and temp dirs a crash left behind.
