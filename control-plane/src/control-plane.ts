@@ -28,6 +28,7 @@ import { checkSecretKey, ensureDefaultOrg } from "./bootstrap.js";
 import { ConfigurationError, type ErrorLogger } from "./errors.js";
 import type { Driver } from "./functions/driver.js";
 import { type Functions, startFunctions } from "./functions/functions.js";
+import type { FunctionLimits } from "./functions/limits.js";
 import type { RunRetention } from "./functions/run-store.js";
 import type { FunctionDefaults } from "./functions/scheduler.js";
 import { listenDual } from "./http-server.js";
@@ -74,6 +75,8 @@ export interface ControlPlaneOptions {
   workDir?: string;
   /** Largest bundle accepted; default 32 MiB. */
   maxBundleBytes?: number;
+  /** Unpacked bundle size and file count, scale bounds, instances per org (defaults: `defaultFunctionLimits`). */
+  functionLimits?: Partial<FunctionLimits>;
   /** How long and how many run records are kept. */
   runRetention?: Partial<RunRetention>;
   /** Defaults for what function specs leave out (instances, concurrency, idle time, timeout). */
@@ -199,6 +202,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       log,
       ...(options.workDir === undefined ? {} : { workDir: options.workDir }),
       ...(options.maxBundleBytes === undefined ? {} : { maxBundleBytes: options.maxBundleBytes }),
+      ...(options.functionLimits === undefined ? {} : { limits: options.functionLimits }),
       ...(options.runRetention === undefined ? {} : { runRetention: options.runRetention }),
       ...(options.functionDefaults === undefined ? {} : { defaults: options.functionDefaults }),
       ...(options.driver === undefined ? {} : { driver: options.driver }),

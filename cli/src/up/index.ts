@@ -56,6 +56,36 @@ export function createUpCommand(): Command {
         .default(32)
         .argParser((v) => parseCount(v, "--max-bundle-mib")),
     )
+    .addOption(
+      new Option("--max-unpacked-mib <n>", "largest function bundle once unpacked, in MiB")
+        .env("DISPATCH_MAX_UNPACKED_MIB")
+        .default(256)
+        .argParser((v) => parseCount(v, "--max-unpacked-mib")),
+    )
+    .addOption(
+      new Option("--max-bundle-files <n>", "most files (and directories) in a function bundle")
+        .env("DISPATCH_MAX_BUNDLE_FILES")
+        .default(10_000)
+        .argParser((v) => parseCount(v, "--max-bundle-files")),
+    )
+    .addOption(
+      new Option("--max-scale-min <n>", "largest scale.min a function may ask for")
+        .env("DISPATCH_MAX_SCALE_MIN")
+        .default(20)
+        .argParser((v) => parseCount(v, "--max-scale-min")),
+    )
+    .addOption(
+      new Option("--max-scale-max <n>", "largest scale.max a function may ask for")
+        .env("DISPATCH_MAX_SCALE_MAX")
+        .default(100)
+        .argParser((v) => parseCount(v, "--max-scale-max")),
+    )
+    .addOption(
+      new Option("--max-instances-per-org <n>", "most function instances running at once in one org")
+        .env("DISPATCH_MAX_INSTANCES_PER_ORG")
+        .default(50)
+        .argParser((v) => parseCount(v, "--max-instances-per-org")),
+    )
     .addHelpText(
       "after",
       `
@@ -79,6 +109,11 @@ Examples:
           runsMaxAge: number;
           runsPerFunction: number;
           maxBundleMib: number;
+          maxUnpackedMib: number;
+          maxBundleFiles: number;
+          maxScaleMin: number;
+          maxScaleMax: number;
+          maxInstancesPerOrg: number;
         },
         command: Command,
       ) => {
@@ -98,6 +133,13 @@ Examples:
             contextName: flags.saveContext,
             runRetention: { maxAgeMs: flags.runsMaxAge, maxPerFunction: flags.runsPerFunction },
             maxBundleBytes: flags.maxBundleMib * 1024 * 1024,
+            functionLimits: {
+              maxUnpackedBytes: flags.maxUnpackedMib * 1024 * 1024,
+              maxBundleFiles: flags.maxBundleFiles,
+              maxScaleMin: flags.maxScaleMin,
+              maxScaleMax: flags.maxScaleMax,
+              maxInstancesPerOrg: flags.maxInstancesPerOrg,
+            },
             ...(command.optsWithGlobals<{ config?: string }>().config
               ? { configPath: command.optsWithGlobals<{ config: string }>().config }
               : {}),

@@ -1,5 +1,10 @@
 import { join } from "node:path";
-import { ConfigurationError, type ControlPlane, startControlPlane } from "@dispatch/control-plane";
+import {
+  ConfigurationError,
+  type ControlPlane,
+  type FunctionLimits,
+  startControlPlane,
+} from "@dispatch/control-plane";
 import { Role } from "@dispatch/proto";
 import { configPath, saveContext } from "../config.js";
 import { clientVersion } from "../version.js";
@@ -19,6 +24,8 @@ export interface UpOptions {
   runRetention?: { maxAgeMs: number; maxPerFunction: number };
   /** Largest bundle accepted. */
   maxBundleBytes?: number;
+  /** Unpacked bundle size and files, scale bounds, instances per org. */
+  functionLimits?: Partial<FunctionLimits>;
   /** The CLI config file to write the context to. */
   configPath?: string;
   log(line: string): void;
@@ -60,6 +67,7 @@ export async function startUp(options: UpOptions): Promise<Up> {
       workDir: join(dataDir.path, "work"),
       ...(options.runRetention ? { runRetention: options.runRetention } : {}),
       ...(options.maxBundleBytes ? { maxBundleBytes: options.maxBundleBytes } : {}),
+      ...(options.functionLimits ? { functionLimits: options.functionLimits } : {}),
       log: (message, error) =>
         options.log(
           `control-plane: ${message}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,

@@ -22,6 +22,13 @@ import type { Invoker } from "./invoker.js";
 import type { Lease } from "./revision-pool.js";
 import type { Scheduler } from "./scheduler.js";
 
+/**
+ * The most `Dispatch-Secrets` an HTTP call carries (base64). A worker accepts
+ * a request head of 64 KiB (runtimes/CONTRACT.md) and the activator takes 16
+ * KiB of the caller's own headers, so this always fits beside them.
+ */
+export const maxSecretsHeaderBytes = 32 * 1024;
+
 /** A running activator. */
 export interface Activator {
   url: string;
@@ -120,6 +127,19 @@ async function forward(
     await invoker.complete(run);
     return;
   }
+  const secretsHeader = Buffer.from(JSON.stringify(secrets.secrets)).toString("base64");
+  if (secretsHeader.length > maxSecretsHeaderBytes) {
+    // Refused before waking the function: the worker could not take the call.
+    const message = `the function's secrets take ${secretsHeader.length} bytes in the Dispatch-Secrets header; an HTTP call carries at most ${maxSecretsHeaderBytes} (runtimes/CONTRACT.md): keep the secrets of a function called over HTTP smaller, or call it with dispatch exec`;
+    sendError(res, 500, message);
+    if (run.status) {
+      run.status.phase = Phase.ERROR;
+      run.status.error = create(RunErrorSchema, { type: ErrorType.SYSTEM_ERROR, message });
+      run.status.reason = [`SystemError: ${message}`];
+    }
+    await invoker.complete(run);
+    return;
+  }
   const timeoutMs = timeoutOf(fn);
   const status = run.status;
   let lease: Lease;
@@ -154,11 +174,11 @@ async function forward(
           headers: {
             ...withoutToken(req.headers),
             "dispatch-run-id": run.meta?.name ?? "",
-            "dispatch-secrets": Buffer.from(JSON.stringify(secrets.secrets)).toString("base64"),
+            "dispatch-secrets": secretsHeader,
           },
         },
         (answer) => {
-          recordAnswer(run, answer.headers);
+          recordAnswer(run, answer.statusCode ?? 0, answer.statusMessage ?? "", answer.headers);
           const headers = { ...answer.headers };
           delete headers["dispatch-logs"];
           delete headers["dispatch-error"];
@@ -197,10 +217,22 @@ async function forward(
   await invoker.complete(run);
 }
 
-/** Copies the worker's Dispatch-Logs and Dispatch-Error headers into the run. */
-function recordAnswer(run: Run, headers: IncomingHttpHeaders): void {
+/**
+ * Copies the worker's Dispatch-Logs and Dispatch-Error headers into the run.
+ * An answer without Dispatch-Logs did not come from a call of the handler
+ * (the worker refused the request: a head too large, draining, ...), so the
+ * run is a SystemError, whatever the status code.
+ */
+function recordAnswer(run: Run, code: number, text: string, headers: IncomingHttpHeaders): void {
   const status = run.status;
   if (!status) return;
+  if (headers["dispatch-logs"] === undefined) {
+    const message = `the worker refused the request: HTTP ${code}${text ? ` ${text}` : ""}`;
+    status.phase = Phase.ERROR;
+    status.error = create(RunErrorSchema, { type: ErrorType.SYSTEM_ERROR, message });
+    status.reason = [`SystemError: ${message}`];
+    return;
+  }
   const logs = decodeHeader(headers["dispatch-logs"]) as { stdout?: string[]; stderr?: string[] } | undefined;
   const error = decodeHeader(headers["dispatch-error"]) as
     | { type?: string; message?: string; stack?: string[] }

@@ -7,12 +7,15 @@ import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Principal } from "../auth/principal.js";
 import type { ErrorLogger } from "../errors.js";
+import { checkScaleLimits } from "../kinds/function.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import type { Violations } from "../validation/violations.js";
 import { type Activator, startActivator } from "./activator.js";
 import { BundleCache } from "./bundle-cache.js";
 import type { Driver } from "./driver.js";
+import { InstanceQuota } from "./instance-quota.js";
 import { Invoker } from "./invoker.js";
+import { defaultFunctionLimits, type FunctionLimits } from "./limits.js";
 import { createLocalDriver } from "./local-driver.js";
 import { LogStore } from "./log-store.js";
 import { defaultRunRetention, type RunRetention, RunStore } from "./run-store.js";
@@ -31,6 +34,8 @@ export interface FunctionsOptions {
   authenticate(token: string): Principal | undefined;
   workDir?: string;
   maxBundleBytes?: number;
+  /** Bundle size on disk, scale bounds, instances per org. */
+  limits?: Partial<FunctionLimits>;
   runRetention?: Partial<RunRetention>;
   defaults?: Partial<FunctionDefaults>;
   driver?: Driver;
@@ -48,6 +53,7 @@ export interface Functions {
   activator: Activator;
   driverName: string;
   maxBundleBytes: number;
+  limits: FunctionLimits;
   /** Checks of a function spec that need I/O: its bundle exists, its schemas compile. */
   validate(fn: FunctionResource, v: Violations): Promise<void>;
   /** Removes what belongs to a deleted function (runs, compiled schemas). */
@@ -65,7 +71,15 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
   const sources = new SourceStore(await new Objm(js).create("sources", { replicas }));
   const maxBundleBytes = options.maxBundleBytes ?? defaultMaxBundleBytes;
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "dispatch-work-")));
-  const runs = await RunStore.open(js, jsm, { ...defaultRunRetention, ...options.runRetention }, replicas);
+  const limits = { ...defaultFunctionLimits, ...options.limits };
+  // A run record is one JetStream message: it must fit the server's max_payload.
+  const runs = await RunStore.open(
+    js,
+    jsm,
+    { ...defaultRunRetention, ...options.runRetention },
+    replicas,
+    () => options.nats.info?.max_payload ?? 1024 * 1024,
+  );
   const logs = await LogStore.open(options.nats, js, jsm, replicas);
   const schemas = new SchemaCheck();
   const defaults = { ...functionDefaults, ...options.defaults };
@@ -73,7 +87,8 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
   const scheduler = new Scheduler({
     store: options.functions,
     driver,
-    bundles: new BundleCache(join(workDir, "bundles"), sources),
+    bundles: new BundleCache(join(workDir, "bundles"), sources, limits),
+    quota: new InstanceQuota(limits.maxInstancesPerOrg),
     defaults,
     log,
     // Calls that were in flight when the function was deleted are done now:
@@ -123,7 +138,9 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     activator,
     driverName: driver.name,
     maxBundleBytes,
+    limits,
     async validate(fn, v) {
+      checkScaleLimits(v, fn, limits);
       const source = fn.spec?.source;
       if (source && !(await sources.has(source.digest))) {
         v.add(
@@ -133,8 +150,8 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
       }
       for (const direction of ["in", "out"] as const) {
         const schema = fn.spec?.schema?.[direction];
-        const problem = schema ? schemas.compileError(schema) : undefined;
-        if (problem) v.add(`spec.schema.${direction}`, `is not a valid JSON Schema: ${problem}`);
+        for (const problem of schema ? schemas.problemsOf(schema) : [])
+          v.add(`spec.schema.${direction}`, problem);
       }
     },
     async afterDelete(fn) {

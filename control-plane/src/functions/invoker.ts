@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { create, fromJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -17,11 +17,14 @@ import {
 import type { ErrorLogger } from "../errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import type { Instance } from "./driver.js";
+import { InstanceQuotaError } from "./instance-quota.js";
+import { formatBytes } from "./limits.js";
 import type { Lease } from "./revision-pool.js";
+import { type RunBudget, valueSize } from "./run-size.js";
 import type { RunStore } from "./run-store.js";
 import type { Scheduler } from "./scheduler.js";
 import { NotServingError } from "./scheduler.js";
-import type { SchemaCheck } from "./schema-check.js";
+import { type SchemaCheck, SchemaError } from "./schema-check.js";
 import { callWorker, type InvokeResult, probeWorker, WorkerCallError } from "./worker-client.js";
 
 /** One invocation to make. */
@@ -83,6 +86,21 @@ export class Invoker {
         Code.FailedPrecondition,
       );
     }
+    // A run record holds the call's input: one that cannot be recorded is
+    // refused, and the refusal recorded (without it).
+    const budget = this.options.runs.budget();
+    const inputBytes = request.input === undefined ? 0 : valueSize(request.input);
+    if (inputBytes > budget.input) {
+      const refused = this.newRun({ ...request, input: undefined }, fn);
+      fail(
+        refused,
+        new RunFailure(
+          ErrorType.INPUT_ERROR,
+          `the input of ${inputBytes} bytes is more than the limit of ${budget.input} bytes (${recordNote(budget)}; pass large data by reference, e.g. a URL)`,
+        ),
+      );
+      return await this.complete(refused);
+    }
     const run = this.newRun(request, fn);
     if (request.async) {
       await this.options.runs.put(run);
@@ -137,9 +155,17 @@ export class Invoker {
       if (result.error) {
         throw new RunFailure(errorTypeOf(result.error.type), result.error.message, result.error.stack ?? []);
       }
+      const budget = this.options.runs.budget();
+      const outputBytes = valueSize((result.output ?? null) as JsonValue);
+      if (outputBytes > budget.output) {
+        throw new RunFailure(
+          ErrorType.FUNCTION_ERROR,
+          `the output of ${outputBytes} bytes is more than the limit of ${budget.output} bytes (${recordNote(budget)}; return less, or store large results elsewhere and return a reference)`,
+        );
+      }
       const schemaOut = fn.spec?.schema?.out;
       if (schemaOut) {
-        const problems = this.options.schemas.check(schemaKey(fn, "out"), schemaOut, result.output ?? null);
+        const problems = this.checkSchema(fn, "out", schemaOut, result.output ?? null);
         if (problems.length > 0) {
           throw new RunFailure(
             ErrorType.FUNCTION_ERROR,
@@ -163,9 +189,7 @@ export class Invoker {
           `the platform failed this call: ${(thrown as Error).message}`,
         );
       }
-      status.phase = Phase.ERROR;
-      status.error = create(RunErrorSchema, { type: err.type, message: err.message, stack: err.lines });
-      status.reason = [`${errorTypeName(err.type)}: ${err.message}`];
+      fail(run, err);
     }
     // The function was deleted (or re-created) while this call ran: its runs
     // are gone with it, so this one is not stored either.
@@ -205,7 +229,7 @@ export class Invoker {
     const input = request.input ?? null;
     const schemaIn = fn.spec?.schema?.in;
     if (schemaIn) {
-      const problems = this.options.schemas.check(schemaKey(fn, "in"), schemaIn, input);
+      const problems = this.checkSchema(fn, "in", schemaIn, input);
       if (problems.length > 0) {
         throw new RunFailure(
           ErrorType.INPUT_ERROR,
@@ -264,10 +288,34 @@ export class Invoker {
       return (await this.options.scheduler.acquire(request.org, request.function, waiting)).lease;
     } catch (err) {
       if (err instanceof NotServingError) throw new RunFailure(ErrorType.SYSTEM_ERROR, err.message);
+      if (err instanceof InstanceQuotaError) {
+        throw new RunFailure(
+          ErrorType.SYSTEM_ERROR,
+          `no instance could start within ${timeoutMs / 1000}s: ${err.message}`,
+        );
+      }
       if (waiting.aborted) {
         throw new RunFailure(ErrorType.SYSTEM_ERROR, `no instance became ready within ${timeoutMs / 1000}s`);
       }
       throw new RunFailure(ErrorType.SYSTEM_ERROR, (err as Error).message);
+    }
+  }
+
+  /** Problems of a value against the function's schema; a schema that cannot be used fails the call. */
+  private checkSchema(
+    fn: FunctionResource,
+    direction: "in" | "out",
+    schema: JsonObject,
+    value: unknown,
+  ): string[] {
+    try {
+      return this.options.schemas.check(schemaKey(fn, direction), schema, value);
+    } catch (err) {
+      if (!(err instanceof SchemaError)) throw err;
+      throw new RunFailure(
+        ErrorType.FUNCTION_ERROR,
+        `the function's ${direction === "in" ? "input" : "output"} schema cannot be used: ${err.message}; update the function`,
+      );
     }
   }
 
@@ -311,6 +359,20 @@ export class Invoker {
     if (missing.length > 0) throw new RunFailure(ErrorType.INPUT_ERROR, missing.join("; "));
     return merged;
   }
+}
+
+/** Ends the run with an error. */
+function fail(run: Run, err: RunFailure): void {
+  const status = run.status;
+  if (!status) return;
+  status.phase = Phase.ERROR;
+  status.error = create(RunErrorSchema, { type: err.type, message: err.message, stack: err.lines });
+  status.reason = [`${errorTypeName(err.type)}: ${err.message}`];
+}
+
+/** Why a run record has a size limit, for messages. */
+function recordNote(budget: RunBudget): string {
+  return `a run record holds a call's input, output and logs in one NATS message of at most ${formatBytes(budget.maxPayload)}`;
 }
 
 function schemaKey(fn: FunctionResource, direction: "in" | "out"): string {

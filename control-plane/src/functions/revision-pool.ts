@@ -1,4 +1,6 @@
+import { setMaxListeners } from "node:events";
 import type { Driver, Instance, InstanceExit, RevisionSpec } from "./driver.js";
+import { InstanceQuota, InstanceQuotaError, type QuotaSlot } from "./instance-quota.js";
 
 /** Scaling bounds of a revision, with defaults applied. */
 export interface ScalePolicy {
@@ -16,7 +18,9 @@ export type PoolEvent =
   | { type: "scaled"; instances: number }
   | { type: "crashed"; instance: string; exit: InstanceExit; restartInMs: number | undefined }
   | { type: "restarted"; instances: number }
-  | { type: "failed"; message: string };
+  | { type: "failed"; message: string }
+  /** Starts wait for the org's instance quota (`message` says so), or no longer do (undefined). */
+  | { type: "quota"; message: string | undefined };
 
 /** A slot on one instance, held for one call. */
 export interface Lease {
@@ -56,7 +60,9 @@ interface Waiter {
  * The instances of one function revision. It hands out call slots (at most
  * `concurrency` per instance), starts instances when every slot is taken (up to
  * `max`, including from zero: this is the activator's wake-up), stops idle ones
- * down to `min`, and restarts crashed ones with backoff.
+ * down to `min`, and restarts crashed ones with backoff. Every start first
+ * takes a slot in the org's {@link InstanceQuota}, waiting in line when the
+ * org is at its quota; a drained pool gives up its place and starts nothing more.
  */
 export class RevisionPool {
   private readonly members = new Set<Member>();
@@ -67,13 +73,22 @@ export class RevisionPool {
   private crashes = 0;
   private lastCrash = 0;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Aborts starts waiting for the quota when the pool drains. */
+  private readonly stopped = new AbortController();
+  private drained: Promise<void> | undefined;
+  /** Starts waiting for a quota slot. */
+  private quotaWaits = 0;
 
   constructor(
     readonly revision: RevisionSpec,
     private readonly driver: Driver,
     private policy: ScalePolicy,
     private readonly onEvent: (event: PoolEvent) => void,
-  ) {}
+    private readonly quota: InstanceQuota = unlimited,
+  ) {
+    // Each start waiting for the quota listens on it (up to `max` of them).
+    setMaxListeners(0, this.stopped.signal);
+  }
 
   /** Ready instances. */
   get size(): number {
@@ -95,10 +110,12 @@ export class RevisionPool {
   /**
    * Starts the first instance (or `min` of them) and resolves when one is
    * ready; rejects with the driver's LoadError when the handler does not load.
+   * `rollout`: an older revision still serves and holds its quota slots until
+   * this one serves, so the first instance starts even past the quota.
    */
-  async start(): Promise<void> {
+  async start(options: { rollout?: boolean } = {}): Promise<void> {
     const wanted = Math.max(1, this.policy.min);
-    const first = this.launch();
+    const first = this.launch(true, options.rollout === true);
     for (let i = 1; i < wanted; i++) void this.launch().catch(() => undefined);
     await first;
     this.onEvent({ type: "ready", instances: this.members.size });
@@ -131,7 +148,9 @@ export class RevisionPool {
       const onAbort = () => {
         const at = this.waiters.indexOf(waiter);
         if (at >= 0) this.waiters.splice(at, 1);
-        waiter.reject(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
+        // Gave up while the quota kept an instance from starting: say so.
+        if (this.quotaWaits > 0) waiter.reject(new InstanceQuotaError(this.quotaMessage()));
+        else waiter.reject(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
       };
       const waiter: Waiter = {
         signal,
@@ -157,9 +176,17 @@ export class RevisionPool {
   /**
    * Stops taking calls, waits for calls in flight, then stops every instance.
    * Waiting callers are moved to `handover` when given (a rollout), else rejected.
+   * Starts waiting for the quota give up at once, and nothing starts after.
+   * Draining again waits for the first drain.
    */
-  async drain(handover?: RevisionPool): Promise<void> {
+  drain(handover?: RevisionPool): Promise<void> {
+    this.drained ??= this.stopAll(handover);
+    return this.drained;
+  }
+
+  private async stopAll(handover?: RevisionPool): Promise<void> {
     this.draining = true;
+    this.stopped.abort(new Error("the function was stopped"));
     clearTimeout(this.restartTimer);
     for (const waiter of this.waiters.splice(0)) {
       // The caller's own deadline still applies on the new revision.
@@ -261,12 +288,38 @@ export class RevisionPool {
     member.idleTimer.unref();
   }
 
-  private async launch(): Promise<void> {
+  /**
+   * Starts one instance; `required` when it must start even if nothing waits
+   * for it by then (the first), `beyondQuota` for a rollout's first.
+   */
+  private async launch(required = false, beyondQuota = false): Promise<void> {
     this.starting++;
+    let slot = beyondQuota ? this.quota.takeBeyond(this.revision.org) : this.quota.tryTake(this.revision.org);
+    if (!slot) {
+      try {
+        slot = await this.waitForQuota();
+      } catch (err) {
+        this.starting--;
+        throw err;
+      }
+      // While it waited, the need may have gone (callers gave up, min lowered).
+      const stillNeeded = this.members.size + this.starting - 1 < this.needed || this.waiters.length > 0;
+      if (!required && !stillNeeded && !this.draining) {
+        this.starting--;
+        slot.release();
+        return;
+      }
+    }
+    if (this.draining) {
+      this.starting--;
+      slot.release();
+      throw new Error("the function was stopped");
+    }
     let instance: Instance;
     try {
       instance = await this.driver.start(this.revision);
     } catch (err) {
+      slot.release();
       this.starting--;
       this.failure = err as Error;
       // Nobody can be served if nothing runs: tell the waiters why.
@@ -277,6 +330,11 @@ export class RevisionPool {
       throw err;
     }
     this.starting--;
+    // The slot is the instance's until its process has ended, however it ends.
+    void instance.exited.then(
+      () => slot.release(),
+      () => slot.release(),
+    );
     if (this.draining) {
       await instance.stop();
       return;
@@ -327,8 +385,37 @@ export class RevisionPool {
     }
   }
 
+  /** Waits in the org's line for a quota slot, saying so in status while it waits. */
+  private async waitForQuota(): Promise<QuotaSlot> {
+    if (this.quotaWaits++ === 0) this.onEvent({ type: "quota", message: this.quotaMessage() });
+    try {
+      return await this.quota.take(this.revision.org, this.stopped.signal, () => this.members.size);
+    } finally {
+      if (--this.quotaWaits === 0 && !this.draining) this.onEvent({ type: "quota", message: undefined });
+    }
+  }
+
+  /** Whether starts wait for the org's instance quota. */
+  get waitingForQuota(): boolean {
+    return this.quotaWaits > 0;
+  }
+
+  /** Why instances wait: the quota, and what it keeps from happening. */
+  quotaMessage(): string {
+    const short =
+      this.members.size < this.policy.min
+        ? `scale.min is ${this.policy.min} but ${this.members.size} instance${this.members.size === 1 ? "" : "s"} run`
+        : this.members.size === 0
+          ? "no instance can start"
+          : "calls wait for another instance";
+    return `${short}: org "${this.revision.org}" has reached its quota of ${this.quota.limit} running instances (dispatch up --max-instances-per-org); instances start as others stop`;
+  }
+
   /** The last start failure, if the pool has no instance because of it. */
   get lastFailure(): Error | undefined {
     return this.members.size === 0 ? this.failure : undefined;
   }
 }
+
+/** The quota of a pool given none. */
+const unlimited = new InstanceQuota(Number.POSITIVE_INFINITY);

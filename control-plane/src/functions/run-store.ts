@@ -1,4 +1,4 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { type Run, RunSchema } from "@dispatch/proto";
 import {
   DiscardPolicy,
@@ -9,6 +9,7 @@ import {
 } from "@nats-io/jetstream";
 import { ensureStream } from "../store/streams.js";
 import { readSubjects } from "../store/subject-reader.js";
+import { encodeRun, type RunBudget, runBudget } from "./run-size.js";
 
 /** Retention of run records. */
 export interface RunRetention {
@@ -30,7 +31,9 @@ export type RunEvent = { type: "run"; run: Run; revision: number } | { type: "sy
 /**
  * RunStore keeps run records in the JetStream stream RUNS, one subject per
  * run (`runs.<org>.<function>.<id>`), so the last message of a subject is the
- * run's current record. Age and per-function limits bound the stream.
+ * run's current record. Age and per-function limits bound the stream. A
+ * record is one message, so it always fits the server's max_payload: what does
+ * not fit is cut, saying so in the record (see {@link encodeRun}).
  */
 export class RunStore {
   private readonly writes = new Map<string, number>();
@@ -39,7 +42,13 @@ export class RunStore {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly retention: RunRetention,
+    private readonly maxPayload: () => number,
   ) {}
+
+  /** What a run record can hold, from the connected server's max_payload. */
+  budget(): RunBudget {
+    return runBudget(this.maxPayload());
+  }
 
   /** Opens (creating or updating) the RUNS stream. */
   static async open(
@@ -47,6 +56,7 @@ export class RunStore {
     jsm: JetStreamManager,
     retention: RunRetention,
     replicas = 1,
+    maxPayload: () => number = () => 1024 * 1024,
   ): Promise<RunStore> {
     const config = {
       name: stream,
@@ -60,14 +70,19 @@ export class RunStore {
       num_replicas: replicas,
     };
     await ensureStream(jsm, config);
-    return new RunStore(js, jsm, retention);
+    return new RunStore(js, jsm, retention, maxPayload);
   }
 
-  /** Stores the run's current record; trims the function's oldest runs now and then. */
+  /**
+   * Stores the run's current record; trims the function's oldest runs now and
+   * then. A run too large for one message is cut to fit first (the run object
+   * changes to what was stored).
+   */
   async put(run: Run): Promise<number> {
     const org = run.meta?.org ?? "";
     const fn = run.spec?.function ?? "";
-    const ack = await this.js.publish(subject(org, fn, run.meta?.name ?? ""), toBinary(RunSchema, run));
+    const data = encodeRun(run, this.budget().record);
+    const ack = await this.js.publish(subject(org, fn, run.meta?.name ?? ""), data);
     const key = `${org}.${fn}`;
     const count = (this.writes.get(key) ?? 0) + 1;
     this.writes.set(key, count);

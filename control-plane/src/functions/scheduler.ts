@@ -10,8 +10,9 @@ import {
 } from "@dispatch/proto";
 import type { ErrorLogger } from "../errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
-import type { BundleCache } from "./bundle-cache.js";
+import type { BundleCache, BundleHandle } from "./bundle-cache.js";
 import type { Driver, RevisionSpec } from "./driver.js";
+import { type InstanceQuota, InstanceQuotaError } from "./instance-quota.js";
 import { type Lease, type PoolEvent, RevisionPool, type ScalePolicy } from "./revision-pool.js";
 
 /** Defaults for what a function's spec leaves unset. */
@@ -36,6 +37,8 @@ export interface SchedulerOptions {
   driver: Driver;
   bundles: BundleCache;
   defaults?: Partial<FunctionDefaults>;
+  /** Instances per org; default none. */
+  quota?: InstanceQuota;
   /** Called once a deleted function's instances have stopped (calls in flight are done). */
   onRemoved?(org: string, name: string): Promise<void>;
   log: ErrorLogger;
@@ -49,6 +52,8 @@ interface FunctionState {
   object: FunctionResource;
   /** The revision that takes calls. */
   serving: RevisionPool | undefined;
+  /** A revision being started (rollout), until it serves or is given up. */
+  starting?: RevisionPool | undefined;
   servingGeneration: bigint;
   phase: Phase;
   reason: string[];
@@ -79,6 +84,8 @@ export class Scheduler {
   private readonly abort = new AbortController();
   private watching: Promise<void> | undefined;
   private readonly defaults: FunctionDefaults;
+  /** The unpacked bundle each pool runs from, released when the pool has drained. */
+  private readonly bundles = new WeakMap<RevisionPool, BundleHandle>();
 
   constructor(private readonly options: SchedulerOptions) {
     this.defaults = { ...functionDefaults, ...options.defaults };
@@ -93,8 +100,14 @@ export class Scheduler {
     this.watching = (async () => {
       try {
         for await (const event of this.options.store.watch("*.*", { signal: this.abort.signal })) {
-          if (event.type === "synced") synced();
-          else if (event.type === "deleted") this.remove(event.key);
+          if (event.type === "synced") {
+            synced();
+            // Once the functions there are have their bundles, what else is
+            // unpacked belongs to none (deleted while the control plane was down).
+            void Promise.all([...this.states.values()].map((s) => s.queue))
+              .then(() => this.options.bundles.sweep())
+              .catch((err: unknown) => this.options.log("removing unused bundles", err));
+          } else if (event.type === "deleted") this.remove(event.key);
           else this.observe(event.key, event.object);
         }
       } catch (err) {
@@ -112,7 +125,7 @@ export class Scheduler {
     this.abort.abort();
     await this.watching;
     const states = [...this.states.values()];
-    await Promise.all(states.map((s) => s.serving?.drain()));
+    await Promise.all(states.flatMap((s) => [s.serving?.drain(), s.starting?.drain()]));
     await Promise.all(states.map((s) => s.queue));
     await this.options.driver.close();
   }
@@ -175,7 +188,11 @@ export class Scheduler {
         const onAbort = () => {
           const at = list.indexOf(done);
           if (at >= 0) list.splice(at, 1);
-          reject(signal?.reason);
+          // Gave up while the first instance waited for the org's quota: say so.
+          const starting = state?.starting;
+          reject(
+            starting?.waitingForQuota ? new InstanceQuotaError(starting.quotaMessage()) : signal?.reason,
+          );
         };
         const done = () => {
           signal?.removeEventListener("abort", onAbort);
@@ -209,6 +226,11 @@ export class Scheduler {
       this.states.set(key, state);
       for (const wake of this.pendingKnown.splice(0)) wake();
     }
+    // A rollout still starting (e.g. waiting for the org's quota) is given up
+    // for the newer spec, not waited for.
+    if (state.starting && state.starting.revision.generation !== (object.meta?.generation ?? 0n)) {
+      void state.starting.drain();
+    }
     state.object = object;
     const s = state;
     s.queue = s.queue
@@ -221,8 +243,15 @@ export class Scheduler {
     if (!state) return;
     state.deleted = true;
     this.states.delete(key);
+    // At once, not after the rollout in progress: a deleted function starts
+    // nothing more (starts waiting for the quota give up), and its instances stop.
+    const starting = state.starting;
+    const serving = state.serving;
+    void starting?.drain();
+    void serving?.drain();
     state.queue = state.queue.then(async () => {
-      await state.serving?.drain();
+      if (starting) await this.stopPool(starting);
+      if (serving) await this.stopPool(serving);
       state.serving = undefined;
       this.settle(state);
       await this.options
@@ -264,27 +293,43 @@ export class Scheduler {
       policy.min === 0;
 
     let revision: RevisionSpec;
+    let bundle: BundleHandle;
     try {
-      revision = await this.revisionOf(object);
+      ({ revision, bundle } = await this.revisionOf(object));
     } catch (err) {
       return await this.fail(state, generation, (err as Error).message);
     }
-    const pool = new RevisionPool(revision, this.options.driver, policy, (event) =>
-      this.onPoolEvent(state, pool, event),
+    const pool = new RevisionPool(
+      revision,
+      this.options.driver,
+      policy,
+      (event) => this.onPoolEvent(state, pool, event),
+      this.options.quota,
     );
+    this.bundles.set(pool, bundle);
+    // Deleted or changed while the bundle was unpacked.
+    if (state.deleted || state.object.meta?.generation !== generation) {
+      await this.stopPool(pool);
+      return;
+    }
     if (!validated) {
       if (state.serving) state.phase = Phase.UPDATING;
       else state.phase = Phase.CREATING;
       await this.writeStatus(state);
+      state.starting = pool;
       try {
-        await pool.start();
+        await pool.start({ rollout: state.serving !== undefined });
       } catch (err) {
-        await pool.drain();
+        await this.stopPool(pool);
+        // Given up for a newer spec or a delete: not a failure of this one.
+        if (state.deleted || state.object.meta?.generation !== generation) return;
         return await this.fail(state, generation, (err as Error).message);
+      } finally {
+        if (state.starting === pool) state.starting = undefined;
       }
     }
     if (state.deleted || state.object.meta?.generation !== generation) {
-      await pool.drain();
+      await this.stopPool(pool);
       return;
     }
     const old = state.serving;
@@ -296,7 +341,16 @@ export class Scheduler {
     this.settle(state);
     await this.writeStatus(state);
     // Move waiting callers to the new revision; calls in flight on the old one finish.
-    if (old) await old.drain(pool);
+    if (old) await this.stopPool(old, pool);
+  }
+
+  /** Drains a pool (moving its waiting callers to `handover`), then lets its bundle go. */
+  private async stopPool(pool: RevisionPool, handover?: RevisionPool): Promise<void> {
+    try {
+      await pool.drain(handover);
+    } finally {
+      this.bundles.get(pool)?.release();
+    }
   }
 
   private async fail(state: FunctionState, generation: bigint, message: string): Promise<void> {
@@ -316,6 +370,13 @@ export class Scheduler {
   }
 
   private onPoolEvent(state: FunctionState, pool: RevisionPool, event: PoolEvent): void {
+    if (event.type === "quota") {
+      if (this.closing || (state.serving !== pool && state.starting !== pool)) return;
+      // Not queued: the rollout in the queue may be the very start that waits.
+      // (Status writes are optimistic and derive from the state, so two at once are safe.)
+      void this.writeStatus(state);
+      return;
+    }
     // Shutting down: instances end because the platform stops them.
     if (state.serving !== pool || this.closing) return;
     if (event.type === "crashed") {
@@ -355,13 +416,17 @@ export class Scheduler {
     };
   }
 
-  private async revisionOf(object: FunctionResource): Promise<RevisionSpec> {
+  /** What the driver needs to run the object, with its bundle unpacked and held. */
+  private async revisionOf(
+    object: FunctionResource,
+  ): Promise<{ revision: RevisionSpec; bundle: BundleHandle }> {
     const spec = object.spec;
     if (!spec?.source || spec.source.digest === "") {
       throw new Error('the function has no source: create it with "dispatch create function NAME PATH"');
     }
     const timeout = spec.timeout;
-    return {
+    const bundle = await this.options.bundles.acquire(spec.source);
+    const revision = {
       org: object.meta?.org ?? "",
       name: object.meta?.name ?? "",
       uid: object.meta?.uid ?? "",
@@ -370,9 +435,10 @@ export class Scheduler {
       digest: spec.source.digest,
       handler: spec.handler,
       env: { ...spec.env },
-      directory: await this.options.bundles.directory(spec.source),
+      directory: bundle.directory,
       timeoutMs: timeout ? Number(timeout.seconds) * 1000 + timeout.nanos / 1e6 : this.defaults.timeoutMs,
     };
+    return { revision, bundle };
   }
 
   /**
@@ -400,7 +466,7 @@ export class Scheduler {
       if (!status) return;
       const wanted = {
         phase: state.phase,
-        reason: state.reason,
+        reason: [...state.reason, ...quotaNote(state)],
         observedGeneration: state.observed,
         readyInstances: state.serving?.size ?? 0,
         endpoints: state.serving?.endpoints ?? [],
@@ -415,7 +481,7 @@ export class Scheduler {
         return;
       }
       Object.assign(status, wanted);
-      status.conditions = [readyCondition(state, status.conditions)];
+      status.conditions = [readyCondition(state, wanted.reason, status.conditions)];
       try {
         await this.options.store.update(state.key, next, current.revision, `function "${state.name}"`);
         return;
@@ -426,7 +492,13 @@ export class Scheduler {
   }
 }
 
-function readyCondition(state: FunctionState, previous: readonly Condition[]): Condition {
+/** Why instances of the function wait for the org's instance quota, if they do. */
+function quotaNote(state: FunctionState): string[] {
+  for (const pool of [state.serving, state.starting]) if (pool?.waitingForQuota) return [pool.quotaMessage()];
+  return [];
+}
+
+function readyCondition(state: FunctionState, reason: string[], previous: readonly Condition[]): Condition {
   const ready = state.phase === Phase.READY;
   const status = ready
     ? ConditionStatus.TRUE
@@ -438,7 +510,7 @@ function readyCondition(state: FunctionState, previous: readonly Condition[]): C
     type: "Ready",
     status,
     reason: ready ? "InstanceReady" : state.phase === Phase.ERROR ? "StartFailed" : "Starting",
-    message: state.reason.join("; "),
+    message: reason.join("; "),
     lastTransition: before && before.status === status ? before.lastTransition : timestampNow(),
   });
 }

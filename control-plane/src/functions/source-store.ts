@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import type { ReadableStream } from "node:stream/web";
 import type { ObjectStore } from "@nats-io/obj";
 
 /** Bundles larger than this are refused unless configured otherwise. */
@@ -27,9 +29,23 @@ export class SourceStore {
     return (await this.store.info(objectName(digest))) !== null;
   }
 
-  /** The bundle's bytes, or undefined. */
-  async get(digest: string): Promise<Uint8Array | undefined> {
-    return (await this.store.getBlob(objectName(digest))) ?? undefined;
+  /**
+   * The bundle's bytes as a stream of the store's chunks (128 KiB), or
+   * undefined: unpacking reads it chunk by chunk, never the whole bundle at once.
+   * The stream fails when the store reports an error (e.g. a digest mismatch).
+   */
+  async open(digest: string): Promise<Readable | undefined> {
+    const result = await this.store.get(objectName(digest));
+    if (!result) return undefined;
+    const data = result.data as unknown as ReadableStream<Uint8Array>;
+    return Readable.from(
+      (async function* () {
+        for await (const chunk of data) yield chunk;
+        const err = await result.error;
+        if (err) throw err;
+      })(),
+      { objectMode: false },
+    );
   }
 }
 

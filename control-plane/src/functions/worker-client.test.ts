@@ -75,3 +75,22 @@ test("after the instance ended, calls to it are refused without touching the net
   t.true(err?.notSent);
   server.close();
 });
+
+test("an answer larger than any run record could hold is not read into memory: a clear error", async (t) => {
+  const chunk = Buffer.alloc(1024 * 1024, 0x20);
+  const { server, instance } = await serve((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    // Endless: the client must stop reading on its own.
+    const write = () => {
+      while (res.write(chunk)) {}
+      res.once("drain", write);
+    };
+    res.on("error", () => undefined);
+    write();
+  });
+  const err = await t.throwsAsync(callWorker(instance, body, 60_000), { instanceOf: WorkerCallError });
+  t.regex(err?.message ?? "", /^the worker's answer \(the call's output and logs\) is more than 64 MiB/);
+  t.false(err?.notSent);
+  server.closeAllConnections();
+  server.close();
+});

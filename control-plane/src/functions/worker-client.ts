@@ -49,6 +49,9 @@ const agent = new Agent({
   maxFreeSockets: 256,
 });
 
+/** The largest answer to /invoke read (a run record keeps far less: see run-size.ts). */
+const maxAnswerBytes = 64 * 1024 * 1024;
+
 /** Where an instance listens, parsed once, and whether it has ended. */
 interface Target {
   hostname: string;
@@ -97,7 +100,23 @@ export function callWorker(instance: Instance, body: unknown, timeoutMs: number)
       },
       (res) => {
         const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        let received = 0;
+        res.on("data", (chunk: Buffer) => {
+          received += chunk.length;
+          // Output and logs past what any run record holds: not read into memory.
+          if (received > maxAnswerBytes) {
+            clearTimeout(timer);
+            reject(
+              new WorkerCallError(
+                `the worker's answer (the call's output and logs) is more than ${maxAnswerBytes / (1024 * 1024)} MiB; print and return less`,
+                "broken",
+              ),
+            );
+            req.destroy();
+            return;
+          }
+          chunks.push(chunk);
+        });
         res.on("error", (err) =>
           reject(
             new WorkerCallError(`the worker stopped during the call (${err.message})`, "broken", {

@@ -58,13 +58,42 @@ export const functionKind: Kind<FunctionResource> = {
       if (scale.max !== 0 && scale.min > scale.max) {
         v.add("spec.scale.min", `is ${scale.min}, more than spec.scale.max (${scale.max})`);
       }
-      if (scale.max > 1000) v.add("spec.scale.max", `is ${scale.max}; the limit is 1000`);
       if (scale.concurrency > 10000)
         v.add("spec.scale.concurrency", `is ${scale.concurrency}; the limit is 10000`);
       checkDuration(v, "spec.scale.idle_timeout", scale.idleTimeout, 24 * 3600 * 1000);
     }
   },
 };
+
+/** The bounds of this installation that {@link checkScaleLimits} applies. */
+export interface ScaleLimits {
+  maxScaleMin: number;
+  maxScaleMax: number;
+  maxInstancesPerOrg: number;
+}
+
+/**
+ * Adds a violation for each scale bound past this installation's limits:
+ * `min` and `max` per function, and a `min` that the org's instance quota
+ * could never hold. The limits are options of the control plane, so this is
+ * checked beside the kind's own validation, where they are known.
+ */
+export function checkScaleLimits(v: Violations, fn: FunctionResource, limits: ScaleLimits): void {
+  const scale = fn.spec?.scale;
+  if (!scale) return;
+  const raise = "(an operator can raise it: dispatch up --max-scale-min / --max-scale-max)";
+  if (scale.min > limits.maxScaleMin) {
+    v.add("spec.scale.min", `is ${scale.min}; the limit is ${limits.maxScaleMin} ${raise}`);
+  } else if (scale.min > limits.maxInstancesPerOrg) {
+    v.add(
+      "spec.scale.min",
+      `is ${scale.min}, more than the ${limits.maxInstancesPerOrg} instances an org may run (dispatch up --max-instances-per-org)`,
+    );
+  }
+  if (scale.max > limits.maxScaleMax) {
+    v.add("spec.scale.max", `is ${scale.max}; the limit is ${limits.maxScaleMax} ${raise}`);
+  }
+}
 
 /** Adds a violation when a duration is negative or above `maxMs`. */
 export function checkDuration(v: Violations, field: string, d: Duration | undefined, maxMs: number): void {

@@ -6,6 +6,7 @@ import { type ListOptions, ObjectMetaSchema, Phase, Role, WatchEventType } from 
 import { checkOrgField, type Principal, principalOf, requireAdmin, resolveOrg } from "../auth/principal.js";
 import { type ErrorLogger, toConnectError } from "../errors.js";
 import type { Kind, Resource, ResourceStatus } from "../kinds/kind.js";
+import { RevisionConflictError } from "../store/errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import { checkName, Violations } from "../validation/violations.js";
 
@@ -257,16 +258,26 @@ export function createResourceService<T extends Resource>(
       const org = orgFor(principal, request.org ?? "");
       const name = requireName(request.name ?? "", kind.label);
       const key = keyOf(org, name);
-      const current = await store.mustGet(key, notFound(name, org));
       const expected = request.revision ?? 0n;
-      if (expected !== 0n && BigInt(current.revision) !== expected) {
-        throw new ConnectError(
-          `${what(name, org)} was changed by someone else: you sent revision ${expected}, the current one is ${current.revision}`,
-          Code.Aborted,
-        );
+      let current = await store.mustGet(key, notFound(name, org));
+      // A delete without a revision is unconditional: a status write by a
+      // reconciler between the read and the delete is no reason to refuse it.
+      for (let attempt = 1; ; attempt++) {
+        if (expected !== 0n && BigInt(current.revision) !== expected) {
+          throw new ConnectError(
+            `${what(name, org)} was changed by someone else: you sent revision ${expected}, the current one is ${current.revision}`,
+            Code.Aborted,
+          );
+        }
+        await options.checkDelete?.(current.object);
+        try {
+          await store.delete(key, current.revision, what(name, org));
+          break;
+        } catch (err) {
+          if (!(err instanceof RevisionConflictError) || expected !== 0n || attempt >= 5) throw err;
+          current = await store.mustGet(key, notFound(name, org));
+        }
       }
-      await options.checkDelete?.(current.object);
-      await store.delete(key, current.revision, what(name, org));
       await options.afterDelete?.(current.object);
       const deleted = withRevision(current.object, current.revision);
       if (deleted.status) deleted.status.phase = Phase.DELETING;

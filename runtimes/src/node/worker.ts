@@ -57,7 +57,9 @@ const state: WorkerState = {
   },
 };
 
-const server = createServer(createRequestListener(config, handler, state));
+// CONTRACT.md "Connections": a request head of up to 64 KiB (Node's default is 16 KiB), room
+// for the platform's Dispatch-Secrets beside the caller's own headers.
+const server = createServer({ maxHeaderSize: 64 * 1024 }, createRequestListener(config, handler, state));
 // Longer than the idle timeouts of the callers that keep connections (Envoy, undici), so the
 // worker is not the side that closes a connection a request is racing onto.
 server.keepAliveTimeout = 65_000;
