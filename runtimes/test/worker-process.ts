@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { type Agent, request as httpRequest } from "node:http";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { ExecutionContext } from "ava";
@@ -12,18 +12,6 @@ import {
   type WorkerLine,
   workerCommand,
 } from "../src/index.js";
-
-/** A free TCP port on 127.0.0.1 (testkit has one too, but depends on this package). */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Writes `files` (relative path → content) into a new temp dir and returns it. */
 export async function writeBundle(files: Record<string, string>): Promise<string> {
@@ -64,16 +52,18 @@ process.once("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
 
-/** Spawns a worker the way the driver does; does not wait for it. */
+/**
+ * Spawns a worker the way the driver does (port 0: the worker picks a free one and its
+ * ready line names it, so no other process can take it in between); does not wait for it.
+ */
 export async function launch(
   options: LaunchOptions,
-): Promise<Omit<TestWorker, "url"> & { ready: Promise<WorkerLine> }> {
-  const port = await freePort();
+): Promise<Omit<TestWorker, "url" | "port"> & { ready: Promise<WorkerLine> }> {
   const { command, args } = workerCommand(options.runtime);
   const child = spawn(command, args, {
     env: {
       ...process.env,
-      DISPATCH_PORT: String(port),
+      DISPATCH_PORT: "0",
       DISPATCH_FUNCTION_DIR: options.dir,
       DISPATCH_HANDLER: options.handler,
       DISPATCH_FUNCTION: "test-fn",
@@ -107,19 +97,20 @@ export async function launch(
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     await exited;
   };
-  return { port, child, stdout, stderr, exited, stop, ready };
+  return { child, stdout, stderr, exited, stop, ready };
 }
 
 /** Starts a worker and waits for its ready line. */
 export async function startWorker(options: LaunchOptions): Promise<TestWorker> {
   const worker = await launch(options);
+  let port: number;
   try {
-    await worker.ready;
+    ({ port } = (await worker.ready) as { port: number });
   } catch (error) {
     await worker.stop();
     throw error;
   }
-  return { ...worker, url: `http://127.0.0.1:${worker.port}` };
+  return { ...worker, port, url: `http://127.0.0.1:${port}` };
 }
 
 function collectLines(
