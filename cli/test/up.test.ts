@@ -1,14 +1,16 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { watch } from "node:fs";
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, startNats } from "@dispatch/testkit";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect as connectNats, errors as natsErrors } from "@nats-io/transport-node";
 import test, { type ExecutionContext } from "ava";
 
-// `dispatch up` as a user runs it: a real process, an embedded nats-server.
+// `dispatch up` as a user runs it: a real process, its own nats-server.
 const bin = fileURLToPath(new URL("../../bin/dispatch.js", import.meta.url));
 
 interface Up {
@@ -61,6 +63,13 @@ function listens(port: number): Promise<boolean> {
   });
 }
 
+/** The URL `dispatch up` printed for a component ("  nats  nats://127.0.0.1:4222"). */
+function printedUrl(output: string, component: string): string {
+  const url = new RegExp(`^\\s+${component}\\s+(\\S+)$`, "m").exec(output)?.[1];
+  if (!url) throw new Error(`dispatch up printed no ${component} URL:\n${output}`);
+  return url;
+}
+
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -70,49 +79,57 @@ function isRunning(pid: number): boolean {
   }
 }
 
-test("dispatch up: embedded nats-server, admin token, CLI context, clean stop, data kept", async (t) => {
+test("dispatch up: its own nats-server with credentials, admin token, CLI context, clean stop; a restart keeps ports, credentials and data", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
-  const natsPort = await freePort();
   const apiPort = await freePort();
   const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
-  const args = [
-    "--data-dir",
-    join(dir, "data"),
-    "--port",
-    String(apiPort),
-    "--nats-url",
-    `nats://127.0.0.1:${natsPort}`,
-  ];
+  const data = join(dir, "data");
+  const args = ["--data-dir", data, "--port", String(apiPort)];
 
   const first = await startUp(env, args);
+  t.teardown(() => first.child.kill("SIGTERM"));
   t.regex(first.output(), /starting nats-server with JetStream/);
   t.regex(first.output(), new RegExp(`api\\s+http://127.0.0.1:${apiPort}`));
-  const token = (await stat(join(dir, "data", "admin.token"))).mode & 0o777;
-  t.is(token, 0o600, "the admin token file is private");
+  const natsUrl = printedUrl(first.output(), "nats");
+  const activatorUrl = printedUrl(first.output(), "activator");
+  t.is((await stat(join(data, "admin.token"))).mode & 0o777, 0o600, "the admin token file is private");
+  t.is((await stat(join(data, "nats-credentials.json"))).mode & 0o777, 0o600, "so are the NATS credentials");
+  t.is((await stat(join(data, "nats", "nats-server.conf"))).mode & 0o777, 0o600, "and the server's config");
   t.is((await stat(join(dir, "config.json"))).mode & 0o777, 0o600);
   const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8"));
   t.is(config.current, "local");
   t.is(config.contexts.local.server, `http://127.0.0.1:${apiPort}`);
 
+  // Its nats-server lets in only who has the credentials.
+  const refused = await t.throwsAsync(connectNats({ servers: natsUrl, reconnect: false }));
+  t.true(refused instanceof natsErrors.AuthorizationError, String(refused));
+  const credentials = JSON.parse(await readFile(join(data, "nats-credentials.json"), "utf8"));
+  const nc = await connectNats({ servers: natsUrl, user: credentials.user, pass: credentials.password });
+  t.true((await (await jetstreamManager(nc)).streams.names().next()).includes("KV_tokens"));
+  await nc.close();
+
   const status = await run(env, ["status", "-o", "json"]);
   t.is(status.code, 0, status.stderr);
   const urls = JSON.parse(status.stdout);
   t.is(urls.api, `http://127.0.0.1:${apiPort}`);
-  t.is(urls.nats, `nats://127.0.0.1:${natsPort}`);
-  t.regex(urls.activator, /^http:\/\/127\.0\.0\.1:\d+$/);
+  t.is(urls.nats, natsUrl);
+  t.is(urls.activator, activatorUrl);
   t.is(urls.driver, "local");
   t.is((await run(env, ["create", "secret", "kept", "--from-literal", "k=v"])).code, 0);
 
-  const nats = await run(env, ["status"]);
-  t.is(nats.code, 0);
   first.child.kill("SIGTERM");
   t.is(await first.exited, 0, first.output());
   t.regex(first.output(), /stopped/);
+  t.false(await listens(Number(new URL(natsUrl).port)), "its nats-server stopped with it");
   const down = await run(env, ["get", "secrets"]);
   t.is(down.code, 1);
   t.regex(down.stderr, /cannot reach Dispatch/);
 
   const second = await startUp(env, args);
+  t.teardown(() => second.child.kill("SIGTERM"));
+  t.is(printedUrl(second.output(), "nats"), natsUrl, "the same NATS port again");
+  t.is(printedUrl(second.output(), "activator"), activatorUrl, "the same activator port again");
+  t.deepEqual(JSON.parse(await readFile(join(data, "nats-credentials.json"), "utf8")), credentials);
   const kept = await run(env, ["get", "secret", "kept", "--reveal", "-o", "json"]);
   t.is(JSON.parse(kept.stdout).spec.data.k, "v", "data and the secret key survive a restart");
   second.child.kill("SIGINT");
@@ -120,15 +137,68 @@ test("dispatch up: embedded nats-server, admin token, CLI context, clean stop, d
   t.false(isRunning(second.child.pid ?? 0));
 });
 
-test("dispatch up: no NATS and no nats-server is a clear error", async (t) => {
+test("dispatch up: a NATS it did not start is never used, even where its own listened before", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const data = join(dir, "data");
+  // Someone else's NATS, open to all, on the port dispatch up used last time.
+  const foreign = await startNats({ auth: false });
+  t.teardown(() => foreign.stop());
+  await mkdir(data, { recursive: true, mode: 0o700 });
+  await writeFile(join(data, "ports.json"), JSON.stringify({ nats: foreign.port }));
+
+  const asked = await run(env, [
+    "up",
+    "--data-dir",
+    data,
+    "--port",
+    "0",
+    "--nats-port",
+    String(foreign.port),
+  ]);
+  t.is(asked.code, 1);
+  t.regex(asked.stderr, new RegExp(`port ${foreign.port} \\(--nats-port\\) is in use by another program`));
+
+  const up = await startUp(env, ["--data-dir", data, "--port", "0"]);
+  t.teardown(() => up.child.kill("SIGTERM"));
+  t.regex(up.output(), new RegExp(`port ${foreign.port}, used last time, is taken by another program`));
+  t.not(printedUrl(up.output(), "nats"), foreign.url);
+  const nc = await connectNats(foreign.connectOptions);
+  const streams = await (await jetstreamManager(nc)).streams.names().next();
+  await nc.close();
+  t.deepEqual(streams, [], "nothing of Dispatch went into the foreign NATS");
+  up.child.kill("SIGTERM");
+  t.is(await up.exited, 0, up.output());
+});
+
+test("dispatch up --nats-url: a NATS that wants credentials it was not given is a clear error", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const nats = await startNats();
+  t.teardown(() => nats.stop());
+  const result = await run(env, [
+    "up",
+    "--data-dir",
+    join(dir, "data"),
+    "--port",
+    "0",
+    "--nats-url",
+    nats.url,
+  ]);
+  t.is(result.code, 1);
+  t.regex(result.stderr, new RegExp(`NATS at ${nats.url} refused the credentials`));
+  const stray = await run(env, ["up", "--data-dir", join(dir, "data"), "--nats-creds", join(dir, "x.creds")]);
+  t.is(stray.code, 1);
+  t.regex(stray.stderr, /--nats-creds is for a NATS named with --nats-url/);
+});
+
+test("dispatch up: no nats-server to start is a clear error", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
   const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
   const result = await run(env, [
     "up",
     "--data-dir",
     join(dir, "data"),
-    "--nats-url",
-    `nats://127.0.0.1:${await freePort()}`,
     "--nats-server-bin",
     join(dir, "no-such-nats-server"),
   ]);
@@ -143,14 +213,10 @@ test("dispatch up: no NATS and no nats-server is a clear error", async (t) => {
  * `dispatch up` in a process group of its own, as a shell runs a foreground job
  * (Ctrl-C signals the group), with its own data dir; the group is killed at teardown.
  */
-async function upInOwnGroup(t: ExecutionContext, natsUrl: string) {
+async function upInOwnGroup(t: ExecutionContext, natsArgs: string[] = []) {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
   const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
-  const up = await startUp(
-    env,
-    ["--data-dir", join(dir, "data"), "--port", "0", "--nats-url", natsUrl],
-    true,
-  );
+  const up = await startUp(env, ["--data-dir", join(dir, "data"), "--port", "0", ...natsArgs], true);
   const pid = up.child.pid ?? 0;
   t.teardown(() => {
     if (isRunning(pid)) process.kill(-pid, "SIGKILL");
@@ -173,7 +239,7 @@ async function deployOne(
 }
 
 test("dispatch up: Ctrl-C (SIGINT to the whole process group) lets a call in flight finish", async (t) => {
-  const ctx = await upInOwnGroup(t, `nats://127.0.0.1:${await freePort()}`);
+  const ctx = await upInOwnGroup(t);
   // The handler marks that the call reached it, so the signal comes while it runs.
   const marker = join(ctx.dir, "called");
   await deployOne(
@@ -200,8 +266,8 @@ test("dispatch up: Ctrl-C (SIGINT to the whole process group) lets a call in fli
 });
 
 test("dispatch up: when its terminal closes (SIGHUP) it stops its workers and its nats-server too", async (t) => {
-  const natsPort = await freePort();
-  const ctx = await upInOwnGroup(t, `nats://127.0.0.1:${natsPort}`);
+  const ctx = await upInOwnGroup(t);
+  const natsPort = Number(new URL(printedUrl(ctx.up.output(), "nats")).port);
   const worker = await deployOne(t, ctx, "hi", 'export default async () => "hi";\n');
   t.is((await fetch(`${worker}/healthz`)).status, 200);
   t.true(await listens(natsPort));
@@ -215,7 +281,8 @@ test("dispatch up: killed with SIGKILL, it leaves no worker running", async (t) 
   // A nats-server of the test's own: one `dispatch up` started would outlive it (by design).
   const nats = await startNats();
   t.teardown(() => nats.stop());
-  const ctx = await upInOwnGroup(t, nats.url);
+  // Its user and password in the URL, as --nats-url takes them.
+  const ctx = await upInOwnGroup(t, ["--nats-url", nats.urlWithCredentials]);
   const worker = await deployOne(t, ctx, "hi", "export default async () => process.pid;\n");
   const exec = await run(ctx.env, ["exec", "hi", "-o", "json"]);
   const workerPid: number = JSON.parse(exec.stdout).status.output;
@@ -232,15 +299,7 @@ test("dispatch up: Ctrl-C while it is still starting stops what it started", asy
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
   const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
   const natsPort = await freePort();
-  const args = [
-    "up",
-    "--data-dir",
-    join(dir, "data"),
-    "--port",
-    "0",
-    "--nats-url",
-    `nats://127.0.0.1:${natsPort}`,
-  ];
+  const args = ["up", "--data-dir", join(dir, "data"), "--port", "0", "--nats-port", String(natsPort)];
   const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   let output = "";

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { newTokenSecret, parseSecretKey } from "@dispatch/control-plane";
+import { type NatsUserPassword, newTokenSecret, parseSecretKey } from "@dispatch/control-plane";
 
 /** The default data dir of `dispatch up`. */
 export function defaultDataDir(): string {
@@ -50,4 +50,49 @@ async function readOrCreate(file: string, make: () => string): Promise<{ value: 
   await writeFile(file, `${value}\n`, { mode: 0o600, flag: "w" });
   await chmod(file, 0o600);
   return { value, created: true };
+}
+
+/**
+ * The user and password that the nats-server `dispatch up` starts requires
+ * (file `nats-credentials.json`, mode 0600), generated on first use.
+ */
+export async function natsCredentials(
+  dataDir: string,
+): Promise<{ credentials: NatsUserPassword; file: string }> {
+  const file = join(dataDir, "nats-credentials.json");
+  const stored = await readOrCreate(file, () =>
+    JSON.stringify({ user: "dispatch", password: randomBytes(24).toString("base64url") }),
+  );
+  const credentials = JSON.parse(stored.value) as Partial<NatsUserPassword>;
+  if (typeof credentials.user !== "string" || typeof credentials.password !== "string") {
+    throw new Error(`${file} does not hold a user and password: delete it to have new ones made`);
+  }
+  return { credentials: { user: credentials.user, password: credentials.password }, file };
+}
+
+/** The ports `dispatch up` chose, kept so the next start uses them again. */
+export interface StoredPorts {
+  nats?: number;
+  activator?: number;
+}
+
+/** The ports the last start used (file `ports.json`); none on first start. */
+export async function readPorts(dataDir: string): Promise<StoredPorts> {
+  try {
+    const stored = JSON.parse(await readFile(join(dataDir, "ports.json"), "utf8")) as Record<string, unknown>;
+    const port = (value: unknown) =>
+      typeof value === "number" && Number.isInteger(value) && value > 0 && value < 65536 ? value : undefined;
+    const nats = port(stored.nats);
+    const activator = port(stored.activator);
+    return { ...(nats ? { nats } : {}), ...(activator ? { activator } : {}) };
+  } catch {
+    return {};
+  }
+}
+
+/** Remembers the ports for the next start. */
+export async function savePorts(dataDir: string, ports: StoredPorts): Promise<void> {
+  const file = join(dataDir, "ports.json");
+  await writeFile(file, `${JSON.stringify(ports)}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
 }
