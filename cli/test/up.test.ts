@@ -1,9 +1,11 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { watch } from "node:fs";
+import { readFileSync, watch } from "node:fs";
 import { mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { createServer, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { freePort, startNats } from "@dispatch/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -61,6 +63,15 @@ function listens(port: number): Promise<boolean> {
     });
     socket.once("error", () => resolve(false));
   });
+}
+
+/** Stops the nats-server a killed `dispatch up` left running in `dataDir` (its own process group survives). */
+function stopLeftNats(dataDir: string): void {
+  try {
+    process.kill(Number(readFileSync(join(dataDir, "nats", "nats-server.pid"), "utf8")), "SIGTERM");
+  } catch {
+    // none left
+  }
 }
 
 /** The URL `dispatch up` printed for a component ("  nats  nats://127.0.0.1:4222"). */
@@ -216,12 +227,14 @@ test("dispatch up: no nats-server to start is a clear error", async (t) => {
 async function upInOwnGroup(t: ExecutionContext, natsArgs: string[] = []) {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
   const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
-  const up = await startUp(env, ["--data-dir", join(dir, "data"), "--port", "0", ...natsArgs], true);
+  const args = ["--data-dir", join(dir, "data"), "--port", "0", ...natsArgs];
+  const up = await startUp(env, args, true);
   const pid = up.child.pid ?? 0;
   t.teardown(() => {
     if (isRunning(pid)) process.kill(-pid, "SIGKILL");
+    stopLeftNats(join(dir, "data"));
   });
-  return { dir, env, up, pid };
+  return { dir, env, up, pid, args };
 }
 
 /** Creates function `name` from `code` with one instance kept, waits for READY; its worker's URL. */
@@ -314,4 +327,68 @@ test("dispatch up: Ctrl-C while it is still starting stops what it started", asy
   child.kill("SIGINT");
   t.is(await exited, 0, output);
   t.false(await listens(natsPort), "the nats-server it started is stopped");
+});
+
+test("dispatch up: async runs in flight when it is killed (SIGKILL) end as interrupted SystemErrors at the next start", async (t) => {
+  // The handler calls this test and waits for the answer: its run stays in flight as long as the test wants.
+  const held: ServerResponse[] = [];
+  let arrived!: () => void;
+  const firstCall = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  const server = createServer((_req, res) => {
+    held.push(res);
+    arrived();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => {
+    for (const res of held) res.end();
+    server.close();
+  });
+  const { port } = server.address() as { port: number };
+
+  const ctx = await upInOwnGroup(t);
+  await deployOne(
+    t,
+    ctx,
+    "slow",
+    `export default async () => (await fetch("http://127.0.0.1:${port}/")).text();\n`,
+  );
+  const ids: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const exec = await run(ctx.env, ["exec", "slow", "--async"]);
+    t.is(exec.code, 0, exec.stderr);
+    ids.push(JSON.parse(exec.stdout).run);
+  }
+  await firstCall;
+  process.kill(ctx.pid, "SIGKILL");
+  await ctx.up.exited;
+  // The orphaned worker may finish now: nobody is left to record its answer.
+  for (const res of held) res.end("too late");
+
+  const again = await startUp(ctx.env, ctx.args);
+  t.teardown(() => again.child.kill("SIGTERM"));
+  t.regex(again.output(), /using the nats-server an earlier dispatch up started/);
+  // Follow the runs until both have ended.
+  const follow = spawn(process.execPath, [bin, "get", "runs", "slow", "--follow", "-o", "json"], {
+    env: ctx.env,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  t.teardown(() => follow.kill());
+  const ended = new Map<string, { status: { phase: string; error?: { type: string; message: string } } }>();
+  for await (const line of createInterface({ input: follow.stdout })) {
+    const record = JSON.parse(line);
+    if (ids.includes(record.meta?.name) && record.status?.phase !== "PHASE_INITIALIZED") {
+      ended.set(record.meta.name, record);
+    }
+    if (ended.size === ids.length) break;
+  }
+  for (const id of ids) {
+    const status = ended.get(id)?.status;
+    t.is(status?.phase, "PHASE_ERROR", id);
+    t.is(status?.error?.type, "ERROR_TYPE_SYSTEM_ERROR");
+    t.regex(status?.error?.message ?? "", /^interrupted by a control-plane restart/);
+  }
+  again.child.kill("SIGTERM");
+  t.is(await again.exited, 0, again.output());
 });

@@ -185,6 +185,7 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
       nats,
       js,
       jsm,
+      natsHealth,
       replicas,
       functions: stores.functions,
       secrets: stores.secrets,
