@@ -65,6 +65,70 @@ function listens(port: number): Promise<boolean> {
   });
 }
 
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+async function makeCertificates(dir: string) {
+  await mkdir(dir, { recursive: true });
+  const at = (name: string) => join(dir, name);
+  const openssl = (args: string[]) =>
+    new Promise<void>((resolve, reject) =>
+      execFile("openssl", args, { cwd: dir }, (error, _stdout, stderr) =>
+        error ? reject(new Error(`openssl ${args.join(" ")}: ${stderr}`)) : resolve(),
+      ),
+    );
+  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl([
+    "req",
+    "-x509",
+    ...key,
+    "-keyout",
+    at("ca.key"),
+    "-out",
+    at("ca.pem"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=test-ca",
+  ]);
+  for (const [name, ext] of [
+    ["server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"],
+    ["client", "extendedKeyUsage=clientAuth\n"],
+  ] as const) {
+    await writeFile(at(`${name}.ext`), ext);
+    await openssl([
+      "req",
+      ...key,
+      "-keyout",
+      at(`${name}.key`),
+      "-out",
+      at(`${name}.csr`),
+      "-subj",
+      `/CN=${name}`,
+    ]);
+    await openssl([
+      "x509",
+      "-req",
+      "-in",
+      at(`${name}.csr`),
+      "-CA",
+      at("ca.pem"),
+      "-CAkey",
+      at("ca.key"),
+      "-CAcreateserial",
+      "-out",
+      at(`${name}.pem`),
+      "-days",
+      "2",
+      "-extfile",
+      at(`${name}.ext`),
+    ]);
+  }
+  return {
+    ca: at("ca.pem"),
+    server: { cert: at("server.pem"), key: at("server.key") },
+    client: { cert: at("client.pem"), key: at("client.key") },
+  };
+}
+
 /** Stops the nats-server a killed `dispatch up` left running in `dataDir` (its own process group survives). */
 function stopLeftNats(dataDir: string): void {
   try {
@@ -201,6 +265,41 @@ test("dispatch up --nats-url: a NATS that wants credentials it was not given is 
   const stray = await run(env, ["up", "--data-dir", join(dir, "data"), "--nats-creds", join(dir, "x.creds")]);
   t.is(stray.code, 1);
   t.regex(stray.stderr, /--nats-creds is for a NATS named with --nats-url/);
+});
+
+test("dispatch up --nats-url tls://… with a password in the URL and --nats-tls-ca/-cert/-key: logs in over TLS with a client certificate; without the CA it is a clear error", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const certs = await makeCertificates(join(dir, "certs"));
+  const nats = await startNats({
+    tls: { certFile: certs.server.cert, keyFile: certs.server.key, caFile: certs.ca },
+  });
+  t.teardown(() => nats.stop());
+  const password = nats.credentials?.password ?? "";
+  const args = ["up", "--data-dir", join(dir, "data"), "--port", "0", "--nats-url", nats.urlWithCredentials];
+
+  const untrusted = await run(env, args);
+  t.is(untrusted.code, 1);
+  t.regex(untrusted.stderr, new RegExp(`cannot connect to NATS at ${nats.url}: `));
+  t.false(untrusted.stderr.includes(password), "the password is never shown");
+
+  // The server verifies client certificates (caFile): getting in shows the client's was sent.
+  const up = await startUp(env, [
+    ...args.slice(1),
+    "--nats-tls-ca",
+    certs.ca,
+    "--nats-tls-cert",
+    certs.client.cert,
+    "--nats-tls-key",
+    certs.client.key,
+  ]);
+  t.teardown(() => up.child.kill("SIGTERM"));
+  t.regex(up.output(), /logging in with user "test" and the password from the URL, over TLS/);
+  t.is(printedUrl(up.output(), "nats"), nats.url);
+  t.false(up.output().includes(password), "the password is never shown");
+  t.is((await run(env, ["create", "secret", "over-tls", "--from-literal", "k=v"])).code, 0);
+  up.child.kill("SIGTERM");
+  t.is(await up.exited, 0, up.output());
 });
 
 test("dispatch up: no nats-server to start is a clear error", async (t) => {

@@ -3,7 +3,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type NatsConnectionSettings, type NatsUserPassword, startNatsServer } from "@dispatch/control-plane";
+import {
+  type NatsConnectionSettings,
+  type NatsServerOptions,
+  type NatsUserPassword,
+  startNatsServer,
+} from "@dispatch/control-plane";
 import type { ConnectionOptions } from "@nats-io/transport-node";
 
 /** A nats-server with JetStream started for a test. */
@@ -39,6 +44,8 @@ export interface StartNatsOptions {
    * credentialed way `dispatch up` goes); false lets anyone connect.
    */
   auth?: boolean;
+  /** Serve TLS only (`NatsServerOptions.tls`); `url` is then a tls:// URL. */
+  tls?: NatsServerOptions["tls"];
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -70,8 +77,10 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
     dir: storeDir,
     ...(credentials ? { authorization: credentials } : {}),
     ...(options.bin ? { bin: options.bin } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
   });
-  const url = server.url;
+  const scheme = options.tls ? "tls" : "nats";
+  const url = server.url.replace(/^nats:/, `${scheme}:`);
   const auth = credentials ? { user: credentials.user, password: credentials.password } : {};
   return {
     url,
@@ -79,7 +88,7 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
     storeDir,
     credentials,
     urlWithCredentials: credentials
-      ? `nats://${credentials.user}:${credentials.password}@127.0.0.1:${server.port}`
+      ? `${scheme}://${credentials.user}:${credentials.password}@127.0.0.1:${server.port}`
       : url,
     connection: { servers: url, ...auth },
     connectOptions: {

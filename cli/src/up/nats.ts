@@ -125,7 +125,9 @@ export function externalNats(options: ExternalNatsOptions): UpNats {
     throw new UpError(`--nats-url: ${(err as Error).message}`);
   }
   if (options.credsFile) connection.credsFile = options.credsFile;
-  if (options.tls && Object.values(options.tls).some(Boolean)) connection.tls = options.tls;
+  if (options.tls && Object.values(options.tls).some(Boolean)) {
+    connection.tls = { ...connection.tls, ...options.tls };
+  }
   const login = connection.credsFile
     ? `the credentials file ${connection.credsFile}`
     : connection.user !== undefined

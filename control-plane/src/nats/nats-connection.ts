@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import {
   type ConnectionOptions,
   connect,
@@ -36,16 +37,20 @@ export const defaultReconnectWaitMs = 1000;
 /**
  * Settings from a URL as NATS_URL takes it: one or more comma-separated
  * server URLs, whose `user:password@` or `token@` become the credentials and
- * are removed from the server list.
+ * are removed from the server list. A `tls://` URL requires TLS.
  *
  * @example
  * parseNatsUrl("nats://dispatch:s3cret@10.0.0.5:4222")
  * // { servers: ["nats://10.0.0.5:4222"], user: "dispatch", password: "s3cret" }
  */
 export function parseNatsUrl(value: string): NatsConnectionSettings {
-  const settings: { servers: string[]; user?: string; password?: string; token?: string } = {
-    servers: [],
-  };
+  const settings: {
+    servers: string[];
+    user?: string;
+    password?: string;
+    token?: string;
+    tls?: NonNullable<NatsConnectionSettings["tls"]>;
+  } = { servers: [] };
   for (const part of value
     .split(",")
     .map((s) => s.trim())
@@ -64,6 +69,7 @@ export function parseNatsUrl(value: string): NatsConnectionSettings {
         settings.password = decodeURIComponent(url.password);
       } else settings.token = user;
     }
+    if (url.protocol === "tls:") settings.tls = {};
     settings.servers.push(`${url.protocol}//${url.host}`);
   }
   if (settings.servers.length === 0) throw new ConfigurationError("the NATS URL is empty");
@@ -74,6 +80,22 @@ export function parseNatsUrl(value: string): NatsConnectionSettings {
 export function natsDisplayUrl(settings: NatsConnectionSettings): string {
   const servers = typeof settings.servers === "string" ? [settings.servers] : settings.servers;
   return servers.map(redact).join(",");
+}
+
+/**
+ * For one server named by IP address, the host its certificate is checked
+ * against: nats.js upgrades the plain socket to TLS without naming the host,
+ * and Node then checks the certificate against "localhost". (Extra TLS options
+ * reach Node's tls.connect unchanged.)
+ */
+function ipHost(servers: ConnectionOptions["servers"]): { host?: string } {
+  const list = typeof servers === "string" ? [servers] : (servers ?? []);
+  if (list.length !== 1 || !list[0]) return {};
+  const host = new URL(/:\/\//.test(list[0]) ? list[0] : `nats://${list[0]}`).hostname.replace(
+    /^\[|\]$/g,
+    "",
+  );
+  return isIP(host) ? { host } : {};
 }
 
 /** A URL with any `user:password@` or `token@` removed. */
@@ -118,6 +140,7 @@ export async function connectNats(settings: NatsConnectionSettings, name: string
       ...(settings.tls.caFile ? { caFile: settings.tls.caFile } : {}),
       ...(settings.tls.certFile ? { certFile: settings.tls.certFile } : {}),
       ...(settings.tls.keyFile ? { keyFile: settings.tls.keyFile } : {}),
+      ...ipHost(options.servers),
     };
   }
   const where = natsDisplayUrl(settings);

@@ -24,6 +24,8 @@ export interface NatsServerOptions {
   port?: number;
   /** Clients must log in with this user and password; without it anyone who reaches the port may connect. */
   authorization?: NatsUserPassword;
+  /** Serve TLS only, with this certificate; with `caFile`, clients must show a certificate it signed. */
+  tls?: { certFile: string; keyFile: string; caFile?: string };
   /** The nats-server binary; default {@link natsServerBinary}. */
   bin?: string;
   /**
@@ -85,10 +87,10 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   const host = options.host ?? "127.0.0.1";
   const files = filesOf(options.dir);
   await mkdir(options.dir, { recursive: true, mode: 0o700 });
-  await writeConfig(files, options.dir, host, options.port ?? -1, options.authorization);
+  await writeConfig(files, options, host, options.port ?? -1);
   const first = await launch(bin, files, options.detached ?? false);
   // Later starts (restart) listen where the first one did.
-  await writeConfig(files, options.dir, host, first.port, options.authorization);
+  await writeConfig(files, options, host, first.port);
   return createHandle({
     host,
     port: first.port,
@@ -217,21 +219,26 @@ function createHandle(state: {
 
 async function writeConfig(
   files: ReturnType<typeof filesOf>,
-  storeDir: string,
+  options: NatsServerOptions,
   host: string,
   port: number,
-  authorization: NatsUserPassword | undefined,
 ): Promise<void> {
   // Strings are written as JSON strings, which the NATS config syntax reads as such.
   const q = (value: string) => JSON.stringify(value);
+  const { authorization, tls } = options;
   const lines = [
     "# Written by Dispatch each time it starts this server; edits are overwritten.",
     `listen: ${q(`${host}:${port}`)}`,
-    `jetstream { store_dir: ${q(storeDir)} }`,
+    `jetstream { store_dir: ${q(options.dir)} }`,
     `pid_file: ${q(files.pid)}`,
     `log_file: ${q(files.log)}`,
     ...(authorization
       ? [`authorization { user: ${q(authorization.user)}, password: ${q(authorization.password)} }`]
+      : []),
+    ...(tls
+      ? [
+          `tls { cert_file: ${q(tls.certFile)}, key_file: ${q(tls.keyFile)}${tls.caFile ? `, ca_file: ${q(tls.caFile)}, verify: true` : ""} }`,
+        ]
       : []),
   ];
   // It may hold a password: only the owner reads it.
