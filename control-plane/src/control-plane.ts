@@ -36,7 +36,7 @@ import { organizationKind } from "./kinds/organization.js";
 import { createSecretKind, presentSecret } from "./kinds/secret.js";
 import { subscriptionKind } from "./kinds/subscription.js";
 import { connectNats, type NatsConnectionSettings, natsDisplayUrl } from "./nats/nats-connection.js";
-import { type NatsHealth, trackNatsHealth } from "./nats/nats-health.js";
+import { type NatsHealth, shareHealth, trackNatsHealth } from "./nats/nats-health.js";
 import { createOrgRules } from "./org-rules.js";
 import { createSealer } from "./secrets/sealer.js";
 import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
@@ -140,6 +140,7 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
   const natsUrl = natsDisplayUrl(options.nats);
   const natsHealth = trackNatsHealth(nats);
   const js = jetstream(nats);
+  shareHealth(js, natsHealth);
   const kvm = new Kvm(js);
   const replicas = options.replicas ?? 1;
   // Make sure JetStream answers before anything else, with a clear error if not.
@@ -169,7 +170,10 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
   };
   await ensureDefaultOrg(stores.organizations);
 
-  const tokens = new TokenRegistry(await kvm.create("tokens", { history: 1, replicas }));
+  const tokens = new TokenRegistry(
+    await kvm.create("tokens", { history: 1, replicas }),
+    natsHealth.onReconnect,
+  );
   await tokens.start();
   for (const t of options.bootstrapTokens ?? []) await tokens.ensure(t.name, t.secret, t.role, t.org);
 

@@ -1,3 +1,5 @@
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import {
   Phase,
@@ -108,4 +110,55 @@ test("NATS gone for longer than nats.js's reconnect window: calls are Unavailabl
   // The scheduler's function watch still follows the store: a new function comes up.
   t.is((await deploy(api, "fresh", "fresh.js", helloJs)).status?.phase, Phase.READY);
   t.is((await exec(api, "fresh")).status?.phase, Phase.READY);
+});
+
+/** Removes every consumer from a stopped server's store: it comes back without them. */
+async function forgetConsumers(storeDir: string): Promise<number> {
+  const streams = join(storeDir, "jetstream", "$G", "streams");
+  let removed = 0;
+  for (const stream of await readdir(streams)) {
+    const consumers = join(streams, stream, "obs");
+    const names = await readdir(consumers).catch(() => []);
+    removed += names.length;
+    await rm(consumers, { recursive: true, force: true });
+  }
+  return removed;
+}
+
+test("NATS back without the consumers the watches had (a restarted cluster node): every watch resumes at the reconnect", async (t) => {
+  const dispatch = await startDispatch({ natsConnection: { reconnectWaitMs: 20 } });
+  t.teardown(() => dispatch.stop());
+  const { url, token } = dispatch;
+  const api = functionClients(dispatch);
+  t.is((await deploy(api, "hello", "hello.js", helloJs)).status?.phase, Phase.READY);
+  const secrets = client(SecretService, url, token);
+  const watching = new AbortController();
+  t.teardown(() => watching.abort());
+  const watch = secrets.watch({}, { signal: watching.signal })[Symbol.asyncIterator]();
+  t.is((await watch.next()).value?.type, WatchEventType.SYNCED);
+  await secrets.create({ secret: { meta: { name: "before" }, spec: { data: { k: "v" } } } });
+  t.is((await nextChange(watch)).object?.meta?.name, "before");
+
+  const nc = dispatch.controlPlane.nats;
+  const disconnected = statusEvents(nc, "disconnect", 1);
+  await dispatch.nats.kill();
+  await disconnected;
+  t.true((await forgetConsumers(dispatch.nats.storeDir)) > 0);
+  const reconnected = statusEvents(nc, "reconnect", 1);
+  await dispatch.nats.restart();
+  await reconnected;
+
+  // Creating a token waits (a while) for the token registry's watch to see it:
+  // it authenticates only if that watch follows the store again.
+  const tokens = client(TokenService, url, token);
+  const { secret: probe } = await tokens.create({ name: "probe", org: "default" });
+  t.deepEqual((await client(SecretService, url, probe).list({})).items.length, 1);
+  await tokens.delete({ name: "probe" });
+  t.is((await rejects(client(SecretService, url, probe).list({}))).code, Code.Unauthenticated);
+
+  // The scheduler's watch: a new function comes up (deploy waits 20 s for it, nats.js alone would take 60).
+  t.is((await deploy(api, "fresh", "fresh.js", helloJs)).status?.phase, Phase.READY);
+  // A Watch RPC opened before the outage.
+  await secrets.create({ secret: { meta: { name: "after" }, spec: { data: { k: "v" } } } });
+  t.is((await nextChange(watch)).object?.meta?.name, "after");
 });

@@ -3,6 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Role, type Token, TokenSchema } from "@dispatch/proto";
 import type { KV } from "@nats-io/kv";
+import { followKv } from "../nats/follow-kv.js";
 import type { Principal } from "./principal.js";
 
 /** What the registry stores per token: never the secret, only its hash. */
@@ -31,15 +32,20 @@ function hash(secret: string): string {
 export class TokenRegistry {
   private readonly byHash = new Map<string, StoredToken>();
   private readonly waiters = new Map<string, () => void>();
+  private readonly removals = new Map<string, () => void>();
   private readonly recent = new Map<string, Principal>();
   private readonly abort = new AbortController();
   private watching: Promise<void> | undefined;
 
-  constructor(private readonly kv: KV) {}
+  /** @param onReconnect subscribes to NATS reconnects (`NatsHealth.onReconnect`), after which the watch resumes. */
+  constructor(
+    private readonly kv: KV,
+    private readonly onReconnect?: (listener: () => void) => () => void,
+  ) {}
 
   /** Loads every token, then follows changes until {@link close}. */
   async start(): Promise<void> {
-    const watcher = await this.kv.watch();
+    const watcher = await followKv(this.kv, this.onReconnect);
     let ready!: () => void;
     const synced = new Promise<void>((resolve) => {
       ready = resolve;
@@ -60,6 +66,7 @@ export class TokenRegistry {
           this.waiters.get(token.sha256)?.();
         } else {
           byName.delete(entry.key);
+          this.removals.get(entry.key)?.();
         }
         if (entry.delta === 0) ready();
       }
@@ -131,6 +138,8 @@ export class TokenRegistry {
     if (entry?.operation !== "PUT") return undefined;
     const stored = entry.json<StoredToken>();
     await this.kv.delete(name, { previousSeq: entry.revision });
+    // Revoked when this returns: the watch has dropped it here too.
+    await this.waitUntilGone(name, stored.sha256);
     return toToken(stored);
   }
 
@@ -138,6 +147,20 @@ export class TokenRegistry {
   async get(name: string): Promise<Token | undefined> {
     const entry = await this.kv.get(name);
     return entry?.operation === "PUT" ? toToken(entry.json<StoredToken>()) : undefined;
+  }
+
+  /** Waits until the watch has seen a token's deletion, so it no longer authenticates once delete returns. */
+  private async waitUntilGone(name: string, digest: string): Promise<void> {
+    if (!this.byHash.has(digest)) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 10_000);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.removals.set(name, done);
+    });
+    this.removals.delete(name);
   }
 
   /** Waits until the watch has seen a token, so it authenticates as soon as create returns. */

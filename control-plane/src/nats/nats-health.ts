@@ -1,3 +1,4 @@
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsUnavailableError } from "../errors.js";
 
@@ -74,4 +75,19 @@ export function trackNatsHealth(nc: NatsConnection): NatsHealth {
       return () => listeners.delete(listener);
     },
   };
+}
+
+const shared = new WeakMap<JetStreamClient, NatsHealth>();
+
+/**
+ * Makes `health` known to code that holds only the JetStream client (the
+ * subject reader, which restarts its consumers after a reconnect).
+ */
+export function shareHealth(js: JetStreamClient, health: NatsHealth): void {
+  shared.set(js, health);
+}
+
+/** The health shared for `js` with {@link shareHealth}, if any. */
+export function sharedHealth(js: JetStreamClient): NatsHealth | undefined {
+  return shared.get(js);
 }
