@@ -191,6 +191,14 @@ test("dispatch up: its own nats-server with credentials, admin token, CLI contex
   t.is(urls.activator, activatorUrl);
   t.is(urls.driver, "local");
   t.is((await run(env, ["create", "secret", "kept", "--from-literal", "k=v"])).code, 0);
+  // A second one on the same data dir would share its NATS: refused, and the first one keeps going.
+  const twice = await run(env, ["up", ...args.slice(0, 2), "--port", "0"]);
+  t.is(twice.code, 1);
+  t.regex(
+    twice.stderr,
+    new RegExp(`another dispatch up \\(pid ${first.child.pid}\\) is running with the data dir`),
+  );
+  t.is((await run(env, ["get", "secret", "kept"])).code, 0);
 
   first.child.kill("SIGTERM");
   t.is(await first.exited, 0, first.output());

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { type NatsUserPassword, newTokenSecret, parseSecretKey } from "@dispatch/control-plane";
@@ -95,4 +95,37 @@ export async function savePorts(dataDir: string, ports: StoredPorts): Promise<vo
   const file = join(dataDir, "ports.json");
   await writeFile(file, `${JSON.stringify(ports)}\n`, { mode: 0o600 });
   await chmod(file, 0o600);
+}
+
+/**
+ * Claims the data dir for this `dispatch up` (file `dispatch-up.pid`): its
+ * NATS, ports and workers are one instance's. Returns the running owner's
+ * pid instead when another `dispatch up` holds it; a claim left by one that
+ * was killed is taken over.
+ */
+export async function claimDataDir(
+  dataDir: string,
+): Promise<{ release(): Promise<void> } | { heldBy: number }> {
+  const file = join(dataDir, "dispatch-up.pid");
+  const pid = Number((await readFile(file, "utf8").catch(() => "")).trim());
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && (await isDispatchProcess(pid))) {
+    return { heldBy: pid };
+  }
+  await writeFile(file, `${process.pid}\n`, { mode: 0o600 });
+  return {
+    async release() {
+      await rm(file, { force: true });
+    },
+  };
+}
+
+/** Whether `pid` runs (and, where /proc tells, runs dispatch: a pid may have been reused). */
+async function isDispatchProcess(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => undefined);
+  return cmdline === undefined || cmdline.includes("dispatch");
 }

@@ -3,7 +3,7 @@ import { ConfigurationError, type ControlPlane, startControlPlane } from "@dispa
 import { Role } from "@dispatch/proto";
 import { configPath, saveContext } from "../config.js";
 import { clientVersion } from "../version.js";
-import { type DataDir, openDataDir, readPorts, savePorts } from "./data-dir.js";
+import { claimDataDir, type DataDir, openDataDir, readPorts, savePorts } from "./data-dir.js";
 import { externalNats, isFree, startOwnNats, type UpNats } from "./nats.js";
 import { UpError } from "./up-error.js";
 
@@ -53,6 +53,25 @@ export interface Up {
  */
 export async function startUp(options: UpOptions): Promise<Up> {
   const dataDir = await openDataDir(options.dataDir);
+  const claim = await claimDataDir(dataDir.path);
+  if ("heldBy" in claim) {
+    throw new UpError(
+      `another dispatch up (pid ${claim.heldBy}) is running with the data dir ${dataDir.path}: stop it first, or use another --data-dir`,
+    );
+  }
+  try {
+    return await startClaimed(options, dataDir, claim);
+  } catch (err) {
+    await claim.release();
+    throw err;
+  }
+}
+
+async function startClaimed(
+  options: UpOptions,
+  dataDir: DataDir,
+  claim: { release(): Promise<void> },
+): Promise<Up> {
   const nats: UpNats =
     options.natsUrl === undefined
       ? await startOwnNats({
@@ -122,6 +141,7 @@ export async function startUp(options: UpOptions): Promise<Up> {
     async stop() {
       await controlPlane.close();
       await nats.own?.stop();
+      await claim.release();
     },
   };
 }
