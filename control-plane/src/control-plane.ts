@@ -116,7 +116,7 @@ const apiServices = [
 /**
  * Starts the control plane: connects to NATS, makes sure the KV buckets exist,
  * and serves the dispatch.v1 API over Connect, gRPC and gRPC-Web (HTTP/1.1 and
- * h2c on one port) with gRPC reflection and a /healthz endpoint.
+ * h2c on one port) with gRPC reflection, /healthz (liveness) and /readyz (connected to NATS).
  *
  * @example
  * const cp = await startControlPlane({ nats: { servers: "nats://127.0.0.1:4222" }, port: 0, secretKey });

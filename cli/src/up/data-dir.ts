@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { type NatsUserPassword, newTokenSecret, parseSecretKey } from "@dispatch/control-plane";
+import { UpError } from "./up-error.js";
 
 /** The default data dir of `dispatch up`. */
 export function defaultDataDir(): string {
@@ -63,9 +64,14 @@ export async function natsCredentials(
   const stored = await readOrCreate(file, () =>
     JSON.stringify({ user: "dispatch", password: randomBytes(24).toString("base64url") }),
   );
-  const credentials = JSON.parse(stored.value) as Partial<NatsUserPassword>;
+  let credentials: Partial<NatsUserPassword> = {};
+  try {
+    credentials = JSON.parse(stored.value) as Partial<NatsUserPassword>;
+  } catch {
+    // reported below
+  }
   if (typeof credentials.user !== "string" || typeof credentials.password !== "string") {
-    throw new Error(`${file} does not hold a user and password: delete it to have new ones made`);
+    throw new UpError(`${file} does not hold a user and password: delete it to have new ones made`);
   }
   return { credentials: { user: credentials.user, password: credentials.password }, file };
 }

@@ -54,7 +54,10 @@ export async function startOwnNats(options: OwnNatsOptions): Promise<UpNats> {
 
   const left = await attachNatsServer({ dir, bin: options.bin, detached: true });
   if (left) {
-    const problem = options.port !== undefined && options.port !== left.port ? "another port" : undefined;
+    const problem =
+      options.port !== undefined && options.port !== left.port
+        ? `it listens on port ${left.port}, not on ${options.port} (--nats-port)`
+        : undefined;
     const answer = problem ?? (await checkNatsServer(left.url, credentials));
     if (answer === undefined) {
       options.log(
