@@ -39,7 +39,7 @@ export async function startDispatchProcess(): Promise<DispatchProcess> {
       "--port",
       "0",
       "--nats-url",
-      nats.url,
+      nats.urlWithCredentials,
     ],
     {
       env: { ...process.env, DISPATCH_CONFIG: join(dir, "config.json") },

@@ -61,7 +61,7 @@ try {
   await watching;
 
   // Baseline: a bare KV put and a bare KV watch on the same nats-server.
-  const nc = await connect({ servers: dispatch.nats.url });
+  const nc = await connect(dispatch.nats.connectOptions);
   const kv = await new Kvm(jetstream(nc)).create("bench-baseline", { history: 1 });
   await kv.put("k", "0");
   const kvWatch = await kv.watch({ key: "k" });

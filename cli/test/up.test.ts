@@ -1,14 +1,18 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { watch } from "node:fs";
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { readFileSync, watch } from "node:fs";
+import { mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { createServer, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { freePort, startNats } from "@dispatch/testkit";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect as connectNats, errors as natsErrors } from "@nats-io/transport-node";
 import test, { type ExecutionContext } from "ava";
 
-// `dispatch up` as a user runs it: a real process, an embedded nats-server.
+// `dispatch up` as a user runs it: a real process, its own nats-server.
 const bin = fileURLToPath(new URL("../../bin/dispatch.js", import.meta.url));
 
 interface Up {
@@ -61,6 +65,86 @@ function listens(port: number): Promise<boolean> {
   });
 }
 
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+async function makeCertificates(dir: string) {
+  await mkdir(dir, { recursive: true });
+  const at = (name: string) => join(dir, name);
+  const openssl = (args: string[]) =>
+    new Promise<void>((resolve, reject) =>
+      execFile("openssl", args, { cwd: dir }, (error, _stdout, stderr) =>
+        error ? reject(new Error(`openssl ${args.join(" ")}: ${stderr}`)) : resolve(),
+      ),
+    );
+  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl([
+    "req",
+    "-x509",
+    ...key,
+    "-keyout",
+    at("ca.key"),
+    "-out",
+    at("ca.pem"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=test-ca",
+  ]);
+  for (const [name, ext] of [
+    ["server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"],
+    ["client", "extendedKeyUsage=clientAuth\n"],
+  ] as const) {
+    await writeFile(at(`${name}.ext`), ext);
+    await openssl([
+      "req",
+      ...key,
+      "-keyout",
+      at(`${name}.key`),
+      "-out",
+      at(`${name}.csr`),
+      "-subj",
+      `/CN=${name}`,
+    ]);
+    await openssl([
+      "x509",
+      "-req",
+      "-in",
+      at(`${name}.csr`),
+      "-CA",
+      at("ca.pem"),
+      "-CAkey",
+      at("ca.key"),
+      "-CAcreateserial",
+      "-out",
+      at(`${name}.pem`),
+      "-days",
+      "2",
+      "-extfile",
+      at(`${name}.ext`),
+    ]);
+  }
+  return {
+    ca: at("ca.pem"),
+    server: { cert: at("server.pem"), key: at("server.key") },
+    client: { cert: at("client.pem"), key: at("client.key") },
+  };
+}
+
+/** Stops the nats-server a killed `dispatch up` left running in `dataDir` (its own process group survives). */
+function stopLeftNats(dataDir: string): void {
+  try {
+    process.kill(Number(readFileSync(join(dataDir, "nats", "nats-server.pid"), "utf8")), "SIGTERM");
+  } catch {
+    // none left
+  }
+}
+
+/** The URL `dispatch up` printed for a component ("  nats  nats://127.0.0.1:4222"). */
+function printedUrl(output: string, component: string): string {
+  const url = new RegExp(`^\\s+${component}\\s+(\\S+)$`, "m").exec(output)?.[1];
+  if (!url) throw new Error(`dispatch up printed no ${component} URL:\n${output}`);
+  return url;
+}
+
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -70,49 +154,65 @@ function isRunning(pid: number): boolean {
   }
 }
 
-test("dispatch up: embedded nats-server, admin token, CLI context, clean stop, data kept", async (t) => {
+test("dispatch up: its own nats-server with credentials, admin token, CLI context, clean stop; a restart keeps ports, credentials and data", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
-  const natsPort = await freePort();
   const apiPort = await freePort();
   const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
-  const args = [
-    "--data-dir",
-    join(dir, "data"),
-    "--port",
-    String(apiPort),
-    "--nats-url",
-    `nats://127.0.0.1:${natsPort}`,
-  ];
+  const data = join(dir, "data");
+  const args = ["--data-dir", data, "--port", String(apiPort)];
 
   const first = await startUp(env, args);
+  t.teardown(() => first.child.kill("SIGTERM"));
   t.regex(first.output(), /starting nats-server with JetStream/);
   t.regex(first.output(), new RegExp(`api\\s+http://127.0.0.1:${apiPort}`));
-  const token = (await stat(join(dir, "data", "admin.token"))).mode & 0o777;
-  t.is(token, 0o600, "the admin token file is private");
+  const natsUrl = printedUrl(first.output(), "nats");
+  const activatorUrl = printedUrl(first.output(), "activator");
+  t.is((await stat(join(data, "admin.token"))).mode & 0o777, 0o600, "the admin token file is private");
+  t.is((await stat(join(data, "nats-credentials.json"))).mode & 0o777, 0o600, "so are the NATS credentials");
+  t.is((await stat(join(data, "nats", "nats-server.conf"))).mode & 0o777, 0o600, "and the server's config");
   t.is((await stat(join(dir, "config.json"))).mode & 0o777, 0o600);
   const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8"));
   t.is(config.current, "local");
   t.is(config.contexts.local.server, `http://127.0.0.1:${apiPort}`);
 
+  // Its nats-server lets in only who has the credentials.
+  const refused = await t.throwsAsync(connectNats({ servers: natsUrl, reconnect: false }));
+  t.true(refused instanceof natsErrors.AuthorizationError, String(refused));
+  const credentials = JSON.parse(await readFile(join(data, "nats-credentials.json"), "utf8"));
+  const nc = await connectNats({ servers: natsUrl, user: credentials.user, pass: credentials.password });
+  t.true((await (await jetstreamManager(nc)).streams.names().next()).includes("KV_tokens"));
+  await nc.close();
+
   const status = await run(env, ["status", "-o", "json"]);
   t.is(status.code, 0, status.stderr);
   const urls = JSON.parse(status.stdout);
   t.is(urls.api, `http://127.0.0.1:${apiPort}`);
-  t.is(urls.nats, `nats://127.0.0.1:${natsPort}`);
-  t.regex(urls.activator, /^http:\/\/127\.0\.0\.1:\d+$/);
+  t.is(urls.nats, natsUrl);
+  t.is(urls.activator, activatorUrl);
   t.is(urls.driver, "local");
   t.is((await run(env, ["create", "secret", "kept", "--from-literal", "k=v"])).code, 0);
+  // A second one on the same data dir would share its NATS: refused, and the first one keeps going.
+  const twice = await run(env, ["up", ...args.slice(0, 2), "--port", "0"]);
+  t.is(twice.code, 1);
+  t.regex(
+    twice.stderr,
+    new RegExp(`another dispatch up \\(pid ${first.child.pid}\\) is running with the data dir`),
+  );
+  t.is((await run(env, ["get", "secret", "kept"])).code, 0);
 
-  const nats = await run(env, ["status"]);
-  t.is(nats.code, 0);
   first.child.kill("SIGTERM");
   t.is(await first.exited, 0, first.output());
   t.regex(first.output(), /stopped/);
+  t.false(await listens(Number(new URL(natsUrl).port)), "its nats-server stopped with it");
   const down = await run(env, ["get", "secrets"]);
   t.is(down.code, 1);
   t.regex(down.stderr, /cannot reach Dispatch/);
 
   const second = await startUp(env, args);
+  t.teardown(() => second.child.kill("SIGTERM"));
+  t.is(printedUrl(second.output(), "nats"), natsUrl, "the same NATS port again");
+  t.is(printedUrl(second.output(), "activator"), activatorUrl, "the same activator port again");
+  t.deepEqual(JSON.parse(await readFile(join(data, "nats-credentials.json"), "utf8")), credentials);
   const kept = await run(env, ["get", "secret", "kept", "--reveal", "-o", "json"]);
   t.is(JSON.parse(kept.stdout).spec.data.k, "v", "data and the secret key survive a restart");
   second.child.kill("SIGINT");
@@ -120,15 +220,103 @@ test("dispatch up: embedded nats-server, admin token, CLI context, clean stop, d
   t.false(isRunning(second.child.pid ?? 0));
 });
 
-test("dispatch up: no NATS and no nats-server is a clear error", async (t) => {
+test("dispatch up: a NATS it did not start is never used, even where its own listened before", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const data = join(dir, "data");
+  // Someone else's NATS, open to all, on the port dispatch up used last time.
+  const foreign = await startNats({ auth: false });
+  t.teardown(() => foreign.stop());
+  await mkdir(data, { recursive: true, mode: 0o700 });
+  await writeFile(join(data, "ports.json"), JSON.stringify({ nats: foreign.port }));
+
+  const asked = await run(env, [
+    "up",
+    "--data-dir",
+    data,
+    "--port",
+    "0",
+    "--nats-port",
+    String(foreign.port),
+  ]);
+  t.is(asked.code, 1);
+  t.regex(asked.stderr, new RegExp(`port ${foreign.port} \\(--nats-port\\) is in use by another program`));
+
+  const up = await startUp(env, ["--data-dir", data, "--port", "0"]);
+  t.teardown(() => up.child.kill("SIGTERM"));
+  t.regex(up.output(), new RegExp(`port ${foreign.port}, used last time, is taken by another program`));
+  t.not(printedUrl(up.output(), "nats"), foreign.url);
+  const nc = await connectNats(foreign.connectOptions);
+  const streams = await (await jetstreamManager(nc)).streams.names().next();
+  await nc.close();
+  t.deepEqual(streams, [], "nothing of Dispatch went into the foreign NATS");
+  up.child.kill("SIGTERM");
+  t.is(await up.exited, 0, up.output());
+});
+
+test("dispatch up --nats-url: a NATS that wants credentials it was not given is a clear error", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const nats = await startNats();
+  t.teardown(() => nats.stop());
+  const result = await run(env, [
+    "up",
+    "--data-dir",
+    join(dir, "data"),
+    "--port",
+    "0",
+    "--nats-url",
+    nats.url,
+  ]);
+  t.is(result.code, 1);
+  t.regex(result.stderr, new RegExp(`NATS at ${nats.url} refused the credentials`));
+  const stray = await run(env, ["up", "--data-dir", join(dir, "data"), "--nats-creds", join(dir, "x.creds")]);
+  t.is(stray.code, 1);
+  t.regex(stray.stderr, /--nats-creds is for a NATS named with --nats-url/);
+});
+
+test("dispatch up --nats-url tls://… with a password in the URL and --nats-tls-ca/-cert/-key: logs in over TLS with a client certificate; without the CA it is a clear error", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const certs = await makeCertificates(join(dir, "certs"));
+  const nats = await startNats({
+    tls: { certFile: certs.server.cert, keyFile: certs.server.key, caFile: certs.ca },
+  });
+  t.teardown(() => nats.stop());
+  const password = nats.credentials?.password ?? "";
+  const args = ["up", "--data-dir", join(dir, "data"), "--port", "0", "--nats-url", nats.urlWithCredentials];
+
+  const untrusted = await run(env, args);
+  t.is(untrusted.code, 1);
+  t.regex(untrusted.stderr, new RegExp(`cannot connect to NATS at ${nats.url}: `));
+  t.false(untrusted.stderr.includes(password), "the password is never shown");
+
+  // The server verifies client certificates (caFile): getting in shows the client's was sent.
+  const up = await startUp(env, [
+    ...args.slice(1),
+    "--nats-tls-ca",
+    certs.ca,
+    "--nats-tls-cert",
+    certs.client.cert,
+    "--nats-tls-key",
+    certs.client.key,
+  ]);
+  t.teardown(() => up.child.kill("SIGTERM"));
+  t.regex(up.output(), /logging in with user "test" and the password from the URL, over TLS/);
+  t.is(printedUrl(up.output(), "nats"), nats.url);
+  t.false(up.output().includes(password), "the password is never shown");
+  t.is((await run(env, ["create", "secret", "over-tls", "--from-literal", "k=v"])).code, 0);
+  up.child.kill("SIGTERM");
+  t.is(await up.exited, 0, up.output());
+});
+
+test("dispatch up: no nats-server to start is a clear error", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
   const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
   const result = await run(env, [
     "up",
     "--data-dir",
     join(dir, "data"),
-    "--nats-url",
-    `nats://127.0.0.1:${await freePort()}`,
     "--nats-server-bin",
     join(dir, "no-such-nats-server"),
   ]);
@@ -143,19 +331,17 @@ test("dispatch up: no NATS and no nats-server is a clear error", async (t) => {
  * `dispatch up` in a process group of its own, as a shell runs a foreground job
  * (Ctrl-C signals the group), with its own data dir; the group is killed at teardown.
  */
-async function upInOwnGroup(t: ExecutionContext, natsUrl: string) {
+async function upInOwnGroup(t: ExecutionContext, natsArgs: string[] = []) {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
   const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
-  const up = await startUp(
-    env,
-    ["--data-dir", join(dir, "data"), "--port", "0", "--nats-url", natsUrl],
-    true,
-  );
+  const args = ["--data-dir", join(dir, "data"), "--port", "0", ...natsArgs];
+  const up = await startUp(env, args, true);
   const pid = up.child.pid ?? 0;
   t.teardown(() => {
     if (isRunning(pid)) process.kill(-pid, "SIGKILL");
+    stopLeftNats(join(dir, "data"));
   });
-  return { dir, env, up, pid };
+  return { dir, env, up, pid, args };
 }
 
 /** Creates function `name` from `code` with one instance kept, waits for READY; its worker's URL. */
@@ -173,7 +359,7 @@ async function deployOne(
 }
 
 test("dispatch up: Ctrl-C (SIGINT to the whole process group) lets a call in flight finish", async (t) => {
-  const ctx = await upInOwnGroup(t, `nats://127.0.0.1:${await freePort()}`);
+  const ctx = await upInOwnGroup(t);
   // The handler marks that the call reached it, so the signal comes while it runs.
   const marker = join(ctx.dir, "called");
   await deployOne(
@@ -200,8 +386,8 @@ test("dispatch up: Ctrl-C (SIGINT to the whole process group) lets a call in fli
 });
 
 test("dispatch up: when its terminal closes (SIGHUP) it stops its workers and its nats-server too", async (t) => {
-  const natsPort = await freePort();
-  const ctx = await upInOwnGroup(t, `nats://127.0.0.1:${natsPort}`);
+  const ctx = await upInOwnGroup(t);
+  const natsPort = Number(new URL(printedUrl(ctx.up.output(), "nats")).port);
   const worker = await deployOne(t, ctx, "hi", 'export default async () => "hi";\n');
   t.is((await fetch(`${worker}/healthz`)).status, 200);
   t.true(await listens(natsPort));
@@ -215,7 +401,8 @@ test("dispatch up: killed with SIGKILL, it leaves no worker running", async (t) 
   // A nats-server of the test's own: one `dispatch up` started would outlive it (by design).
   const nats = await startNats();
   t.teardown(() => nats.stop());
-  const ctx = await upInOwnGroup(t, nats.url);
+  // Its user and password in the URL, as --nats-url takes them.
+  const ctx = await upInOwnGroup(t, ["--nats-url", nats.urlWithCredentials]);
   const worker = await deployOne(t, ctx, "hi", "export default async () => process.pid;\n");
   const exec = await run(ctx.env, ["exec", "hi", "-o", "json"]);
   const workerPid: number = JSON.parse(exec.stdout).status.output;
@@ -232,15 +419,7 @@ test("dispatch up: Ctrl-C while it is still starting stops what it started", asy
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
   const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
   const natsPort = await freePort();
-  const args = [
-    "up",
-    "--data-dir",
-    join(dir, "data"),
-    "--port",
-    "0",
-    "--nats-url",
-    `nats://127.0.0.1:${natsPort}`,
-  ];
+  const args = ["up", "--data-dir", join(dir, "data"), "--port", "0", "--nats-port", String(natsPort)];
   const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   let output = "";
@@ -255,4 +434,68 @@ test("dispatch up: Ctrl-C while it is still starting stops what it started", asy
   child.kill("SIGINT");
   t.is(await exited, 0, output);
   t.false(await listens(natsPort), "the nats-server it started is stopped");
+});
+
+test("dispatch up: async runs in flight when it is killed (SIGKILL) end as interrupted SystemErrors at the next start", async (t) => {
+  // The handler calls this test and waits for the answer: its run stays in flight as long as the test wants.
+  const held: ServerResponse[] = [];
+  let arrived!: () => void;
+  const firstCall = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  const server = createServer((_req, res) => {
+    held.push(res);
+    arrived();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => {
+    for (const res of held) res.end();
+    server.close();
+  });
+  const { port } = server.address() as { port: number };
+
+  const ctx = await upInOwnGroup(t);
+  await deployOne(
+    t,
+    ctx,
+    "slow",
+    `export default async () => (await fetch("http://127.0.0.1:${port}/")).text();\n`,
+  );
+  const ids: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const exec = await run(ctx.env, ["exec", "slow", "--async"]);
+    t.is(exec.code, 0, exec.stderr);
+    ids.push(JSON.parse(exec.stdout).run);
+  }
+  await firstCall;
+  process.kill(ctx.pid, "SIGKILL");
+  await ctx.up.exited;
+  // The orphaned worker may finish now: nobody is left to record its answer.
+  for (const res of held) res.end("too late");
+
+  const again = await startUp(ctx.env, ctx.args);
+  t.teardown(() => again.child.kill("SIGTERM"));
+  t.regex(again.output(), /using the nats-server an earlier dispatch up started/);
+  // Follow the runs until both have ended.
+  const follow = spawn(process.execPath, [bin, "get", "runs", "slow", "--follow", "-o", "json"], {
+    env: ctx.env,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  t.teardown(() => follow.kill());
+  const ended = new Map<string, { status: { phase: string; error?: { type: string; message: string } } }>();
+  for await (const line of createInterface({ input: follow.stdout })) {
+    const record = JSON.parse(line);
+    if (ids.includes(record.meta?.name) && record.status?.phase !== "PHASE_INITIALIZED") {
+      ended.set(record.meta.name, record);
+    }
+    if (ended.size === ids.length) break;
+  }
+  for (const id of ids) {
+    const status = ended.get(id)?.status;
+    t.is(status?.phase, "PHASE_ERROR", id);
+    t.is(status?.error?.type, "ERROR_TYPE_SYSTEM_ERROR");
+    t.regex(status?.error?.message ?? "", /^interrupted by a control-plane restart/);
+  }
+  again.child.kill("SIGTERM");
+  t.is(await again.exited, 0, again.output());
 });

@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   apiFiles,
@@ -19,13 +19,13 @@ import {
 import { v1 } from "@dispatch/proto/reflection";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { OrgDirectory } from "./auth/org-directory.js";
 import { principalKey } from "./auth/principal.js";
 import { tokenSigningKey } from "./auth/token-record.js";
 import { TokenRegistry } from "./auth/token-registry.js";
 import { checkSecretKey, ensureDefaultOrg } from "./bootstrap.js";
-import { ConfigurationError, type ErrorLogger } from "./errors.js";
+import { ConfigurationError, type ErrorLogger, toConnectError } from "./errors.js";
 import type { Driver } from "./functions/driver.js";
 import { type Functions, startFunctions } from "./functions/functions.js";
 import type { FunctionLimits } from "./functions/limits.js";
@@ -38,6 +38,8 @@ import type { Kind, Resource } from "./kinds/kind.js";
 import { organizationKind } from "./kinds/organization.js";
 import { createSecretKind, presentSecret } from "./kinds/secret.js";
 import { subscriptionKind } from "./kinds/subscription.js";
+import { connectNats, type NatsConnectionSettings, natsDisplayUrl } from "./nats/nats-connection.js";
+import { type NatsHealth, shareHealth, trackNatsHealth } from "./nats/nats-health.js";
 import { createOrgRules } from "./org-rules.js";
 import { createSealer } from "./secrets/sealer.js";
 import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
@@ -50,8 +52,8 @@ import type { Violations } from "./validation/violations.js";
 
 /** Options for {@link startControlPlane}. */
 export interface ControlPlaneOptions {
-  /** NATS server URL(s) with JetStream enabled. */
-  natsUrl: string;
+  /** The NATS server(s) with JetStream, and how to log in to them. */
+  nats: NatsConnectionSettings;
   /** Interface to listen on; default 127.0.0.1. */
   host?: string;
   /** Port to listen on; 0 picks a free one. Default 8080. */
@@ -96,6 +98,8 @@ export interface ControlPlane {
   url: string;
   port: number;
   nats: NatsConnection;
+  /** The NATS connection's state (connected, or lost since when). */
+  natsHealth: NatsHealth;
   /** Every component's URL, as `dispatch status -o json` shows them (api, activator, driver, nats, ...). */
   urls(): Record<string, string>;
   /**
@@ -122,29 +126,36 @@ const apiServices = [
 /**
  * Starts the control plane: connects to NATS, makes sure the KV buckets exist,
  * and serves the dispatch.v1 API over Connect, gRPC and gRPC-Web (HTTP/1.1 and
- * h2c on one port) with gRPC reflection and a /healthz endpoint.
+ * h2c on one port) with gRPC reflection, /healthz (liveness) and /readyz (connected to NATS).
  *
  * @example
- * const cp = await startControlPlane({ natsUrl: "nats://127.0.0.1:4222", port: 0, secretKey });
+ * const cp = await startControlPlane({ nats: { servers: "nats://127.0.0.1:4222" }, port: 0, secretKey });
  * console.log(cp.url);
  * await cp.close();
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const nats = await connectNats(options.nats, "dispatch-control-plane");
+  try {
+    return await startOn(nats, options);
+  } catch (err) {
+    // The connection never gives up reconnecting: a failed start must close it.
+    await nats.close();
+    throw err;
+  }
+}
+
+async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Promise<ControlPlane> {
   const log: ErrorLogger =
     options.log ?? ((message, error) => console.error(`control-plane: ${message}:`, error));
-  // noAsyncTraces: nats.js would otherwise build an Error (with a stack) for
-  // every request it sends, which is a large share of an invocation's CPU.
-  const nats = await connect({
-    servers: options.natsUrl,
-    name: "dispatch-control-plane",
-    noAsyncTraces: true,
-  });
+  const natsUrl = natsDisplayUrl(options.nats);
+  const natsHealth = trackNatsHealth(nats);
   const js = jetstream(nats);
+  shareHealth(js, natsHealth);
   const kvm = new Kvm(js);
   const replicas = options.replicas ?? 1;
   // Make sure JetStream answers before anything else, with a clear error if not.
   const jsm = await jetstreamManager(nats).catch((err: unknown) => {
-    throw new ConfigurationError(`NATS at ${options.natsUrl} has no JetStream: start nats-server with -js`, {
+    throw new ConfigurationError(`NATS at ${natsUrl} has no JetStream: start nats-server with -js`, {
       cause: err,
     });
   });
@@ -181,6 +192,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     signingKey: tokenSigningKey(options.secretKey),
     orgs,
     log,
+    onReconnect: natsHealth.onReconnect,
   });
   await tokens.start();
   for (const t of options.bootstrapTokens ?? []) {
@@ -195,6 +207,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       nats,
       js,
       jsm,
+      natsHealth,
       replicas,
       functions: stores.functions,
       secrets: stores.secrets,
@@ -230,11 +243,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         return `${count} function${count === 1 ? "" : "s"}, ${instances} instance${instances === 1 ? "" : "s"} running`;
       },
     },
-    {
-      name: "nats",
-      url: options.natsUrl,
-      check: () => (nats.isClosed() ? "disconnected from NATS" : undefined),
-    },
+    { name: "nats", url: natsUrl, check: () => natsHealth.problem() },
     ...(options.components?.() ?? []),
   ];
 
@@ -281,9 +290,31 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     router.service(reflectionServices.v1alpha, reflection as never);
   };
 
+  // While NATS is away, calls that need it are answered Unavailable at once
+  // (not after a NATS timeout, not as Internal); status and reflection still answer.
+  const needsNoNats = new Set([
+    SystemService.typeName,
+    ...served.filter((name) => name.includes("reflection")),
+  ]);
+  const natsGate: Interceptor = (next) => async (req) => {
+    if (needsNoNats.has(req.service.typeName)) return await next(req);
+    const down = natsHealth.unavailable();
+    if (down) throw toConnectError(down, log);
+    try {
+      return await next(req);
+    } catch (err) {
+      // A call cut short by the outage says so, with since when.
+      const lost = natsHealth.unavailable();
+      if (lost && err instanceof ConnectError && err.code === Code.Unavailable)
+        throw toConnectError(lost, log);
+      throw err;
+    }
+  };
+
   const hint = options.authHint ? ` ${options.authHint}` : "";
   const adapter = connectNodeAdapter({
     routes,
+    interceptors: [natsGate],
     // Bundles travel in one message: allow twice the limit so the service can
     // answer an oversized one with its own message.
     readMaxBytes: 2 * functions.maxBundleBytes + 1024 * 1024,
@@ -307,10 +338,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ctx.values.set(principalKey, principal);
     },
     fallback(req, res) {
-      if (req.url === "/healthz" || req.url === "/readyz") {
-        const healthy = !nats.isClosed();
-        res.writeHead(healthy ? 200 : 503, { "content-type": "application/json" });
-        res.end(JSON.stringify({ status: healthy ? "ok" : "nats disconnected" }));
+      // /healthz: the process answers (liveness). /readyz: it can serve calls,
+      // which needs NATS (readiness).
+      if (req.url === "/healthz") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ status: "ok" }));
+        return;
+      }
+      if (req.url === "/readyz") {
+        const problem = natsHealth.problem();
+        res.writeHead(problem ? 503 : 200, { "content-type": "application/json" });
+        res.end(JSON.stringify(problem ? { status: "not ready", nats: problem } : { status: "ok" }));
         return;
       }
       res.writeHead(404, { "content-type": "text/plain" });
@@ -335,6 +373,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     url: server.url,
     port: listening.port,
     nats,
+    natsHealth,
     urls: () => Object.fromEntries(components().map((c) => [c.name, c.url])),
     close(graceMs = 5000) {
       closing ??= stop(graceMs);
@@ -351,6 +390,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     await functions.close();
     await tokens.close();
     await orgs.close();
-    await nats.drain();
+    // Draining needs the server; without one there is nothing left to flush.
+    if (natsHealth.unavailable()) await nats.close();
+    else await nats.drain();
   }
 }

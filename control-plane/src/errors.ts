@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { errors as natsErrors } from "@nats-io/nats-core";
 import { AlreadyExistsError, NotFoundError, RevisionConflictError } from "./store/errors.js";
 
 /** Where internal failures are reported (the message a client sees stays generic). */
@@ -19,6 +20,18 @@ export function toConnectError(err: unknown, log: ErrorLogger): ConnectError {
   if (err instanceof RevisionConflictError) {
     return new ConnectError(err.message, Code.Aborted, undefined, undefined, err);
   }
+  if (err instanceof NatsUnavailableError) {
+    return new ConnectError(err.message, Code.Unavailable, undefined, undefined, err);
+  }
+  if (isNatsOutage(err)) {
+    return new ConnectError(
+      `NATS did not answer (${(err as Error).message}); the control plane may be reconnecting to it: try again`,
+      Code.Unavailable,
+      undefined,
+      undefined,
+      err,
+    );
+  }
   log("internal error", err);
   return new ConnectError(
     "internal error (the control plane log has the details)",
@@ -35,4 +48,26 @@ export function toConnectError(err: unknown, log: ErrorLogger): ConnectError {
  */
 export class ConfigurationError extends Error {
   override readonly name = "ConfigurationError";
+}
+
+/**
+ * The control plane has lost its connection to NATS and is reconnecting:
+ * calls that need the store are answered Unavailable with this message.
+ */
+export class NatsUnavailableError extends Error {
+  override readonly name = "NatsUnavailableError";
+  constructor(readonly since: Date) {
+    super(`the control plane lost its connection to NATS at ${since.toISOString()}; it is reconnecting`);
+  }
+}
+
+/** A NATS request failed because the server did not answer or the connection is down. */
+function isNatsOutage(err: unknown): boolean {
+  return (
+    err instanceof natsErrors.TimeoutError ||
+    err instanceof natsErrors.ConnectionError ||
+    err instanceof natsErrors.ClosedConnectionError ||
+    err instanceof natsErrors.NoRespondersError ||
+    (err instanceof natsErrors.RequestError && err.isNoResponders())
+  );
 }

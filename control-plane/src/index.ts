@@ -11,6 +11,22 @@ export { LoadError } from "./functions/driver.js";
 export { defaultFunctionLimits, type FunctionLimits } from "./functions/limits.js";
 export type { RunRetention } from "./functions/run-store.js";
 export { type FunctionDefaults, functionDefaults } from "./functions/scheduler.js";
-export { natsServerBinary } from "./nats-binary.js";
+export { natsServerBinary } from "./nats/nats-binary.js";
+export {
+  defaultReconnectWaitMs,
+  type NatsConnectionSettings,
+  natsDisplayUrl,
+  parseNatsUrl,
+} from "./nats/nats-connection.js";
+export type { NatsHealth } from "./nats/nats-health.js";
+export {
+  attachNatsServer,
+  checkNatsServer,
+  NatsServerError,
+  type NatsServerOptions,
+  type NatsServerProcess,
+  type NatsUserPassword,
+  startNatsServer,
+} from "./nats/nats-server.js";
 export { createSealer, parseSecretKey, type Sealer } from "./secrets/sealer.js";
 export type { Component } from "./services/system-service.js";

@@ -112,7 +112,7 @@ test("resources need an existing org; an org with resources cannot be deleted", 
 
 /** A raw NATS client on the test's nats-server: what any local process could do before NATS had credentials. */
 async function tokensBucket(dispatch: TestDispatch) {
-  const nc = await connect({ servers: dispatch.nats.url });
+  const nc = await connect(dispatch.nats.connectOptions);
   const kv = await new Kvm(jetstream(nc)).open("tokens");
   return { kv, close: () => nc.close() };
 }
@@ -238,7 +238,7 @@ test("after an upgrade the bootstrap admin token is re-signed; other unsigned to
   try {
     const token = newTokenSecret();
     const member = newTokenSecret();
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect(nats.connectOptions);
     try {
       const kv = await new Kvm(jetstream(nc)).create("tokens", { history: 1 });
       const created = new Date().toISOString();

@@ -7,7 +7,7 @@ import { readSubjects } from "../src/store/subject-reader.js";
 
 test("a list taken while keys are being rewritten holds every key exactly once, at its latest revision or newer", async (t) => {
   const nats = await startNats();
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect(nats.connectOptions);
   try {
     const js = jetstream(nc);
     const kv = await new Kvm(js).create("racing", { history: 1 });
@@ -38,7 +38,7 @@ test("a list taken while keys are being rewritten holds every key exactly once, 
 
 test("a watch started while keys are being rewritten never goes back to an older revision of a key", async (t) => {
   const nats = await startNats();
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect(nats.connectOptions);
   try {
     const js = jetstream(nc);
     const kv = await new Kvm(js).create("moving", { history: 1 });

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import {
   type ControlPlane,
   type ControlPlaneOptions,
+  type NatsConnectionSettings,
   newTokenSecret,
   startControlPlane,
 } from "@dispatch/control-plane";
@@ -26,17 +27,19 @@ export interface TestDispatch {
 export interface StartDispatchOptions {
   /** Use this nats-server instead of starting one. */
   nats?: NatsServer;
+  /** Changes to how the control plane connects (e.g. a short `reconnectWaitMs`); the server's credentials by default. */
+  natsConnection?: Partial<NatsConnectionSettings>;
   /** The secret-sealing key; a random one by default. */
   secretKey?: Uint8Array;
   /** The admin token's secret; a new one by default. */
   token?: string;
   /** More control-plane options (function defaults, run retention, bundle limit, ...). */
-  controlPlane?: Partial<Omit<ControlPlaneOptions, "natsUrl" | "secretKey" | "bootstrapTokens">>;
+  controlPlane?: Partial<Omit<ControlPlaneOptions, "nats" | "secretKey" | "bootstrapTokens">>;
 }
 
 /**
  * Starts a control plane on a free port with an admin token, against a fresh
- * nats-server unless one is given.
+ * nats-server unless one is given, logging in with the server's credentials.
  */
 export async function startDispatch(options: StartDispatchOptions = {}): Promise<TestDispatch> {
   const nats = options.nats ?? (await startNats());
@@ -44,7 +47,7 @@ export async function startDispatch(options: StartDispatchOptions = {}): Promise
   const secretKey = options.secretKey ?? randomBytes(32);
   try {
     const controlPlane = await startControlPlane({
-      natsUrl: nats.url,
+      nats: { ...nats.connection, ...options.natsConnection },
       port: 0,
       secretKey,
       bootstrapTokens: [{ name: "admin", secret: token, role: Role.ADMIN }],

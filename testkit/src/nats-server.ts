@@ -1,18 +1,33 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { natsServerBinary } from "@dispatch/control-plane";
+import {
+  type NatsConnectionSettings,
+  type NatsServerOptions,
+  type NatsUserPassword,
+  startNatsServer,
+} from "@dispatch/control-plane";
+import type { ConnectionOptions } from "@nats-io/transport-node";
 
 /** A nats-server with JetStream started for a test. */
 export interface NatsServer {
+  /** nats://127.0.0.1:PORT, without credentials. */
   url: string;
   port: number;
   storeDir: string;
+  /** What a client must log in with; undefined when started with `auth: false`. */
+  credentials: NatsUserPassword | undefined;
+  /** The URL with the credentials in it, as `dispatch up --nats-url` takes it. */
+  urlWithCredentials: string;
+  /** Connection settings for a control plane (`ControlPlaneOptions.nats`). */
+  connection: NatsConnectionSettings;
+  /** Options for a raw nats.js `connect()`, credentials included. */
+  connectOptions: ConnectionOptions;
   /** Kills the server the hard way (SIGKILL), as a crash would. The store dir stays. */
   kill(): Promise<void>;
-  /** Starts it again on the same port and store dir (after {@link kill} or {@link stop}). */
+  /** Starts it again on the same port, store dir and credentials (after {@link kill} or {@link stop}, or while it runs). */
   restart(): Promise<void>;
   /** Stops the server and removes its store dir. */
   stop(): Promise<void>;
@@ -20,10 +35,17 @@ export interface NatsServer {
 
 /** Options for {@link startNats}. */
 export interface StartNatsOptions {
-  /** The nats-server binary; default {@link natsServerBinary} ($NATS_SERVER_BIN, PATH, sbin). */
+  /** The nats-server binary; default `natsServerBinary()` ($NATS_SERVER_BIN, PATH, sbin). */
   bin?: string;
   /** Reuse this store dir instead of a new temp dir. */
   storeDir?: string;
+  /**
+   * Require a user and password (default true, so every test goes the
+   * credentialed way `dispatch up` goes); false lets anyone connect.
+   */
+  auth?: boolean;
+  /** Serve TLS only (`NatsServerOptions.tls`); `url` is then a tls:// URL. */
+  tls?: NatsServerOptions["tls"];
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -39,73 +61,44 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts nats-server with JetStream on a free port and a temp store dir, and
- * waits until it accepts connections. Isolated from any NATS on the machine.
+ * Starts nats-server with JetStream on a free port and a temp store dir, with
+ * a generated user and password, through the project's one launcher
+ * (`startNatsServer`), and waits until it is ready. Isolated from any NATS on the machine.
  *
  * @example
  * const nats = await startNats();
- * try { ... nats.url ... } finally { await nats.stop(); }
+ * try { const nc = await connect(nats.connectOptions); ... } finally { await nats.stop(); }
  */
 export async function startNats(options: StartNatsOptions = {}): Promise<NatsServer> {
-  const bin = options.bin ?? natsServerBinary();
   const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "dispatch-nats-")));
-  const port = await freePort();
-  let child: ChildProcess | undefined;
-
-  const launch = async () => {
-    const proc = spawn(bin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    child = proc;
-    // If the test process exits without stopping the server, do not leave it running.
-    const reap = () => proc.kill("SIGKILL");
-    process.once("exit", reap);
-    proc.once("exit", () => process.off("exit", reap));
-    let stderr = "";
-    proc.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    await new Promise<void>((resolve, reject) => {
-      const onExit = (code: number | null) =>
-        reject(new Error(`nats-server exited (${code}) before it was ready:\n${stderr}`));
-      proc.once("error", (err) =>
-        reject(new Error(`cannot start ${bin}: ${err.message}. Install it (apt-get install nats-server)`)),
-      );
-      proc.once("exit", onExit);
-      const check = () => {
-        if (stderr.includes("Server is ready")) {
-          proc.off("exit", onExit);
-          proc.stderr?.removeAllListeners("data");
-          proc.stderr?.resume();
-          resolve();
-        }
-      };
-      proc.stderr?.on("data", check);
-    });
-  };
-
-  const terminate = async (signal: NodeJS.Signals) => {
-    const proc = child;
-    child = undefined;
-    if (!proc || proc.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      proc.once("exit", () => resolve());
-      proc.kill(signal);
-    });
-  };
-
-  await launch();
+  const credentials =
+    options.auth === false ? undefined : { user: "test", password: randomBytes(18).toString("base64url") };
+  const server = await startNatsServer({
+    dir: storeDir,
+    ...(credentials ? { authorization: credentials } : {}),
+    ...(options.bin ? { bin: options.bin } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+  });
+  const scheme = options.tls ? "tls" : "nats";
+  const url = server.url.replace(/^nats:/, `${scheme}:`);
+  const auth = credentials ? { user: credentials.user, password: credentials.password } : {};
   return {
-    url: `nats://127.0.0.1:${port}`,
-    port,
+    url,
+    port: server.port,
     storeDir,
-    kill: () => terminate("SIGKILL"),
-    restart: async () => {
-      await terminate("SIGTERM");
-      await launch();
+    credentials,
+    urlWithCredentials: credentials
+      ? `${scheme}://${credentials.user}:${credentials.password}@127.0.0.1:${server.port}`
+      : url,
+    connection: { servers: url, ...auth },
+    connectOptions: {
+      servers: url,
+      ...(credentials ? { user: credentials.user, pass: credentials.password } : {}),
     },
+    kill: () => server.kill(),
+    restart: () => server.restart(),
     async stop() {
-      await terminate("SIGTERM");
+      await server.stop();
       if (!options.storeDir) await rm(storeDir, { recursive: true, force: true });
     },
   };

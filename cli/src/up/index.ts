@@ -7,13 +7,14 @@ import { startUp, UpError } from "./up.js";
 
 /**
  * The `dispatch up` command: runs every Dispatch component in this process
- * (plus nats-server when none is running) until SIGINT, SIGTERM or SIGHUP.
+ * (plus its own nats-server, unless --nats-url names one) until SIGINT,
+ * SIGTERM or SIGHUP.
  */
 export function createUpCommand(): Command {
   return new Command("up")
     .description("Run Dispatch on this machine, in the foreground, until Ctrl-C")
     .addOption(
-      new Option("--data-dir <dir>", "where tokens, keys and the embedded NATS store live")
+      new Option("--data-dir <dir>", "where tokens, keys, NATS credentials and the NATS store live")
         .env("DISPATCH_DATA_DIR")
         .default(defaultDataDir()),
     )
@@ -27,9 +28,42 @@ export function createUpCommand(): Command {
         .argParser(parsePort),
     )
     .addOption(
-      new Option("--nats-url <url>", "NATS server with JetStream; started in the data dir when none answers")
-        .env("NATS_URL")
-        .default("nats://127.0.0.1:4222"),
+      new Option(
+        "--activator-port <port>",
+        "port of the activator (HTTP calls to functions; default: the one used last time, else a free one)",
+      )
+        .env("DISPATCH_ACTIVATOR_PORT")
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option(
+        "--nats-url <url>",
+        "use this NATS server (with JetStream) instead of starting one; user:password@ or token@ in the URL log in",
+      ).env("NATS_URL"),
+    )
+    .addOption(
+      new Option("--nats-creds <file>", "NATS credentials file (JWT and nkey seed) for --nats-url").env(
+        "NATS_CREDS",
+      ),
+    )
+    .addOption(
+      new Option("--nats-tls-ca <file>", "CA certificate that signed the --nats-url server's").env(
+        "NATS_TLS_CA",
+      ),
+    )
+    .addOption(
+      new Option("--nats-tls-cert <file>", "client certificate for --nats-url (with --nats-tls-key)").env(
+        "NATS_TLS_CERT",
+      ),
+    )
+    .addOption(new Option("--nats-tls-key <file>", "client key for --nats-url").env("NATS_TLS_KEY"))
+    .addOption(
+      new Option(
+        "--nats-port <port>",
+        "port of the nats-server dispatch up starts (default: the one used last time, else a free one)",
+      )
+        .env("DISPATCH_NATS_PORT")
+        .argParser(parsePort),
     )
     .addOption(
       new Option(
@@ -92,10 +126,19 @@ export function createUpCommand(): Command {
 On first start it creates an admin token (<data-dir>/admin.token, mode 0600) and
 makes the CLI context "local" current, so other dispatch commands just work.
 
+NATS: without --nats-url (or $NATS_URL) dispatch up starts its own nats-server,
+with JetStream in <data-dir>/nats, on 127.0.0.1 and a port of its own (a free one
+the first time, the same one afterwards; <data-dir>/ports.json remembers it and
+the activator's). Clients must log in: the user and password are in
+<data-dir>/nats-credentials.json (mode 0600). A NATS already listening on this
+machine is never used unless --nats-url names it. A nats-server left running by
+a dispatch up that was killed is used again, and stopped with this one.
+
 Examples:
   dispatch up
   dispatch up --port 9090 --data-dir /tmp/dispatch
-  NATS_URL=nats://nats.example:4222 dispatch up`,
+  dispatch up --nats-url nats://dispatch:s3cret@nats.example:4222
+  dispatch up --nats-url tls://nats.example:4222 --nats-creds user.creds --nats-tls-ca ca.pem`,
     )
     .action(
       async (
@@ -103,7 +146,13 @@ Examples:
           dataDir: string;
           host: string;
           port: number;
-          natsUrl: string;
+          natsUrl?: string;
+          natsCreds?: string;
+          natsTlsCa?: string;
+          natsTlsCert?: string;
+          natsTlsKey?: string;
+          natsPort?: number;
+          activatorPort?: number;
           natsServerBin?: string;
           saveContext: string;
           runsMaxAge: number;
@@ -118,6 +167,7 @@ Examples:
         command: Command,
       ) => {
         const log = (line: string) => process.stderr.write(`${line}\n`);
+        checkNatsFlags(flags);
         // Listening from the start: a signal while starting stops what was started
         // (workers and nats-server have process groups of their own).
         const stopRequested = waitForSignal(log);
@@ -127,7 +177,15 @@ Examples:
             dataDir: flags.dataDir,
             host: flags.host,
             port: flags.port,
-            natsUrl: flags.natsUrl,
+            ...(flags.natsUrl === undefined ? {} : { natsUrl: flags.natsUrl }),
+            ...(flags.natsCreds === undefined ? {} : { natsCreds: flags.natsCreds }),
+            natsTls: {
+              ...(flags.natsTlsCa ? { caFile: flags.natsTlsCa } : {}),
+              ...(flags.natsTlsCert ? { certFile: flags.natsTlsCert } : {}),
+              ...(flags.natsTlsKey ? { keyFile: flags.natsTlsKey } : {}),
+            },
+            ...(flags.natsPort === undefined ? {} : { natsPort: flags.natsPort }),
+            ...(flags.activatorPort === undefined ? {} : { activatorPort: flags.activatorPort }),
             // Looked up only here, not for every dispatch command.
             natsServerBin: flags.natsServerBin ?? natsServerBinary(),
             contextName: flags.saveContext,
@@ -166,6 +224,39 @@ Examples:
         log("stopped");
       },
     );
+}
+
+/** NATS flags that only make sense together. */
+function checkNatsFlags(flags: {
+  natsUrl?: string;
+  natsCreds?: string;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
+  natsPort?: number;
+}): void {
+  if (flags.natsUrl === undefined) {
+    const stray = (
+      [
+        ["--nats-creds", flags.natsCreds],
+        ["--nats-tls-ca", flags.natsTlsCa],
+        ["--nats-tls-cert", flags.natsTlsCert],
+        ["--nats-tls-key", flags.natsTlsKey],
+      ] as const
+    ).find(([, value]) => value !== undefined);
+    if (stray) {
+      throw new CommandError(
+        `${stray[0]} is for a NATS named with --nats-url; the nats-server dispatch up starts uses the credentials in its data dir`,
+      );
+    }
+  } else if (flags.natsPort !== undefined) {
+    throw new CommandError(
+      "--nats-port is for the nats-server dispatch up starts; with --nats-url it starts none",
+    );
+  }
+  if ((flags.natsTlsCert === undefined) !== (flags.natsTlsKey === undefined)) {
+    throw new CommandError("--nats-tls-cert and --nats-tls-key go together: give both, or neither");
+  }
 }
 
 function parseCount(value: string, flag: string): number {

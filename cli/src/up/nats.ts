@@ -1,111 +1,163 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
-import { mkdir } from "node:fs/promises";
-import { connect } from "node:net";
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { join } from "node:path";
+import {
+  attachNatsServer,
+  checkNatsServer,
+  type NatsConnectionSettings,
+  NatsServerError,
+  type NatsServerProcess,
+  natsDisplayUrl,
+  parseNatsUrl,
+  startNatsServer,
+} from "@dispatch/control-plane";
+import { natsCredentials, readPorts } from "./data-dir.js";
+import { UpError } from "./up-error.js";
 
-/** What the first line a NATS server sends (INFO) says about it. */
-export interface NatsInfo {
-  version: string;
-  jetstream: boolean;
+/** The NATS that `dispatch up` uses: its own server, or one it was told about. */
+export interface UpNats {
+  /** How the control plane connects. */
+  connection: NatsConnectionSettings;
+  /** The server `dispatch up` owns and stops on exit; undefined for one given with --nats-url. */
+  own?: NatsServerProcess;
 }
 
-/** Reads the INFO line of the NATS server at `url`, or undefined when nothing answers in time. */
-export async function probeNats(url: string, timeoutMs = 1500): Promise<NatsInfo | undefined> {
-  const { hostname, port } = new URL(url);
-  return await new Promise((resolve) => {
-    const socket = connect({ host: hostname, port: Number(port || 4222) });
-    let buffer = "";
-    const done = (info: NatsInfo | undefined) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(info);
-    };
-    const timer = setTimeout(() => done(undefined), timeoutMs);
-    socket.on("error", () => done(undefined));
-    socket.on("data", (chunk) => {
-      buffer += chunk.toString();
-      const line = buffer.split("\r\n")[0];
-      if (line === undefined || !buffer.includes("\r\n")) return;
-      if (!line.startsWith("INFO ")) return done(undefined);
-      try {
-        const info = JSON.parse(line.slice(5)) as { version?: string; jetstream?: boolean };
-        done({ version: info.version ?? "unknown", jetstream: info.jetstream === true });
-      } catch {
-        done(undefined);
-      }
+/** Where `dispatch up` keeps its nats-server: store, config, log and pid file. */
+export function natsDir(dataDir: string): string {
+  return join(dataDir, "nats");
+}
+
+/** Options for {@link startOwnNats}. */
+export interface OwnNatsOptions {
+  dataDir: string;
+  bin: string;
+  /** The port asked for with --nats-port; else the one used last time, else a free one. */
+  port?: number;
+  log(line: string): void;
+}
+
+/**
+ * Starts the nats-server `dispatch up` owns, in `<data-dir>/nats`, with the
+ * user and password of `<data-dir>/nats-credentials.json`, on the port it
+ * used last time (a free one the first time). A server that an earlier,
+ * killed `dispatch up` left running there is used again once it answers to
+ * the credentials. A NATS that `dispatch up` did not start is never used.
+ */
+export async function startOwnNats(options: OwnNatsOptions): Promise<UpNats> {
+  const dir = natsDir(options.dataDir);
+  const { credentials, file } = await natsCredentials(options.dataDir);
+  const connection = (server: NatsServerProcess): NatsConnectionSettings => ({
+    servers: server.url,
+    user: credentials.user,
+    password: credentials.password,
+  });
+
+  const left = await attachNatsServer({ dir, bin: options.bin, detached: true });
+  if (left) {
+    const problem =
+      options.port !== undefined && options.port !== left.port
+        ? `it listens on port ${left.port}, not on ${options.port} (--nats-port)`
+        : undefined;
+    const answer = problem ?? (await checkNatsServer(left.url, credentials));
+    if (answer === undefined) {
+      options.log(
+        `nats: using the nats-server an earlier dispatch up started (pid ${left.pid}, ${left.url}); it stops with this one`,
+      );
+      return { connection: connection(left), own: left };
+    }
+    options.log(
+      `nats: stopping the nats-server an earlier dispatch up left running (pid ${left.pid}): ${answer}`,
+    );
+    await left.stop();
+  }
+
+  if (!(await canRun(options.bin))) {
+    throw new UpError(
+      `"${options.bin}" is not installed. Install it (Debian/Ubuntu: sudo apt-get install nats-server), name it with --nats-server-bin, or use a NATS server with JetStream with --nats-url`,
+    );
+  }
+  let port = options.port;
+  if (port === undefined) {
+    const remembered = (await readPorts(options.dataDir)).nats;
+    if (remembered !== undefined && !(await isFree(remembered))) {
+      options.log(
+        `nats: port ${remembered}, used last time, is taken by another program: picking a free one`,
+      );
+    } else port = remembered;
+  } else if (!(await isFree(port))) {
+    throw new UpError(
+      `port ${port} (--nats-port) is in use by another program: pick another one, or leave --nats-port out`,
+    );
+  }
+  options.log(`nats: starting nats-server with JetStream in ${dir}`);
+  let server: NatsServerProcess;
+  try {
+    server = await startNatsServer({
+      dir,
+      ...(port === undefined ? {} : { port }),
+      authorization: credentials,
+      bin: options.bin,
+      // Ctrl-C in the terminal must not stop NATS under the control plane
+      // while it finishes calls; `dispatch up` stops it last.
+      detached: true,
     });
+  } catch (err) {
+    if (err instanceof NatsServerError) throw new UpError(err.message);
+    throw err;
+  }
+  options.log(
+    `nats: nats-server (pid ${server.pid}) listens on ${server.url}; clients log in with the user and password in ${file}; log ${server.logFile}`,
+  );
+  return { connection: connection(server), own: server };
+}
+
+/** Options for {@link externalNats}. */
+export interface ExternalNatsOptions {
+  url: string;
+  credsFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  log(line: string): void;
+}
+
+/** The NATS named with --nats-url (or NATS_URL), with its credentials and TLS settings. */
+export function externalNats(options: ExternalNatsOptions): UpNats {
+  let connection: NatsConnectionSettings;
+  try {
+    connection = parseNatsUrl(options.url);
+  } catch (err) {
+    throw new UpError(`--nats-url: ${(err as Error).message}`);
+  }
+  if (options.credsFile) connection.credsFile = options.credsFile;
+  if (options.tls && Object.values(options.tls).some(Boolean)) {
+    connection.tls = { ...connection.tls, ...options.tls };
+  }
+  const login = connection.credsFile
+    ? `the credentials file ${connection.credsFile}`
+    : connection.user !== undefined
+      ? `user "${connection.user}" and the password from the URL`
+      : connection.token !== undefined
+        ? "the token from the URL"
+        : "no credentials";
+  options.log(
+    `nats: using NATS at ${natsDisplayUrl(connection)} (--nats-url), logging in with ${login}${connection.tls ? ", over TLS" : ""}`,
+  );
+  return { connection };
+}
+
+/** Whether nothing listens on the loopback port. */
+export function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 
-/** A NATS server that `dispatch up` started itself and stops on exit. */
-export interface EmbeddedNats {
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** Whether `nats-server` can be run. */
-export async function hasNatsServer(bin: string): Promise<boolean> {
-  return await new Promise((resolve) => {
+/** Whether `bin --version` runs. */
+function canRun(bin: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const child = spawn(bin, ["--version"], { stdio: "ignore" });
     child.once("error", () => resolve(false));
     child.once("exit", (code) => resolve(code === 0));
   });
-}
-
-/**
- * Starts nats-server with JetStream, listening on the host and port of `url`,
- * storing into `<dataDir>/nats`, logging to `<dataDir>/nats-server.log`, and
- * resolves once the server says it is ready.
- */
-export async function startEmbeddedNats(bin: string, url: string, dataDir: string): Promise<EmbeddedNats> {
-  const { hostname, port } = new URL(url);
-  const storeDir = join(dataDir, "nats");
-  const logPath = join(dataDir, "nats-server.log");
-  await mkdir(storeDir, { recursive: true, mode: 0o700 });
-  const log = createWriteStream(logPath, { flags: "a" });
-  // A process group of its own: Ctrl-C in the terminal must not stop NATS under
-  // the control plane while it finishes calls; `dispatch up` stops it last.
-  const child: ChildProcess = spawn(bin, ["-a", hostname, "-p", port || "4222", "-js", "-sd", storeDir], {
-    stdio: ["ignore", "ignore", "pipe"],
-    detached: true,
-  });
-  // Its own process group survives `dispatch up`: stop it even when up exits abruptly.
-  const reap = () => child.kill("SIGTERM");
-  process.on("exit", reap);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    let seen = "";
-    const onData = (chunk: Buffer) => {
-      log.write(chunk);
-      seen += chunk.toString();
-      if (seen.includes("Server is ready")) {
-        child.stderr?.off("data", onData);
-        child.stderr?.pipe(log);
-        resolve();
-      }
-    };
-    child.stderr?.on("data", onData);
-    child.once("error", (err) => reject(new Error(`cannot run ${bin}: ${err.message}`)));
-    void exited.then((code) =>
-      reject(
-        new Error(
-          `nats-server exited (code ${code}) before it was ready; see ${logPath} (is port ${port || 4222} in use?)`,
-        ),
-      ),
-    );
-  });
-  return {
-    url,
-    async stop() {
-      process.off("exit", reap);
-      if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      log.end();
-    },
-  };
 }

@@ -8,16 +8,28 @@ import {
 import { Role } from "@dispatch/proto";
 import { configPath, saveContext } from "../config.js";
 import { clientVersion } from "../version.js";
-import { type DataDir, openDataDir } from "./data-dir.js";
-import { type EmbeddedNats, hasNatsServer, probeNats, startEmbeddedNats } from "./nats.js";
+import { claimDataDir, type DataDir, openDataDir, readPorts, savePorts } from "./data-dir.js";
+import { externalNats, isFree, startOwnNats, type UpNats } from "./nats.js";
+import { UpError } from "./up-error.js";
+
+export { UpError } from "./up-error.js";
 
 /** Options of `dispatch up`. */
 export interface UpOptions {
   dataDir: string;
   host: string;
   port: number;
-  natsUrl: string;
+  /** Use this NATS (--nats-url) instead of starting one. */
+  natsUrl?: string;
+  /** A NATS credentials file for {@link natsUrl}. */
+  natsCreds?: string;
+  /** TLS files for {@link natsUrl}. */
+  natsTls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** The port of the nats-server `dispatch up` starts; default the one used last time, else a free one. */
+  natsPort?: number;
   natsServerBin: string;
+  /** The activator's port; default the one used last time, else a free one. */
+  activatorPort?: number;
   /** The CLI context to write (server + admin token). */
   contextName: string;
   /** Run record retention. */
@@ -36,29 +48,59 @@ export interface Up {
   urls: Record<string, string>;
   dataDir: DataDir;
   controlPlane: ControlPlane;
-  /** Stops every component, the embedded nats-server last. */
+  /** Stops every component, its own nats-server last. */
   stop(): Promise<void>;
 }
 
-/** An error that `dispatch up` reports as a plain message (no stack). */
-export class UpError extends Error {
-  override readonly name = "UpError";
-}
-
 /**
- * Starts Dispatch on this machine: NATS (an existing server, or nats-server
- * started in the data dir), then the control plane with the admin token from
- * the data dir; saves a CLI context that points at it.
+ * Starts Dispatch on this machine: NATS (its own nats-server in the data dir,
+ * or the one named with --nats-url), then the control plane with the admin
+ * token from the data dir; saves a CLI context that points at it, and the
+ * ports it used for the next start.
  */
 export async function startUp(options: UpOptions): Promise<Up> {
   const dataDir = await openDataDir(options.dataDir);
-  const nats = await connectNats(options, dataDir);
+  const claim = await claimDataDir(dataDir.path);
+  if ("heldBy" in claim) {
+    throw new UpError(
+      `another dispatch up (pid ${claim.heldBy}) is running with the data dir ${dataDir.path}: stop it first, or use another --data-dir`,
+    );
+  }
+  try {
+    return await startClaimed(options, dataDir, claim);
+  } catch (err) {
+    await claim.release();
+    throw err;
+  }
+}
+
+async function startClaimed(
+  options: UpOptions,
+  dataDir: DataDir,
+  claim: { release(): Promise<void> },
+): Promise<Up> {
+  const nats: UpNats =
+    options.natsUrl === undefined
+      ? await startOwnNats({
+          dataDir: dataDir.path,
+          bin: options.natsServerBin,
+          ...(options.natsPort === undefined ? {} : { port: options.natsPort }),
+          log: options.log,
+        })
+      : externalNats({
+          url: options.natsUrl,
+          ...(options.natsCreds ? { credsFile: options.natsCreds } : {}),
+          ...(options.natsTls ? { tls: options.natsTls } : {}),
+          log: options.log,
+        });
+  const activatorPort = await chooseActivatorPort(options, dataDir);
   let controlPlane: ControlPlane;
   try {
     controlPlane = await startControlPlane({
-      natsUrl: nats.url,
+      nats: nats.connection,
       host: options.host,
       port: options.port,
+      activatorPort,
       secretKey: dataDir.secretKey,
       bootstrapTokens: [{ name: "admin", secret: dataDir.adminToken, role: Role.ADMIN }],
       // Every caller sees this: no file paths. The CLI adds where its token came from.
@@ -74,10 +116,15 @@ export async function startUp(options: UpOptions): Promise<Up> {
         ),
     });
   } catch (err) {
-    await nats.embedded?.stop();
+    await nats.own?.stop();
     if (err instanceof ConfigurationError) throw new UpError(err.message);
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") {
+    const failed = err as NodeJS.ErrnoException & { port?: number };
+    if (failed.code === "EADDRINUSE") {
+      if (failed.port === activatorPort && activatorPort !== 0) {
+        throw new UpError(
+          `port ${activatorPort} of the activator is in use: is Dispatch already running? Stop it, or pick another port with --activator-port`,
+        );
+      }
       throw new UpError(
         `port ${options.port} on ${options.host} is in use: is Dispatch already running? Stop it, or pick another port with --port`,
       );
@@ -86,6 +133,11 @@ export async function startUp(options: UpOptions): Promise<Up> {
   }
 
   const urls = controlPlane.urls();
+  await savePorts(dataDir.path, {
+    ...(await readPorts(dataDir.path)),
+    ...(nats.own ? { nats: nats.own.port } : {}),
+    activator: Number(new URL(urls.activator ?? "http://127.0.0.1:0").port),
+  });
   await saveContext(
     options.contextName,
     { server: controlPlane.url, token: dataDir.adminToken, org: "default" },
@@ -97,32 +149,23 @@ export async function startUp(options: UpOptions): Promise<Up> {
     controlPlane,
     async stop() {
       await controlPlane.close();
-      await nats.embedded?.stop();
+      await nats.own?.stop();
+      await claim.release();
     },
   };
 }
 
-async function connectNats(
-  options: UpOptions,
-  dataDir: DataDir,
-): Promise<{ url: string; embedded?: EmbeddedNats }> {
-  const url = options.natsUrl;
-  const info = await probeNats(url);
-  if (info) {
-    if (!info.jetstream) {
-      throw new UpError(
-        `the NATS server at ${url} (version ${info.version}) has JetStream turned off: restart it with -js, or point NATS_URL at another server`,
-      );
-    }
-    options.log(`using NATS ${info.version} at ${url}`);
-    return { url };
-  }
-  if (!(await hasNatsServer(options.natsServerBin))) {
-    throw new UpError(
-      `nothing answers at ${url} and "${options.natsServerBin}" is not installed. Install it (Debian/Ubuntu: sudo apt-get install nats-server), or set NATS_URL to a NATS server with JetStream`,
-    );
-  }
-  options.log(`no NATS at ${url}: starting nats-server with JetStream in ${dataDir.path}/nats`);
-  const embedded = await startEmbeddedNats(options.natsServerBin, url, dataDir.path);
-  return { url, embedded };
+/**
+ * The activator's port: --activator-port, else the one used last time (when
+ * it is still free), else a free one.
+ */
+async function chooseActivatorPort(options: UpOptions, dataDir: DataDir): Promise<number> {
+  if (options.activatorPort !== undefined) return options.activatorPort;
+  const remembered = (await readPorts(dataDir.path)).activator;
+  if (remembered === undefined) return 0;
+  if (await isFree(remembered)) return remembered;
+  options.log(
+    `activator: port ${remembered}, used last time, is taken by another program: picking a free one (--activator-port sets one)`,
+  );
+  return 0;
 }

@@ -4,6 +4,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Role, type Token, TokenSchema } from "@dispatch/proto";
 import type { KV, KvEntry } from "@nats-io/kv";
 import type { ErrorLogger } from "../errors.js";
+import { followKv } from "../nats/follow-kv.js";
 import type { OrgDirectory } from "./org-directory.js";
 import type { Principal } from "./principal.js";
 import {
@@ -27,6 +28,8 @@ export interface TokenRegistryOptions {
   orgs: OrgDirectory;
   /** Where ignored records are reported (never with a secret). */
   log: ErrorLogger;
+  /** Subscribes to NATS reconnects (`NatsHealth.onReconnect`), after which the watch resumes. */
+  onReconnect?: (listener: () => void) => () => void;
 }
 
 /**
@@ -42,6 +45,7 @@ export class TokenRegistry {
   private readonly byHash = new Map<string, TokenRecord>();
   private readonly byName = new Map<string, TokenRecord>();
   private readonly waiters = new Map<string, () => void>();
+  private readonly removals = new Map<string, () => void>();
   private readonly recent = new Map<string, { principal: Principal; orgUid: string }>();
   /** Records ignored while loading, reported after the bootstrap tokens are re-signed. */
   private readonly ignoredAtStart = new Map<string, RecordProblem>();
@@ -56,7 +60,7 @@ export class TokenRegistry {
 
   /** Loads every token, then follows changes until {@link close}. */
   async start(): Promise<void> {
-    const watcher = await this.kv.watch();
+    const watcher = await followKv(this.kv, this.options.onReconnect);
     let ready!: () => void;
     const synced = new Promise<void>((resolve) => {
       ready = resolve;
@@ -80,7 +84,10 @@ export class TokenRegistry {
     if (previous) this.byHash.delete(previous.sha256);
     this.byName.delete(entry.key);
     this.ignoredAtStart.delete(entry.key);
-    if (entry.operation !== "PUT") return;
+    if (entry.operation !== "PUT") {
+      this.removals.get(entry.key)?.();
+      return;
+    }
     const read = readTokenRecord(this.options.signingKey, entry.key, entry.value);
     if (!read.ok) {
       if (this.loading) this.ignoredAtStart.set(entry.key, read.problem);
@@ -204,16 +211,35 @@ export class TokenRegistry {
   async delete(name: string): Promise<Token | undefined> {
     const entry = await this.kv.get(name);
     if (entry?.operation !== "PUT") return undefined;
-    await this.kv.delete(name, { previousSeq: entry.revision });
     const known = this.byName.get(name);
+    await this.kv.delete(name, { previousSeq: entry.revision });
+    // Revoked when this returns: the watch has dropped it here too.
+    await this.waitUntilGone(name);
     return known ? toToken(known) : create(TokenSchema, { name });
   }
 
   /** Revokes every token of an org (when the org is deleted); returns their names. */
   async revokeOrg(org: string): Promise<string[]> {
     const names = [...this.byName.values()].filter((t) => t.org === org).map((t) => t.name);
-    for (const name of names) await this.kv.delete(name);
+    for (const name of names) {
+      await this.kv.delete(name);
+      await this.waitUntilGone(name);
+    }
     return names;
+  }
+
+  /** Waits until the watch has seen a token's deletion, so it no longer authenticates. */
+  private async waitUntilGone(name: string): Promise<void> {
+    if (!this.byName.has(name)) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 10_000);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.removals.set(name, done);
+    });
+    this.removals.delete(name);
   }
 
   /** Whether a record of this name is stored (valid or not: the name is taken either way). */

@@ -50,8 +50,12 @@ export async function startActivator(
   authenticate: (token: string) => Principal | undefined,
   host: string,
   port: number,
+  unavailable: () => Error | undefined = () => undefined,
 ): Promise<Activator> {
   const server: Server = createServer((req, res) => {
+    // Without NATS a call could not be recorded: refused at once, saying why.
+    const down = unavailable();
+    if (down) return sendError(res, 503, down.message);
     void forward(invoker, scheduler, authenticate, req, res).catch((err: unknown) => {
       if (!res.headersSent) {
         res.writeHead(502, { "content-type": "application/json" });

@@ -3,16 +3,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Function as FunctionResource, Secret } from "@dispatch/proto";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Principal } from "../auth/principal.js";
 import type { ErrorLogger } from "../errors.js";
 import { checkScaleLimits } from "../kinds/function.js";
+import type { NatsHealth } from "../nats/nats-health.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import type { Violations } from "../validation/violations.js";
 import { type Activator, startActivator } from "./activator.js";
 import { BundleCache } from "./bundle-cache.js";
 import type { Driver } from "./driver.js";
+import { startInFlightRuns } from "./in-flight-runs.js";
 import { InstanceQuota } from "./instance-quota.js";
 import { Invoker } from "./invoker.js";
 import { defaultFunctionLimits, type FunctionLimits } from "./limits.js";
@@ -28,6 +31,7 @@ export interface FunctionsOptions {
   nats: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
+  natsHealth: NatsHealth;
   replicas: number;
   functions: ResourceStore<FunctionResource>;
   secrets: ResourceStore<Secret>;
@@ -80,7 +84,7 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     replicas,
     () => options.nats.info?.max_payload ?? 1024 * 1024,
   );
-  const logs = await LogStore.open(options.nats, js, jsm, replicas);
+  const logs = await LogStore.open(options.nats, js, jsm, replicas, options.natsHealth);
   const schemas = new SchemaCheck();
   const defaults = { ...functionDefaults, ...options.defaults };
   const driver = options.driver ?? createLocalDriver({ onLog: (line) => logs.append(line) });
@@ -106,6 +110,17 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     },
   });
   await scheduler.start();
+  const inFlight = await startInFlightRuns({
+    kvm: new Kvm(js),
+    jsm,
+    replicas,
+    runs,
+    health: options.natsHealth,
+    log,
+  }).catch(async (err: unknown) => {
+    await scheduler.close();
+    throw err;
+  });
   const invoker = new Invoker({
     functions: options.functions,
     secrets: options.secrets,
@@ -113,6 +128,7 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     runs,
     schemas,
     defaultTimeoutMs: defaults.timeoutMs,
+    inFlight,
     log,
   });
   let activator: Activator;
@@ -123,8 +139,10 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
       options.authenticate,
       "127.0.0.1",
       options.activatorPort ?? 0,
+      () => options.natsHealth.unavailable(),
     );
   } catch (err) {
+    await inFlight.close();
     await scheduler.close();
     throw err;
   }
@@ -161,6 +179,7 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     async close() {
       await activator.close();
       await invoker.drain();
+      await inFlight.close();
       await scheduler.close();
     },
   };

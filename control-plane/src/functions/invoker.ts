@@ -17,6 +17,7 @@ import {
 import type { ErrorLogger } from "../errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import type { Instance } from "./driver.js";
+import type { InFlightRuns } from "./in-flight-runs.js";
 import { InstanceQuotaError } from "./instance-quota.js";
 import { formatBytes } from "./limits.js";
 import type { Lease } from "./revision-pool.js";
@@ -48,6 +49,8 @@ export interface InvokerOptions {
   schemas: SchemaCheck;
   /** Default call deadline when the function sets none. */
   defaultTimeoutMs: number;
+  /** Async runs in flight, so that those a crash cuts off end as failed after a restart. */
+  inFlight?: InFlightRuns;
   log: ErrorLogger;
 }
 
@@ -103,10 +106,15 @@ export class Invoker {
     }
     const run = this.newRun(request, fn);
     if (request.async) {
-      await this.options.runs.put(run);
-      const finishing = this.finish(run, fn, request).catch((err: unknown) =>
-        this.options.log("async run", err),
-      );
+      const inFlight = this.options.inFlight;
+      await inFlight?.begin(run);
+      await this.options.runs.put(run).catch(async (err: unknown) => {
+        await inFlight?.end(run);
+        throw err;
+      });
+      const finishing = this.finish(run, fn, request)
+        .catch((err: unknown) => this.options.log("async run", err))
+        .finally(() => inFlight?.end(run));
       this.background.add(finishing);
       void finishing.finally(() => this.background.delete(finishing));
       return run;

@@ -9,6 +9,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { NatsHealth } from "../nats/nats-health.js";
 import { ensureStream } from "../store/streams.js";
 import { readSubjects } from "../store/subject-reader.js";
 import type { WorkerLogLine } from "./driver.js";
@@ -29,6 +30,7 @@ export class LogStore {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly nc: NatsConnection,
+    private readonly health: NatsHealth | undefined,
   ) {}
 
   /** Opens (creating or updating) the LOGS stream. */
@@ -37,6 +39,7 @@ export class LogStore {
     js: JetStreamClient,
     jsm: JetStreamManager,
     replicas = 1,
+    health?: NatsHealth,
   ): Promise<LogStore> {
     const config = {
       name: stream,
@@ -49,7 +52,7 @@ export class LogStore {
       num_replicas: replicas,
     };
     await ensureStream(jsm, config);
-    return new LogStore(js, jsm, nc);
+    return new LogStore(js, jsm, nc, health);
   }
 
   /** Publishes one line (fire and forget: logging never slows a call down). */
@@ -64,7 +67,12 @@ export class LogStore {
     });
     // A core publish: the stream stores it, with no ack round trip per line.
     // While NATS is gone the line is dropped: a function's output must never
-    // take the control plane down (publish throws once the connection closed).
+    // take the control plane down (publish throws once the connection closed,
+    // and while reconnecting nats.js would hold every line in memory).
+    if (this.health?.unavailable()) {
+      this.dropped++;
+      return;
+    }
     try {
       this.nc.publish(`${prefix}${line.org}.${line.function}`, toBinary(LogLineSchema, message));
     } catch {

@@ -145,6 +145,37 @@ export class RunStore {
     }
   }
 
+  /**
+   * Replaces a run's record with `change(run)` unless it was written again
+   * meanwhile (compare-and-set on the stream sequence). False when there is
+   * no record, `change` returns undefined, or someone else wrote first.
+   */
+  async rewrite(
+    org: string,
+    fn: string,
+    id: string,
+    change: (run: Run) => Run | undefined,
+  ): Promise<boolean> {
+    let stored: { seq: number; data: Uint8Array } | null;
+    try {
+      stored = await this.jsm.streams.getMessage(stream, { last_by_subj: subject(org, fn, id) });
+    } catch (err) {
+      if (/no message found|not found/i.test((err as Error).message)) return false;
+      throw err;
+    }
+    const next = stored ? change(fromBinary(RunSchema, stored.data)) : undefined;
+    if (!stored || !next) return false;
+    try {
+      await this.js.publish(subject(org, fn, id), encodeRun(next, this.budget().record), {
+        expect: { lastSubjectSequence: stored.seq },
+      });
+      return true;
+    } catch (err) {
+      if (/wrong last sequence/i.test((err as Error).message)) return false;
+      throw err;
+    }
+  }
+
   /** Removes every run of a function (when the function is deleted). */
   async deleteFunction(org: string, fn: string): Promise<void> {
     await this.jsm.streams.purge(stream, { filter: `${prefix}${org}.${fn}.>` });

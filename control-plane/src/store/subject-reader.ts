@@ -1,5 +1,7 @@
-import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
-import type { MsgHdrs } from "@nats-io/nats-core";
+import { setTimeout as sleep } from "node:timers/promises";
+import { DeliverPolicy, type JetStreamClient, type JsMsg, type PushConsumer } from "@nats-io/jetstream";
+import { errors, type MsgHdrs } from "@nats-io/nats-core";
+import { sharedHealth } from "../nats/nats-health.js";
 
 /** One stored message on a subject: a KV key's version, a run record, a log line. */
 export interface StoredMessage {
@@ -140,11 +142,9 @@ async function* follow(
   // The stream's last sequence before the consumer starts: anything stored
   // later is delivered, never lost.
   let synced = alreadySynced ? 0 : (await (await js.streams.get(stream)).info()).state.last_seq;
-  const consumer = await js.consumers.getPushConsumer(stream, {
-    // A single string, not a list: nats-server 2.9 has no multi-filter consumers.
-    filter_subjects: `${prefix}${filter}`,
-    ...deliver,
-  });
+  // A single string, not a list: nats-server 2.9 has no multi-filter consumers.
+  const filterSubjects = `${prefix}${filter}`;
+  let consumer = await js.consumers.getPushConsumer(stream, { filter_subjects: filterSubjects, ...deliver });
   const initial = alreadySynced ? 0 : (await consumer.info(true)).num_pending;
   if (!alreadySynced && initial === 0) {
     yield { type: "synced", revision: synced };
@@ -154,33 +154,84 @@ async function* follow(
     }
   }
 
-  const messages = await consumer.consume();
+  let messages = await consumer.consume();
   const stop = () => messages.stop();
   options.signal?.addEventListener("abort", stop, { once: true });
+  // After a reconnect the server may have lost this consumer (a cluster node
+  // that restarted, an outage past the consumer's inactivity threshold), and
+  // nats.js would notice only after two missed heartbeats, a minute later. So
+  // each reconnect starts a new consumer right after the last message seen.
+  let lastSeq = 0;
+  let restart = false;
+  const stopFollowingReconnects = sharedHealth(js)?.onReconnect(() => {
+    restart = true;
+    messages.stop();
+  });
   try {
     if (options.signal?.aborted) return;
     // Caught up when the server says nothing more is pending for this consumer.
     let caughtUp = alreadySynced || initial === 0;
-    for await (const msg of messages) {
-      const message = toMessage(msg, prefix);
-      const seen = latest.get(message.key);
-      if (seen !== undefined && message.revision <= seen) continue;
-      latest.set(message.key, message.revision);
-      yield { type: "message", message };
-      if (!caughtUp) {
-        synced = Math.max(synced, message.revision);
-        if (msg.info.pending === 0) {
-          caughtUp = true;
-          yield { type: "synced", revision: synced };
-          if (!options.follow) return;
+    for (;;) {
+      for await (const msg of messages) {
+        lastSeq = msg.seq;
+        const message = toMessage(msg, prefix);
+        const seen = latest.get(message.key);
+        if (seen !== undefined && message.revision <= seen) continue;
+        latest.set(message.key, message.revision);
+        yield { type: "message", message };
+        if (!caughtUp) {
+          synced = Math.max(synced, message.revision);
+          if (msg.info.pending === 0) {
+            caughtUp = true;
+            yield { type: "synced", revision: synced };
+            if (!options.follow) return;
+          }
         }
       }
+      if (!restart || options.signal?.aborted) return;
+      restart = false;
+      consumer.delete().catch(() => undefined);
+      const resume =
+        lastSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 } : deliver;
+      const next = await newConsumer(
+        js,
+        stream,
+        { filter_subjects: filterSubjects, ...resume },
+        options.signal,
+      );
+      if (!next) return;
+      consumer = next;
+      messages = await consumer.consume();
     }
   } finally {
+    stopFollowingReconnects?.();
     options.signal?.removeEventListener("abort", stop);
     messages.stop();
     // Remove the ephemeral consumer now rather than after its inactivity timeout.
     consumer.delete().catch(() => undefined);
+  }
+}
+
+/**
+ * An ordered push consumer, tried until it can be made (JetStream may still be
+ * starting right after a reconnect); undefined once `signal` aborts.
+ */
+async function newConsumer(
+  js: JetStreamClient,
+  stream: string,
+  config: Record<string, unknown>,
+  signal: AbortSignal | undefined,
+): Promise<PushConsumer | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    if (signal?.aborted) return undefined;
+    try {
+      return await js.consumers.getPushConsumer(stream, config);
+    } catch (err) {
+      if (err instanceof errors.ClosedConnectionError) throw err;
+      await sleep(Math.min(5000, 100 * 2 ** attempt), undefined, signal ? { signal } : {}).catch(
+        () => undefined,
+      );
+    }
   }
 }
 
