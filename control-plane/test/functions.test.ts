@@ -265,12 +265,13 @@ test("more instances under load: concurrency 1, max 3", async (t) => {
   // Each call holds its instance for 3 s, far longer than a cold start even on
   // a loaded machine, so the two waiting calls are served by new instances.
   const { api } = t.context;
+  // Each instance names itself (a pid would not do: inside a sandbox every worker may be pid 2).
   const slow =
-    "export default async () => { await new Promise((r) => setTimeout(r, 3000)); return process.pid; };\n";
+    "const me = crypto.randomUUID();\nexport default async () => { await new Promise((r) => setTimeout(r, 3000)); return me; };\n";
   await deploy(api, "busy", "busy.js", slow, { scale: { concurrency: 1, max: 3 } });
   const runs = await Promise.all([1, 2, 3].map(() => exec(api, "busy", {})));
-  const pids = new Set(runs.map((r) => outputOf(r)));
-  t.is(pids.size, 3, "three calls at once ran on three instances");
+  const instances = new Set(runs.map((r) => outputOf(r)));
+  t.is(instances.size, 3, "three calls at once ran on three instances");
   const fn = (await api.functions.get({ name: "busy" })).function;
   t.true((fn?.status?.readyInstances ?? 0) <= 3);
 });
@@ -383,11 +384,10 @@ test("logs: a call's output streams to followers as it is written, tagged with t
 
 test("a crashed worker of a min-scale function restarts with backoff, and status says so", async (t) => {
   const { api } = t.context;
-  await deploy(api, "sturdy", "sturdy.js", "export default async () => process.pid;\n", {
-    scale: { min: 1 },
-  });
-  const pid = outputOf(await exec(api, "sturdy", {})) as number;
-  process.kill(pid, "SIGKILL");
+  const code =
+    'const me = crypto.randomUUID();\nexport default async (c, p) => { if (p.crash) setTimeout(() => process.kill(process.pid, "SIGKILL"), 50); return me; };\n';
+  await deploy(api, "sturdy", "sturdy.js", code, { scale: { min: 1 } });
+  const first = outputOf(await exec(api, "sturdy", { crash: true }));
   const crashed = await until(api, "sturdy", (f) =>
     (f.status?.reason ?? []).some((r) => r.includes("crashed")),
   );
@@ -395,8 +395,7 @@ test("a crashed worker of a min-scale function restarts with backoff, and status
   const back = await until(api, "sturdy", (f) => f.status?.readyInstances === 1);
   t.is(back.status?.phase, Phase.READY);
   t.regex(back.status?.reason.join(" ") ?? "", /crashed \(signal SIGKILL\); restarted$/);
-  const newPid = outputOf(await exec(api, "sturdy", {}));
-  t.not(newPid, pid);
+  t.not(outputOf(await exec(api, "sturdy", {})), first, "a new worker answers");
 });
 
 test("runs: retention keeps the newest runs per function", async (t) => {
@@ -513,7 +512,8 @@ test("a failed run keeps what the handler printed before it threw", async (t) =>
 
 test("a worker wedged past the deadline is recycled; the next call gets a fresh instance", async (t) => {
   const { api } = t.context;
-  const code = "export default async (c, p) => { if (p.spin) { for (;;) {} } return process.pid; };\n";
+  const code =
+    "const me = crypto.randomUUID();\nexport default async (c, p) => { if (p.spin) { for (;;) {} } return me; };\n";
   await deploy(api, "wedged", "wedged.js", code, { timeout: { seconds: 1n } });
   const first = outputOf(await exec(api, "wedged", {}));
   const stuck = await exec(api, "wedged", { spin: true });

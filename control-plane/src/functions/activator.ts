@@ -154,6 +154,7 @@ async function forward(
           headers: {
             ...withoutToken(req.headers),
             "dispatch-run-id": run.meta?.name ?? "",
+            "dispatch-worker-token": lease.instance.token,
             "dispatch-secrets": Buffer.from(JSON.stringify(secrets.secrets)).toString("base64"),
           },
         },

@@ -13,6 +13,12 @@ import { type Activator, startActivator } from "./activator.js";
 import { BundleCache } from "./bundle-cache.js";
 import type { Driver } from "./driver.js";
 import { Invoker } from "./invoker.js";
+import {
+  type Isolation,
+  type IsolationChoice,
+  type IsolationReport,
+  openIsolation,
+} from "./isolation/isolation.js";
 import { createLocalDriver } from "./local-driver.js";
 import { LogStore } from "./log-store.js";
 import { defaultRunRetention, type RunRetention, RunStore } from "./run-store.js";
@@ -34,6 +40,8 @@ export interface FunctionsOptions {
   runRetention?: Partial<RunRetention>;
   defaults?: Partial<FunctionDefaults>;
   driver?: Driver;
+  /** How the local driver isolates workers; default "auto" (the strongest available). */
+  isolation?: IsolationChoice;
   activatorPort?: number;
   log: ErrorLogger;
 }
@@ -47,6 +55,8 @@ export interface Functions {
   scheduler: Scheduler;
   activator: Activator;
   driverName: string;
+  /** How workers are isolated, as the driver reports it. */
+  isolation: IsolationReport | undefined;
   maxBundleBytes: number;
   /** Checks of a function spec that need I/O: its bundle exists, its schemas compile. */
   validate(fn: FunctionResource, v: Violations): Promise<void>;
@@ -62,6 +72,8 @@ export interface Functions {
  */
 export async function startFunctions(options: FunctionsOptions): Promise<Functions> {
   const { js, jsm, replicas, log } = options;
+  // First: an isolation asked for that cannot work stops the start before anything else.
+  const isolation = options.driver ? undefined : await openIsolation({ choice: options.isolation ?? "auto" });
   const sources = new SourceStore(await new Objm(js).create("sources", { replicas }));
   const maxBundleBytes = options.maxBundleBytes ?? defaultMaxBundleBytes;
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "dispatch-work-")));
@@ -69,7 +81,12 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
   const logs = await LogStore.open(options.nats, js, jsm, replicas);
   const schemas = new SchemaCheck();
   const defaults = { ...functionDefaults, ...options.defaults };
-  const driver = options.driver ?? createLocalDriver({ onLog: (line) => logs.append(line) });
+  const driver =
+    options.driver ??
+    createLocalDriver({
+      isolation: isolation as Isolation,
+      onLog: (line) => logs.append(line),
+    });
   const scheduler = new Scheduler({
     store: options.functions,
     driver,
@@ -122,6 +139,7 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     scheduler,
     activator,
     driverName: driver.name,
+    isolation: driver.isolation,
     maxBundleBytes,
     async validate(fn, v) {
       const source = fn.spec?.source;

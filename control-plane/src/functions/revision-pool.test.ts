@@ -25,6 +25,7 @@ function memoryDriver(): Driver & { started: number; crash(id: string): void } {
       return {
         id: `i-${driver.started}`,
         url: `memory://${driver.started}`,
+        token: "",
         exited,
         stop: async () => exit({ code: 0, signal: null, stopped: true }),
       };
