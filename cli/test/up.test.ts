@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { watch } from "node:fs";
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
+import { mkdtemp, readdir, readFile, readlink, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -61,6 +61,17 @@ function listens(port: number): Promise<boolean> {
   });
 }
 
+/** Host pids of the processes in the pid namespace `ns` ("pid:[4026532177]"). */
+async function processesIn(ns: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (/^\d+$/.test(entry) && (await readlink(`/proc/${entry}/ns/pid`).catch(() => "")) === ns) {
+      pids.push(Number(entry));
+    }
+  }
+  return pids;
+}
+
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -101,6 +112,8 @@ test("dispatch up: embedded nats-server, admin token, CLI context, clean stop, d
   t.is(urls.nats, `nats://127.0.0.1:${natsPort}`);
   t.regex(urls.activator, /^http:\/\/127\.0\.0\.1:\d+$/);
   t.is(urls.driver, "local");
+  t.regex(urls.isolation, /^(bubblewrap|process)$/, "status says how functions are isolated");
+  t.regex(first.output(), /isolation: (bubblewrap|process): /);
   t.is((await run(env, ["create", "secret", "kept", "--from-literal", "k=v"])).code, 0);
 
   const nats = await run(env, ["status"]);
@@ -175,22 +188,26 @@ async function deployOne(
 test("dispatch up: Ctrl-C (SIGINT to the whole process group) lets a call in flight finish", async (t) => {
   const ctx = await upInOwnGroup(t, `nats://127.0.0.1:${await freePort()}`);
   // The handler marks that the call reached it, so the signal comes while it runs.
-  const marker = join(ctx.dir, "called");
+  // (Over loopback: a sandboxed function cannot write where this test could look.)
+  let markCalled!: () => void;
+  const called = new Promise<void>((resolve) => {
+    markCalled = resolve;
+  });
+  const marker = createServer((_, res) => {
+    markCalled();
+    res.end();
+  });
+  await new Promise<void>((resolve) => marker.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => marker.close());
+  const markerUrl = `http://127.0.0.1:${(marker.address() as AddressInfo).port}/called`;
   await deployOne(
     t,
     ctx,
     "slow",
-    `import { writeFileSync } from "node:fs";\nexport default async () => { writeFileSync(${JSON.stringify(marker)}, "x"); await new Promise((r) => setTimeout(r, 1500)); return "finished"; };\n`,
-  );
-  const watcher = watch(ctx.dir);
-  const called = new Promise<void>((resolve) =>
-    watcher.on("change", (_event, file) => {
-      if (file === "called") resolve();
-    }),
+    `export default async () => { await fetch(${JSON.stringify(markerUrl)}); await new Promise((r) => setTimeout(r, 1500)); return "finished"; };\n`,
   );
   const call = run(ctx.env, ["exec", "slow", "-o", "json"]);
   await called;
-  watcher.close();
   process.kill(-ctx.pid, "SIGINT");
   const result = await call;
   t.is(result.code, 0, result.stderr);
@@ -216,15 +233,19 @@ test("dispatch up: killed with SIGKILL, it leaves no worker running", async (t) 
   const nats = await startNats();
   t.teardown(() => nats.stop());
   const ctx = await upInOwnGroup(t, nats.url);
-  const worker = await deployOne(t, ctx, "hi", "export default async () => process.pid;\n");
+  const code =
+    'import { readlinkSync } from "node:fs";\nexport default async () => ({ pid: process.pid, ns: readlinkSync("/proc/self/ns/pid") });\n';
+  const worker = await deployOne(t, ctx, "hi", code);
   const exec = await run(ctx.env, ["exec", "hi", "-o", "json"]);
-  const workerPid: number = JSON.parse(exec.stdout).status.output;
-  t.true(isRunning(workerPid));
+  const { pid, ns } = JSON.parse(exec.stdout).status.output as { pid: number; ns: string };
+  // In a sandbox the worker has a pid namespace of its own: its pids are found by namespace.
+  const workerPids = ns === (await readlink("/proc/self/ns/pid")) ? [pid] : await processesIn(ns);
+  t.true(workerPids.length > 0 && workerPids.every(isRunning));
   process.kill(ctx.pid, "SIGKILL");
   await ctx.up.exited;
   // The worker sees its lifeline pipe end and drains (nothing in flight: it exits at once).
   // It is not this test's child, so no exit event reaches here: look until it is gone.
-  while (isRunning(workerPid)) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (workerPids.some(isRunning)) await new Promise((resolve) => setTimeout(resolve, 100));
   t.false(await listens(Number(new URL(worker).port)), "nothing listens where the worker was");
 });
 

@@ -153,7 +153,7 @@ for (const runtime of ["nodejs", "python3"] as const) {
     const at = t.context.auto;
     if (at.mode !== "bubblewrap") {
       // Without bubblewrap only Node functions are held (below); the operator was warned.
-      t.regex(at.summary, /WARNING: functions run as this user/);
+      t.regex(at.summary, /WARNING: (Python )?functions can read what this user can/);
       return;
     }
     assertHeld(t, await attack(at, runtime, `${runtime}-bwrap`));
@@ -163,7 +163,7 @@ for (const runtime of ["nodejs", "python3"] as const) {
 test("process isolation: a hostile Node function is held by the permission model; status warns that Python is not", async (t) => {
   const at = t.context.plain;
   t.is(at.mode, "process");
-  t.regex(at.summary, /WARNING: functions run as this user .*a Python function can read what this user can/);
+  t.regex(at.summary, /WARNING: (Python )?functions can read what this user can, the data directory/);
   if (!/permission model \(reads only/.test(at.summary)) return t.log("this Node has no permission model");
   assertHeld(t, await attack(at, "nodejs", "node-plain"));
 });
@@ -172,7 +172,10 @@ test("status says which isolation is in force", async (t) => {
   const { auto } = t.context;
   t.true(["bubblewrap", "process"].includes(auto.mode), auto.mode);
   if (auto.mode === "bubblewrap") {
-    t.regex(auto.summary, /^bubblewrap: own mount, pid and ipc namespaces; .* network shared with the host$/);
+    t.regex(
+      auto.summary,
+      /^bubblewrap: own namespaces; sees only system files, its runtime and bundle \(read-only\) and a private \/tmp; .*network shared with the host$/,
+    );
     t.notRegex(auto.summary, /WARNING/);
   }
 });

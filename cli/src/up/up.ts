@@ -1,5 +1,10 @@
 import { join } from "node:path";
-import { ConfigurationError, type ControlPlane, startControlPlane } from "@dispatch/control-plane";
+import {
+  ConfigurationError,
+  type ControlPlane,
+  type IsolationChoice,
+  startControlPlane,
+} from "@dispatch/control-plane";
 import { Role } from "@dispatch/proto";
 import { configPath, saveContext } from "../config.js";
 import { clientVersion } from "../version.js";
@@ -19,6 +24,8 @@ export interface UpOptions {
   runRetention?: { maxAgeMs: number; maxPerFunction: number };
   /** Largest bundle accepted. */
   maxBundleBytes?: number;
+  /** How function workers are isolated; default auto (the strongest available). */
+  isolation?: IsolationChoice;
   /** The CLI config file to write the context to. */
   configPath?: string;
   log(line: string): void;
@@ -59,6 +66,7 @@ export async function startUp(options: UpOptions): Promise<Up> {
       workDir: join(dataDir.path, "work"),
       ...(options.runRetention ? { runRetention: options.runRetention } : {}),
       ...(options.maxBundleBytes ? { maxBundleBytes: options.maxBundleBytes } : {}),
+      ...(options.isolation ? { isolation: options.isolation } : {}),
       log: (message, error) =>
         options.log(
           `control-plane: ${message}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
@@ -77,6 +85,9 @@ export async function startUp(options: UpOptions): Promise<Up> {
   }
 
   const urls = controlPlane.urls();
+  const isolation = controlPlane.isolation;
+  if (isolation) options.log(`isolation: ${isolation.summary}`);
+  if (isolation?.warning) options.log(`WARNING: ${isolation.warning}`);
   await saveContext(
     options.contextName,
     { server: controlPlane.url, token: dataDir.adminToken, org: "default" },

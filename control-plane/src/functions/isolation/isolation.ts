@@ -133,8 +133,8 @@ export async function openIsolation(options: IsolationOptions = {}): Promise<Iso
   const opened = await openCgroups();
   const cgroups = "unavailable" in opened ? undefined : opened;
   const limits = cgroups
-    ? `memory and ${cgroups.limitsProcesses ? `at most ${maxProcesses} tasks` : "no task limit"} per instance (${cgroups.version})`
-    : `memory: Node heap limit and Python RLIMIT_AS only (no cgroups: ${(opened as { unavailable: string }).unavailable})`;
+    ? `memory limit${cgroups.limitsProcesses ? ` and at most ${maxProcesses} tasks` : ""} per instance (${cgroups.version})`
+    : `memory: Node's heap flag and Python's RLIMIT_AS only (no cgroups: ${(opened as { unavailable: string }).unavailable})`;
   const searchPath = options.path ?? `${process.env.PATH ?? ""}${delimiter}/usr/bin${delimiter}/bin`;
 
   let bubblewrapProblem = "";
@@ -151,7 +151,11 @@ export async function openIsolation(options: IsolationOptions = {}): Promise<Iso
       );
     }
   }
-  return await openProcessIsolation(cgroups, maxProcesses, limits, bubblewrapProblem);
+  const fix =
+    choice === "process"
+      ? "chosen with --isolation process; the default (auto) uses bubblewrap where it works"
+      : `bubblewrap: ${bubblewrapProblem}`;
+  return await openProcessIsolation(cgroups, maxProcesses, limits, fix);
 }
 
 async function openBubblewrap(
@@ -230,7 +234,7 @@ async function openBubblewrap(
 
   return {
     mode: "bubblewrap",
-    summary: `bubblewrap: own mount, pid and ipc namespaces; sees only system files, its runtime and its bundle (read-only) and a private /tmp; ${root ? "a uid per org, no capabilities" : "no capabilities"}; ${limits}; network shared with the host`,
+    summary: `bubblewrap: own namespaces; sees only system files, its runtime and bundle (read-only) and a private /tmp; ${root ? "a uid per org, " : ""}no capabilities; ${limits}; network shared with the host`,
     warning: undefined,
     async launch(input) {
       const worker = workerCommand(input.runtime);
@@ -311,17 +315,17 @@ async function openProcessIsolation(
   cgroups: Cgroups | undefined,
   maxProcesses: number,
   limits: string,
-  bubblewrapProblem: string,
+  fix: string,
 ): Promise<Isolation> {
   const runtimeDir = await realpath(runtimesDir);
   const permission = await nodePermissionModel();
-  const nodeLine = permission
+  const node = permission
     ? "Node: permission model (reads only its runtime and bundle, writes only its temp dir, no child processes)"
-    : "Node: no permission model (this Node has none)";
+    : "Node: not isolated (this Node has no permission model)";
   return {
     mode: "process",
-    summary: `process: same user as the control plane, private HOME and TMPDIR, scrubbed environment; ${nodeLine}; Python: nothing more; ${limits}`,
-    warning: `functions run as this user${permission ? " (Node functions under its permission model)" : ""}: a Python function can read what this user can, the data directory (admin token, secret key) and the CLI config included${bubblewrapProblem ? ` (bubblewrap: ${bubblewrapProblem})` : `; ${installBubblewrap}`}`,
+    summary: `process: runs as this user with a private HOME and TMPDIR; ${node}; Python: not isolated; ${limits}`,
+    warning: `${permission ? "Python functions" : "functions"} can read what this user can, the data directory (admin token, secret key) and the CLI config included (${fix})`,
     async launch(input) {
       const worker = workerCommand(input.runtime);
       const tmp = await mkdtemp(join(tmpdir(), "dispatch-instance-"));
