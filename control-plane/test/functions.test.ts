@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Code } from "@connectrpc/connect";
 import { ErrorType, Phase, SecretService, Trigger } from "@dispatch/proto";
 import { startDispatch, type TestDispatch } from "@dispatch/testkit";
@@ -262,12 +264,19 @@ test("scale to zero after the idle timeout, and the next call wakes the function
 });
 
 test("more instances under load: concurrency 1, max 3", async (t) => {
-  // Each call holds its instance for 3 s, far longer than a cold start even on
-  // a loaded machine, so the two waiting calls are served by new instances.
+  // Each call holds its instance until all three calls have reached a handler (a barrier
+  // over loopback), however long the cold starts take: only three instances can get there.
   const { api } = t.context;
+  const arrived: Array<() => void> = [];
+  const barrier = createServer((_, res) => {
+    arrived.push(() => res.end());
+    if (arrived.length === 3) for (const release of arrived) release();
+  });
+  await new Promise<void>((resolve) => barrier.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => barrier.close());
+  const url = `http://127.0.0.1:${(barrier.address() as AddressInfo).port}/`;
   // Each instance names itself (a pid would not do: inside a sandbox every worker may be pid 2).
-  const slow =
-    "const me = crypto.randomUUID();\nexport default async () => { await new Promise((r) => setTimeout(r, 3000)); return me; };\n";
+  const slow = `const me = crypto.randomUUID();\nexport default async () => { await (await fetch(${JSON.stringify(url)})).text(); return me; };\n`;
   await deploy(api, "busy", "busy.js", slow, { scale: { concurrency: 1, max: 3 } });
   const runs = await Promise.all([1, 2, 3].map(() => exec(api, "busy", {})));
   const instances = new Set(runs.map((r) => outputOf(r)));

@@ -157,6 +157,9 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     },
     async afterDelete(fn) {
       schemas.forget(`${fn.meta?.uid}/`);
+      // Its lines go at once, as its runs do (what calls in flight still write goes when
+      // its instances have stopped, in onRemoved).
+      await logs.deleteFunction(fn.meta?.org ?? "", fn.meta?.name ?? "");
       await runs.deleteFunction(fn.meta?.org ?? "", fn.meta?.name ?? "");
     },
     async close() {
