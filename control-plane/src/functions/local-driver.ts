@@ -13,7 +13,7 @@ import {
   type RevisionSpec,
   type WorkerLogLine,
 } from "./driver.js";
-import type { Isolation, WorkerLaunch } from "./isolation/isolation.js";
+import type { Isolation } from "./isolation/isolation.js";
 import { memoryFlags, memoryLimitBytes } from "./isolation/memory-limit.js";
 import { formatBytes } from "./isolation/quantity.js";
 import { waitUntilReady } from "./readiness.js";
@@ -139,20 +139,25 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
       void launch.cgroup?.killAll();
     };
     const exited = new Promise<InstanceExit>((resolve) => {
+      let finished = false;
       const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (finished) return;
+        finished = true;
         live.delete(child);
-        // What the instance left (a function's detached children) goes with it.
-        const cleanup = cleanUp(child, launch);
-        cleanups.add(cleanup);
-        void cleanup.finally(() => cleanups.delete(cleanup));
-        void (async () => {
+        const cleanup = (async () => {
+          // What the instance left (a function's detached children) goes with it; the
+          // cgroup says whether the kernel killed for memory before it is removed.
+          killGroup(child);
           const outOfMemory = (await launch.cgroup?.outOfMemory()) || outOfHeap;
           resolve({
             ...exitStatus(code, signal, launch.signalsAsExitCodes),
             stopped: stopping,
             ...(outOfMemory ? { reason: `out of memory (limit ${formatBytes(memoryBytes)})` } : {}),
           });
+          await launch.cleanup().catch(() => undefined);
         })();
+        cleanups.add(cleanup);
+        void cleanup.finally(() => cleanups.delete(cleanup));
       };
       child.once("exit", (code, signal) => {
         // Lines written just before exit may still be in the pipes: let them
@@ -281,12 +286,6 @@ function killGroup(child: ChildProcess): void {
   } catch {
     // Gone already.
   }
-}
-
-/** After the worker ended: kills what is left in its process group and cgroup, removes both. */
-async function cleanUp(child: ChildProcess, launch: WorkerLaunch): Promise<void> {
-  killGroup(child);
-  await launch.cleanup().catch(() => undefined);
 }
 
 function tail(lines: readonly string[]): string {
