@@ -14,7 +14,7 @@ import {
   type WorkerLogLine,
 } from "./driver.js";
 import type { Isolation } from "./isolation/isolation.js";
-import { memoryFlags, memoryLimitBytes } from "./isolation/memory-limit.js";
+import { memoryLimitBytes } from "./isolation/memory-limit.js";
 import { formatBytes } from "./isolation/quantity.js";
 import { waitUntilReady } from "./readiness.js";
 
@@ -96,7 +96,6 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     const token = randomBytes(32).toString("base64url");
     const launch = await isolation
       .launch({
-        instanceId: id,
         org: revision.org,
         runtime,
         bundleDir: revision.directory,
@@ -113,7 +112,6 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
           // SIGKILL, the pipe ends and the worker drains and exits instead of lingering.
           DISPATCH_LIFELINE_FD: "3",
         },
-        interpreterFlags: memoryFlags(runtime, memoryBytes),
         memoryBytes,
       })
       .catch((err: Error) => {

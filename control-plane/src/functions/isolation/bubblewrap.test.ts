@@ -12,7 +12,11 @@ const host: HostLayout = {
   bwrap: "/usr/bin/bwrap",
   setpriv: "/usr/bin/setpriv",
   topLevel: [{ path: "/lib", symlink: "usr/lib" }, { path: "/sbin" }],
-  etc: ["/etc/resolv.conf", "/etc/ssl"],
+  etc: [
+    { path: "/etc/resolv.conf" },
+    { path: "/etc/ssl" },
+    { path: "/etc/localtime", symlink: "/usr/share/zoneinfo/Etc/UTC" },
+  ],
 };
 const sandbox = {
   runtimeDir: "/srv/dispatch/runtimes",
@@ -45,7 +49,7 @@ test("the sandbox shows only system files, the interpreter, the runtime and the 
     "/var/lib/dispatch/work/bundles/abc /function",
   ]);
   t.deepEqual(binds(args, "--ro-bind-try"), ["/etc/resolv.conf /etc/resolv.conf", "/etc/ssl /etc/ssl"]);
-  t.deepEqual(binds(args, "--symlink"), ["usr/lib /lib"]);
+  t.deepEqual(binds(args, "--symlink"), ["usr/lib /lib", "/usr/share/zoneinfo/Etc/UTC /etc/localtime"]);
   t.false(args.includes("--bind"), "nothing is bound writable");
   for (const flag of [
     "--unshare-pid",

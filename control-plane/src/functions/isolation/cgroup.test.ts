@@ -14,7 +14,7 @@ test("an instance cgroup holds a process and its detached children; removing it 
     return;
   }
   t.teardown(() => cgroups.close());
-  const cgroup = await cgroups.create("test-instance", { memoryBytes: 64 * 2 ** 20, maxProcesses: 64 });
+  const cgroup = await cgroups.create({ memoryBytes: 64 * 2 ** 20, maxProcesses: 64 });
   const dirs = cgroup.procsFiles.map((file) => dirname(file));
   t.true(dirs.every((dir) => existsSync(dir)));
   // Joins, then starts a child in a session of its own (as a daemon would) and prints its pid.

@@ -27,7 +27,8 @@ export interface Cgroups {
   readonly version: "cgroup v1" | "cgroup v2";
   /** Whether process counts are limited too (the pids controller). */
   readonly limitsProcesses: boolean;
-  create(name: string, limits: CgroupLimits): Promise<InstanceCgroup>;
+  /** A cgroup for one instance, with these limits. */
+  create(limits: CgroupLimits): Promise<InstanceCgroup>;
   /** Removes the driver's directory (after every instance cgroup is removed). */
   close(): Promise<void>;
 }
@@ -114,66 +115,93 @@ export async function openCgroups(root = "/"): Promise<Cgroups | CgroupsUnavaila
   };
 }
 
+/** What differs between cgroup v1 and v2: where instance cgroups go, and their files. */
+interface Flavor {
+  version: Cgroups["version"];
+  limitsProcesses: boolean;
+  /** The driver's directory in each hierarchy an instance cgroup spans. */
+  bases: string[];
+  /** Writes the limits into an instance's directories (in the order of `bases`). */
+  configure(dirs: string[], limits: CgroupLimits): Promise<void>;
+  outOfMemory(dirs: string[]): Promise<boolean>;
+}
+
 function v1(memoryBase: string, pidsBase: string | undefined): Cgroups {
-  return {
+  return withSpares({
     version: "cgroup v1",
     limitsProcesses: pidsBase !== undefined,
-    async create(name, limits) {
-      const memory = join(memoryBase, name);
-      const pids = pidsBase === undefined ? undefined : join(pidsBase, name);
-      await mkdir(memory);
-      const dirs = pids === undefined ? [memory] : [memory, pids];
+    bases: pidsBase === undefined ? [memoryBase] : [memoryBase, pidsBase],
+    async configure([memory = "", pids], limits) {
+      await writeFile(join(memory, "memory.limit_in_bytes"), String(limits.memoryBytes));
+      // Swap would let an instance exceed its limit: memory + swap gets the same limit
+      // (the file is there only when the kernel accounts swap).
+      await writeFile(join(memory, "memory.memsw.limit_in_bytes"), String(limits.memoryBytes)).catch(
+        ignoreMissing,
+      );
+      if (pids !== undefined) await writeFile(join(pids, "pids.max"), String(limits.maxProcesses));
+    },
+    async outOfMemory([memory = ""]) {
+      // "oom_kill N" (kernel 4.13 and later) counts the processes the OOM killer took.
+      const control = await readFile(join(memory, "memory.oom_control"), "utf8");
+      const kills = /^oom_kill (\d+)$/m.exec(control)?.[1];
+      return kills !== undefined ? Number(kills) > 0 : /^under_oom 1$/m.test(control);
+    },
+  });
+}
+
+function v2(base: string): Cgroups {
+  return withSpares({
+    version: "cgroup v2",
+    limitsProcesses: true,
+    bases: [base],
+    async configure([dir = ""], limits) {
+      await writeFile(join(dir, "memory.max"), String(limits.memoryBytes));
+      await writeFile(join(dir, "memory.swap.max"), "0").catch(ignoreMissing);
+      await writeFile(join(dir, "pids.max"), String(limits.maxProcesses));
+    },
+    async outOfMemory([dir = ""]) {
+      const events = await readFile(join(dir, "memory.events"), "utf8");
+      return Number(/^oom_kill (\d+)$/m.exec(events)?.[1] ?? 0) > 0;
+    },
+  });
+}
+
+/**
+ * Instance cgroups, one made ahead: making a memory cgroup waits in the kernel
+ * (milliseconds, more on a loaded machine), and a cold start should not.
+ */
+function withSpares(flavor: Flavor): Cgroups {
+  let counter = 0;
+  const make = async () => {
+    const name = `instance-${++counter}`;
+    const dirs = flavor.bases.map((base) => join(base, name));
+    for (const dir of dirs) await mkdir(dir);
+    return dirs;
+  };
+  let spare: Promise<string[] | undefined> | undefined;
+  const prepare = () => {
+    spare = make().catch(() => undefined);
+  };
+  prepare();
+  return {
+    version: flavor.version,
+    limitsProcesses: flavor.limitsProcesses,
+    async create(limits) {
+      const ready = spare;
+      prepare();
+      const dirs = (await ready) ?? (await make());
       try {
-        await writeFile(join(memory, "memory.limit_in_bytes"), String(limits.memoryBytes));
-        // Swap would let an instance exceed its limit: memory + swap gets the same limit
-        // (the file is there only when the kernel accounts swap).
-        await writeFile(join(memory, "memory.memsw.limit_in_bytes"), String(limits.memoryBytes)).catch(
-          ignoreMissing,
-        );
-        if (pids !== undefined) {
-          await mkdir(pids);
-          await writeFile(join(pids, "pids.max"), String(limits.maxProcesses));
-        }
+        await flavor.configure(dirs, limits);
       } catch (err) {
         await Promise.all(dirs.map((dir) => rmdir(dir).catch(() => undefined)));
         throw err;
       }
-      return instanceCgroup(dirs, async () => {
-        // "oom_kill N" (kernel 4.13 and later) counts the processes the OOM killer took.
-        const control = await readFile(join(memory, "memory.oom_control"), "utf8");
-        const kills = /^oom_kill (\d+)$/m.exec(control)?.[1];
-        return kills !== undefined ? Number(kills) > 0 : /^under_oom 1$/m.test(control);
-      });
+      return instanceCgroup(dirs, () => flavor.outOfMemory(dirs));
     },
     async close() {
-      await rmdirPatiently(memoryBase);
-      if (pidsBase !== undefined) await rmdirPatiently(pidsBase);
-    },
-  };
-}
-
-function v2(base: string): Cgroups {
-  return {
-    version: "cgroup v2",
-    limitsProcesses: true,
-    async create(name, limits) {
-      const dir = join(base, name);
-      await mkdir(dir);
-      try {
-        await writeFile(join(dir, "memory.max"), String(limits.memoryBytes));
-        await writeFile(join(dir, "memory.swap.max"), "0").catch(ignoreMissing);
-        await writeFile(join(dir, "pids.max"), String(limits.maxProcesses));
-      } catch (err) {
-        await rmdir(dir).catch(() => undefined);
-        throw err;
-      }
-      return instanceCgroup([dir], async () => {
-        const events = await readFile(join(dir, "memory.events"), "utf8");
-        return Number(/^oom_kill (\d+)$/m.exec(events)?.[1] ?? 0) > 0;
-      });
-    },
-    async close() {
-      await rmdirPatiently(base);
+      const left = await spare;
+      for (const dir of left ?? []) await rmdirPatiently(dir);
+      for (const base of flavor.bases) await rmdirPatiently(base);
     },
   };
 }

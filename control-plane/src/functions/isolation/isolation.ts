@@ -25,6 +25,7 @@ import {
   sandboxUid,
 } from "./bubblewrap.js";
 import { type Cgroups, type InstanceCgroup, openCgroups } from "./cgroup.js";
+import { memoryFlags } from "./memory-limit.js";
 
 /** How workers are kept from the platform and from each other. */
 export type IsolationMode = "bubblewrap" | "process";
@@ -42,16 +43,12 @@ export interface IsolationReport {
 
 /** What a driver needs to start one worker. */
 export interface LaunchInput {
-  /** Names the instance's cgroup. */
-  instanceId: string;
   org: string;
   runtime: Runtime;
   /** The unpacked bundle on the host. */
   bundleDir: string;
   /** The function's env and the `DISPATCH_*` variables; `DISPATCH_FUNCTION_DIR` is set here. */
   env: Record<string, string>;
-  /** Interpreter flags before the worker script (Node's heap limit). */
-  interpreterFlags: readonly string[];
   memoryBytes: number;
 }
 
@@ -173,7 +170,7 @@ async function openBubblewrap(
       "setpriv (util-linux) is not installed, and as root workers need it to run as an unprivileged user",
     );
   }
-  const host: HostLayout = { bwrap, setpriv, topLevel: await topLevel(), etc: await existing(etcEntries) };
+  const host: HostLayout = { bwrap, setpriv, topLevel: await topLevel(), etc: await etcView(etcEntries) };
   const state = await mkdtemp(join(tmpdir(), "dispatch-sandbox-"));
   await chmod(state, 0o755);
   const accounts = new Map<number, Promise<{ passwd: string; group: string }>>();
@@ -267,7 +264,7 @@ async function openBubblewrap(
           uid: root ? uid : undefined,
           loaderEnv,
         },
-        [worker.command, ...input.interpreterFlags, script, ...worker.args.slice(1)],
+        [worker.command, ...heapFlags(cgroups, input), script, ...worker.args.slice(1)],
       );
       return await withCgroup(cgroups, maxProcesses, input, {
         command: bwrap,
@@ -337,7 +334,7 @@ async function openProcessIsolation(
         ...input.env,
         DISPATCH_FUNCTION_DIR: input.bundleDir,
       };
-      const flags = [...input.interpreterFlags];
+      const flags = heapFlags(cgroups, input);
       if (input.runtime === "nodejs" && permission) {
         // NODE_OPTIONS could lift the permission model (--allow-child-process).
         delete env.NODE_OPTIONS;
@@ -376,9 +373,7 @@ async function withCgroup(
   input: LaunchInput,
   launch: Omit<WorkerLaunch, "cgroup">,
 ): Promise<WorkerLaunch> {
-  const cgroup = cgroups
-    ? await cgroups.create(input.instanceId, { memoryBytes: input.memoryBytes, maxProcesses })
-    : undefined;
+  const cgroup = cgroups ? await cgroups.create({ memoryBytes: input.memoryBytes, maxProcesses }) : undefined;
   const join = cgroup?.procsFiles ?? [];
   return {
     ...launch,
@@ -398,6 +393,16 @@ async function withCgroup(
       await launch.cleanup();
     },
   };
+}
+
+/**
+ * Node's heap limit ({@link memoryFlags}) where no cgroup bounds the instance. Where one does,
+ * it is left out: any V8 flag makes V8 refuse Node's built-in code cache, and Node then compiles
+ * its own internals at every start (about 25 ms of each cold start), while the cgroup stops a
+ * worker at its limit anyway.
+ */
+function heapFlags(cgroups: Cgroups | undefined, input: LaunchInput): string[] {
+  return cgroups ? [] : memoryFlags(input.runtime, input.memoryBytes);
 }
 
 /** Whether this Node enforces `--experimental-permission` with one `--allow-fs-read` per path. */
@@ -458,14 +463,20 @@ async function topLevel(): Promise<HostLayout["topLevel"]> {
   return found;
 }
 
-async function existing(paths: readonly string[]): Promise<string[]> {
-  const found: string[] = [];
+/** The /etc entries that exist; a symlink into /usr stays a symlink (see {@link HostLayout.etc}). */
+async function etcView(paths: readonly string[]): Promise<HostLayout["etc"]> {
+  const found: Array<{ path: string; symlink?: string }> = [];
   for (const path of paths) {
     try {
-      await access(path, constants.F_OK);
-      found.push(path);
+      const resolved = await realpath(path);
+      const info = await lstat(path);
+      if (info.isSymbolicLink() && resolved.startsWith("/usr/")) {
+        found.push({ path, symlink: await readlink(path) });
+      } else {
+        found.push({ path });
+      }
     } catch {
-      // Not on this system.
+      // Not on this system (or a dangling link).
     }
   }
   return found;

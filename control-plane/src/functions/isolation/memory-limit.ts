@@ -36,10 +36,10 @@ export function checkMemory(v: Violations, field: string, memory: string | undef
 }
 
 /**
- * Interpreter flags that keep a worker within `memoryBytes`: Node's old-space
- * heap gets three quarters (the rest is Node itself, buffers and new space),
- * so a handler that fills its heap fails with V8's "heap out of memory" before
- * the kernel has to step in. Python limits itself (RLIMIT_AS, CONTRACT.md).
+ * Interpreter flags that keep a worker within `memoryBytes` where no cgroup
+ * does: Node's old-space heap gets three quarters (the rest is Node itself,
+ * buffers and new space), so a handler that fills its heap fails with V8's
+ * "heap out of memory". Python limits itself (RLIMIT_AS, CONTRACT.md).
  */
 export function memoryFlags(runtime: string, memoryBytes: number): string[] {
   if (runtime !== "nodejs") return [];
