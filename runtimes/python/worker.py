@@ -6,7 +6,6 @@ SIGTERM. Standard library only, and few imports: it starts once per function ins
 
 import base64
 import contextvars
-import hmac
 import importlib
 import json
 import os
@@ -17,6 +16,7 @@ import socketserver
 import sys
 import threading
 import time
+from _operator import _compare_digest as compare_digest  # hmac's, without importing OpenSSL (~5 ms)
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -593,7 +593,7 @@ class Endpoints(BaseHTTPRequestHandler):
                 return self._send_json(503, {"status": "draining"})
             return self._send_json(200, {"status": "ok"})
         given = self.headers.get(WORKER_TOKEN_HEADER) or ""
-        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.worker.token):
+        if not compare_digest(given.encode("utf-8", "surrogateescape"), self.worker.token):
             message = f"this worker takes calls only from Dispatch: the {WORKER_TOKEN_HEADER} header is missing or wrong"
             return self._send_json(401, {"error": _error("SystemError", message)})
         routes = {"/invoke": self._invoke, "/event": self._event}
