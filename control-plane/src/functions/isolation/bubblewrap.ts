@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { envCommand } from "./worker-env.js";
 
 /** Where things appear inside a sandbox. */
 export const sandboxPaths = {
@@ -41,10 +42,10 @@ export interface SandboxSpec {
   /** The uid and gid the worker runs as, when the control plane is root. */
   uid: number | undefined;
   /**
-   * Variables the dynamic loader acts on: set only once the worker runs
-   * unprivileged, never for the root processes that build the sandbox.
+   * Variables set only for the worker, by `/usr/bin/env` once it runs unprivileged in the
+   * sandbox, never for the processes that build the sandbox ({@link splitEnv}).
    */
-  loaderEnv: Record<string, string>;
+  innerEnv: Record<string, string>;
 }
 
 /**
@@ -129,9 +130,7 @@ export function bubblewrapArgs(host: HostLayout, sandbox: SandboxSpec, command: 
       "--no-new-privs",
     );
   }
-  const loader = Object.entries(sandbox.loaderEnv);
-  if (loader.length > 0) inner.push("/usr/bin/env", ...loader.map(([name, value]) => `${name}=${value}`));
-  args.push("--", ...inner, ...command);
+  args.push("--", ...inner, ...envCommand(sandbox.innerEnv), ...command);
   return args;
 }
 
@@ -153,39 +152,6 @@ export function sandboxUid(org: string): number {
   const digest = createHash("sha256").update(`dispatch-org:${org}`).digest();
   return sandboxUidBase + (digest.readUInt32BE(0) % sandboxUidSpan);
 }
-
-/**
- * Environment variables that the dynamic loader or libc act on
- * (glibc's list of those it ignores in setuid programs): a function's env may
- * set them for its own worker, but they must not reach the root processes
- * that build its sandbox.
- */
-export const loaderVariables: ReadonlySet<string> = new Set([
-  "GCONV_PATH",
-  "GETCONF_DIR",
-  "GLIBC_TUNABLES",
-  "HOSTALIASES",
-  "LD_AUDIT",
-  "LD_DEBUG",
-  "LD_DEBUG_OUTPUT",
-  "LD_DYNAMIC_WEAK",
-  "LD_HWCAP_MASK",
-  "LD_LIBRARY_PATH",
-  "LD_ORIGIN_PATH",
-  "LD_PRELOAD",
-  "LD_PROFILE",
-  "LD_SHOW_AUXV",
-  "LD_USE_LOAD_BIAS",
-  "LOCALDOMAIN",
-  "LOCPATH",
-  "MALLOC_TRACE",
-  "NIS_PATH",
-  "NLSPATH",
-  "RESOLV_HOST_CONF",
-  "RES_OPTIONS",
-  "TMPDIR",
-  "TZDIR",
-]);
 
 /** A passwd and a group file naming the sandbox's user, so `whoami` and `os.userInfo()` work. */
 export function passwdFiles(uid: number): { passwd: string; group: string } {

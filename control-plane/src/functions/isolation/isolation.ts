@@ -16,16 +16,10 @@ import { tmpdir } from "node:os";
 import { delimiter, dirname, join, relative, sep } from "node:path";
 import { type Runtime, runtimesDir, workerCommand } from "@dispatch/runtimes";
 import { ConfigurationError } from "../../errors.js";
-import {
-  bubblewrapArgs,
-  type HostLayout,
-  loaderVariables,
-  passwdFiles,
-  sandboxPaths,
-  sandboxUid,
-} from "./bubblewrap.js";
+import { bubblewrapArgs, type HostLayout, passwdFiles, sandboxPaths, sandboxUid } from "./bubblewrap.js";
 import { type Cgroups, type InstanceCgroup, openCgroups } from "./cgroup.js";
 import { memoryFlags } from "./memory-limit.js";
+import { envCommand, loaderVariables, splitEnv } from "./worker-env.js";
 
 /** How workers are kept from the platform and from each other. */
 export type IsolationMode = "bubblewrap" | "process";
@@ -212,7 +206,7 @@ async function openBubblewrap(
         bundleDir: probeDir,
         ...files,
         uid: root ? probeUid : undefined,
-        loaderEnv: {},
+        innerEnv: {},
       },
       ["/usr/bin/id", "-u"],
     );
@@ -236,22 +230,16 @@ async function openBubblewrap(
     async launch(input) {
       const worker = workerCommand(input.runtime);
       const uid = root ? sandboxUid(input.org) : process.getuid?.();
-      const loaderEnv: Record<string, string> = {};
+      const { outer, inner } = splitEnv(input.env);
       const env: Record<string, string> = {
         PATH: "/usr/local/bin:/usr/bin:/bin",
         HOME: sandboxPaths.tmp,
-        TMPDIR: sandboxPaths.tmp,
         ...pick(process.env, inheritedLocale),
         ...(input.runtime === "python3" ? pythonMallocEnv : {}),
-      };
-      for (const [name, value] of Object.entries({
-        ...input.env,
+        ...outer,
         DISPATCH_FUNCTION_DIR: sandboxPaths.function,
-      })) {
-        // As root, bwrap and setpriv run privileged: what the loader acts on is set after them.
-        if (root && loaderVariables.has(name)) loaderEnv[name] = value;
-        else env[name] = value;
-      }
+      };
+      const innerEnv = { TMPDIR: sandboxPaths.tmp, ...inner };
       const script = join(sandboxPaths.runtime, relative(runtimeDir, await realpath(worker.args[0] ?? "")));
       if (root) await readableByAll(input.bundleDir);
       const args = bubblewrapArgs(
@@ -262,7 +250,7 @@ async function openBubblewrap(
           bundleDir: input.bundleDir,
           ...(await accountFiles(uid ?? 0)),
           uid: root ? uid : undefined,
-          loaderEnv,
+          innerEnv,
         },
         [worker.command, ...heapFlags(cgroups, input), script, ...worker.args.slice(1)],
       );
@@ -326,18 +314,23 @@ async function openProcessIsolation(
     async launch(input) {
       const worker = workerCommand(input.runtime);
       const tmp = await mkdtemp(join(tmpdir(), "dispatch-instance-"));
+      const { outer, inner } = splitEnv(input.env);
       const env: Record<string, string> = {
         ...pick(process.env, ["PATH", ...inheritedLocale]),
         HOME: tmp,
-        TMPDIR: tmp,
         ...(input.runtime === "python3" ? pythonMallocEnv : {}),
-        ...input.env,
+        ...outer,
         DISPATCH_FUNCTION_DIR: input.bundleDir,
       };
+      const innerEnv: Record<string, string> = { TMPDIR: tmp, ...inner };
       const flags = heapFlags(cgroups, input);
       if (input.runtime === "nodejs" && permission) {
-        // NODE_OPTIONS could lift the permission model (--allow-child-process).
+        // NODE_OPTIONS could lift the permission model (--allow-child-process), and a
+        // library the loader injects runs below it: neither reaches a Node worker here.
         delete env.NODE_OPTIONS;
+        for (const name of Object.keys(innerEnv))
+          if (loaderVariables.has(name) && name !== "TMPDIR") delete innerEnv[name];
+        innerEnv.TMPDIR = tmp;
         flags.unshift(
           "--experimental-permission",
           "--disable-warning=ExperimentalWarning",
@@ -347,9 +340,10 @@ async function openProcessIsolation(
           `--allow-fs-write=${tmp}`,
         );
       }
+      const command = [...envCommand(innerEnv), worker.command, ...flags, ...worker.args];
       return await withCgroup(cgroups, maxProcesses, input, {
-        command: worker.command,
-        args: [...flags, ...worker.args],
+        command: command[0] as string,
+        args: command.slice(1),
         env,
         cwd: input.bundleDir,
         signalsAsExitCodes: false,
