@@ -366,3 +366,18 @@ test("an update of resources.memory starts a new revision with the new limit", a
   t.is(large.status?.phase, Phase.READY, large.status?.error?.message);
   t.is(outputOf(large), 25e6);
 });
+
+test("a function's env reaches its worker, the loader's variables too, in its sandbox", async (t) => {
+  const { api } = t.context.auto;
+  const code =
+    "export default async () => ({ greeting: process.env.GREETING, libs: process.env.LD_LIBRARY_PATH, tmp: process.env.TMPDIR });\n";
+  await deploy(api, "with-env", "with_env.js", code, {
+    env: { GREETING: "hi", LD_LIBRARY_PATH: "/function/lib" },
+  });
+  const run = await exec(api, "with-env", {});
+  t.is(run.status?.phase, Phase.READY, run.status?.error?.message);
+  const out = outputOf(run) as { greeting: string; libs: string; tmp: string };
+  t.is(out.greeting, "hi");
+  t.is(out.libs, "/function/lib");
+  t.truthy(out.tmp);
+});

@@ -234,12 +234,12 @@ async function openBubblewrap(
       const env: Record<string, string> = {
         PATH: "/usr/local/bin:/usr/bin:/bin",
         HOME: sandboxPaths.tmp,
+        TMPDIR: sandboxPaths.tmp,
         ...pick(process.env, inheritedLocale),
         ...(input.runtime === "python3" ? pythonMallocEnv : {}),
         ...outer,
         DISPATCH_FUNCTION_DIR: sandboxPaths.function,
       };
-      const innerEnv = { TMPDIR: sandboxPaths.tmp, ...inner };
       const script = join(sandboxPaths.runtime, relative(runtimeDir, await realpath(worker.args[0] ?? "")));
       if (root) await readableByAll(input.bundleDir);
       const args = bubblewrapArgs(
@@ -250,7 +250,7 @@ async function openBubblewrap(
           bundleDir: input.bundleDir,
           ...(await accountFiles(uid ?? 0)),
           uid: root ? uid : undefined,
-          innerEnv,
+          innerEnv: inner,
         },
         [worker.command, ...heapFlags(cgroups, input), script, ...worker.args.slice(1)],
       );
@@ -318,19 +318,17 @@ async function openProcessIsolation(
       const env: Record<string, string> = {
         ...pick(process.env, ["PATH", ...inheritedLocale]),
         HOME: tmp,
+        TMPDIR: tmp,
         ...(input.runtime === "python3" ? pythonMallocEnv : {}),
         ...outer,
         DISPATCH_FUNCTION_DIR: input.bundleDir,
       };
-      const innerEnv: Record<string, string> = { TMPDIR: tmp, ...inner };
       const flags = heapFlags(cgroups, input);
       if (input.runtime === "nodejs" && permission) {
         // NODE_OPTIONS could lift the permission model (--allow-child-process), and a
         // library the loader injects runs below it: neither reaches a Node worker here.
         delete env.NODE_OPTIONS;
-        for (const name of Object.keys(innerEnv))
-          if (loaderVariables.has(name) && name !== "TMPDIR") delete innerEnv[name];
-        innerEnv.TMPDIR = tmp;
+        for (const name of Object.keys(inner)) if (loaderVariables.has(name)) delete inner[name];
         flags.unshift(
           "--experimental-permission",
           "--disable-warning=ExperimentalWarning",
@@ -340,7 +338,7 @@ async function openProcessIsolation(
           `--allow-fs-write=${tmp}`,
         );
       }
-      const command = [...envCommand(innerEnv), worker.command, ...flags, ...worker.args];
+      const command = [...envCommand(inner), worker.command, ...flags, ...worker.args];
       return await withCgroup(cgroups, maxProcesses, input, {
         command: command[0] as string,
         args: command.slice(1),
