@@ -165,7 +165,8 @@ async function openBubblewrap(
     );
   }
   const host: HostLayout = { bwrap, setpriv, topLevel: await topLevel(), etc: await etcView(etcEntries) };
-  const state = await mkdtemp(join(tmpdir(), "dispatch-sandbox-"));
+  await removeStaleState();
+  const state = await mkdtemp(join(tmpdir(), `dispatch-sandbox-${process.pid}-`));
   await chmod(state, 0o755);
   const accounts = new Map<number, Promise<{ passwd: string; group: string }>>();
   const accountFiles = (uid: number) => {
@@ -268,6 +269,21 @@ async function openBubblewrap(
       await rm(state, { recursive: true, force: true });
     },
   };
+}
+
+/** Removes the generated files of control planes that died (dispatch-sandbox-<pid>-*). */
+async function removeStaleState(): Promise<void> {
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const pid = /^dispatch-sandbox-(\d+)-/.exec(name)?.[1];
+    if (pid === undefined) continue;
+    try {
+      process.kill(Number(pid), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ESRCH") {
+        await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
+      }
+    }
+  }
 }
 
 const madeReadable = new Set<string>();
