@@ -1,8 +1,8 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { readFileSync, watch } from "node:fs";
-import { mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, readlink, stat, writeFile } from "node:fs/promises";
 import { createServer, type ServerResponse } from "node:http";
-import { connect } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -145,6 +145,17 @@ function printedUrl(output: string, component: string): string {
   return url;
 }
 
+/** Host pids of the processes in the pid namespace `ns` ("pid:[4026532177]"). */
+async function processesIn(ns: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (/^\d+$/.test(entry) && (await readlink(`/proc/${entry}/ns/pid`).catch(() => "")) === ns) {
+      pids.push(Number(entry));
+    }
+  }
+  return pids;
+}
+
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -190,6 +201,8 @@ test("dispatch up: its own nats-server with credentials, admin token, CLI contex
   t.is(urls.nats, natsUrl);
   t.is(urls.activator, activatorUrl);
   t.is(urls.driver, "local");
+  t.regex(urls.isolation, /^(bubblewrap|process)$/, "status says how functions are isolated");
+  t.regex(first.output(), /isolation: (bubblewrap|process): /);
   t.is((await run(env, ["create", "secret", "kept", "--from-literal", "k=v"])).code, 0);
   // A second one on the same data dir would share its NATS: refused, and the first one keeps going.
   const twice = await run(env, ["up", ...args.slice(0, 2), "--port", "0"]);
@@ -361,22 +374,26 @@ async function deployOne(
 test("dispatch up: Ctrl-C (SIGINT to the whole process group) lets a call in flight finish", async (t) => {
   const ctx = await upInOwnGroup(t);
   // The handler marks that the call reached it, so the signal comes while it runs.
-  const marker = join(ctx.dir, "called");
+  // (Over loopback: a sandboxed function cannot write where this test could look.)
+  let markCalled!: () => void;
+  const called = new Promise<void>((resolve) => {
+    markCalled = resolve;
+  });
+  const marker = createServer((_, res) => {
+    markCalled();
+    res.end();
+  });
+  await new Promise<void>((resolve) => marker.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => marker.close());
+  const markerUrl = `http://127.0.0.1:${(marker.address() as AddressInfo).port}/called`;
   await deployOne(
     t,
     ctx,
     "slow",
-    `import { writeFileSync } from "node:fs";\nexport default async () => { writeFileSync(${JSON.stringify(marker)}, "x"); await new Promise((r) => setTimeout(r, 1500)); return "finished"; };\n`,
-  );
-  const watcher = watch(ctx.dir);
-  const called = new Promise<void>((resolve) =>
-    watcher.on("change", (_event, file) => {
-      if (file === "called") resolve();
-    }),
+    `export default async () => { await fetch(${JSON.stringify(markerUrl)}); await new Promise((r) => setTimeout(r, 1500)); return "finished"; };\n`,
   );
   const call = run(ctx.env, ["exec", "slow", "-o", "json"]);
   await called;
-  watcher.close();
   process.kill(-ctx.pid, "SIGINT");
   const result = await call;
   t.is(result.code, 0, result.stderr);
@@ -403,15 +420,19 @@ test("dispatch up: killed with SIGKILL, it leaves no worker running", async (t) 
   t.teardown(() => nats.stop());
   // Its user and password in the URL, as --nats-url takes them.
   const ctx = await upInOwnGroup(t, ["--nats-url", nats.urlWithCredentials]);
-  const worker = await deployOne(t, ctx, "hi", "export default async () => process.pid;\n");
+  const code =
+    'import { readlinkSync } from "node:fs";\nexport default async () => ({ pid: process.pid, ns: readlinkSync("/proc/self/ns/pid") });\n';
+  const worker = await deployOne(t, ctx, "hi", code);
   const exec = await run(ctx.env, ["exec", "hi", "-o", "json"]);
-  const workerPid: number = JSON.parse(exec.stdout).status.output;
-  t.true(isRunning(workerPid));
+  const { pid, ns } = JSON.parse(exec.stdout).status.output as { pid: number; ns: string };
+  // In a sandbox the worker has a pid namespace of its own: its pids are found by namespace.
+  const workerPids = ns === (await readlink("/proc/self/ns/pid")) ? [pid] : await processesIn(ns);
+  t.true(workerPids.length > 0 && workerPids.every(isRunning));
   process.kill(ctx.pid, "SIGKILL");
   await ctx.up.exited;
   // The worker sees its lifeline pipe end and drains (nothing in flight: it exits at once).
   // It is not this test's child, so no exit event reaches here: look until it is gone.
-  while (isRunning(workerPid)) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (workerPids.some(isRunning)) await new Promise((resolve) => setTimeout(resolve, 100));
   t.false(await listens(Number(new URL(worker).port)), "nothing listens where the worker was");
 });
 

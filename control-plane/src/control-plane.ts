@@ -28,6 +28,7 @@ import { checkSecretKey, ensureDefaultOrg } from "./bootstrap.js";
 import { ConfigurationError, type ErrorLogger, toConnectError } from "./errors.js";
 import type { Driver } from "./functions/driver.js";
 import { type Functions, startFunctions } from "./functions/functions.js";
+import type { IsolationChoice, IsolationReport } from "./functions/isolation/isolation.js";
 import type { FunctionLimits } from "./functions/limits.js";
 import type { RunRetention } from "./functions/run-store.js";
 import type { FunctionDefaults } from "./functions/scheduler.js";
@@ -85,6 +86,8 @@ export interface ControlPlaneOptions {
   functionDefaults?: Partial<FunctionDefaults>;
   /** Runs function instances; default the local driver (worker processes). */
   driver?: Driver;
+  /** How the local driver isolates workers: "auto" (default: the strongest available), "bubblewrap" or "process". */
+  isolation?: IsolationChoice;
   /** Where the activator listens (loopback); port 0 picks a free one. */
   activatorPort?: number;
   /** Other components of the installation, for `dispatch status`. */
@@ -102,6 +105,8 @@ export interface ControlPlane {
   natsHealth: NatsHealth;
   /** Every component's URL, as `dispatch status -o json` shows them (api, activator, driver, nats, ...). */
   urls(): Record<string, string>;
+  /** How function workers are isolated (undefined with a driver that does not say). */
+  isolation: IsolationReport | undefined;
   /**
    * Stops gracefully: new calls are refused, in-flight calls finish (up to
    * `graceMs`), watches end cleanly, then NATS is drained.
@@ -219,6 +224,7 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
       ...(options.runRetention === undefined ? {} : { runRetention: options.runRetention }),
       ...(options.functionDefaults === undefined ? {} : { defaults: options.functionDefaults }),
       ...(options.driver === undefined ? {} : { driver: options.driver }),
+      ...(options.isolation === undefined ? {} : { isolation: options.isolation }),
       ...(options.activatorPort === undefined ? {} : { activatorPort: options.activatorPort }),
     });
   } catch (err) {
@@ -243,6 +249,9 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
         return `${count} function${count === 1 ? "" : "s"}, ${instances} instance${instances === 1 ? "" : "s"} running`;
       },
     },
+    ...(functions.isolation
+      ? [{ name: "isolation", url: functions.isolation.mode, describe: () => isolationLine(functions) }]
+      : []),
     { name: "nats", url: natsUrl, check: () => natsHealth.problem() },
     ...(options.components?.() ?? []),
   ];
@@ -375,6 +384,7 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
     nats,
     natsHealth,
     urls: () => Object.fromEntries(components().map((c) => [c.name, c.url])),
+    isolation: functions.isolation,
     close(graceMs = 5000) {
       closing ??= stop(graceMs);
       return closing;
@@ -394,4 +404,10 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
     if (natsHealth.unavailable()) await nats.close();
     else await nats.drain();
   }
+}
+
+/** The isolation line of `dispatch status`: what isolates functions, and the warning when it is weak. */
+function isolationLine(functions: Functions): string {
+  const { summary, warning } = functions.isolation ?? { summary: "", warning: undefined };
+  return warning ? `${summary}. WARNING: ${warning}` : summary;
 }

@@ -8,6 +8,7 @@ export { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "
 export { ConfigurationError } from "./errors.js";
 export type { Driver, Instance, InstanceExit, RevisionSpec, WorkerLogLine } from "./functions/driver.js";
 export { LoadError } from "./functions/driver.js";
+export type { IsolationChoice, IsolationReport } from "./functions/isolation/isolation.js";
 export { defaultFunctionLimits, type FunctionLimits } from "./functions/limits.js";
 export type { RunRetention } from "./functions/run-store.js";
 export { type FunctionDefaults, functionDefaults } from "./functions/scheduler.js";

@@ -547,7 +547,12 @@ test("a worker wedged past the deadline is recycled; the next call gets a fresh 
   const stuck = await exec(api, "wedged", { spin: true });
   t.is(stuck.status?.error?.type, ErrorType.SYSTEM_ERROR);
   t.regex(stuck.status?.error?.message ?? "", /did not finish within 1s|timed out/);
-  const next = await exec(api, "wedged", {});
+  // The next call waits for a new instance no longer than the function's 1 s timeout: on a
+  // loaded machine a cold start can take longer, and the call is tried again (the start goes on).
+  let next = await exec(api, "wedged", {});
+  while (/no instance became ready within/.test(next.status?.error?.message ?? "")) {
+    next = await exec(api, "wedged", {});
+  }
   t.is(next.status?.phase, Phase.READY, next.status?.error?.message);
   t.not(outputOf(next), first, "a new worker process answered");
 });

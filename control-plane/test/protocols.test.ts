@@ -100,7 +100,7 @@ test("version and status describe the installation", async (t) => {
   const system = client(SystemService, url, token);
   t.truthy((await system.getVersion({})).version);
   const status = await system.getStatus({});
-  t.deepEqual(Object.keys(status.urls).sort(), ["activator", "api", "driver", "nats"]);
+  t.deepEqual(Object.keys(status.urls).sort(), ["activator", "api", "driver", "isolation", "nats"]);
   t.is(status.urls.driver, "local");
   t.true(status.components.every((c) => c.healthy));
 });

@@ -3,6 +3,7 @@ import { ErrorType, Phase } from "@dispatch/proto";
 import { startDispatch, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
 import type { Driver, Instance, RevisionSpec } from "../src/functions/driver.js";
+import { openIsolation } from "../src/functions/isolation/isolation.js";
 import { createLocalDriver } from "../src/functions/local-driver.js";
 import { deploy, exec, functionClients, helloJs, outputOf, settled, until } from "./functions-helpers.js";
 import { rejects } from "./helpers.js";
@@ -12,8 +13,10 @@ import { rejects } from "./helpers.js";
  * instance counts from the moment it is asked for until its process has
  * exited, so `peak` is the most that ever ran (or were starting) at once.
  */
-function countingDriver() {
-  const inner = createLocalDriver();
+async function countingDriver() {
+  // Sandboxed as dispatch up runs them (the strongest isolation the machine has).
+  const isolation = await openIsolation();
+  const inner = createLocalDriver({ isolation });
   const starts: string[] = [];
   let live = 0;
   let peak = 0;
@@ -47,7 +50,10 @@ function countingDriver() {
       });
       return instance;
     },
-    close: () => inner.close(),
+    close: async () => {
+      await inner.close();
+      await isolation.close();
+    },
   };
   return {
     driver,
@@ -69,11 +75,11 @@ function countingDriver() {
 const test = anyTest as TestFn<{
   dispatch: TestDispatch;
   api: ReturnType<typeof functionClients>;
-  counter: ReturnType<typeof countingDriver>;
+  counter: Awaited<ReturnType<typeof countingDriver>>;
 }>;
 
 test.before(async (t) => {
-  t.context.counter = countingDriver();
+  t.context.counter = await countingDriver();
   t.context.dispatch = await startDispatch({
     controlPlane: {
       driver: t.context.counter.driver,

@@ -16,6 +16,7 @@ import socketserver
 import sys
 import threading
 import time
+from _operator import _compare_digest as compare_digest  # hmac's, without importing OpenSSL (~5 ms)
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -32,6 +33,11 @@ HEADER_VALUE_INVALID = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 # HTTP binding §3.1.3.2: everything in U+0021-U+007E but '"' and '%' goes unencoded.
 HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 WORKER_DIR = os.path.dirname(os.path.abspath(__file__))
+WORKER_TOKEN_HEADER = "dispatch-worker-token"
+# RLIMIT_AS bounds address space, not memory: threads reserve 8 MiB of stack each and the
+# allocator reserves more than it uses. Above the memory limit it leaves this much, so a runaway
+# allocation fails with MemoryError where no cgroup bounds the instance (CONTRACT.md "Limits").
+ADDRESS_SPACE_ALLOWANCE = 4 << 30
 
 
 class LoadError(Exception):
@@ -65,6 +71,13 @@ class Config:
         self.timeout_ms = _integer(env, "DISPATCH_TIMEOUT_MS", 30000)
         self.drain_ms = _integer(env, "DISPATCH_DRAIN_MS", 30000)
         self.lifeline_fd = _integer(env, "DISPATCH_LIFELINE_FD", -1, 1024)
+        self.memory_limit = _integer(env, "DISPATCH_MEMORY_LIMIT", 0)
+        self.worker_token = env.get("DISPATCH_WORKER_TOKEN") or ""
+        if len(self.worker_token) < 16:
+            raise LoadError(
+                "DISPATCH_WORKER_TOKEN is not set (or shorter than 16 characters): "
+                "a worker takes calls only with the credential its driver gives it"
+            )
 
 
 def _integer(env, name, default, maximum=2**53 - 1):
@@ -304,6 +317,8 @@ def run_call(worker, payload, fields, to_reply):
         lines = traceback_lines(raised)
         is_input = any(cls.__name__ == "InputError" for cls in type(raised).__mro__)
         message = error_message(raised, is_input)
+        if isinstance(raised, MemoryError) and worker.config.memory_limit and message == "MemoryError":
+            message = f"MemoryError: out of memory (limit {format_bytes(worker.config.memory_limit)})"
         error = {"type": "InputError" if is_input else "FunctionError", "message": message, "stack": lines}
         call.write("stderr", "\n".join(lines) + "\n")
     else:
@@ -337,6 +352,27 @@ def format_seconds(seconds):
     digits = 2 if seconds < 1 else 1 if seconds < 10 else 0
     value = round(seconds, digits)
     return f"{int(value) if value == int(value) else value}s"
+
+
+def format_bytes(count):
+    """``128Mi``, ``1Gi``: a byte count in the largest binary unit that shows it exactly."""
+    for unit, shift in (("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)):
+        if count >= 1 << shift and count % (1 << shift) == 0:
+            return f"{count >> shift}{unit}"
+    return str(count)
+
+
+def limit_address_space(memory_limit):
+    """RLIMIT_AS at the memory limit plus an allowance for reserved address space (see above)."""
+    if not memory_limit:
+        return
+    import resource
+
+    wanted = memory_limit + ADDRESS_SPACE_ALLOWANCE
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
 
 
 def encode_json(value):
@@ -556,6 +592,10 @@ class Endpoints(BaseHTTPRequestHandler):
             if self.worker.draining:
                 return self._send_json(503, {"status": "draining"})
             return self._send_json(200, {"status": "ok"})
+        given = self.headers.get(WORKER_TOKEN_HEADER) or ""
+        if not compare_digest(given.encode("utf-8", "surrogateescape"), self.worker.token):
+            message = f"this worker takes calls only from Dispatch: the {WORKER_TOKEN_HEADER} header is missing or wrong"
+            return self._send_json(401, {"error": _error("SystemError", message)})
         routes = {"/invoke": self._invoke, "/event": self._event}
         route = routes.get(path) or (self._http if path == "/http" or path.startswith("/http/") else None)
         if route is None:
@@ -669,7 +709,7 @@ class Endpoints(BaseHTTPRequestHandler):
         out = {}
         for name, value in self.headers.items():
             name = name.lower()
-            if name in ("dispatch-secrets", "dispatch-run-id"):
+            if name in ("dispatch-secrets", "dispatch-run-id", WORKER_TOKEN_HEADER):
                 continue
             out[name] = f"{out[name]}, {value}" if name in out else value
         return out
@@ -753,6 +793,7 @@ class Worker:
 
     def __init__(self, config, handler, streams):
         self.config = config
+        self.token = config.worker_token.encode("utf-8", "surrogateescape")
         self.handler = handler
         self.streams = streams
         self.draining = False
@@ -814,6 +855,9 @@ def main():
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != WORKER_DIR]
     try:
         config = Config(os.environ)
+        # The handler (and what it starts) must not find the credential in its environment.
+        os.environ.pop("DISPATCH_WORKER_TOKEN", None)
+        limit_address_space(config.memory_limit)
         if not os.path.isdir(config.function_dir):
             raise LoadError(f"DISPATCH_FUNCTION_DIR {config.function_dir} does not exist")
         # Relative paths in the handler's own file reads mean the bundle.

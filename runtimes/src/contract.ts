@@ -48,6 +48,12 @@ export interface InvokeResponse {
 /** The exit status of a worker whose handler failed to load (sysexits `EX_CONFIG`). */
 export const LOAD_ERROR_EXIT_CODE = 78;
 
+/**
+ * Request header that carries the instance's credential (`DISPATCH_WORKER_TOKEN`): a worker
+ * answers every request but `GET /healthz` only when it is there and right.
+ */
+export const WORKER_TOKEN_HEADER = "dispatch-worker-token";
+
 /** Response header of `/http` and `/event` answers: base64 of the {@link CallLogs} JSON. */
 export const LOGS_HEADER = "dispatch-logs";
 

@@ -15,11 +15,13 @@ export {
   type InvokeResponse,
   LOAD_ERROR_EXIT_CODE,
   LOGS_HEADER,
+  WORKER_TOKEN_HEADER,
 } from "./contract.js";
 export {
   defaultHandler,
   type Runtime,
   runtimeForFile,
+  runtimesDir,
   type WorkerCommand,
   workerCommand,
 } from "./worker-command.js";

@@ -38,6 +38,13 @@ export function workerCommand(runtime: Runtime, env: NodeJS.ProcessEnv = process
   }
 }
 
+/**
+ * The directory of this package (holding `dist/src/node/worker.js` and
+ * `python/worker.py`): what a sandbox must show a worker, and nothing else of
+ * the installation.
+ */
+export const runtimesDir: string = fileURLToPath(new URL("../../", import.meta.url));
+
 let resolvedPython: string | undefined;
 
 /** The interpreter `python3` on PATH runs (sys.executable), or "python3" when it cannot be asked. */

@@ -15,6 +15,7 @@ import {
   request,
   startWorker,
   type TestWorker,
+  workerToken,
   writeBundle,
 } from "./worker-process.js";
 
@@ -59,6 +60,40 @@ for (const runtime of runtimes) {
       const health = await request(`${worker.url}/healthz`);
       t.is(health.status, 200);
       t.deepEqual(health.json(), { status: "ok" });
+    });
+  });
+
+  test(`${runtime}: a request without the worker credential, or with a wrong one, gets 401 and runs nothing`, async (t) => {
+    await withWorker(t, runtime, "counts", async (worker) => {
+      const attempts = [
+        { path: "/invoke", method: "POST", body: "{}", token: null },
+        { path: "/invoke", method: "POST", body: "{}", token: `${workerToken}x` },
+        { path: "/invoke", method: "POST", body: "{}", token: "" },
+        { path: "/http/x", method: "GET", token: null },
+        { path: "/http/x", method: "POST", body: "{}", token: workerToken.slice(0, -1) },
+        { path: "/event", method: "POST", body: "{}", token: "nope" },
+        { path: "/nowhere", method: "GET", token: null },
+      ];
+      for (const { path, method, body, token } of attempts) {
+        const answer = await request(`${worker.url}${path}`, { method, token, ...(body ? { body } : {}) });
+        t.is(answer.status, 401, `${method} ${path} with ${token === null ? "no" : "a wrong"} credential`);
+        const { error } = answer.json() as { error: CallError };
+        t.regex(
+          error.message,
+          /takes calls only from Dispatch: the dispatch-worker-token header is missing or wrong/,
+        );
+      }
+      t.is((await request(`${worker.url}/healthz`, { token: null })).status, 200, "the probe needs none");
+      const first = await invoke(worker, null);
+      t.deepEqual(
+        first.output,
+        { calls: 1, tokenInEnv: false, headers: null },
+        "no refused request reached the handler",
+      );
+      const http = await request(`${worker.url}/http/x`, { headers: { "x-mine": "1" } });
+      const { headers } = http.json() as { headers: string[] };
+      t.true(headers.includes("x-mine"));
+      t.false(headers.includes("dispatch-worker-token"), "the credential is not in context.http.headers");
     });
   });
 
@@ -403,7 +438,7 @@ for (const runtime of runtimes) {
     await withWorker(t, runtime, "echo", async (worker) => {
       const response = await rawExchange(
         worker.port,
-        "POST /invoke HTTP/1.1\r\nHost: worker\r\nContent-Length: many\r\n\r\n",
+        `POST /invoke HTTP/1.1\r\nHost: worker\r\ndispatch-worker-token: ${workerToken}\r\nContent-Length: many\r\n\r\n`,
       );
       t.regex(response, /^HTTP\/1\.1 400 /);
       t.regex(response, /\r\nconnection: close\r\n/i);
@@ -585,3 +620,18 @@ for (const runtime of runtimes) {
     });
   });
 }
+
+test("python3: with DISPATCH_MEMORY_LIMIT, an allocation past it is a MemoryError that says out of memory, and the worker keeps serving", async (t) => {
+  await withWorker(
+    t,
+    "python3",
+    "allocates",
+    async (worker) => {
+      const answer = await invoke(worker, { bytes: 64 * 2 ** 30 });
+      t.is(answer.error?.type, "FunctionError");
+      t.is(answer.error?.message, "MemoryError: out of memory (limit 128Mi)");
+      t.is((await invoke(worker, { bytes: 1024 })).output, 1024);
+    },
+    { DISPATCH_MEMORY_LIMIT: String(128 * 2 ** 20) },
+  );
+});

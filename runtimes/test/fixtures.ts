@@ -89,6 +89,12 @@ export const badReplyType = () => ({
 });
 export const event = (context, payload) =>
   context.event.type === "ignore" ? null : { type: context.event.type, subject: context.event.subject ?? null, payload };
+let calls = 0;
+export const counts = (context, payload) => ({
+  calls: ++calls,
+  tokenInEnv: "DISPATCH_WORKER_TOKEN" in process.env,
+  headers: context.http ? Object.keys(context.http.headers) : null,
+});
 export const replyEvent = (context, payload) => ({
   type: "com.example.replied",
   source: "/replier",
@@ -223,6 +229,25 @@ def event(context, payload):
     if context.event["type"] == "ignore":
         return None
     return {"type": context.event["type"], "subject": context.event.get("subject"), "payload": payload}
+
+
+_calls = 0
+
+
+def counts(context, payload):
+    global _calls
+    _calls += 1
+    import os
+
+    return {
+        "calls": _calls,
+        "tokenInEnv": "DISPATCH_WORKER_TOKEN" in os.environ,
+        "headers": None if context.http is None else list(context.http["headers"]),
+    }
+
+
+def allocates(context, payload):
+    return len(bytearray(payload["bytes"]))
 
 
 def replyEvent(context, payload):

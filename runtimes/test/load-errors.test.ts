@@ -177,6 +177,20 @@ const cases: {
   {
     runtime: "nodejs",
     handler: "ok.mjs",
+    what: "no DISPATCH_WORKER_TOKEN",
+    message: /^DISPATCH_WORKER_TOKEN is not set/,
+    env: { DISPATCH_WORKER_TOKEN: "" },
+  },
+  {
+    runtime: "python3",
+    handler: "ok.handle",
+    what: "no DISPATCH_WORKER_TOKEN",
+    message: /^DISPATCH_WORKER_TOKEN is not set/,
+    env: { DISPATCH_WORKER_TOKEN: "" },
+  },
+  {
+    runtime: "nodejs",
+    handler: "ok.mjs",
     what: "a DISPATCH_TIMEOUT_MS that is no number",
     message: /^DISPATCH_TIMEOUT_MS must be a whole number/,
     env: { DISPATCH_TIMEOUT_MS: "soon" },

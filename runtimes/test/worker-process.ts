@@ -13,6 +13,9 @@ import {
   workerCommand,
 } from "../src/index.js";
 
+/** The credential test workers get (`DISPATCH_WORKER_TOKEN`); {@link request} sends it unless told not to. */
+export const workerToken = "test-worker-token-0123456789abcdef";
+
 /** Writes `files` (relative path → content) into a new temp dir and returns it. */
 export async function writeBundle(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-runtime-"));
@@ -67,6 +70,7 @@ export async function launch(
       DISPATCH_FUNCTION_DIR: options.dir,
       DISPATCH_HANDLER: options.handler,
       DISPATCH_FUNCTION: "test-fn",
+      DISPATCH_WORKER_TOKEN: workerToken,
       ...(options.lifeline ? { DISPATCH_LIFELINE_FD: "3" } : {}),
       ...options.env,
     },
@@ -147,16 +151,25 @@ export interface Answer {
 /**
  * One HTTP request, by default on a connection of its own that the request asks to close (no
  * pooling, so a draining worker is seen as it is); pass a keep-alive `agent` to pool as the
- * control plane does.
+ * control plane does. It carries {@link workerToken} as the driver's calls do, another `token`,
+ * or none (`token: null`).
  */
 export function request(
   url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer; agent?: Agent } = {},
+  init: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    agent?: Agent;
+    token?: string | null;
+  } = {},
 ): Promise<Answer> {
+  const token = init.token === undefined ? workerToken : init.token;
+  const headers = { ...(token === null ? {} : { "dispatch-worker-token": token }), ...init.headers };
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       url,
-      { method: init.method ?? "GET", headers: init.headers, agent: init.agent ?? false },
+      { method: init.method ?? "GET", headers, agent: init.agent ?? false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Dispatch needs, when it is missing:
-# Node.js packages (npm ci), nats-server and python3 (apt-get). Safe to run repeatedly.
+# Node.js packages (npm ci), nats-server, python3 and bubblewrap (apt-get). Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,11 +21,14 @@ if [ -n "${CI:-}" ] || [ ! -f node_modules/.package-lock.json ] || [ package-loc
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# Debian packages the tests need: nats-server, and python3 for the Python worker.
+# Debian packages the tests need: nats-server, python3 for the Python worker, and bubblewrap,
+# which sandboxes function workers (without it they run as plain processes, and the isolation
+# tests check only what that mode promises).
 missing=""
 # Debian installs nats-server in /usr/sbin, which is not on a normal user's PATH.
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || [ -x /usr/local/sbin/nats-server ] || missing="$missing nats-server"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+command -v bwrap >/dev/null 2>&1 || [ -x /usr/bin/bwrap ] || missing="$missing bubblewrap"
 if [ -n "$missing" ]; then
   echo "installing$missing (apt-get)..." >&2
   sudo=""

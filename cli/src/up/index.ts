@@ -1,4 +1,4 @@
-import { natsServerBinary } from "@dispatch/control-plane";
+import { type IsolationChoice, natsServerBinary } from "@dispatch/control-plane";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CommandError } from "../errors.js";
 import { parseDurationFlag } from "../functions/function-flags.js";
@@ -70,6 +70,12 @@ export function createUpCommand(): Command {
         "--nats-server-bin <path>",
         "the nats-server binary to start (default: on PATH, or in /usr/sbin)",
       ),
+    )
+    .addOption(
+      new Option("--isolation <mode>", "how function workers are isolated (auto: bubblewrap where it works)")
+        .env("DISPATCH_ISOLATION")
+        .choices(["auto", "bubblewrap", "process"])
+        .default("auto"),
     )
     .addOption(new Option("--save-context <name>", "CLI context to point at this instance").default("local"))
     .addOption(
@@ -163,6 +169,7 @@ Examples:
           maxScaleMin: number;
           maxScaleMax: number;
           maxInstancesPerOrg: number;
+          isolation: IsolationChoice;
         },
         command: Command,
       ) => {
@@ -198,6 +205,7 @@ Examples:
               maxScaleMax: flags.maxScaleMax,
               maxInstancesPerOrg: flags.maxInstancesPerOrg,
             },
+            isolation: flags.isolation,
             ...(command.optsWithGlobals<{ config?: string }>().config
               ? { configPath: command.optsWithGlobals<{ config: string }>().config }
               : {}),

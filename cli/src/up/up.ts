@@ -3,6 +3,7 @@ import {
   ConfigurationError,
   type ControlPlane,
   type FunctionLimits,
+  type IsolationChoice,
   startControlPlane,
 } from "@dispatch/control-plane";
 import { Role } from "@dispatch/proto";
@@ -38,6 +39,8 @@ export interface UpOptions {
   maxBundleBytes?: number;
   /** Unpacked bundle size and files, scale bounds, instances per org. */
   functionLimits?: Partial<FunctionLimits>;
+  /** How function workers are isolated; default auto (the strongest available). */
+  isolation?: IsolationChoice;
   /** The CLI config file to write the context to. */
   configPath?: string;
   log(line: string): void;
@@ -110,6 +113,7 @@ async function startClaimed(
       ...(options.runRetention ? { runRetention: options.runRetention } : {}),
       ...(options.maxBundleBytes ? { maxBundleBytes: options.maxBundleBytes } : {}),
       ...(options.functionLimits ? { functionLimits: options.functionLimits } : {}),
+      ...(options.isolation ? { isolation: options.isolation } : {}),
       log: (message, error) =>
         options.log(
           `control-plane: ${message}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
@@ -138,6 +142,9 @@ async function startClaimed(
     ...(nats.own ? { nats: nats.own.port } : {}),
     activator: Number(new URL(urls.activator ?? "http://127.0.0.1:0").port),
   });
+  const isolation = controlPlane.isolation;
+  if (isolation) options.log(`isolation: ${isolation.summary}`);
+  if (isolation?.warning) options.log(`WARNING: ${isolation.warning}`);
   await saveContext(
     options.contextName,
     { server: controlPlane.url, token: dataDir.adminToken, org: "default" },

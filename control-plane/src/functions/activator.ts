@@ -178,6 +178,7 @@ async function forward(
           headers: {
             ...withoutToken(req.headers),
             "dispatch-run-id": run.meta?.name ?? "",
+            "dispatch-worker-token": lease.instance.token,
             "dispatch-secrets": secretsHeader,
           },
         },

@@ -18,6 +18,12 @@ import type { Driver } from "./driver.js";
 import { startInFlightRuns } from "./in-flight-runs.js";
 import { InstanceQuota } from "./instance-quota.js";
 import { Invoker } from "./invoker.js";
+import {
+  type Isolation,
+  type IsolationChoice,
+  type IsolationReport,
+  openIsolation,
+} from "./isolation/isolation.js";
 import { defaultFunctionLimits, type FunctionLimits } from "./limits.js";
 import { createLocalDriver } from "./local-driver.js";
 import { LogStore } from "./log-store.js";
@@ -43,6 +49,8 @@ export interface FunctionsOptions {
   runRetention?: Partial<RunRetention>;
   defaults?: Partial<FunctionDefaults>;
   driver?: Driver;
+  /** How the local driver isolates workers; default "auto" (the strongest available). */
+  isolation?: IsolationChoice;
   activatorPort?: number;
   log: ErrorLogger;
 }
@@ -56,6 +64,8 @@ export interface Functions {
   scheduler: Scheduler;
   activator: Activator;
   driverName: string;
+  /** How workers are isolated, as the driver reports it. */
+  isolation: IsolationReport | undefined;
   maxBundleBytes: number;
   limits: FunctionLimits;
   /** Checks of a function spec that need I/O: its bundle exists, its schemas compile. */
@@ -72,6 +82,8 @@ export interface Functions {
  */
 export async function startFunctions(options: FunctionsOptions): Promise<Functions> {
   const { js, jsm, replicas, log } = options;
+  // First: an isolation asked for that cannot work stops the start before anything else.
+  const isolation = options.driver ? undefined : await openIsolation({ choice: options.isolation ?? "auto" });
   const sources = new SourceStore(await new Objm(js).create("sources", { replicas }));
   const maxBundleBytes = options.maxBundleBytes ?? defaultMaxBundleBytes;
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "dispatch-work-")));
@@ -87,7 +99,12 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
   const logs = await LogStore.open(options.nats, js, jsm, replicas, options.natsHealth);
   const schemas = new SchemaCheck();
   const defaults = { ...functionDefaults, ...options.defaults };
-  const driver = options.driver ?? createLocalDriver({ onLog: (line) => logs.append(line) });
+  const driver =
+    options.driver ??
+    createLocalDriver({
+      isolation: isolation as Isolation,
+      onLog: (line) => logs.append(line),
+    });
   const scheduler = new Scheduler({
     store: options.functions,
     driver,
@@ -155,6 +172,7 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     scheduler,
     activator,
     driverName: driver.name,
+    isolation: driver.isolation,
     maxBundleBytes,
     limits,
     async validate(fn, v) {
@@ -174,6 +192,9 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     },
     async afterDelete(fn) {
       schemas.forget(`${fn.meta?.uid}/`);
+      // Its lines go at once, as its runs do (what calls in flight still write goes when
+      // its instances have stopped, in onRemoved).
+      await logs.deleteFunction(fn.meta?.org ?? "", fn.meta?.name ?? "");
       await runs.deleteFunction(fn.meta?.org ?? "", fn.meta?.name ?? "");
     },
     async close() {

@@ -16,7 +16,7 @@ import {
 } from "@dispatch/proto";
 import type { ErrorLogger } from "../errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
-import type { Instance } from "./driver.js";
+import { describeExit, type Instance } from "./driver.js";
 import type { InFlightRuns } from "./in-flight-runs.js";
 import { InstanceQuotaError } from "./instance-quota.js";
 import { formatBytes } from "./limits.js";
@@ -407,11 +407,13 @@ async function describeFailure(err: WorkerCallError, instance: Instance, timeout
   const exit = await Promise.race([
     instance.exited,
     new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), 200);
+      // A call that broke off most likely saw the worker die: give its exit (and the
+      // reason, such as running out of memory) time to be known on a loaded machine.
+      timer = setTimeout(() => resolve(undefined), err.failure === "broken" ? 5000 : 200);
     }),
   ]);
   clearTimeout(timer);
-  const how = exit ? ` (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})` : "";
+  const how = exit ? ` (${describeExit(exit)})` : "";
   const message = err.timedOut
     ? `the call did not finish within ${timeoutMs / 1000}s (the function's timeout); the worker did not answer`
     : err.message;

@@ -1,40 +1,53 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { constants } from "node:os";
 import { createInterface } from "node:readline";
 import type { Writable } from "node:stream";
-import { parseWorkerLine, workerCommand } from "@dispatch/runtimes";
+import { parseWorkerLine, type Runtime } from "@dispatch/runtimes";
 import {
   type Driver,
+  describeExit,
   type Instance,
   type InstanceExit,
   LoadError,
   type RevisionSpec,
   type WorkerLogLine,
 } from "./driver.js";
-import { probeWorker } from "./worker-client.js";
+import type { Isolation } from "./isolation/isolation.js";
+import { memoryLimitBytes } from "./isolation/memory-limit.js";
+import { formatBytes } from "./isolation/quantity.js";
+import { waitUntilReady } from "./readiness.js";
 
 /** Options for {@link createLocalDriver}. */
 export interface LocalDriverOptions {
+  /** How workers are isolated (`openIsolation`); the driver closes it when it closes. */
+  isolation: Isolation;
   /** Receives every line workers write outside and inside calls. */
   onLog?(line: WorkerLogLine): void;
-  /** How long a worker may take to become ready; default 30 s. */
+  /** How long a worker may take to become ready (its ready line, then its probe); default 30 s. */
   startTimeoutMs?: number;
   /** Workers starting at the same time, at most; default 8. Many functions created at once queue here. */
   maxConcurrentStarts?: number;
 }
 
-/** The environment a worker inherits from the control plane: nothing secret. */
-const inherited = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT"];
+/** What V8 writes when a heap reaches its limit (`--max-old-space-size`), just before it aborts. */
+const heapExhausted = /JavaScript heap out of memory/;
 
 /**
  * The local driver: each instance is a worker process on a loopback port,
  * chosen by the worker itself (port 0) and reported in its ready line, so
- * instances never race for ports.
+ * instances never race for ports. Each runs in the isolation given (a
+ * bubblewrap sandbox, or a plain process) and, where cgroups can be used, in
+ * a cgroup of its own that bounds its memory and processes and takes every
+ * process of the instance with it when it stops.
  */
-export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
-  const live = new Set<ChildProcess>();
+export function createLocalDriver(options: LocalDriverOptions): Driver {
+  const { isolation } = options;
+  const live = new Map<ChildProcess, () => Promise<void>>();
+  const cleanups = new Set<Promise<void>>();
   let counter = 0;
   const reap = () => {
-    for (const child of live) child.kill("SIGKILL");
+    for (const child of live.keys()) killGroup(child);
   };
   process.once("exit", reap);
 
@@ -54,6 +67,7 @@ export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
 
   return {
     name: "local",
+    isolation: { mode: isolation.mode, summary: isolation.summary, warning: isolation.warning },
     async start(revision) {
       await slot();
       try {
@@ -63,59 +77,92 @@ export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
       }
     },
     async close() {
-      await Promise.all(
-        [...live].map(
-          (child) =>
-            new Promise<void>((resolve) => {
-              if (child.exitCode !== null) return resolve();
-              child.once("exit", () => resolve());
-              child.kill("SIGTERM");
-              setTimeout(() => child.kill("SIGKILL"), 5000).unref();
-            }),
-        ),
-      );
+      await Promise.all([...live.values()].map((stop) => stop()));
+      await Promise.all(cleanups);
       process.off("exit", reap);
+      await isolation.close();
     },
   };
 
   async function startWorker(revision: RevisionSpec): Promise<Instance> {
     const id = `${revision.name}-${revision.generation}-${++counter}`;
-    const { command, args } = workerCommand(revision.runtime as "nodejs" | "python3");
-    const env: Record<string, string> = {};
-    for (const name of inherited) {
-      const value = process.env[name];
-      if (value !== undefined) env[name] = value;
+    const runtime = revision.runtime as Runtime;
+    let memoryBytes: number;
+    try {
+      memoryBytes = memoryLimitBytes(revision.memory);
+    } catch (err) {
+      throw new LoadError(`spec.resources.memory: ${(err as Error).message}`);
     }
-    Object.assign(env, revision.env, {
-      DISPATCH_HOST: "127.0.0.1",
-      DISPATCH_PORT: "0",
-      DISPATCH_FUNCTION_DIR: revision.directory,
-      DISPATCH_HANDLER: revision.handler,
-      DISPATCH_FUNCTION: revision.name,
-      DISPATCH_TIMEOUT_MS: String(revision.timeoutMs),
-      // fd 3 is a pipe this process holds: if the control plane dies, even by
-      // SIGKILL, the pipe ends and the worker drains and exits instead of lingering.
-      DISPATCH_LIFELINE_FD: "3",
-    });
+    const token = randomBytes(32).toString("base64url");
+    const launch = await isolation
+      .launch({
+        org: revision.org,
+        runtime,
+        bundleDir: revision.directory,
+        env: {
+          ...revision.env,
+          DISPATCH_HOST: "127.0.0.1",
+          DISPATCH_PORT: "0",
+          DISPATCH_HANDLER: revision.handler,
+          DISPATCH_FUNCTION: revision.name,
+          DISPATCH_TIMEOUT_MS: String(revision.timeoutMs),
+          DISPATCH_WORKER_TOKEN: token,
+          DISPATCH_MEMORY_LIMIT: String(memoryBytes),
+          // fd 3 is a pipe this process holds: if the control plane dies, even by
+          // SIGKILL, the pipe ends and the worker drains and exits instead of lingering.
+          DISPATCH_LIFELINE_FD: "3",
+        },
+        memoryBytes,
+      })
+      .catch((err: Error) => {
+        throw new LoadError(`cannot prepare the worker's sandbox: ${err.message}`, { cause: err });
+      });
+    const startedAt = Date.now();
     // A process group of its own: a terminal's Ctrl-C reaches `dispatch up`, which
     // drains its workers (calls in flight finish); it must not kill them first.
-    const child = spawn(command, args, {
-      env,
-      cwd: revision.directory,
+    const child = spawn(launch.command, launch.args, {
+      env: launch.env,
+      cwd: launch.cwd,
       stdio: ["ignore", "pipe", "pipe", "pipe"],
       detached: true,
     });
+    const lifeline = child.stdio[3] as Writable | null;
     // Nothing is ever written to the lifeline; a worker that is gone must not raise EPIPE here.
-    (child.stdio[3] as Writable | null)?.on("error", () => {});
-    live.add(child);
+    lifeline?.on("error", () => {});
+
     let stopping = false;
+    let outOfHeap = false;
+    const killAll = () => {
+      killGroup(child);
+      void launch.cgroup?.killAll();
+    };
     const exited = new Promise<InstanceExit>((resolve) => {
-      child.once("exit", (code, signal) => {
+      let finished = false;
+      const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (finished) return;
+        finished = true;
         live.delete(child);
+        const cleanup = (async () => {
+          // What the instance left (a function's detached children) goes with it; the
+          // cgroup says whether the kernel killed for memory before it is removed.
+          killGroup(child);
+          const outOfMemory = (await launch.cgroup?.outOfMemory()) || outOfHeap;
+          resolve({
+            ...exitStatus(code, signal, launch.signalsAsExitCodes),
+            stopped: stopping,
+            ...(outOfMemory ? { reason: `out of memory (limit ${formatBytes(memoryBytes)})` } : {}),
+          });
+          await launch.cleanup().catch(() => undefined);
+        })();
+        cleanups.add(cleanup);
+        void cleanup.finally(() => cleanups.delete(cleanup));
+      };
+      child.once("exit", (code, signal) => {
         // Lines written just before exit may still be in the pipes: let them
-        // be read (a load error's report must reach status), but do not wait
-        // for a grandchild that holds the pipes open.
-        const settle = () => resolve({ code, signal, stopped: stopping });
+        // be read (a load error's report must reach status, V8's out-of-heap
+        // line must be seen), but do not wait for a grandchild that holds the
+        // pipes open.
+        const settle = () => finish(code, signal);
         const timer = setTimeout(settle, 500);
         timer.unref();
         child.once("close", () => {
@@ -124,10 +171,7 @@ export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
         });
       });
       // A spawn that fails (no such binary) emits "error" and never "exit".
-      child.once("error", () => {
-        live.delete(child);
-        resolve({ code: null, signal: null, stopped: stopping });
-      });
+      child.once("error", () => finish(null, null));
     });
 
     let loadError: string | undefined;
@@ -140,6 +184,7 @@ export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
         loadError = parsed.message;
         return;
       }
+      if (stream === "stderr" && heapExhausted.test(raw)) outOfHeap = true;
       recent.push(raw);
       if (recent.length > 20) recent.shift();
       const tagged = /^\[([0-9a-f-]{36})\] (.*)$/.exec(raw);
@@ -155,29 +200,43 @@ export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
     if (child.stdout) createInterface({ input: child.stdout }).on("line", (l) => log("stdout", l));
     if (child.stderr) createInterface({ input: child.stderr }).on("line", (l) => log("stderr", l));
 
+    let ended = false;
+    void exited.then(() => {
+      ended = true;
+    });
     const stop = async (drainMs = 30_000) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (ended) return;
       stopping = true;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), drainMs + 2000);
+      // The end of its lifeline is the worker's cue to drain (CONTRACT.md): it reaches
+      // the worker inside a sandbox too, where a signal would reach only bwrap.
+      lifeline?.destroy();
+      const timer = setTimeout(killAll, drainMs + 2000);
       await exited;
       clearTimeout(timer);
     };
+    live.set(child, () => stop(3000));
 
     const timeoutMs = options.startTimeoutMs ?? 30_000;
+    const deadline = startedAt + timeoutMs;
+    const notReady = (message: string) => {
+      stopping = true;
+      killAll();
+      return new LoadError(message);
+    };
     const port = await new Promise<number>((resolve, reject) => {
-      onReady = resolve;
       const timer = setTimeout(() => {
-        reject(new LoadError(`the worker did not become ready within ${timeoutMs / 1000}s`));
-        void stop(0);
+        reject(notReady(`the worker did not become ready within ${timeoutMs / 1000}s`));
       }, timeoutMs);
       child.once("error", (err) =>
         reject(new LoadError(`cannot start the ${revision.runtime} worker: ${err.message}`)),
       );
       void exited.then((exit) => {
         clearTimeout(timer);
-        const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
-        reject(new LoadError(loadError ?? `the worker stopped before it was ready (${how})${tail(recent)}`));
+        reject(
+          new LoadError(
+            loadError ?? `the worker stopped before it was ready (${describeExit(exit)})${tail(recent)}`,
+          ),
+        );
       });
       onReady = (p) => {
         clearTimeout(timer);
@@ -185,13 +244,45 @@ export function createLocalDriver(options: LocalDriverOptions = {}): Driver {
       };
     });
     const url = `http://127.0.0.1:${port}`;
-    // The readiness probe: the worker said it listens; confirm it answers.
-    if (!(await probeWorker(url, 2000))) {
-      await stop(0);
-      throw new LoadError("the worker listened but its readiness probe (GET /healthz) failed");
+    // The readiness probe: the worker said it listens; confirm it answers, retrying until the deadline.
+    if (!(await waitUntilReady(url, deadline, exited))) {
+      const error = notReady(
+        ended
+          ? "the worker stopped before its readiness probe (GET /healthz) answered"
+          : `the worker listened but its readiness probe (GET /healthz) did not answer 200 within ${timeoutMs / 1000}s`,
+      );
+      await exited;
+      throw error;
     }
-    const instance: Instance = { id, url, exited, stop };
-    return instance;
+    return { id, url, token, exited, stop };
+  }
+}
+
+/**
+ * How the worker ended. Inside bwrap the worker is a grandchild, and bwrap
+ * reports a worker killed by signal N as exit code 128+N (as shells do).
+ */
+function exitStatus(
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  signalsAsExitCodes: boolean,
+): { code: number | null; signal: NodeJS.Signals | null } {
+  if (signalsAsExitCodes && code !== null && code > 128) {
+    const name = (Object.keys(constants.signals) as NodeJS.Signals[]).find(
+      (s) => constants.signals[s] === code - 128,
+    );
+    if (name) return { code: null, signal: name };
+  }
+  return { code, signal };
+}
+
+/** Kills the instance's process group (the worker, or bwrap and with it the sandbox). */
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // Gone already.
   }
 }
 

@@ -45,6 +45,7 @@ function memoryDriver(): Driver & {
       return {
         id: `i-${driver.started}`,
         url: `memory://${driver.started}`,
+        token: "",
         exited,
         stop: async () => exit({ code: 0, signal: null, stopped: true }),
       };

@@ -11,7 +11,7 @@ import {
 import type { ErrorLogger } from "../errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import type { BundleCache, BundleHandle } from "./bundle-cache.js";
-import type { Driver, RevisionSpec } from "./driver.js";
+import { type Driver, describeExit, type RevisionSpec } from "./driver.js";
 import { type InstanceQuota, InstanceQuotaError } from "./instance-quota.js";
 import { type Lease, type PoolEvent, RevisionPool, type ScalePolicy } from "./revision-pool.js";
 
@@ -380,7 +380,7 @@ export class Scheduler {
     // Shutting down: instances end because the platform stops them.
     if (state.serving !== pool || this.closing) return;
     if (event.type === "crashed") {
-      const how = event.exit.signal ? `signal ${event.exit.signal}` : `exit code ${event.exit.code}`;
+      const how = describeExit(event.exit);
       const restart =
         event.restartInMs === undefined ? "" : `; restarting in ${(event.restartInMs / 1000).toFixed(1)}s`;
       state.crash = `instance ${event.instance} crashed (${how})`;
@@ -437,6 +437,7 @@ export class Scheduler {
       env: { ...spec.env },
       directory: bundle.directory,
       timeoutMs: timeout ? Number(timeout.seconds) * 1000 + timeout.nanos / 1e6 : this.defaults.timeoutMs,
+      memory: spec.resources?.memory ?? "",
     };
     return { revision, bundle };
   }
@@ -527,6 +528,7 @@ function sameCode(revision: RevisionSpec, object: FunctionResource, defaults: Fu
     revision.runtime === spec.runtime &&
     revision.handler === spec.handler &&
     revision.timeoutMs === timeoutMs &&
+    revision.memory === (spec.resources?.memory ?? "") &&
     env(revision.env) === env(spec.env)
   );
 }

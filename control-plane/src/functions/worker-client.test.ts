@@ -19,6 +19,7 @@ async function serve(
   const instance: Instance = {
     id: "fake",
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    token: "test-token",
     exited,
     stop: async () => {},
   };

@@ -96,7 +96,11 @@ export function callWorker(instance: Instance, body: unknown, timeoutMs: number)
         path: "/invoke",
         method: "POST",
         agent,
-        headers: { "content-type": "application/json", "content-length": payload.length },
+        headers: {
+          "content-type": "application/json",
+          "content-length": payload.length,
+          "dispatch-worker-token": instance.token,
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];

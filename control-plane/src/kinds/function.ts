@@ -1,6 +1,7 @@
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { type Function as FunctionResource, FunctionSchema, Phase } from "@dispatch/proto";
 import { defaultHandler } from "@dispatch/runtimes";
+import { checkMemory } from "../functions/isolation/memory-limit.js";
 import { checkName, type Violations } from "../validation/violations.js";
 import { binaryCodec, type Kind } from "./kind.js";
 import { envName } from "./names.js";
@@ -50,6 +51,7 @@ export const functionKind: Kind<FunctionResource> = {
     }
     for (const [i, name] of spec.secrets.entries()) checkName(v, `spec.secrets[${i}]`, name);
     checkDuration(v, "spec.timeout", spec.timeout, maxTimeoutMs);
+    checkMemory(v, "spec.resources.memory", spec.resources?.memory);
     if (spec.timeout && spec.timeout.seconds === 0n && spec.timeout.nanos === 0) {
       v.add("spec.timeout", "must be more than 0 (leave it out for the default, 30s)");
     }

@@ -15,6 +15,8 @@ export interface WorkerConfig {
   drainMs: number;
   /** A descriptor whose end of file means the driver that started the worker has gone. */
   lifelineFd: number | undefined;
+  /** The credential every request but `GET /healthz` must carry (`DISPATCH_WORKER_TOKEN`). */
+  workerToken: string;
 }
 
 /**
@@ -35,6 +37,12 @@ export class LoadError extends Error {
 export function readConfig(env: NodeJS.ProcessEnv): WorkerConfig {
   const handler = env.DISPATCH_HANDLER?.trim();
   if (!handler) throw new LoadError("DISPATCH_HANDLER is not set (use file.js or file.js:name)");
+  const workerToken = env.DISPATCH_WORKER_TOKEN ?? "";
+  if (workerToken.length < 16) {
+    throw new LoadError(
+      "DISPATCH_WORKER_TOKEN is not set (or shorter than 16 characters): a worker takes calls only with the credential its driver gives it",
+    );
+  }
   return {
     host: env.DISPATCH_HOST || "127.0.0.1",
     port: integer(env, "DISPATCH_PORT", undefined, 65535),
@@ -44,6 +52,7 @@ export function readConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     timeoutMs: integer(env, "DISPATCH_TIMEOUT_MS", 30_000),
     drainMs: integer(env, "DISPATCH_DRAIN_MS", 30_000),
     lifelineFd: env.DISPATCH_LIFELINE_FD ? integer(env, "DISPATCH_LIFELINE_FD", undefined, 1024) : undefined,
+    workerToken,
   };
 }
 

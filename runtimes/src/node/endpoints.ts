@@ -1,10 +1,11 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import {
   type IncomingMessage,
   type ServerResponse,
   validateHeaderName,
   validateHeaderValue,
 } from "node:http";
-import type { CallError, CallLogs } from "../contract.js";
+import { type CallError, type CallLogs, WORKER_TOKEN_HEADER } from "../contract.js";
 import { encodeReplyEvent, eventAttributes, InvalidEventError, isReplyEvent } from "./cloudevents.js";
 import type { WorkerConfig } from "./config.js";
 import type { Handler } from "./load-handler.js";
@@ -56,6 +57,14 @@ export function createRequestListener(
       },
       toReply,
     );
+
+  const expected = createHash("sha256").update(config.workerToken).digest();
+  /** Whether the request carries the instance's credential; compared in constant time. */
+  const authorized = (req: IncomingMessage) => {
+    const given = req.headers[WORKER_TOKEN_HEADER];
+    if (typeof given !== "string") return false;
+    return timingSafeEqual(createHash("sha256").update(given).digest(), expected);
+  };
 
   const invoke = async (
     req: IncomingMessage,
@@ -161,6 +170,16 @@ export function createRequestListener(
           : path === "/http" || path.startsWith("/http/")
             ? http
             : undefined;
+    if (!authorized(req)) {
+      // The body is not read: the connection cannot carry another request.
+      res.setHeader("connection", "close");
+      return sendJson(res, 401, {
+        error: failure(
+          "SystemError",
+          `this worker takes calls only from Dispatch: the ${WORKER_TOKEN_HEADER} header is missing or wrong`,
+        ),
+      });
+    }
     if (route === undefined) {
       return sendJson(res, 404, { error: failure("SystemError", `no such endpoint: ${path}`) });
     }
@@ -389,6 +408,11 @@ function callHeaders(req: IncomingMessage): { secrets: Record<string, string>; r
 }
 
 function withoutCallHeaders(headers: IncomingMessage["headers"]): IncomingMessage["headers"] {
-  const { "dispatch-secrets": _secrets, "dispatch-run-id": _runId, ...rest } = headers;
+  const {
+    "dispatch-secrets": _secrets,
+    "dispatch-run-id": _runId,
+    [WORKER_TOKEN_HEADER]: _token,
+    ...rest
+  } = headers;
   return rest;
 }

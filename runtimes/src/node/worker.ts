@@ -30,10 +30,29 @@ const onUncaught = (error: unknown) => {
 process.on("uncaughtException", onUncaught);
 process.on("unhandledRejection", onUncaught);
 
+// Under Node's permission model (the driver's "process" isolation) a handler may not start
+// processes; it may not signal any other than its own worker either.
+if (process.permission !== undefined) allowSignalsToSelfOnly();
+
 const { config, handler } = await load().catch(exitWithLoadError);
+
+function allowSignalsToSelfOnly(): void {
+  const internal = process as unknown as { _kill(pid: number, signal: number): number };
+  const kill = internal._kill.bind(process);
+  internal._kill = (pid, signal) => {
+    if (pid !== process.pid) {
+      throw Object.assign(new Error(`a function may signal only its own process, not ${pid}`), {
+        code: "ERR_ACCESS_DENIED",
+      });
+    }
+    return kill(pid, signal);
+  };
+}
 
 async function load(): Promise<{ config: WorkerConfig; handler: Handler }> {
   const config = readConfig(process.env);
+  // The handler (and what it starts) must not find the credential in its environment.
+  delete process.env.DISPATCH_WORKER_TOKEN;
   if (!existsSync(config.functionDir)) {
     throw new LoadError(`DISPATCH_FUNCTION_DIR ${config.functionDir} does not exist`);
   }
