@@ -12,7 +12,7 @@ import {
 import { startDispatch } from "@dispatch/testkit";
 import type { NatsConnection } from "@nats-io/transport-node";
 import test from "ava";
-import { deploy, exec, functionClients, helloJs } from "./functions-helpers.js";
+import { deploy, exec, functionClients, helloJs, settled, uploadFile } from "./functions-helpers.js";
 import { client, rejects } from "./helpers.js";
 
 /** Resolves once `nc` reported `count` status events of `type` (counted from this call on). */
@@ -156,8 +156,12 @@ test("NATS back without the consumers the watches had (a restarted cluster node)
   await tokens.delete({ name: "probe" });
   t.is((await rejects(client(SecretService, url, probe).list({}))).code, Code.Unauthenticated);
 
-  // The scheduler's watch: a new function comes up (deploy waits 20 s for it, nats.js alone would take 60).
-  t.is((await deploy(api, "fresh", "fresh.js", helloJs)).status?.phase, Phase.READY);
+  // The scheduler's watch: a new function comes up. nats.js alone would notice the lost consumer only
+  // after two missed 30 s heartbeats; resumed at the reconnect, the function settles long before 45 s
+  // even on a loaded machine (a cold start), so this bound tells the two apart.
+  const source = await uploadFile(api, "fresh.js", helloJs);
+  await api.functions.create({ function: { meta: { name: "fresh" }, spec: { runtime: "nodejs", source } } });
+  t.is((await settled(api, "fresh", 45_000)).status?.phase, Phase.READY);
   // A Watch RPC opened before the outage.
   await secrets.create({ secret: { meta: { name: "after" }, spec: { data: { k: "v" } } } });
   t.is((await nextChange(watch)).object?.meta?.name, "after");
