@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { constants } from "node:os";
-import { createInterface } from "node:readline";
 import type { Writable } from "node:stream";
 import { parseWorkerLine, type Runtime } from "@dispatch/runtimes";
 import {
@@ -16,6 +15,7 @@ import {
 import type { Isolation } from "./isolation/isolation.js";
 import { memoryLimitBytes } from "./isolation/memory-limit.js";
 import { formatBytes } from "./isolation/quantity.js";
+import { readLines } from "./line-reader.js";
 import { waitUntilReady } from "./readiness.js";
 
 /** Options for {@link createLocalDriver}. */
@@ -197,8 +197,8 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
         runId: tagged ? (tagged[1] ?? "") : "",
       });
     };
-    if (child.stdout) createInterface({ input: child.stdout }).on("line", (l) => log("stdout", l));
-    if (child.stderr) createInterface({ input: child.stderr }).on("line", (l) => log("stderr", l));
+    if (child.stdout) readLines(child.stdout, (l) => log("stdout", l));
+    if (child.stderr) readLines(child.stderr, (l) => log("stderr", l));
 
     let ended = false;
     void exited.then(() => {
