@@ -12,6 +12,7 @@ import {
   type ManifestDocument,
   parseManifest,
 } from "../manifest.js";
+import { updateAtReadRevision } from "../update-at-read-revision.js";
 import { warnMissingSecrets, warnSecretUsers } from "./secret-references.js";
 import {
   addWaitOptions,
@@ -162,8 +163,23 @@ async function step(
         return;
       }
       // The revision we compared against is the precondition: a concurrent change
-      // fails with ABORTED instead of being overwritten.
-      report("configured", await need("update")(documentToObject(doc, org, meta?.revision ?? 0n)));
+      // fails with ABORTED instead of being overwritten (a status write alone does not).
+      const updated = await updateAtReadRevision(
+        meta?.revision ?? 0n,
+        (revision) => need("update")(documentToObject(doc, org, revision)),
+        async () => {
+          const fresh = await ops.get({ org, name }, { reveal: true });
+          const freshMeta = metaOf(fresh);
+          return {
+            revision: freshMeta?.revision ?? 0n,
+            unchanged:
+              kind.specSchema !== undefined &&
+              specsEqual(kind.specSchema, liveSpec, (fresh as { spec?: Message }).spec) &&
+              tagsEqual(meta?.tags ?? {}, freshMeta?.tags ?? {}),
+          };
+        },
+      );
+      report("configured", updated);
       return;
     }
   }

@@ -49,10 +49,12 @@ test("a probe that never answers 200 gives up at the deadline, not before", asyn
     res.writeHead(503).end();
   });
   t.teardown(server.close);
+  // How many probes fit before the deadline depends on the machine; that failed probes are
+  // tried again is the first test's claim. This one: false, and only once the deadline passed.
   const deadline = Date.now() + 300;
   t.false(await waitUntilReady(server.url, deadline));
   t.true(Date.now() >= deadline, "it kept probing until the deadline");
-  t.true(probes > 1, "more than one probe");
+  t.true(probes >= 1, "it probed");
 });
 
 test("a worker that ends stops the wait at once", async (t) => {
