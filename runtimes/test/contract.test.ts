@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { Agent } from "node:http";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
@@ -263,7 +263,8 @@ for (const runtime of runtimes) {
       runtime,
       "sleeps",
       async (worker) => {
-        const late = await invoke(worker, { seconds: 3 });
+        // Held until a file that never comes: only the deadline ends this call.
+        const late = await invoke(worker, { until: "/nonexistent/never" });
         t.is(late.error?.type, "SystemError");
         t.is(late.error?.message, "timed out after 0.3s");
       },
@@ -451,10 +452,10 @@ for (const runtime of runtimes) {
       runtime,
       "sleeps",
       async (worker) => {
-        const answer = await request(`${worker.url}/http/x?seconds=3`, {
+        const answer = await request(`${worker.url}/http/x`, {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ seconds: 3 }),
+          body: JSON.stringify({ until: "/nonexistent/never" }),
         });
         t.is(answer.status, 504);
         t.is((answer.json() as { error: CallError }).error.type, "SystemError");
@@ -554,9 +555,11 @@ for (const runtime of runtimes) {
         return agent;
       };
       const marker = join(bundles.get(runtime) as string, `started-${randomUUID()}`);
+      // The call in flight is held until the checks below are done, however slow the machine.
+      const release = join(bundles.get(runtime) as string, `release-${randomUUID()}`);
       const inFlight = request(`${worker.url}/invoke`, {
         method: "POST",
-        body: JSON.stringify({ payload: { seconds: 3, marker } }),
+        body: JSON.stringify({ payload: { until: release, marker } }),
         agent: keepAlive(),
       });
       await eventually(() => existsSync(marker));
@@ -574,6 +577,7 @@ for (const runtime of runtimes) {
       });
       t.is(refused.status, 503);
       t.is(refused.headers.connection, "close");
+      await writeFile(release, "go");
       const answered = await inFlight;
       t.is((answered.json() as InvokeResponse).output, "woke");
       t.is(answered.headers.connection, "close", "the call in flight at SIGTERM closes its connection too");

@@ -7,7 +7,7 @@ import type { Runtime } from "../src/index.js";
 export const fixtureFiles: Record<Runtime, Record<string, string>> = {
   nodejs: {
     "fixtures.mjs": `
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 class InputError extends Error {}
@@ -59,7 +59,9 @@ export const rejectsNarrowly = async () => {
 };
 export const sleeps = async (context, payload) => {
   if (payload.marker) writeFileSync(payload.marker, "started");
-  await sleep(payload.seconds * 1000);
+  // Held until the test writes the file it names (so no clock decides when the call ends).
+  if (payload.until) while (!existsSync(payload.until)) await sleep(20);
+  else await sleep(payload.seconds * 1000);
   return "woke";
 };
 export const notJson = () => ({ big: 10n });
@@ -106,6 +108,7 @@ export const replyEvent = (context, payload) => ({
   python3: {
     "fixtures.py": `
 import json
+import os
 import sys
 import time
 
@@ -185,7 +188,11 @@ def sleeps(context, payload):
     if payload.get("marker"):
         with open(payload["marker"], "w") as marker:
             marker.write("started")
-    time.sleep(payload["seconds"])
+    if payload.get("until"):
+        while not os.path.exists(payload["until"]):
+            time.sleep(0.02)
+    else:
+        time.sleep(payload["seconds"])
     return "woke"
 
 

@@ -139,7 +139,9 @@ async function syntaxErrorReport(file: string, functionDir: string): Promise<str
   const probe = spawnSync(
     process.execPath,
     ["--input-type=module", "--eval", `await import(${JSON.stringify(pathToFileURL(file).href)})`],
-    { cwd: functionDir, encoding: "utf8", timeout: 10_000 },
+    // A Node start on a loaded machine can take seconds: allow it most of the driver's 30 s
+    // start deadline, so the report names the line rather than saying nothing.
+    { cwd: functionDir, encoding: "utf8", timeout: 20_000 },
   );
   return probe.stderr ?? "";
 }
