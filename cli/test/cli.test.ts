@@ -3,6 +3,9 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { ConditionStatus, EndpointService, Phase, WatchEventType } from "@dispatch/proto";
 import { startDispatch, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
 import { parse, parseAllDocuments } from "yaml";
@@ -303,6 +306,90 @@ test("tokens: create prints the secret once; the new token works and whoami name
   t.regex(tokens.stdout, /\nci-bot\s+default\s+ORG_MEMBER\s/);
   t.false(tokens.stdout.includes(secret));
   t.is((await dispatch(t, ["delete", "token", "ci-bot"])).code, 0);
+});
+
+test("tokens: --role component makes a component token, listed with its role; it reads every org and may not create", async (t) => {
+  const created = await dispatch(t, ["create", "token", "edge-proxy", "--role", "component"]);
+  t.is(created.code, 0, created.stderr);
+  t.regex(created.stderr, /token\/edge-proxy created \(COMPONENT in every org\)/);
+  const secret = created.stdout.trim();
+  const tokens = await dispatch(t, ["get", "tokens"]);
+  t.regex(tokens.stdout, /\nedge-proxy\s+\*\s+COMPONENT\s/);
+  const who = await dispatch(t, ["whoami", "-o", "json"], { env: { DISPATCH_TOKEN: secret } });
+  t.like(JSON.parse(who.stdout), { kind: "Token", name: "edge-proxy", role: "ROLE_COMPONENT" });
+  const read = await dispatch(t, ["get", "secrets"], { env: { DISPATCH_TOKEN: secret } });
+  t.is(read.code, 0, read.stderr);
+  const write = await dispatch(t, ["create", "secret", "from-component", "--from-literal", "a=b"], {
+    env: { DISPATCH_TOKEN: secret },
+  });
+  t.is(write.code, 1);
+  t.regex(write.stderr, /is a component token and may not create secrets/);
+
+  const admin = await dispatch(t, ["create", "token", "ops-2", "--role", "admin", "-o", "json"]);
+  t.is(admin.code, 0, admin.stderr);
+  t.like(JSON.parse(admin.stdout), { kind: "Token", name: "ops-2", org: undefined, role: "ROLE_ADMIN" });
+  const unknown = await dispatch(t, ["create", "token", "x", "--role", "root"]);
+  t.is(unknown.code, 2, "a usage error");
+  t.regex(unknown.stderr, /'root' is invalid. Allowed choices are member, admin, component/);
+  const disagree = await dispatch(t, ["create", "token", "y", "--admin", "--role", "component"]);
+  t.is(disagree.code, 2, "a usage error");
+  t.regex(disagree.stderr, /--admin and --role component disagree/);
+  const names = (await dispatch(t, ["get", "tokens", "-o", "json"])).stdout;
+  t.false(/"name": "(x|y)"/.test(names), "nothing was created by the refused commands");
+  for (const name of ["edge-proxy", "ops-2"]) t.is((await dispatch(t, ["delete", "token", name])).code, 0);
+});
+
+test("--wait on an endpoint returns once a component writes READY through UpdateStatus", async (t) => {
+  const path = await file(
+    t,
+    "waited-api.yaml",
+    "kind: API\nname: waited-api\nspec: {function: seed-hello, paths: [/waited]}\n",
+  );
+  const component = await dispatch(t, ["create", "token", "gateway-1", "--role", "component"]);
+  t.is(component.code, 0, component.stderr);
+  const { url } = t.context.dispatch;
+  const endpoints = createClient(
+    EndpointService,
+    createConnectTransport({
+      baseUrl: url,
+      httpVersion: "1.1",
+      interceptors: [
+        (next) => async (req) => {
+          req.header.set("authorization", `Bearer ${component.stdout.trim()}`);
+          return await next(req);
+        },
+      ],
+    }),
+  );
+  const abort = new AbortController();
+  // The component: as soon as the endpoint exists, it reports it programmed.
+  const reporting = (async () => {
+    for await (const event of endpoints.watch({ name: "waited-api" }, { signal: abort.signal })) {
+      const object = event.object;
+      if (event.type !== WatchEventType.ADDED || !object?.meta) continue;
+      await endpoints.updateStatus({
+        endpoint: {
+          meta: { name: "waited-api", revision: object.meta.revision },
+          status: {
+            phase: Phase.READY,
+            observedGeneration: object.meta.generation,
+            conditions: [{ type: "Programmed", status: ConditionStatus.TRUE, reason: "Accepted" }],
+          },
+        },
+      });
+      return;
+    }
+  })();
+  try {
+    const waited = await dispatch(t, ["create", "-f", path, "--wait", "--timeout", "2m"]);
+    t.is(waited.code, 0, waited.stderr);
+    t.is(waited.stdout, "endpoint/waited-api created\n");
+    t.regex(waited.stderr, /endpoint\/waited-api ready\n$/);
+    await reporting;
+  } finally {
+    abort.abort();
+    await reporting.catch(() => undefined);
+  }
 });
 
 test("--wait follows the object with Watch until it is READY", async (t) => {

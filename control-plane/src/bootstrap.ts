@@ -7,6 +7,7 @@ import { ConfigurationError } from "./errors.js";
 import type { Resource } from "./kinds/kind.js";
 import { defaultOrg } from "./kinds/organization.js";
 import type { Sealer } from "./secrets/sealer.js";
+import { AlreadyExistsError } from "./store/errors.js";
 import type { ResourceStore } from "./store/resource-store.js";
 
 /**
@@ -41,6 +42,6 @@ export async function ensureDefaultOrg(store: ResourceStore<Resource>): Promise<
     status: { phase: Phase.READY, observedGeneration: 1n },
   });
   await store.create(defaultOrg, org, `organization "${defaultOrg}"`).catch((err: unknown) => {
-    if (!(err instanceof Error && err.name === "AlreadyExistsError")) throw err;
+    if (!(err instanceof AlreadyExistsError)) throw err;
   });
 }

@@ -25,7 +25,8 @@ import { principalKey } from "./auth/principal.js";
 import { tokenSigningKey } from "./auth/token-record.js";
 import { TokenRegistry } from "./auth/token-registry.js";
 import { checkSecretKey, ensureDefaultOrg } from "./bootstrap.js";
-import { ConfigurationError, type ErrorLogger, toConnectError } from "./errors.js";
+import { createErrorInterceptor, toConnectError } from "./error-interceptor.js";
+import { ConfigurationError, controlPlaneErrors, type ErrorLogger } from "./errors.js";
 import type { Driver } from "./functions/driver.js";
 import { type Functions, startFunctions } from "./functions/functions.js";
 import type { IsolationChoice, IsolationReport } from "./functions/isolation/isolation.js";
@@ -270,7 +271,7 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
     ) =>
       router.service(
         desc,
-        createResourceService(desc, { kind, store, checkOrg, pageSize, log, ...extra }) as never,
+        createResourceService(desc, { kind, store, checkOrg, pageSize, ...extra }) as never,
       );
     service(FunctionService, functionKind, stores.functions, {
       validateAsync: (fn: FunctionResource, v: Violations) => functions.validate(fn, v),
@@ -289,10 +290,10 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
         await tokens.revokeOrg(org.meta?.name ?? "");
       },
     });
-    router.service(TokenService, createTokenService(tokens, rules.orgUid, log));
-    router.service(RunService, createRunService(functions.invoker, functions.runs, log, pageSize));
-    router.service(SourceService, createSourceService(functions.sources, functions.maxBundleBytes, log));
-    router.service(LogService, createLogService(functions.logs, log, functions.invoker));
+    router.service(TokenService, createTokenService(tokens, rules.orgUid));
+    router.service(RunService, createRunService(functions.invoker, functions.runs, pageSize));
+    router.service(SourceService, createSourceService(functions.sources, functions.maxBundleBytes));
+    router.service(LogService, createLogService(functions.logs, functions.invoker));
     router.service(SystemService, createSystemService(options.version ?? "0.0.0-dev", components));
     const reflection = createReflectionService([...apiFiles], served);
     router.service(reflectionServices.v1, reflection);
@@ -305,17 +306,18 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
     SystemService.typeName,
     ...served.filter((name) => name.includes("reflection")),
   ]);
+  const errors = controlPlaneErrors(log);
   const natsGate: Interceptor = (next) => async (req) => {
     if (needsNoNats.has(req.service.typeName)) return await next(req);
     const down = natsHealth.unavailable();
-    if (down) throw toConnectError(down, log);
+    if (down) throw toConnectError(down, errors);
     try {
       return await next(req);
     } catch (err) {
       // A call cut short by the outage says so, with since when.
       const lost = natsHealth.unavailable();
       if (lost && err instanceof ConnectError && err.code === Code.Unavailable)
-        throw toConnectError(lost, log);
+        throw toConnectError(lost, errors);
       throw err;
     }
   };
@@ -323,7 +325,9 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
   const hint = options.authHint ? ` ${options.authHint}` : "";
   const adapter = connectNodeAdapter({
     routes,
-    interceptors: [natsGate],
+    // The error interceptor comes last, closest to the handlers: every error
+    // a handler throws is a ConnectError before the NATS gate looks at it.
+    interceptors: [natsGate, createErrorInterceptor(errors)],
     // Bundles travel in one message: allow twice the limit so the service can
     // answer an oversized one with its own message.
     readMaxBytes: 2 * functions.maxBundleBytes + 1024 * 1024,

@@ -1,46 +1,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { errors as natsErrors } from "@nats-io/nats-core";
+import type { ErrorMapping } from "./error-interceptor.js";
 import { AlreadyExistsError, NotFoundError, RevisionConflictError } from "./store/errors.js";
 
 /** Where internal failures are reported (the message a client sees stays generic). */
 export type ErrorLogger = (message: string, error: unknown) => void;
-
-/**
- * Maps any error to the ConnectError a client sees. Store errors keep their
- * plain-language message with the matching code; anything unexpected becomes
- * Internal with the detail kept in `cause` and logged, never sent.
- */
-export function toConnectError(err: unknown, log: ErrorLogger): ConnectError {
-  if (err instanceof ConnectError) return err;
-  if (err instanceof NotFoundError)
-    return new ConnectError(err.message, Code.NotFound, undefined, undefined, err);
-  if (err instanceof AlreadyExistsError) {
-    return new ConnectError(err.message, Code.AlreadyExists, undefined, undefined, err);
-  }
-  if (err instanceof RevisionConflictError) {
-    return new ConnectError(err.message, Code.Aborted, undefined, undefined, err);
-  }
-  if (err instanceof NatsUnavailableError) {
-    return new ConnectError(err.message, Code.Unavailable, undefined, undefined, err);
-  }
-  if (isNatsOutage(err)) {
-    return new ConnectError(
-      `NATS did not answer (${(err as Error).message}); the control plane may be reconnecting to it: try again`,
-      Code.Unavailable,
-      undefined,
-      undefined,
-      err,
-    );
-  }
-  log("internal error", err);
-  return new ConnectError(
-    "internal error (the control plane log has the details)",
-    Code.Internal,
-    undefined,
-    undefined,
-    err,
-  );
-}
 
 /**
  * The control plane cannot start as configured (wrong key, NATS without
@@ -59,6 +23,35 @@ export class NatsUnavailableError extends Error {
   constructor(readonly since: Date) {
     super(`the control plane lost its connection to NATS at ${since.toISOString()}; it is reconnecting`);
   }
+}
+
+/**
+ * How the control plane's errors reach clients (through the one error
+ * interceptor, `error-interceptor.ts`): store errors keep their
+ * plain-language message with the matching code, a NATS outage is
+ * Unavailable, anything unexpected is Internal, logged, its detail never sent.
+ */
+export function controlPlaneErrors(log: ErrorLogger): ErrorMapping {
+  return {
+    codes: [
+      [NotFoundError, Code.NotFound],
+      [AlreadyExistsError, Code.AlreadyExists],
+      [RevisionConflictError, Code.Aborted],
+      [NatsUnavailableError, Code.Unavailable],
+    ],
+    translate: (err) =>
+      isNatsOutage(err)
+        ? new ConnectError(
+            `NATS did not answer (${(err as Error).message}); the control plane may be reconnecting to it: try again`,
+            Code.Unavailable,
+            undefined,
+            undefined,
+            err,
+          )
+        : undefined,
+    log,
+    internalMessage: "internal error (the control plane log has the details)",
+  };
 }
 
 /** A NATS request failed because the server did not answer or the connection is down. */

@@ -1,6 +1,6 @@
 import { create, type JsonObject, toJson } from "@bufbuild/protobuf";
 import { OrganizationSchema, Role, SecretSchema, TokenSchema } from "@dispatch/proto";
-import { Argument, Command } from "commander";
+import { Argument, Command, Option } from "commander";
 import type { App } from "../app.js";
 import { CommandError, UsageError } from "../errors.js";
 import { kindByWord, roleName } from "../kinds.js";
@@ -122,18 +122,37 @@ function createOrganizationCommand(app: App): Command {
   ]);
 }
 
+/** The roles `create token --role` accepts. */
+const tokenRoles: Record<string, Role> = {
+  member: Role.ORG_MEMBER,
+  admin: Role.ADMIN,
+  component: Role.COMPONENT,
+};
+
 function createTokenCommand(app: App): Command {
   const command = new Command("token")
     .description(
       "Create an API token and print its secret. The secret is shown only this once: the server keeps a hash. " +
-        "The token acts in the org given by --org (or the context's org); --admin tokens act in every org.",
+        "A member token acts in the org given by --org (or the context's org); admin and component tokens act in every org.",
     )
     .argument("<name>", "the token's name (a lowercase DNS label)")
-    .option("--admin", "may do everything in every org, including managing tokens and organizations");
-  command.action(async (name: string, options: { admin?: boolean }, cmd: Command) => {
+    .addOption(
+      new Option(
+        "--role <role>",
+        "member: everything in one org; admin: everything in every org, including tokens and organizations; " +
+          "component: reads every org and writes status, for the platform's components (xds-server, broker, gateway)",
+      )
+        .choices(Object.keys(tokenRoles))
+        .default("member"),
+    )
+    .option("--admin", "the same as --role admin");
+  command.action(async (name: string, options: { admin?: boolean; role: string }, cmd: Command) => {
+    if (options.admin && cmd.getOptionValueSource("role") !== "default" && options.role !== "admin") {
+      throw new UsageError(`--admin and --role ${options.role} disagree: pass one of them`);
+    }
     const session = await app.session(cmd);
-    const role = options.admin ? Role.ADMIN : Role.ORG_MEMBER;
-    const org = options.admin ? "" : session.settings.org;
+    const role = options.admin ? Role.ADMIN : (tokenRoles[options.role] ?? Role.ORG_MEMBER);
+    const org = role === Role.ORG_MEMBER ? session.settings.org : "";
     const { token, secret } = await createOrExplain(
       () => session.clients.tokens.create({ name, org, role }),
       `tokens cannot be changed: pick another name, or revoke it first with "dispatch delete token ${name}"`,
@@ -153,7 +172,8 @@ function createTokenCommand(app: App): Command {
   });
   return examples(command, [
     "dispatch create token ci --org acme",
-    "dispatch create token ops --admin",
+    "dispatch create token ops --role admin",
+    "dispatch create token xds --role component",
     "TOKEN=$(dispatch create token ci) && dispatch context set ci --server http://127.0.0.1:8080 --token $TOKEN",
   ]);
 }

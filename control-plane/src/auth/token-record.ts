@@ -12,7 +12,7 @@ export interface TokenRecord {
   /** The format version; records without one (older Dispatch) are not signed. */
   v: typeof recordVersion;
   name: string;
-  /** The org of a member token; empty for admins. */
+  /** The org of a member token; empty for admins and components. */
   org: string;
   /**
    * The uid of that org when the token was issued: a token works only while
@@ -20,7 +20,7 @@ export interface TokenRecord {
    * same name is a new tenant that old tokens cannot reach.
    */
   orgUid: string;
-  role: "admin" | "member";
+  role: TokenRole;
   /** Hex SHA-256 of the bearer secret. */
   sha256: string;
   /** ISO 8601. */
@@ -28,6 +28,14 @@ export interface TokenRecord {
   /** base64url HMAC-SHA256 of the fields above and the record's key. */
   mac: string;
 }
+
+/**
+ * What a token may do: "admin" everything in every org; "member" everything
+ * in its org but status writes; "component" read every org and write status.
+ */
+export type TokenRole = "admin" | "member" | "component";
+
+const tokenRoles: readonly string[] = ["admin", "member", "component"] satisfies TokenRole[];
 
 /** The fields a caller supplies; the version and MAC are added by {@link signTokenRecord}. */
 export type TokenFields = Omit<TokenRecord, "v" | "mac">;
@@ -106,10 +114,10 @@ export function readTokenRecord(key: Buffer, kvKey: string, bytes: Uint8Array): 
   const names = new Violations();
   checkName(names, "name", name);
   if (!names.empty) return invalid("its name is not a valid name");
-  if (role !== "admin" && role !== "member")
-    return invalid(`its role ${JSON.stringify(role)} is not admin or member`);
+  if (typeof role !== "string" || !tokenRoles.includes(role))
+    return invalid(`its role ${JSON.stringify(role)} is not admin, member or component`);
   if (org === undefined || orgUid === undefined) return invalid("it has no org or org uid");
-  if (role === "admin" && (org !== "" || orgUid !== "")) return invalid("an admin token names an org");
+  if (role !== "member" && (org !== "" || orgUid !== "")) return invalid(`a ${role} token names an org`);
   if (role === "member") {
     checkName(names, "org", org);
     if (!names.empty) return invalid("its org is not a valid name");
@@ -120,7 +128,16 @@ export function readTokenRecord(key: Buffer, kvKey: string, bytes: Uint8Array): 
   if (created === undefined || Number.isNaN(Date.parse(created)))
     return invalid("its creation time is not a time");
   if (signature === undefined) return invalid("it has no signature");
-  const record: TokenRecord = { v: recordVersion, name, org, orgUid, role, sha256, created, mac: signature };
+  const record: TokenRecord = {
+    v: recordVersion,
+    name,
+    org,
+    orgUid,
+    role: role as TokenRole,
+    sha256,
+    created,
+    mac: signature,
+  };
   const { mac: _, ...unsigned } = record;
   const expected = Buffer.from(mac(key, unsigned));
   const given = Buffer.from(signature);

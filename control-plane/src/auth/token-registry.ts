@@ -12,7 +12,9 @@ import {
   type RecordProblem,
   readTokenRecord,
   signTokenRecord,
+  type TokenFields,
   type TokenRecord,
+  type TokenRole,
 } from "./token-record.js";
 
 /** A new bearer secret: "dsp_" and 43 base64url characters (256 bits). */
@@ -148,12 +150,11 @@ export class TokenRegistry {
     const digest = hashTokenSecret(secret);
     const token = this.byHash.get(digest);
     if (!token || !timingSafeEqual(Buffer.from(token.sha256), Buffer.from(digest))) return undefined;
-    const admin = token.role === "admin";
     return {
       principal: {
         token: token.name,
-        role: admin ? Role.ADMIN : Role.ORG_MEMBER,
-        org: admin ? undefined : token.org,
+        role: roleOf(token.role),
+        org: token.role === "member" ? token.org : undefined,
       },
       orgUid: token.orgUid,
     };
@@ -263,13 +264,13 @@ export class TokenRegistry {
   }
 }
 
-function toFields(name: string, secret: string, role: Role, org: string, orgUid: string) {
-  const admin = role === Role.ADMIN;
+function toFields(name: string, secret: string, role: Role, org: string, orgUid: string): TokenFields {
+  const member = role === Role.ORG_MEMBER;
   return {
     name,
-    org: admin ? "" : org,
-    orgUid: admin ? "" : orgUid,
-    role: admin ? ("admin" as const) : ("member" as const),
+    org: member ? org : "",
+    orgUid: member ? orgUid : "",
+    role: recordRoleOf(role),
     sha256: hashTokenSecret(secret),
     created: new Date().toISOString(),
   };
@@ -279,7 +280,20 @@ function toToken(record: Omit<TokenRecord, "v" | "mac">): Token {
   return create(TokenSchema, {
     name: record.name,
     org: record.org,
-    role: record.role === "admin" ? Role.ADMIN : Role.ORG_MEMBER,
+    role: roleOf(record.role),
     created: timestampFromDate(new Date(record.created)),
   });
+}
+
+/** The API role of a record's role. */
+function roleOf(role: TokenRole): Role {
+  return role === "admin" ? Role.ADMIN : role === "component" ? Role.COMPONENT : Role.ORG_MEMBER;
+}
+
+/** The record role of an API role (the token service accepts only these three). */
+function recordRoleOf(role: Role): TokenRole {
+  if (role === Role.ADMIN) return "admin";
+  if (role === Role.COMPONENT) return "component";
+  if (role === Role.ORG_MEMBER) return "member";
+  throw new Error(`role ${role} is not a token role`);
 }

@@ -3,7 +3,10 @@ import type { Condition, ObjectMeta, Phase } from "@dispatch/proto";
 import type { ObjectCodec } from "../store/resource-store.js";
 import type { Violations } from "../validation/violations.js";
 
-/** The status fields every kind's status message shares (same field numbers). */
+/**
+ * The status fields every kind's status message shares (same field numbers).
+ * Written by the platform only: the scheduler, or a component through UpdateStatus.
+ */
 export interface ResourceStatus {
   phase: Phase;
   conditions: Condition[];
@@ -21,7 +24,9 @@ export type Resource = Message & {
 /**
  * Kind describes one resource kind to the generic store and service code:
  * where it is kept, how it is validated, encoded and shown. Adding a kind
- * means writing one of these, not another service.
+ * means writing one of these, not another service: `createResourceService`
+ * serves its Create/Get/List/Update/UpdateStatus/Delete/Watch (the proto
+ * service declares the same seven verbs).
  */
 export interface Kind<T extends Resource> {
   /** The kind's name as written in manifests: "Function". */

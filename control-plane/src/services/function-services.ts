@@ -1,6 +1,6 @@
 import { create, toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   CreateRunResponseSchema,
   GetRunResponseSchema,
@@ -16,24 +16,13 @@ import {
   WatchEventType,
   WatchRunsResponseSchema,
 } from "@dispatch/proto";
-import { principalOf, resolveOrg } from "../auth/principal.js";
-import { type ErrorLogger, toConnectError } from "../errors.js";
+import { principalOf, resolveOrg, resolveReadOrg } from "../auth/principal.js";
 import type { Invoker } from "../functions/invoker.js";
 import type { LogStore } from "../functions/log-store.js";
 import type { RunStore } from "../functions/run-store.js";
 import type { SourceStore } from "../functions/source-store.js";
 import { checkName, Violations } from "../validation/violations.js";
 import { type PageSize, pageSizeFor } from "./resource-service.js";
-
-function guard<Req, Res>(log: ErrorLogger, fn: (request: Req, ctx: HandlerContext) => Promise<Res>) {
-  return async (request: Req, ctx: HandlerContext): Promise<Res> => {
-    try {
-      return await fn(request, ctx);
-    } catch (err) {
-      throw toConnectError(err, log);
-    }
-  };
-}
 
 function requireNames(fields: Record<string, string>, what: string): void {
   const v = new Violations();
@@ -43,22 +32,22 @@ function requireNames(fields: Record<string, string>, what: string): void {
 
 /**
  * RunService: exec (Create) and reading run records. List pages oldest first
- * (`page_size`, bounded; `next_page_token` until the last page).
+ * (`page_size`, bounded; `next_page_token` until the last page). Admins and
+ * members run functions; components only read runs.
  */
 export function createRunService(
   invoker: Invoker,
   runs: RunStore,
-  log: ErrorLogger,
   pageSize?: PageSize,
 ): ServiceImpl<typeof RunService> {
   return {
-    create: guard(log, async (request, ctx) => {
+    async create(request, ctx) {
       const principal = principalOf(ctx);
       const run = request.run;
       const spec = run?.spec;
       if (!spec)
         throw new ConnectError('the request has no run: set "run.spec.function"', Code.InvalidArgument);
-      const org = resolveOrg(principal, run?.meta?.org ?? "", "run.meta.org");
+      const org = resolveOrg(principal, run?.meta?.org ?? "", "run.meta.org", "run functions");
       const v = new Violations();
       checkName(v, "run.spec.function", spec.function);
       for (const [i, name] of spec.secrets.entries()) checkName(v, `run.spec.secrets[${i}]`, name);
@@ -75,9 +64,9 @@ export function createRunService(
         async: spec.async,
       });
       return create(CreateRunResponseSchema, { run: result });
-    }),
-    get: guard(log, async (request, ctx) => {
-      const org = resolveOrg(principalOf(ctx), request.org);
+    },
+    async get(request, ctx) {
+      const org = resolveReadOrg(principalOf(ctx), request.org);
       requireNames({ function: request.function }, "the run request");
       if (!/^[0-9a-f-]{36}$/.test(request.name)) {
         throw new ConnectError(
@@ -93,9 +82,9 @@ export function createRunService(
         );
       }
       return create(GetRunResponseSchema, { run });
-    }),
-    list: guard(log, async (request, ctx) => {
-      const org = resolveOrg(principalOf(ctx), request.org);
+    },
+    async list(request, ctx) {
+      const org = resolveReadOrg(principalOf(ctx), request.org);
       // A function that does not exist (any more) has no runs: an empty list,
       // so a client can see that a deleted function's runs went with it.
       if (request.function !== "") requireNames({ function: request.function }, "the run request");
@@ -111,36 +100,31 @@ export function createRunService(
         revision: BigInt(revision),
         nextPageToken: rest.length > size && last ? runPageToken(last.position) : "",
       });
-    }),
+    },
     async *watch(request, ctx) {
-      const org = resolveOrg(principalOf(ctx), request.org);
+      const org = resolveReadOrg(principalOf(ctx), request.org);
       if (request.function !== "") requireNames({ function: request.function }, "the run request");
-      try {
-        // A watch of a function that does not exist would wait forever, so it
-        // fails as exec does. Checked once: when the function is deleted later,
-        // its runs simply stop coming.
-        if (request.function !== "") await invoker.functionOf(org, request.function);
-        const resumeAfter = Number(request.resumeRevision);
-        for await (const event of runs.watch(org, request.function || undefined, {
-          resumeAfter,
-          signal: ctx.signal,
-        })) {
-          if (event.type === "synced") {
-            yield create(WatchRunsResponseSchema, {
-              type: WatchEventType.SYNCED,
-              revision: BigInt(event.revision),
-            });
-          } else {
-            yield create(WatchRunsResponseSchema, {
-              type: WatchEventType.MODIFIED,
-              object: event.run,
-              revision: BigInt(event.revision),
-            });
-          }
+      // A watch of a function that does not exist would wait forever, so it
+      // fails as exec does. Checked once: when the function is deleted later,
+      // its runs simply stop coming.
+      if (request.function !== "") await invoker.functionOf(org, request.function);
+      const resumeAfter = Number(request.resumeRevision);
+      for await (const event of runs.watch(org, request.function || undefined, {
+        resumeAfter,
+        signal: ctx.signal,
+      })) {
+        if (event.type === "synced") {
+          yield create(WatchRunsResponseSchema, {
+            type: WatchEventType.SYNCED,
+            revision: BigInt(event.revision),
+          });
+        } else {
+          yield create(WatchRunsResponseSchema, {
+            type: WatchEventType.MODIFIED,
+            object: event.run,
+            revision: BigInt(event.revision),
+          });
         }
-      } catch (err) {
-        if (ctx.signal.aborted) return;
-        throw toConnectError(err, log);
       }
     },
   };
@@ -187,11 +171,10 @@ function parseRunPageToken(token: string): RunPosition | undefined {
 export function createSourceService(
   sources: SourceStore,
   maxBytes: number,
-  log: ErrorLogger,
 ): ServiceImpl<typeof SourceService> {
   return {
-    upload: guard(log, async (request, ctx) => {
-      resolveOrg(principalOf(ctx), request.org);
+    async upload(request, ctx) {
+      resolveOrg(principalOf(ctx), request.org, "org", "upload bundles");
       const v = new Violations();
       if (request.data.length === 0) v.add("data", "is empty");
       if (request.data.length > maxBytes) {
@@ -216,7 +199,7 @@ export function createSourceService(
           filename: request.format === "file" ? request.filename : "",
         }),
       });
-    }),
+    },
   };
 }
 
@@ -231,27 +214,18 @@ export interface FunctionLookup {
  * Tail of a function that does not exist in the org fails with NotFound (as
  * exec does) instead of printing nothing, or waiting forever with follow.
  */
-export function createLogService(
-  logs: LogStore,
-  log: ErrorLogger,
-  functions: FunctionLookup,
-): ServiceImpl<typeof LogService> {
+export function createLogService(logs: LogStore, functions: FunctionLookup): ServiceImpl<typeof LogService> {
   return {
     async *tail(request, ctx) {
-      const org = resolveOrg(principalOf(ctx), request.org);
+      const org = resolveReadOrg(principalOf(ctx), request.org);
       requireNames({ function: request.function }, "the log request");
-      try {
-        await functions.functionOf(org, request.function);
-        for await (const line of logs.tail(org, request.function, {
-          tail: request.tail || 100,
-          follow: request.follow,
-          signal: ctx.signal,
-        })) {
-          yield create(TailLogsResponseSchema, { line });
-        }
-      } catch (err) {
-        if (ctx.signal.aborted) return;
-        throw toConnectError(err, log);
+      await functions.functionOf(org, request.function);
+      for await (const line of logs.tail(org, request.function, {
+        tail: request.tail || 100,
+        follow: request.follow,
+        signal: ctx.signal,
+      })) {
+        yield create(TailLogsResponseSchema, { line });
       }
     },
   };

@@ -3,12 +3,22 @@ import { clone, create, type DescMessage, type DescService, equals, type Message
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { type ListOptions, ObjectMetaSchema, Phase, Role, WatchEventType } from "@dispatch/proto";
-import { checkOrgField, type Principal, principalOf, requireAdmin, resolveOrg } from "../auth/principal.js";
-import { type ErrorLogger, toConnectError } from "../errors.js";
+import {
+  checkOrgField,
+  type Principal,
+  principalOf,
+  readsEveryOrg,
+  requireAdmin,
+  requireSecretReader,
+  requireStatusWriter,
+  resolveOrg,
+  resolveReadOrg,
+} from "../auth/principal.js";
 import type { Kind, Resource, ResourceStatus } from "../kinds/kind.js";
 import { RevisionConflictError } from "../store/errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import { checkName, Violations } from "../validation/violations.js";
+import { checkStatus, stampTransitions } from "./status-write.js";
 
 /** What the generic service needs besides the kind and its store. */
 export interface ResourceServiceOptions<T extends Resource> {
@@ -26,7 +36,6 @@ export interface ResourceServiceOptions<T extends Resource> {
   present?(object: T, request: { reveal?: boolean }): T;
   /** List page sizes: the default when a request names none, and the most one page holds. */
   pageSize?: PageSize;
-  log: ErrorLogger;
 }
 
 /** How many items a List page holds. */
@@ -57,15 +66,20 @@ interface AnyRequest extends Message {
 }
 
 /**
- * Implements a kind's Create/Get/List/Update/Delete/Watch service on a
- * {@link ResourceStore}. Every kind's service has the same shape, so one
+ * Implements a kind's Create/Get/List/Update/UpdateStatus/Delete/Watch service
+ * on a {@link ResourceStore}. Every kind's service has the same shape, so one
  * implementation serves them all; the {@link Kind} supplies the differences.
+ *
+ * Clients own the spec (Create, Update) and the platform's components own the
+ * status (UpdateStatus, admin and component tokens only): neither verb
+ * touches what the other owns. Errors are mapped to Connect codes by the
+ * error interceptor the server installs (`error-interceptor.ts`).
  */
 export function createResourceService<T extends Resource>(
   service: DescService,
   options: ResourceServiceOptions<T>,
 ): Partial<ServiceImpl<DescService>> {
-  const { kind, store, log } = options;
+  const { kind, store } = options;
   const present = (object: T, request: AnyRequest) =>
     options.present ? options.present(object, request) : object;
   const what = (name: string, org: string) =>
@@ -90,13 +104,19 @@ export function createResourceService<T extends Resource>(
     return create(m.output, { [objectField(m.output)]: present(object, request) } as never);
   };
 
-  /** The org a request acts in, checked against the caller. Global kinds have none. */
-  const orgFor = (principal: Principal, requested: string) => {
+  /**
+   * The org a request acts in, checked against the caller: reads (and status
+   * writes) may reach every org for admins and components; changes only for
+   * admins and the org's members. Global kinds have none.
+   */
+  const orgFor = (principal: Principal, requested: string, access: "read" | "write", field = "org") => {
     if (kind.global) {
-      checkOrgField("org", requested);
+      checkOrgField(field, requested);
       return "";
     }
-    return resolveOrg(principal, requested);
+    return access === "read"
+      ? resolveReadOrg(principal, requested, field)
+      : resolveOrg(principal, requested, field, `change ${kind.label}s`);
   };
 
   /**
@@ -105,7 +125,7 @@ export function createResourceService<T extends Resource>(
    * never learn which other orgs exist.
    */
   const ownOnly = (principal: Principal): string | undefined =>
-    kind.global && principal.role !== Role.ADMIN ? (principal.org ?? "") : undefined;
+    kind.global && !readsEveryOrg(principal) ? (principal.org ?? "") : undefined;
   const requireReadable = (principal: Principal, name: string) => {
     const own = ownOnly(principal);
     if (own !== undefined && name !== own) {
@@ -116,15 +136,10 @@ export function createResourceService<T extends Resource>(
     }
   };
 
-  const guard =
-    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      try {
-        return await fn(...args);
-      } catch (err) {
-        throw toConnectError(err, log);
-      }
-    };
+  /** Secret values go only to callers that may read them (never to components). */
+  const requireReveal = (principal: Principal, request: AnyRequest) => {
+    if (request.reveal === true) requireSecretReader(principal);
+  };
 
   /** Validates a Create/Update body: every problem at once, nothing written on failure. */
   const validateBody = async (request: AnyRequest, principal: Principal, verb: string) => {
@@ -143,7 +158,9 @@ export function createResourceService<T extends Resource>(
     let org = "";
     if (meta.org !== "") checkName(violations, "meta.org", meta.org);
     if (!kind.global) {
-      org = violations.list.some((v) => v.field === "meta.org") ? meta.org : orgFor(principal, meta.org);
+      org = violations.list.some((v) => v.field === "meta.org")
+        ? meta.org
+        : orgFor(principal, meta.org, "write", "meta.org");
     }
     kind.prepare?.(object);
     kind.validate(object, violations);
@@ -153,8 +170,9 @@ export function createResourceService<T extends Resource>(
   };
 
   /**
-   * Global kinds are written by admins only. The org field is checked first,
-   * so a hostile value is InvalidArgument whoever sends it.
+   * Components never change objects; global kinds are changed by admins only.
+   * The org field is checked first, so a hostile value is InvalidArgument
+   * whoever sends it.
    */
   const requireWrite = (principal: Principal, request: AnyRequest, verb: string) => {
     if (verb === "Delete") {
@@ -163,11 +181,17 @@ export function createResourceService<T extends Resource>(
       const body = request[objectField(method(verb).input)] as T | undefined;
       checkOrgField("meta.org", body?.meta?.org ?? "");
     }
+    if (principal.role === Role.COMPONENT) {
+      throw new ConnectError(
+        `token "${principal.token}" is a component token and may not ${verb.toLowerCase()} ${kind.label}s: components read and write status only; use an admin or org member token`,
+        Code.PermissionDenied,
+      );
+    }
     if (kind.global) requireAdmin(principal, `change ${kind.label}s`);
   };
 
   return {
-    create: guard(async (request: AnyRequest, ctx: HandlerContext) => {
+    async create(request: AnyRequest, ctx: HandlerContext) {
       const principal = principalOf(ctx);
       requireWrite(principal, request, "Create");
       const { object, meta, name, org } = await validateBody(request, principal, "Create");
@@ -189,20 +213,22 @@ export function createResourceService<T extends Resource>(
       const revision = await store.create(keyOf(org, name), stored, what(name, org));
       withRevision(stored, revision);
       return respond("Create", stored, request);
-    }),
+    },
 
-    get: guard(async (request: AnyRequest, ctx: HandlerContext) => {
+    async get(request: AnyRequest, ctx: HandlerContext) {
       const principal = principalOf(ctx);
-      const org = orgFor(principal, request.org ?? "");
+      const org = orgFor(principal, request.org ?? "", "read");
       const name = requireName(request.name ?? "", kind.label);
       requireReadable(principal, name);
+      requireReveal(principal, request);
       const found = await store.mustGet(keyOf(org, name), notFound(name, org));
       return respond("Get", withRevision(found.object, found.revision), request);
-    }),
+    },
 
-    list: guard(async (request: AnyRequest, ctx: HandlerContext) => {
+    async list(request: AnyRequest, ctx: HandlerContext) {
       const principal = principalOf(ctx);
-      const org = orgFor(principal, request.org ?? "");
+      const org = orgFor(principal, request.org ?? "", "read");
+      requireReveal(principal, request);
       const own = ownOnly(principal);
       const { items, revision } = await store.list(kind.global ? (own ?? "*") : `${org}.*`);
       const tags = request.options?.tags ?? {};
@@ -218,9 +244,9 @@ export function createResourceService<T extends Resource>(
         revision: BigInt(revision),
         nextPageToken: next,
       } as never);
-    }),
+    },
 
-    update: guard(async (request: AnyRequest, ctx: HandlerContext) => {
+    async update(request: AnyRequest, ctx: HandlerContext) {
       const principal = principalOf(ctx);
       requireWrite(principal, request, "Update");
       const { object, meta, name, org } = await validateBody(request, principal, "Update");
@@ -241,21 +267,57 @@ export function createResourceService<T extends Resource>(
           const revision = await store.update(key, next, current.revision, what(name, org));
           return respond("Update", withRevision(next, revision), request);
         } catch (err) {
-          if (
-            expected !== 0n ||
-            attempt >= 5 ||
-            !(err instanceof Error && err.name === "RevisionConflictError")
-          ) {
-            throw err;
-          }
+          if (expected !== 0n || attempt >= 5 || !(err instanceof RevisionConflictError)) throw err;
         }
       }
-    }),
+    },
 
-    delete: guard(async (request: AnyRequest, ctx: HandlerContext) => {
+    async updateStatus(request: AnyRequest, ctx: HandlerContext) {
+      const principal = principalOf(ctx);
+      const field = objectField(method("UpdateStatus").input);
+      const object = request[field] as T | undefined;
+      if (!object) {
+        throw new ConnectError(
+          `the request has no ${kind.label}: set the "${field}" field (its meta and status)`,
+          Code.InvalidArgument,
+        );
+      }
+      const meta = object.meta ?? create(ObjectMetaSchema);
+      checkOrgField("meta.org", meta.org);
+      const name = requireName(meta.name, kind.label, "meta.name");
+      requireStatusWriter(principal, `${kind.label}s`);
+      const org = orgFor(principal, meta.org, "read", "meta.org");
+      const current = await store.mustGet(keyOf(org, name), notFound(name, org));
+      const generation = current.object.meta?.generation ?? 0n;
+      const violations = new Violations();
+      if (meta.revision === 0n) {
+        violations.add(
+          "meta.revision",
+          `is required: a status write applies to the version it was computed from; send the revision you read (now ${current.revision})`,
+        );
+      }
+      if (!object.status) violations.add("status", "is required");
+      else checkStatus(object.status, generation, violations);
+      violations.throwIfAny(`the status of ${what(name, org)}`);
+      if (BigInt(current.revision) !== meta.revision) {
+        throw new ConnectError(
+          `the status of ${what(name, org)} was not written: the ${kind.label} changed after revision ${meta.revision} (it is at ${current.revision} now); read it again and write the status for what you read`,
+          Code.Aborted,
+        );
+      }
+      // Only the status changes: spec and meta (generation included) stay as stored.
+      const next = clone(kind.schema, current.object) as T;
+      const status = statusOf(kind, object.status as ResourceStatus);
+      stampTransitions(status.conditions, current.object.status?.conditions ?? [], timestampNow());
+      next.status = status;
+      const revision = await store.update(keyOf(org, name), next, current.revision, what(name, org));
+      return respond("UpdateStatus", withRevision(next, revision), request);
+    },
+
+    async delete(request: AnyRequest, ctx: HandlerContext) {
       const principal = principalOf(ctx);
       requireWrite(principal, request, "Delete");
-      const org = orgFor(principal, request.org ?? "");
+      const org = orgFor(principal, request.org ?? "", "write");
       const name = requireName(request.name ?? "", kind.label);
       const key = keyOf(org, name);
       const expected = request.revision ?? 0n;
@@ -282,44 +344,40 @@ export function createResourceService<T extends Resource>(
       const deleted = withRevision(current.object, current.revision);
       if (deleted.status) deleted.status.phase = Phase.DELETING;
       return respond("Delete", deleted, request);
-    }),
+    },
 
     watch: async function* (request: AnyRequest, ctx: HandlerContext) {
       const principal = principalOf(ctx);
-      const org = orgFor(principal, request.org ?? "");
+      const org = orgFor(principal, request.org ?? "", "read");
       const name = request.name ?? "";
       if (name !== "") requireName(name, kind.label);
       if (name !== "") requireReadable(principal, name);
+      requireReveal(principal, request);
       const own = ownOnly(principal);
       const filter = kind.global ? name || (own ?? "*") : `${org}.${name || "*"}`;
       const tags = request.options?.tags ?? {};
       const output = method("Watch").output;
-      try {
-        const resumeAfter = Number(request.resumeRevision ?? 0n);
-        for await (const event of store.watch(filter, { resumeAfter, signal: ctx.signal })) {
-          if (event.type === "synced") {
-            yield create(output, { type: WatchEventType.SYNCED, revision: BigInt(event.revision) } as never);
-          } else if (event.type === "deleted") {
-            const objectName = kind.global ? event.key : event.key.slice(org.length + 1);
-            const object = create(kind.schema, {
-              meta: create(ObjectMetaSchema, { name: objectName, org, revision: BigInt(event.revision) }),
-            } as never);
-            yield create(output, {
-              type: WatchEventType.DELETED,
-              object,
-              revision: BigInt(event.revision),
-            } as never);
-          } else if (hasTags(event.object, tags)) {
-            yield create(output, {
-              type: event.type === "added" ? WatchEventType.ADDED : WatchEventType.MODIFIED,
-              object: present(withRevision(event.object, event.revision), request),
-              revision: BigInt(event.revision),
-            } as never);
-          }
+      const resumeAfter = Number(request.resumeRevision ?? 0n);
+      for await (const event of store.watch(filter, { resumeAfter, signal: ctx.signal })) {
+        if (event.type === "synced") {
+          yield create(output, { type: WatchEventType.SYNCED, revision: BigInt(event.revision) } as never);
+        } else if (event.type === "deleted") {
+          const objectName = kind.global ? event.key : event.key.slice(org.length + 1);
+          const object = create(kind.schema, {
+            meta: create(ObjectMetaSchema, { name: objectName, org, revision: BigInt(event.revision) }),
+          } as never);
+          yield create(output, {
+            type: WatchEventType.DELETED,
+            object,
+            revision: BigInt(event.revision),
+          } as never);
+        } else if (hasTags(event.object, tags)) {
+          yield create(output, {
+            type: event.type === "added" ? WatchEventType.ADDED : WatchEventType.MODIFIED,
+            object: present(withRevision(event.object, event.revision), request),
+            revision: BigInt(event.revision),
+          } as never);
         }
-      } catch (err) {
-        if (ctx.signal.aborted) return;
-        throw toConnectError(err, log);
       }
     },
   } as unknown as Partial<ServiceImpl<DescService>>;
@@ -338,9 +396,9 @@ function specSchemaOf<T extends Resource>(kind: Kind<T>): DescMessage {
   return schema;
 }
 
-function requireName(name: string, label: string): string {
+function requireName(name: string, label: string, field = "name"): string {
   const violations = new Violations();
-  checkName(violations, "name", name);
+  checkName(violations, field, name);
   violations.throwIfAny(`the ${label} name`);
   return name;
 }

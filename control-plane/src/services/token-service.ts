@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   CreateTokenResponseSchema,
   DeleteTokenResponseSchema,
@@ -11,11 +11,12 @@ import {
 } from "@dispatch/proto";
 import { principalOf, requireAdmin } from "../auth/principal.js";
 import type { TokenRegistry } from "../auth/token-registry.js";
-import { type ErrorLogger, toConnectError } from "../errors.js";
 import { checkName, Violations } from "../validation/violations.js";
 
 /**
  * Issues, lists and revokes API tokens (admin only); WhoAmI for anyone.
+ * A token is an admin (every org), an org member (one org; the default role)
+ * or a component (reads every org, writes status).
  *
  * @param orgUid the uid of an existing org (fails with FailedPrecondition when
  *   there is none); a member token is bound to it.
@@ -23,19 +24,9 @@ import { checkName, Violations } from "../validation/violations.js";
 export function createTokenService(
   tokens: TokenRegistry,
   orgUid: (org: string) => Promise<string>,
-  log: ErrorLogger,
 ): ServiceImpl<typeof TokenService> {
-  const guard =
-    <Req, Res>(fn: (request: Req, ctx: HandlerContext) => Promise<Res>) =>
-    async (request: Req, ctx: HandlerContext): Promise<Res> => {
-      try {
-        return await fn(request, ctx);
-      } catch (err) {
-        throw toConnectError(err, log);
-      }
-    };
   return {
-    create: guard(async (request, ctx) => {
+    async create(request, ctx) {
       requireAdmin(principalOf(ctx), "create tokens");
       const role = request.role === Role.UNSPECIFIED ? Role.ORG_MEMBER : request.role;
       const violations = new Violations();
@@ -44,6 +35,10 @@ export function createTokenService(
         checkName(violations, "org", request.org === "" ? "default" : request.org);
       if (role === Role.ADMIN && request.org !== "")
         violations.add("org", "admin tokens act in every org; leave org empty");
+      if (role === Role.COMPONENT && request.org !== "")
+        violations.add("org", "component tokens read every org; leave org empty");
+      if (role !== Role.ADMIN && role !== Role.ORG_MEMBER && role !== Role.COMPONENT)
+        violations.add("role", `${role} is not a role (use ROLE_ADMIN, ROLE_ORG_MEMBER or ROLE_COMPONENT)`);
       violations.throwIfAny(`token "${request.name}"`);
       const org = role === Role.ORG_MEMBER ? request.org || "default" : "";
       const uid = org === "" ? "" : await orgUid(org);
@@ -52,12 +47,12 @@ export function createTokenService(
       }
       const { token, secret } = await tokens.create(request.name, role, org, uid);
       return create(CreateTokenResponseSchema, { token, secret });
-    }),
-    list: guard(async (_request, ctx) => {
+    },
+    async list(_request, ctx) {
       requireAdmin(principalOf(ctx), "list tokens");
       return create(ListTokensResponseSchema, { items: await tokens.list() });
-    }),
-    delete: guard(async (request, ctx) => {
+    },
+    async delete(request, ctx) {
       const principal = principalOf(ctx);
       requireAdmin(principal, "revoke tokens");
       const violations = new Violations();
@@ -72,12 +67,12 @@ export function createTokenService(
       const token = await tokens.delete(request.name);
       if (!token) throw new ConnectError(`token "${request.name}" not found`, Code.NotFound);
       return create(DeleteTokenResponseSchema, { token });
-    }),
-    whoAmI: guard(async (_request, ctx) => {
+    },
+    async whoAmI(_request, ctx) {
       const principal = principalOf(ctx);
       return create(WhoAmIResponseSchema, {
         token: create(TokenSchema, { name: principal.token, org: principal.org ?? "", role: principal.role }),
       });
-    }),
+    },
   };
 }

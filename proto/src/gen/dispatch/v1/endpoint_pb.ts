@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dispatch/v1/endpoint.proto.
  */
 export const file_dispatch_v1_endpoint: GenFile = /*@__PURE__*/
-  fileDesc("ChpkaXNwYXRjaC92MS9lbmRwb2ludC5wcm90bxILZGlzcGF0Y2gudjEifwoIRW5kcG9pbnQSJQoEbWV0YRgBIAEoCzIXLmRpc3BhdGNoLnYxLk9iamVjdE1ldGESJwoEc3BlYxgCIAEoCzIZLmRpc3BhdGNoLnYxLkVuZHBvaW50U3BlYxIjCgZzdGF0dXMYAyABKAsyEy5kaXNwYXRjaC52MS5TdGF0dXMi1AIKDEVuZHBvaW50U3BlYxIQCghmdW5jdGlvbhgBIAEoCRImCghiYWNrZW5kcxgCIAMoCzIULmRpc3BhdGNoLnYxLkJhY2tlbmQSDwoHbWV0aG9kcxgDIAMoCRINCgVwYXRocxgEIAMoCRINCgVob3N0cxgFIAMoCRIfCgRjb3JzGAYgASgLMhEuZGlzcGF0Y2gudjEuQ29ycxISCgpodHRwc19vbmx5GAcgASgIEicKBGF1dGgYCCABKAsyGS5kaXNwYXRjaC52MS5FbmRwb2ludEF1dGgSKgoHdGltZW91dBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIlCgdyZXRyaWVzGAogASgLMhQuZGlzcGF0Y2gudjEuUmV0cmllcxIqCgpyYXRlX2xpbWl0GAsgASgLMhYuZGlzcGF0Y2gudjEuUmF0ZUxpbWl0IisKB0JhY2tlbmQSEAoIZnVuY3Rpb24YASABKAkSDgoGd2VpZ2h0GAIgASgNIqoBCgRDb3JzEhUKDWFsbG93X29yaWdpbnMYASADKAkSFQoNYWxsb3dfbWV0aG9kcxgCIAMoCRIVCg1hbGxvd19oZWFkZXJzGAMgAygJEhYKDmV4cG9zZV9oZWFkZXJzGAQgAygJEhkKEWFsbG93X2NyZWRlbnRpYWxzGAUgASgIEioKB21heF9hZ2UYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24idgoMRW5kcG9pbnRBdXRoEhAKBnB1YmxpYxgBIAEoCEgAEiMKA2p3dBgCIAEoCzIULmRpc3BhdGNoLnYxLkp3dEF1dGhIABInCgV0b2tlbhgDIAEoCzIWLmRpc3BhdGNoLnYxLlRva2VuQXV0aEgAQgYKBG1vZGUiPgoHSnd0QXV0aBIOCgZpc3N1ZXIYASABKAkSEAoIandrc191cmkYAiABKAkSEQoJYXVkaWVuY2VzGAMgAygJIhsKCVRva2VuQXV0aBIOCgZzZWNyZXQYASABKAkiYQoHUmV0cmllcxIQCghhdHRlbXB0cxgBIAEoDRIyCg9wZXJfdHJ5X3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIcmV0cnlfb24YAyADKAkiRQoJUmF0ZUxpbWl0EhAKCHJlcXVlc3RzGAEgASgNEiYKA3BlchgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJAChVDcmVhdGVFbmRwb2ludFJlcXVlc3QSJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJBChZDcmVhdGVFbmRwb2ludFJlc3BvbnNlEicKCGVuZHBvaW50GAEgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQiLwoSR2V0RW5kcG9pbnRSZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJIj4KE0dldEVuZHBvaW50UmVzcG9uc2USJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJOChRMaXN0RW5kcG9pbnRzUmVxdWVzdBILCgNvcmcYASABKAkSKQoHb3B0aW9ucxgCIAEoCzIYLmRpc3BhdGNoLnYxLkxpc3RPcHRpb25zImgKFUxpc3RFbmRwb2ludHNSZXNwb25zZRIkCgVpdGVtcxgBIAMoCzIVLmRpc3BhdGNoLnYxLkVuZHBvaW50EhAKCHJldmlzaW9uGAIgASgEEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJAChVVcGRhdGVFbmRwb2ludFJlcXVlc3QSJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJBChZVcGRhdGVFbmRwb2ludFJlc3BvbnNlEicKCGVuZHBvaW50GAEgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQiRAoVRGVsZXRlRW5kcG9pbnRSZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCHJldmlzaW9uGAMgASgEIkEKFkRlbGV0ZUVuZHBvaW50UmVzcG9uc2USJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJ2ChVXYXRjaEVuZHBvaW50c1JlcXVlc3QSCwoDb3JnGAEgASgJEgwKBG5hbWUYAiABKAkSKQoHb3B0aW9ucxgDIAEoCzIYLmRpc3BhdGNoLnYxLkxpc3RPcHRpb25zEhcKD3Jlc3VtZV9yZXZpc2lvbhgEIAEoBCJ8ChZXYXRjaEVuZHBvaW50c1Jlc3BvbnNlEikKBHR5cGUYASABKA4yGy5kaXNwYXRjaC52MS5XYXRjaEV2ZW50VHlwZRIlCgZvYmplY3QYAiABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludBIQCghyZXZpc2lvbhgDIAEoBDL3AwoPRW5kcG9pbnRTZXJ2aWNlElEKBkNyZWF0ZRIiLmRpc3BhdGNoLnYxLkNyZWF0ZUVuZHBvaW50UmVxdWVzdBojLmRpc3BhdGNoLnYxLkNyZWF0ZUVuZHBvaW50UmVzcG9uc2USSAoDR2V0Eh8uZGlzcGF0Y2gudjEuR2V0RW5kcG9pbnRSZXF1ZXN0GiAuZGlzcGF0Y2gudjEuR2V0RW5kcG9pbnRSZXNwb25zZRJNCgRMaXN0EiEuZGlzcGF0Y2gudjEuTGlzdEVuZHBvaW50c1JlcXVlc3QaIi5kaXNwYXRjaC52MS5MaXN0RW5kcG9pbnRzUmVzcG9uc2USUQoGVXBkYXRlEiIuZGlzcGF0Y2gudjEuVXBkYXRlRW5kcG9pbnRSZXF1ZXN0GiMuZGlzcGF0Y2gudjEuVXBkYXRlRW5kcG9pbnRSZXNwb25zZRJRCgZEZWxldGUSIi5kaXNwYXRjaC52MS5EZWxldGVFbmRwb2ludFJlcXVlc3QaIy5kaXNwYXRjaC52MS5EZWxldGVFbmRwb2ludFJlc3BvbnNlElIKBVdhdGNoEiIuZGlzcGF0Y2gudjEuV2F0Y2hFbmRwb2ludHNSZXF1ZXN0GiMuZGlzcGF0Y2gudjEuV2F0Y2hFbmRwb2ludHNSZXNwb25zZTABYgZwcm90bzM", [file_dispatch_v1_meta, file_google_protobuf_duration]);
+  fileDesc("ChpkaXNwYXRjaC92MS9lbmRwb2ludC5wcm90bxILZGlzcGF0Y2gudjEifwoIRW5kcG9pbnQSJQoEbWV0YRgBIAEoCzIXLmRpc3BhdGNoLnYxLk9iamVjdE1ldGESJwoEc3BlYxgCIAEoCzIZLmRpc3BhdGNoLnYxLkVuZHBvaW50U3BlYxIjCgZzdGF0dXMYAyABKAsyEy5kaXNwYXRjaC52MS5TdGF0dXMi1AIKDEVuZHBvaW50U3BlYxIQCghmdW5jdGlvbhgBIAEoCRImCghiYWNrZW5kcxgCIAMoCzIULmRpc3BhdGNoLnYxLkJhY2tlbmQSDwoHbWV0aG9kcxgDIAMoCRINCgVwYXRocxgEIAMoCRINCgVob3N0cxgFIAMoCRIfCgRjb3JzGAYgASgLMhEuZGlzcGF0Y2gudjEuQ29ycxISCgpodHRwc19vbmx5GAcgASgIEicKBGF1dGgYCCABKAsyGS5kaXNwYXRjaC52MS5FbmRwb2ludEF1dGgSKgoHdGltZW91dBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIlCgdyZXRyaWVzGAogASgLMhQuZGlzcGF0Y2gudjEuUmV0cmllcxIqCgpyYXRlX2xpbWl0GAsgASgLMhYuZGlzcGF0Y2gudjEuUmF0ZUxpbWl0IisKB0JhY2tlbmQSEAoIZnVuY3Rpb24YASABKAkSDgoGd2VpZ2h0GAIgASgNIqoBCgRDb3JzEhUKDWFsbG93X29yaWdpbnMYASADKAkSFQoNYWxsb3dfbWV0aG9kcxgCIAMoCRIVCg1hbGxvd19oZWFkZXJzGAMgAygJEhYKDmV4cG9zZV9oZWFkZXJzGAQgAygJEhkKEWFsbG93X2NyZWRlbnRpYWxzGAUgASgIEioKB21heF9hZ2UYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24idgoMRW5kcG9pbnRBdXRoEhAKBnB1YmxpYxgBIAEoCEgAEiMKA2p3dBgCIAEoCzIULmRpc3BhdGNoLnYxLkp3dEF1dGhIABInCgV0b2tlbhgDIAEoCzIWLmRpc3BhdGNoLnYxLlRva2VuQXV0aEgAQgYKBG1vZGUiPgoHSnd0QXV0aBIOCgZpc3N1ZXIYASABKAkSEAoIandrc191cmkYAiABKAkSEQoJYXVkaWVuY2VzGAMgAygJIhsKCVRva2VuQXV0aBIOCgZzZWNyZXQYASABKAkiYQoHUmV0cmllcxIQCghhdHRlbXB0cxgBIAEoDRIyCg9wZXJfdHJ5X3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIcmV0cnlfb24YAyADKAkiRQoJUmF0ZUxpbWl0EhAKCHJlcXVlc3RzGAEgASgNEiYKA3BlchgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJAChVDcmVhdGVFbmRwb2ludFJlcXVlc3QSJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJBChZDcmVhdGVFbmRwb2ludFJlc3BvbnNlEicKCGVuZHBvaW50GAEgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQiLwoSR2V0RW5kcG9pbnRSZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJIj4KE0dldEVuZHBvaW50UmVzcG9uc2USJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJOChRMaXN0RW5kcG9pbnRzUmVxdWVzdBILCgNvcmcYASABKAkSKQoHb3B0aW9ucxgCIAEoCzIYLmRpc3BhdGNoLnYxLkxpc3RPcHRpb25zImgKFUxpc3RFbmRwb2ludHNSZXNwb25zZRIkCgVpdGVtcxgBIAMoCzIVLmRpc3BhdGNoLnYxLkVuZHBvaW50EhAKCHJldmlzaW9uGAIgASgEEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJAChVVcGRhdGVFbmRwb2ludFJlcXVlc3QSJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJBChZVcGRhdGVFbmRwb2ludFJlc3BvbnNlEicKCGVuZHBvaW50GAEgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQiRgobVXBkYXRlRW5kcG9pbnRTdGF0dXNSZXF1ZXN0EicKCGVuZHBvaW50GAEgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQiRwocVXBkYXRlRW5kcG9pbnRTdGF0dXNSZXNwb25zZRInCghlbmRwb2ludBgBIAEoCzIVLmRpc3BhdGNoLnYxLkVuZHBvaW50IkQKFURlbGV0ZUVuZHBvaW50UmVxdWVzdBILCgNvcmcYASABKAkSDAoEbmFtZRgCIAEoCRIQCghyZXZpc2lvbhgDIAEoBCJBChZEZWxldGVFbmRwb2ludFJlc3BvbnNlEicKCGVuZHBvaW50GAEgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQidgoVV2F0Y2hFbmRwb2ludHNSZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJEikKB29wdGlvbnMYAyABKAsyGC5kaXNwYXRjaC52MS5MaXN0T3B0aW9ucxIXCg9yZXN1bWVfcmV2aXNpb24YBCABKAQifAoWV2F0Y2hFbmRwb2ludHNSZXNwb25zZRIpCgR0eXBlGAEgASgOMhsuZGlzcGF0Y2gudjEuV2F0Y2hFdmVudFR5cGUSJQoGb2JqZWN0GAIgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQSEAoIcmV2aXNpb24YAyABKAQy3AQKD0VuZHBvaW50U2VydmljZRJRCgZDcmVhdGUSIi5kaXNwYXRjaC52MS5DcmVhdGVFbmRwb2ludFJlcXVlc3QaIy5kaXNwYXRjaC52MS5DcmVhdGVFbmRwb2ludFJlc3BvbnNlEkgKA0dldBIfLmRpc3BhdGNoLnYxLkdldEVuZHBvaW50UmVxdWVzdBogLmRpc3BhdGNoLnYxLkdldEVuZHBvaW50UmVzcG9uc2USTQoETGlzdBIhLmRpc3BhdGNoLnYxLkxpc3RFbmRwb2ludHNSZXF1ZXN0GiIuZGlzcGF0Y2gudjEuTGlzdEVuZHBvaW50c1Jlc3BvbnNlElEKBlVwZGF0ZRIiLmRpc3BhdGNoLnYxLlVwZGF0ZUVuZHBvaW50UmVxdWVzdBojLmRpc3BhdGNoLnYxLlVwZGF0ZUVuZHBvaW50UmVzcG9uc2USYwoMVXBkYXRlU3RhdHVzEiguZGlzcGF0Y2gudjEuVXBkYXRlRW5kcG9pbnRTdGF0dXNSZXF1ZXN0GikuZGlzcGF0Y2gudjEuVXBkYXRlRW5kcG9pbnRTdGF0dXNSZXNwb25zZRJRCgZEZWxldGUSIi5kaXNwYXRjaC52MS5EZWxldGVFbmRwb2ludFJlcXVlc3QaIy5kaXNwYXRjaC52MS5EZWxldGVFbmRwb2ludFJlc3BvbnNlElIKBVdhdGNoEiIuZGlzcGF0Y2gudjEuV2F0Y2hFbmRwb2ludHNSZXF1ZXN0GiMuZGlzcGF0Y2gudjEuV2F0Y2hFbmRwb2ludHNSZXNwb25zZTABYgZwcm90bzM", [file_dispatch_v1_meta, file_google_protobuf_duration]);
 
 /**
  * Endpoint publishes functions as HTTP routes on the gateway (alias: API).
@@ -493,6 +493,47 @@ export const UpdateEndpointResponseSchema: GenMessage<UpdateEndpointResponse> = 
   messageDesc(file_dispatch_v1_endpoint, 16);
 
 /**
+ * @generated from message dispatch.v1.UpdateEndpointStatusRequest
+ */
+export type UpdateEndpointStatusRequest = Message<"dispatch.v1.UpdateEndpointStatusRequest"> & {
+  /**
+   * meta.name and meta.org say which endpoint; meta.revision (required) is the
+   * revision the status was computed from: when the endpoint has changed since,
+   * the write fails with ABORTED. status replaces the stored status, except
+   * each condition's last_transition, which the server keeps while the
+   * condition's status stays the same and sets when it changes. Spec and the
+   * other meta fields are ignored.
+   *
+   * @generated from field: dispatch.v1.Endpoint endpoint = 1;
+   */
+  endpoint?: Endpoint | undefined;
+};
+
+/**
+ * Describes the message dispatch.v1.UpdateEndpointStatusRequest.
+ * Use `create(UpdateEndpointStatusRequestSchema)` to create a new message.
+ */
+export const UpdateEndpointStatusRequestSchema: GenMessage<UpdateEndpointStatusRequest> = /*@__PURE__*/
+  messageDesc(file_dispatch_v1_endpoint, 17);
+
+/**
+ * @generated from message dispatch.v1.UpdateEndpointStatusResponse
+ */
+export type UpdateEndpointStatusResponse = Message<"dispatch.v1.UpdateEndpointStatusResponse"> & {
+  /**
+   * @generated from field: dispatch.v1.Endpoint endpoint = 1;
+   */
+  endpoint?: Endpoint | undefined;
+};
+
+/**
+ * Describes the message dispatch.v1.UpdateEndpointStatusResponse.
+ * Use `create(UpdateEndpointStatusResponseSchema)` to create a new message.
+ */
+export const UpdateEndpointStatusResponseSchema: GenMessage<UpdateEndpointStatusResponse> = /*@__PURE__*/
+  messageDesc(file_dispatch_v1_endpoint, 18);
+
+/**
  * @generated from message dispatch.v1.DeleteEndpointRequest
  */
 export type DeleteEndpointRequest = Message<"dispatch.v1.DeleteEndpointRequest"> & {
@@ -519,7 +560,7 @@ export type DeleteEndpointRequest = Message<"dispatch.v1.DeleteEndpointRequest">
  * Use `create(DeleteEndpointRequestSchema)` to create a new message.
  */
 export const DeleteEndpointRequestSchema: GenMessage<DeleteEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 17);
+  messageDesc(file_dispatch_v1_endpoint, 19);
 
 /**
  * @generated from message dispatch.v1.DeleteEndpointResponse
@@ -536,7 +577,7 @@ export type DeleteEndpointResponse = Message<"dispatch.v1.DeleteEndpointResponse
  * Use `create(DeleteEndpointResponseSchema)` to create a new message.
  */
 export const DeleteEndpointResponseSchema: GenMessage<DeleteEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 18);
+  messageDesc(file_dispatch_v1_endpoint, 20);
 
 /**
  * @generated from message dispatch.v1.WatchEndpointsRequest
@@ -572,7 +613,7 @@ export type WatchEndpointsRequest = Message<"dispatch.v1.WatchEndpointsRequest">
  * Use `create(WatchEndpointsRequestSchema)` to create a new message.
  */
 export const WatchEndpointsRequestSchema: GenMessage<WatchEndpointsRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 19);
+  messageDesc(file_dispatch_v1_endpoint, 21);
 
 /**
  * @generated from message dispatch.v1.WatchEndpointsResponse
@@ -599,7 +640,7 @@ export type WatchEndpointsResponse = Message<"dispatch.v1.WatchEndpointsResponse
  * Use `create(WatchEndpointsResponseSchema)` to create a new message.
  */
 export const WatchEndpointsResponseSchema: GenMessage<WatchEndpointsResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 20);
+  messageDesc(file_dispatch_v1_endpoint, 22);
 
 /**
  * EndpointService manages endpoints: Create and Update return at once; reconcilers
@@ -639,6 +680,18 @@ export const EndpointService: GenService<{
     methodKind: "unary";
     input: typeof UpdateEndpointRequestSchema;
     output: typeof UpdateEndpointResponseSchema;
+  },
+  /**
+   * UpdateStatus replaces the status of the endpoint (the status subresource, as
+   * Kubernetes calls it) and nothing else: spec and meta stay as they are and
+   * the generation does not change. Only admin and component tokens may call it.
+   *
+   * @generated from rpc dispatch.v1.EndpointService.UpdateStatus
+   */
+  updateStatus: {
+    methodKind: "unary";
+    input: typeof UpdateEndpointStatusRequestSchema;
+    output: typeof UpdateEndpointStatusResponseSchema;
   },
   /**
    * @generated from rpc dispatch.v1.EndpointService.Delete

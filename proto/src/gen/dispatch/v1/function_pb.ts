@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dispatch/v1/function.proto.
  */
 export const file_dispatch_v1_function: GenFile = /*@__PURE__*/
-  fileDesc("ChpkaXNwYXRjaC92MS9mdW5jdGlvbi5wcm90bxILZGlzcGF0Y2gudjEihwEKCEZ1bmN0aW9uEiUKBG1ldGEYASABKAsyFy5kaXNwYXRjaC52MS5PYmplY3RNZXRhEicKBHNwZWMYAiABKAsyGS5kaXNwYXRjaC52MS5GdW5jdGlvblNwZWMSKwoGc3RhdHVzGAMgASgLMhsuZGlzcGF0Y2gudjEuRnVuY3Rpb25TdGF0dXMi5AIKDEZ1bmN0aW9uU3BlYxIPCgdydW50aW1lGAEgASgJEiMKBnNvdXJjZRgCIAEoCzITLmRpc3BhdGNoLnYxLlNvdXJjZRIPCgdoYW5kbGVyGAMgASgJEi8KA2VudhgEIAMoCzIiLmRpc3BhdGNoLnYxLkZ1bmN0aW9uU3BlYy5FbnZFbnRyeRIPCgdzZWNyZXRzGAUgAygJEiUKBnNjaGVtYRgGIAEoCzIVLmRpc3BhdGNoLnYxLklvU2NoZW1hEioKB3RpbWVvdXQYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIQoFc2NhbGUYCCABKAsyEi5kaXNwYXRjaC52MS5TY2FsZRIpCglyZXNvdXJjZXMYCSABKAsyFi5kaXNwYXRjaC52MS5SZXNvdXJjZXMaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJICgZTb3VyY2USDgoGZGlnZXN0GAEgASgJEgwKBHNpemUYAiABKAQSDgoGZm9ybWF0GAMgASgJEhAKCGZpbGVuYW1lGAQgASgJIlUKCElvU2NoZW1hEiMKAmluGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIkCgNvdXQYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0ImcKBVNjYWxlEgsKA21pbhgBIAEoDRILCgNtYXgYAiABKA0SEwoLY29uY3VycmVuY3kYAyABKA0SLwoMaWRsZV90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIigKCVJlc291cmNlcxILCgNjcHUYASABKAkSDgoGbWVtb3J5GAIgASgJIrgBCg5GdW5jdGlvblN0YXR1cxIhCgVwaGFzZRgBIAEoDjISLmRpc3BhdGNoLnYxLlBoYXNlEioKCmNvbmRpdGlvbnMYAiADKAsyFi5kaXNwYXRjaC52MS5Db25kaXRpb24SDgoGcmVhc29uGAMgAygJEhsKE29ic2VydmVkX2dlbmVyYXRpb24YBCABKAQSEQoJZW5kcG9pbnRzGAUgAygJEhcKD3JlYWR5X2luc3RhbmNlcxgGIAEoDSJAChVDcmVhdGVGdW5jdGlvblJlcXVlc3QSJwoIZnVuY3Rpb24YASABKAsyFS5kaXNwYXRjaC52MS5GdW5jdGlvbiJBChZDcmVhdGVGdW5jdGlvblJlc3BvbnNlEicKCGZ1bmN0aW9uGAEgASgLMhUuZGlzcGF0Y2gudjEuRnVuY3Rpb24iLwoSR2V0RnVuY3Rpb25SZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJIj4KE0dldEZ1bmN0aW9uUmVzcG9uc2USJwoIZnVuY3Rpb24YASABKAsyFS5kaXNwYXRjaC52MS5GdW5jdGlvbiJOChRMaXN0RnVuY3Rpb25zUmVxdWVzdBILCgNvcmcYASABKAkSKQoHb3B0aW9ucxgCIAEoCzIYLmRpc3BhdGNoLnYxLkxpc3RPcHRpb25zImgKFUxpc3RGdW5jdGlvbnNSZXNwb25zZRIkCgVpdGVtcxgBIAMoCzIVLmRpc3BhdGNoLnYxLkZ1bmN0aW9uEhAKCHJldmlzaW9uGAIgASgEEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJAChVVcGRhdGVGdW5jdGlvblJlcXVlc3QSJwoIZnVuY3Rpb24YASABKAsyFS5kaXNwYXRjaC52MS5GdW5jdGlvbiJBChZVcGRhdGVGdW5jdGlvblJlc3BvbnNlEicKCGZ1bmN0aW9uGAEgASgLMhUuZGlzcGF0Y2gudjEuRnVuY3Rpb24iRAoVRGVsZXRlRnVuY3Rpb25SZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCHJldmlzaW9uGAMgASgEIkEKFkRlbGV0ZUZ1bmN0aW9uUmVzcG9uc2USJwoIZnVuY3Rpb24YASABKAsyFS5kaXNwYXRjaC52MS5GdW5jdGlvbiJ2ChVXYXRjaEZ1bmN0aW9uc1JlcXVlc3QSCwoDb3JnGAEgASgJEgwKBG5hbWUYAiABKAkSKQoHb3B0aW9ucxgDIAEoCzIYLmRpc3BhdGNoLnYxLkxpc3RPcHRpb25zEhcKD3Jlc3VtZV9yZXZpc2lvbhgEIAEoBCJ8ChZXYXRjaEZ1bmN0aW9uc1Jlc3BvbnNlEikKBHR5cGUYASABKA4yGy5kaXNwYXRjaC52MS5XYXRjaEV2ZW50VHlwZRIlCgZvYmplY3QYAiABKAsyFS5kaXNwYXRjaC52MS5GdW5jdGlvbhIQCghyZXZpc2lvbhgDIAEoBDL3AwoPRnVuY3Rpb25TZXJ2aWNlElEKBkNyZWF0ZRIiLmRpc3BhdGNoLnYxLkNyZWF0ZUZ1bmN0aW9uUmVxdWVzdBojLmRpc3BhdGNoLnYxLkNyZWF0ZUZ1bmN0aW9uUmVzcG9uc2USSAoDR2V0Eh8uZGlzcGF0Y2gudjEuR2V0RnVuY3Rpb25SZXF1ZXN0GiAuZGlzcGF0Y2gudjEuR2V0RnVuY3Rpb25SZXNwb25zZRJNCgRMaXN0EiEuZGlzcGF0Y2gudjEuTGlzdEZ1bmN0aW9uc1JlcXVlc3QaIi5kaXNwYXRjaC52MS5MaXN0RnVuY3Rpb25zUmVzcG9uc2USUQoGVXBkYXRlEiIuZGlzcGF0Y2gudjEuVXBkYXRlRnVuY3Rpb25SZXF1ZXN0GiMuZGlzcGF0Y2gudjEuVXBkYXRlRnVuY3Rpb25SZXNwb25zZRJRCgZEZWxldGUSIi5kaXNwYXRjaC52MS5EZWxldGVGdW5jdGlvblJlcXVlc3QaIy5kaXNwYXRjaC52MS5EZWxldGVGdW5jdGlvblJlc3BvbnNlElIKBVdhdGNoEiIuZGlzcGF0Y2gudjEuV2F0Y2hGdW5jdGlvbnNSZXF1ZXN0GiMuZGlzcGF0Y2gudjEuV2F0Y2hGdW5jdGlvbnNSZXNwb25zZTABYgZwcm90bzM", [file_dispatch_v1_meta, file_google_protobuf_duration, file_google_protobuf_struct]);
+  fileDesc("ChpkaXNwYXRjaC92MS9mdW5jdGlvbi5wcm90bxILZGlzcGF0Y2gudjEihwEKCEZ1bmN0aW9uEiUKBG1ldGEYASABKAsyFy5kaXNwYXRjaC52MS5PYmplY3RNZXRhEicKBHNwZWMYAiABKAsyGS5kaXNwYXRjaC52MS5GdW5jdGlvblNwZWMSKwoGc3RhdHVzGAMgASgLMhsuZGlzcGF0Y2gudjEuRnVuY3Rpb25TdGF0dXMi5AIKDEZ1bmN0aW9uU3BlYxIPCgdydW50aW1lGAEgASgJEiMKBnNvdXJjZRgCIAEoCzITLmRpc3BhdGNoLnYxLlNvdXJjZRIPCgdoYW5kbGVyGAMgASgJEi8KA2VudhgEIAMoCzIiLmRpc3BhdGNoLnYxLkZ1bmN0aW9uU3BlYy5FbnZFbnRyeRIPCgdzZWNyZXRzGAUgAygJEiUKBnNjaGVtYRgGIAEoCzIVLmRpc3BhdGNoLnYxLklvU2NoZW1hEioKB3RpbWVvdXQYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIQoFc2NhbGUYCCABKAsyEi5kaXNwYXRjaC52MS5TY2FsZRIpCglyZXNvdXJjZXMYCSABKAsyFi5kaXNwYXRjaC52MS5SZXNvdXJjZXMaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJICgZTb3VyY2USDgoGZGlnZXN0GAEgASgJEgwKBHNpemUYAiABKAQSDgoGZm9ybWF0GAMgASgJEhAKCGZpbGVuYW1lGAQgASgJIlUKCElvU2NoZW1hEiMKAmluGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIkCgNvdXQYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0ImcKBVNjYWxlEgsKA21pbhgBIAEoDRILCgNtYXgYAiABKA0SEwoLY29uY3VycmVuY3kYAyABKA0SLwoMaWRsZV90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIigKCVJlc291cmNlcxILCgNjcHUYASABKAkSDgoGbWVtb3J5GAIgASgJIrgBCg5GdW5jdGlvblN0YXR1cxIhCgVwaGFzZRgBIAEoDjISLmRpc3BhdGNoLnYxLlBoYXNlEioKCmNvbmRpdGlvbnMYAiADKAsyFi5kaXNwYXRjaC52MS5Db25kaXRpb24SDgoGcmVhc29uGAMgAygJEhsKE29ic2VydmVkX2dlbmVyYXRpb24YBCABKAQSEQoJZW5kcG9pbnRzGAUgAygJEhcKD3JlYWR5X2luc3RhbmNlcxgGIAEoDSJAChVDcmVhdGVGdW5jdGlvblJlcXVlc3QSJwoIZnVuY3Rpb24YASABKAsyFS5kaXNwYXRjaC52MS5GdW5jdGlvbiJBChZDcmVhdGVGdW5jdGlvblJlc3BvbnNlEicKCGZ1bmN0aW9uGAEgASgLMhUuZGlzcGF0Y2gudjEuRnVuY3Rpb24iLwoSR2V0RnVuY3Rpb25SZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJIj4KE0dldEZ1bmN0aW9uUmVzcG9uc2USJwoIZnVuY3Rpb24YASABKAsyFS5kaXNwYXRjaC52MS5GdW5jdGlvbiJOChRMaXN0RnVuY3Rpb25zUmVxdWVzdBILCgNvcmcYASABKAkSKQoHb3B0aW9ucxgCIAEoCzIYLmRpc3BhdGNoLnYxLkxpc3RPcHRpb25zImgKFUxpc3RGdW5jdGlvbnNSZXNwb25zZRIkCgVpdGVtcxgBIAMoCzIVLmRpc3BhdGNoLnYxLkZ1bmN0aW9uEhAKCHJldmlzaW9uGAIgASgEEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJAChVVcGRhdGVGdW5jdGlvblJlcXVlc3QSJwoIZnVuY3Rpb24YASABKAsyFS5kaXNwYXRjaC52MS5GdW5jdGlvbiJBChZVcGRhdGVGdW5jdGlvblJlc3BvbnNlEicKCGZ1bmN0aW9uGAEgASgLMhUuZGlzcGF0Y2gudjEuRnVuY3Rpb24iRgobVXBkYXRlRnVuY3Rpb25TdGF0dXNSZXF1ZXN0EicKCGZ1bmN0aW9uGAEgASgLMhUuZGlzcGF0Y2gudjEuRnVuY3Rpb24iRwocVXBkYXRlRnVuY3Rpb25TdGF0dXNSZXNwb25zZRInCghmdW5jdGlvbhgBIAEoCzIVLmRpc3BhdGNoLnYxLkZ1bmN0aW9uIkQKFURlbGV0ZUZ1bmN0aW9uUmVxdWVzdBILCgNvcmcYASABKAkSDAoEbmFtZRgCIAEoCRIQCghyZXZpc2lvbhgDIAEoBCJBChZEZWxldGVGdW5jdGlvblJlc3BvbnNlEicKCGZ1bmN0aW9uGAEgASgLMhUuZGlzcGF0Y2gudjEuRnVuY3Rpb24idgoVV2F0Y2hGdW5jdGlvbnNSZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJEikKB29wdGlvbnMYAyABKAsyGC5kaXNwYXRjaC52MS5MaXN0T3B0aW9ucxIXCg9yZXN1bWVfcmV2aXNpb24YBCABKAQifAoWV2F0Y2hGdW5jdGlvbnNSZXNwb25zZRIpCgR0eXBlGAEgASgOMhsuZGlzcGF0Y2gudjEuV2F0Y2hFdmVudFR5cGUSJQoGb2JqZWN0GAIgASgLMhUuZGlzcGF0Y2gudjEuRnVuY3Rpb24SEAoIcmV2aXNpb24YAyABKAQy3AQKD0Z1bmN0aW9uU2VydmljZRJRCgZDcmVhdGUSIi5kaXNwYXRjaC52MS5DcmVhdGVGdW5jdGlvblJlcXVlc3QaIy5kaXNwYXRjaC52MS5DcmVhdGVGdW5jdGlvblJlc3BvbnNlEkgKA0dldBIfLmRpc3BhdGNoLnYxLkdldEZ1bmN0aW9uUmVxdWVzdBogLmRpc3BhdGNoLnYxLkdldEZ1bmN0aW9uUmVzcG9uc2USTQoETGlzdBIhLmRpc3BhdGNoLnYxLkxpc3RGdW5jdGlvbnNSZXF1ZXN0GiIuZGlzcGF0Y2gudjEuTGlzdEZ1bmN0aW9uc1Jlc3BvbnNlElEKBlVwZGF0ZRIiLmRpc3BhdGNoLnYxLlVwZGF0ZUZ1bmN0aW9uUmVxdWVzdBojLmRpc3BhdGNoLnYxLlVwZGF0ZUZ1bmN0aW9uUmVzcG9uc2USYwoMVXBkYXRlU3RhdHVzEiguZGlzcGF0Y2gudjEuVXBkYXRlRnVuY3Rpb25TdGF0dXNSZXF1ZXN0GikuZGlzcGF0Y2gudjEuVXBkYXRlRnVuY3Rpb25TdGF0dXNSZXNwb25zZRJRCgZEZWxldGUSIi5kaXNwYXRjaC52MS5EZWxldGVGdW5jdGlvblJlcXVlc3QaIy5kaXNwYXRjaC52MS5EZWxldGVGdW5jdGlvblJlc3BvbnNlElIKBVdhdGNoEiIuZGlzcGF0Y2gudjEuV2F0Y2hGdW5jdGlvbnNSZXF1ZXN0GiMuZGlzcGF0Y2gudjEuV2F0Y2hGdW5jdGlvbnNSZXNwb25zZTABYgZwcm90bzM", [file_dispatch_v1_meta, file_google_protobuf_duration, file_google_protobuf_struct]);
 
 /**
  * Function is user code plus everything needed to run it.
@@ -453,6 +453,47 @@ export const UpdateFunctionResponseSchema: GenMessage<UpdateFunctionResponse> = 
   messageDesc(file_dispatch_v1_function, 14);
 
 /**
+ * @generated from message dispatch.v1.UpdateFunctionStatusRequest
+ */
+export type UpdateFunctionStatusRequest = Message<"dispatch.v1.UpdateFunctionStatusRequest"> & {
+  /**
+   * meta.name and meta.org say which function; meta.revision (required) is the
+   * revision the status was computed from: when the function has changed since,
+   * the write fails with ABORTED. status replaces the stored status, except
+   * each condition's last_transition, which the server keeps while the
+   * condition's status stays the same and sets when it changes. Spec and the
+   * other meta fields are ignored.
+   *
+   * @generated from field: dispatch.v1.Function function = 1;
+   */
+  function?: Function | undefined;
+};
+
+/**
+ * Describes the message dispatch.v1.UpdateFunctionStatusRequest.
+ * Use `create(UpdateFunctionStatusRequestSchema)` to create a new message.
+ */
+export const UpdateFunctionStatusRequestSchema: GenMessage<UpdateFunctionStatusRequest> = /*@__PURE__*/
+  messageDesc(file_dispatch_v1_function, 15);
+
+/**
+ * @generated from message dispatch.v1.UpdateFunctionStatusResponse
+ */
+export type UpdateFunctionStatusResponse = Message<"dispatch.v1.UpdateFunctionStatusResponse"> & {
+  /**
+   * @generated from field: dispatch.v1.Function function = 1;
+   */
+  function?: Function | undefined;
+};
+
+/**
+ * Describes the message dispatch.v1.UpdateFunctionStatusResponse.
+ * Use `create(UpdateFunctionStatusResponseSchema)` to create a new message.
+ */
+export const UpdateFunctionStatusResponseSchema: GenMessage<UpdateFunctionStatusResponse> = /*@__PURE__*/
+  messageDesc(file_dispatch_v1_function, 16);
+
+/**
  * @generated from message dispatch.v1.DeleteFunctionRequest
  */
 export type DeleteFunctionRequest = Message<"dispatch.v1.DeleteFunctionRequest"> & {
@@ -479,7 +520,7 @@ export type DeleteFunctionRequest = Message<"dispatch.v1.DeleteFunctionRequest">
  * Use `create(DeleteFunctionRequestSchema)` to create a new message.
  */
 export const DeleteFunctionRequestSchema: GenMessage<DeleteFunctionRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_function, 15);
+  messageDesc(file_dispatch_v1_function, 17);
 
 /**
  * @generated from message dispatch.v1.DeleteFunctionResponse
@@ -496,7 +537,7 @@ export type DeleteFunctionResponse = Message<"dispatch.v1.DeleteFunctionResponse
  * Use `create(DeleteFunctionResponseSchema)` to create a new message.
  */
 export const DeleteFunctionResponseSchema: GenMessage<DeleteFunctionResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_function, 16);
+  messageDesc(file_dispatch_v1_function, 18);
 
 /**
  * @generated from message dispatch.v1.WatchFunctionsRequest
@@ -532,7 +573,7 @@ export type WatchFunctionsRequest = Message<"dispatch.v1.WatchFunctionsRequest">
  * Use `create(WatchFunctionsRequestSchema)` to create a new message.
  */
 export const WatchFunctionsRequestSchema: GenMessage<WatchFunctionsRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_function, 17);
+  messageDesc(file_dispatch_v1_function, 19);
 
 /**
  * @generated from message dispatch.v1.WatchFunctionsResponse
@@ -559,7 +600,7 @@ export type WatchFunctionsResponse = Message<"dispatch.v1.WatchFunctionsResponse
  * Use `create(WatchFunctionsResponseSchema)` to create a new message.
  */
 export const WatchFunctionsResponseSchema: GenMessage<WatchFunctionsResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_function, 18);
+  messageDesc(file_dispatch_v1_function, 20);
 
 /**
  * FunctionService manages functions: Create and Update return at once; reconcilers
@@ -599,6 +640,18 @@ export const FunctionService: GenService<{
     methodKind: "unary";
     input: typeof UpdateFunctionRequestSchema;
     output: typeof UpdateFunctionResponseSchema;
+  },
+  /**
+   * UpdateStatus replaces the status of the function (the status subresource, as
+   * Kubernetes calls it) and nothing else: spec and meta stay as they are and
+   * the generation does not change. Only admin and component tokens may call it.
+   *
+   * @generated from rpc dispatch.v1.FunctionService.UpdateStatus
+   */
+  updateStatus: {
+    methodKind: "unary";
+    input: typeof UpdateFunctionStatusRequestSchema;
+    output: typeof UpdateFunctionStatusResponseSchema;
   },
   /**
    * @generated from rpc dispatch.v1.FunctionService.Delete

@@ -45,6 +45,7 @@ export type ObjectMeta = Message<"dispatch.v1.ObjectMeta"> & {
   /**
    * The store revision of this version of the object. On Update and Delete a
    * non-zero value is a precondition: a stale revision fails with ABORTED.
+   * UpdateStatus requires it.
    *
    * @generated from field: uint64 revision = 4;
    */
@@ -87,23 +88,28 @@ export const ObjectMetaSchema: GenMessage<ObjectMeta> = /*@__PURE__*/
   messageDesc(file_dispatch_v1_meta, 0);
 
 /**
- * Condition is one observed aspect of a resource (Ready, Programmed, ...).
+ * Condition is one observed aspect of a resource (Ready, Programmed, ...),
+ * following the Kubernetes conventions for conditions.
  *
  * @generated from message dispatch.v1.Condition
  */
 export type Condition = Message<"dispatch.v1.Condition"> & {
   /**
+   * CamelCase ("Ready"); unique among a status's conditions.
+   *
    * @generated from field: string type = 1;
    */
   type: string;
 
   /**
+   * TRUE, FALSE or UNKNOWN.
+   *
    * @generated from field: dispatch.v1.ConditionStatus status = 2;
    */
   status: ConditionStatus;
 
   /**
-   * A CamelCase word a program can switch on.
+   * A CamelCase word a program can switch on ("MinimumInstancesAvailable").
    *
    * @generated from field: string reason = 3;
    */
@@ -117,6 +123,9 @@ export type Condition = Message<"dispatch.v1.Condition"> & {
   message: string;
 
   /**
+   * When status last changed. Output only: kept while status stays the same,
+   * set by the server when it changes.
+   *
    * @generated from field: google.protobuf.Timestamp last_transition = 5;
    */
   lastTransition?: Timestamp | undefined;
@@ -154,7 +163,7 @@ export type Status = Message<"dispatch.v1.Status"> & {
   reason: string[];
 
   /**
-   * The meta.generation this status describes.
+   * The meta.generation this status describes; never above meta.generation.
    *
    * @generated from field: uint64 observed_generation = 4;
    */

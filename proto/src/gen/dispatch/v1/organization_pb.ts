@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dispatch/v1/organization.proto.
  */
 export const file_dispatch_v1_organization: GenFile = /*@__PURE__*/
-  fileDesc("Ch5kaXNwYXRjaC92MS9vcmdhbml6YXRpb24ucHJvdG8SC2Rpc3BhdGNoLnYxIocBCgxPcmdhbml6YXRpb24SJQoEbWV0YRgBIAEoCzIXLmRpc3BhdGNoLnYxLk9iamVjdE1ldGESKwoEc3BlYxgCIAEoCzIdLmRpc3BhdGNoLnYxLk9yZ2FuaXphdGlvblNwZWMSIwoGc3RhdHVzGAMgASgLMhMuZGlzcGF0Y2gudjEuU3RhdHVzIj0KEE9yZ2FuaXphdGlvblNwZWMSFAoMZGlzcGxheV9uYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIkwKGUNyZWF0ZU9yZ2FuaXphdGlvblJlcXVlc3QSLwoMb3JnYW5pemF0aW9uGAEgASgLMhkuZGlzcGF0Y2gudjEuT3JnYW5pemF0aW9uIk0KGkNyZWF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEi8KDG9yZ2FuaXphdGlvbhgBIAEoCzIZLmRpc3BhdGNoLnYxLk9yZ2FuaXphdGlvbiIzChZHZXRPcmdhbml6YXRpb25SZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJIkoKF0dldE9yZ2FuaXphdGlvblJlc3BvbnNlEi8KDG9yZ2FuaXphdGlvbhgBIAEoCzIZLmRpc3BhdGNoLnYxLk9yZ2FuaXphdGlvbiJSChhMaXN0T3JnYW5pemF0aW9uc1JlcXVlc3QSCwoDb3JnGAEgASgJEikKB29wdGlvbnMYAiABKAsyGC5kaXNwYXRjaC52MS5MaXN0T3B0aW9ucyJwChlMaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEigKBWl0ZW1zGAEgAygLMhkuZGlzcGF0Y2gudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgEEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJMChlVcGRhdGVPcmdhbml6YXRpb25SZXF1ZXN0Ei8KDG9yZ2FuaXphdGlvbhgBIAEoCzIZLmRpc3BhdGNoLnYxLk9yZ2FuaXphdGlvbiJNChpVcGRhdGVPcmdhbml6YXRpb25SZXNwb25zZRIvCgxvcmdhbml6YXRpb24YASABKAsyGS5kaXNwYXRjaC52MS5Pcmdhbml6YXRpb24iSAoZRGVsZXRlT3JnYW5pemF0aW9uUmVxdWVzdBILCgNvcmcYASABKAkSDAoEbmFtZRgCIAEoCRIQCghyZXZpc2lvbhgDIAEoBCJNChpEZWxldGVPcmdhbml6YXRpb25SZXNwb25zZRIvCgxvcmdhbml6YXRpb24YASABKAsyGS5kaXNwYXRjaC52MS5Pcmdhbml6YXRpb24iegoZV2F0Y2hPcmdhbml6YXRpb25zUmVxdWVzdBILCgNvcmcYASABKAkSDAoEbmFtZRgCIAEoCRIpCgdvcHRpb25zGAMgASgLMhguZGlzcGF0Y2gudjEuTGlzdE9wdGlvbnMSFwoPcmVzdW1lX3JldmlzaW9uGAQgASgEIoQBChpXYXRjaE9yZ2FuaXphdGlvbnNSZXNwb25zZRIpCgR0eXBlGAEgASgOMhsuZGlzcGF0Y2gudjEuV2F0Y2hFdmVudFR5cGUSKQoGb2JqZWN0GAIgASgLMhkuZGlzcGF0Y2gudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAMgASgEMqsEChNPcmdhbml6YXRpb25TZXJ2aWNlElkKBkNyZWF0ZRImLmRpc3BhdGNoLnYxLkNyZWF0ZU9yZ2FuaXphdGlvblJlcXVlc3QaJy5kaXNwYXRjaC52MS5DcmVhdGVPcmdhbml6YXRpb25SZXNwb25zZRJQCgNHZXQSIy5kaXNwYXRjaC52MS5HZXRPcmdhbml6YXRpb25SZXF1ZXN0GiQuZGlzcGF0Y2gudjEuR2V0T3JnYW5pemF0aW9uUmVzcG9uc2USVQoETGlzdBIlLmRpc3BhdGNoLnYxLkxpc3RPcmdhbml6YXRpb25zUmVxdWVzdBomLmRpc3BhdGNoLnYxLkxpc3RPcmdhbml6YXRpb25zUmVzcG9uc2USWQoGVXBkYXRlEiYuZGlzcGF0Y2gudjEuVXBkYXRlT3JnYW5pemF0aW9uUmVxdWVzdBonLmRpc3BhdGNoLnYxLlVwZGF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlElkKBkRlbGV0ZRImLmRpc3BhdGNoLnYxLkRlbGV0ZU9yZ2FuaXphdGlvblJlcXVlc3QaJy5kaXNwYXRjaC52MS5EZWxldGVPcmdhbml6YXRpb25SZXNwb25zZRJaCgVXYXRjaBImLmRpc3BhdGNoLnYxLldhdGNoT3JnYW5pemF0aW9uc1JlcXVlc3QaJy5kaXNwYXRjaC52MS5XYXRjaE9yZ2FuaXphdGlvbnNSZXNwb25zZTABYgZwcm90bzM", [file_dispatch_v1_meta]);
+  fileDesc("Ch5kaXNwYXRjaC92MS9vcmdhbml6YXRpb24ucHJvdG8SC2Rpc3BhdGNoLnYxIocBCgxPcmdhbml6YXRpb24SJQoEbWV0YRgBIAEoCzIXLmRpc3BhdGNoLnYxLk9iamVjdE1ldGESKwoEc3BlYxgCIAEoCzIdLmRpc3BhdGNoLnYxLk9yZ2FuaXphdGlvblNwZWMSIwoGc3RhdHVzGAMgASgLMhMuZGlzcGF0Y2gudjEuU3RhdHVzIj0KEE9yZ2FuaXphdGlvblNwZWMSFAoMZGlzcGxheV9uYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIkwKGUNyZWF0ZU9yZ2FuaXphdGlvblJlcXVlc3QSLwoMb3JnYW5pemF0aW9uGAEgASgLMhkuZGlzcGF0Y2gudjEuT3JnYW5pemF0aW9uIk0KGkNyZWF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEi8KDG9yZ2FuaXphdGlvbhgBIAEoCzIZLmRpc3BhdGNoLnYxLk9yZ2FuaXphdGlvbiIzChZHZXRPcmdhbml6YXRpb25SZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJIkoKF0dldE9yZ2FuaXphdGlvblJlc3BvbnNlEi8KDG9yZ2FuaXphdGlvbhgBIAEoCzIZLmRpc3BhdGNoLnYxLk9yZ2FuaXphdGlvbiJSChhMaXN0T3JnYW5pemF0aW9uc1JlcXVlc3QSCwoDb3JnGAEgASgJEikKB29wdGlvbnMYAiABKAsyGC5kaXNwYXRjaC52MS5MaXN0T3B0aW9ucyJwChlMaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlEigKBWl0ZW1zGAEgAygLMhkuZGlzcGF0Y2gudjEuT3JnYW5pemF0aW9uEhAKCHJldmlzaW9uGAIgASgEEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJMChlVcGRhdGVPcmdhbml6YXRpb25SZXF1ZXN0Ei8KDG9yZ2FuaXphdGlvbhgBIAEoCzIZLmRpc3BhdGNoLnYxLk9yZ2FuaXphdGlvbiJNChpVcGRhdGVPcmdhbml6YXRpb25SZXNwb25zZRIvCgxvcmdhbml6YXRpb24YASABKAsyGS5kaXNwYXRjaC52MS5Pcmdhbml6YXRpb24iUgofVXBkYXRlT3JnYW5pemF0aW9uU3RhdHVzUmVxdWVzdBIvCgxvcmdhbml6YXRpb24YASABKAsyGS5kaXNwYXRjaC52MS5Pcmdhbml6YXRpb24iUwogVXBkYXRlT3JnYW5pemF0aW9uU3RhdHVzUmVzcG9uc2USLwoMb3JnYW5pemF0aW9uGAEgASgLMhkuZGlzcGF0Y2gudjEuT3JnYW5pemF0aW9uIkgKGURlbGV0ZU9yZ2FuaXphdGlvblJlcXVlc3QSCwoDb3JnGAEgASgJEgwKBG5hbWUYAiABKAkSEAoIcmV2aXNpb24YAyABKAQiTQoaRGVsZXRlT3JnYW5pemF0aW9uUmVzcG9uc2USLwoMb3JnYW5pemF0aW9uGAEgASgLMhkuZGlzcGF0Y2gudjEuT3JnYW5pemF0aW9uInoKGVdhdGNoT3JnYW5pemF0aW9uc1JlcXVlc3QSCwoDb3JnGAEgASgJEgwKBG5hbWUYAiABKAkSKQoHb3B0aW9ucxgDIAEoCzIYLmRpc3BhdGNoLnYxLkxpc3RPcHRpb25zEhcKD3Jlc3VtZV9yZXZpc2lvbhgEIAEoBCKEAQoaV2F0Y2hPcmdhbml6YXRpb25zUmVzcG9uc2USKQoEdHlwZRgBIAEoDjIbLmRpc3BhdGNoLnYxLldhdGNoRXZlbnRUeXBlEikKBm9iamVjdBgCIAEoCzIZLmRpc3BhdGNoLnYxLk9yZ2FuaXphdGlvbhIQCghyZXZpc2lvbhgDIAEoBDKYBQoTT3JnYW5pemF0aW9uU2VydmljZRJZCgZDcmVhdGUSJi5kaXNwYXRjaC52MS5DcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0GicuZGlzcGF0Y2gudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVzcG9uc2USUAoDR2V0EiMuZGlzcGF0Y2gudjEuR2V0T3JnYW5pemF0aW9uUmVxdWVzdBokLmRpc3BhdGNoLnYxLkdldE9yZ2FuaXphdGlvblJlc3BvbnNlElUKBExpc3QSJS5kaXNwYXRjaC52MS5MaXN0T3JnYW5pemF0aW9uc1JlcXVlc3QaJi5kaXNwYXRjaC52MS5MaXN0T3JnYW5pemF0aW9uc1Jlc3BvbnNlElkKBlVwZGF0ZRImLmRpc3BhdGNoLnYxLlVwZGF0ZU9yZ2FuaXphdGlvblJlcXVlc3QaJy5kaXNwYXRjaC52MS5VcGRhdGVPcmdhbml6YXRpb25SZXNwb25zZRJrCgxVcGRhdGVTdGF0dXMSLC5kaXNwYXRjaC52MS5VcGRhdGVPcmdhbml6YXRpb25TdGF0dXNSZXF1ZXN0Gi0uZGlzcGF0Y2gudjEuVXBkYXRlT3JnYW5pemF0aW9uU3RhdHVzUmVzcG9uc2USWQoGRGVsZXRlEiYuZGlzcGF0Y2gudjEuRGVsZXRlT3JnYW5pemF0aW9uUmVxdWVzdBonLmRpc3BhdGNoLnYxLkRlbGV0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEloKBVdhdGNoEiYuZGlzcGF0Y2gudjEuV2F0Y2hPcmdhbml6YXRpb25zUmVxdWVzdBonLmRpc3BhdGNoLnYxLldhdGNoT3JnYW5pemF0aW9uc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_dispatch_v1_meta]);
 
 /**
  * Organization is a tenant. Every other resource lives in exactly one org.
@@ -227,6 +227,47 @@ export const UpdateOrganizationResponseSchema: GenMessage<UpdateOrganizationResp
   messageDesc(file_dispatch_v1_organization, 9);
 
 /**
+ * @generated from message dispatch.v1.UpdateOrganizationStatusRequest
+ */
+export type UpdateOrganizationStatusRequest = Message<"dispatch.v1.UpdateOrganizationStatusRequest"> & {
+  /**
+   * meta.name say which organization; meta.revision (required) is the
+   * revision the status was computed from: when the organization has changed since,
+   * the write fails with ABORTED. status replaces the stored status, except
+   * each condition's last_transition, which the server keeps while the
+   * condition's status stays the same and sets when it changes. Spec and the
+   * other meta fields are ignored.
+   *
+   * @generated from field: dispatch.v1.Organization organization = 1;
+   */
+  organization?: Organization | undefined;
+};
+
+/**
+ * Describes the message dispatch.v1.UpdateOrganizationStatusRequest.
+ * Use `create(UpdateOrganizationStatusRequestSchema)` to create a new message.
+ */
+export const UpdateOrganizationStatusRequestSchema: GenMessage<UpdateOrganizationStatusRequest> = /*@__PURE__*/
+  messageDesc(file_dispatch_v1_organization, 10);
+
+/**
+ * @generated from message dispatch.v1.UpdateOrganizationStatusResponse
+ */
+export type UpdateOrganizationStatusResponse = Message<"dispatch.v1.UpdateOrganizationStatusResponse"> & {
+  /**
+   * @generated from field: dispatch.v1.Organization organization = 1;
+   */
+  organization?: Organization | undefined;
+};
+
+/**
+ * Describes the message dispatch.v1.UpdateOrganizationStatusResponse.
+ * Use `create(UpdateOrganizationStatusResponseSchema)` to create a new message.
+ */
+export const UpdateOrganizationStatusResponseSchema: GenMessage<UpdateOrganizationStatusResponse> = /*@__PURE__*/
+  messageDesc(file_dispatch_v1_organization, 11);
+
+/**
  * @generated from message dispatch.v1.DeleteOrganizationRequest
  */
 export type DeleteOrganizationRequest = Message<"dispatch.v1.DeleteOrganizationRequest"> & {
@@ -253,7 +294,7 @@ export type DeleteOrganizationRequest = Message<"dispatch.v1.DeleteOrganizationR
  * Use `create(DeleteOrganizationRequestSchema)` to create a new message.
  */
 export const DeleteOrganizationRequestSchema: GenMessage<DeleteOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_organization, 10);
+  messageDesc(file_dispatch_v1_organization, 12);
 
 /**
  * @generated from message dispatch.v1.DeleteOrganizationResponse
@@ -270,7 +311,7 @@ export type DeleteOrganizationResponse = Message<"dispatch.v1.DeleteOrganization
  * Use `create(DeleteOrganizationResponseSchema)` to create a new message.
  */
 export const DeleteOrganizationResponseSchema: GenMessage<DeleteOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_organization, 11);
+  messageDesc(file_dispatch_v1_organization, 13);
 
 /**
  * @generated from message dispatch.v1.WatchOrganizationsRequest
@@ -306,7 +347,7 @@ export type WatchOrganizationsRequest = Message<"dispatch.v1.WatchOrganizationsR
  * Use `create(WatchOrganizationsRequestSchema)` to create a new message.
  */
 export const WatchOrganizationsRequestSchema: GenMessage<WatchOrganizationsRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_organization, 12);
+  messageDesc(file_dispatch_v1_organization, 14);
 
 /**
  * @generated from message dispatch.v1.WatchOrganizationsResponse
@@ -333,7 +374,7 @@ export type WatchOrganizationsResponse = Message<"dispatch.v1.WatchOrganizations
  * Use `create(WatchOrganizationsResponseSchema)` to create a new message.
  */
 export const WatchOrganizationsResponseSchema: GenMessage<WatchOrganizationsResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_organization, 13);
+  messageDesc(file_dispatch_v1_organization, 15);
 
 /**
  * OrganizationService manages organizations: Create and Update return at once; reconcilers
@@ -373,6 +414,18 @@ export const OrganizationService: GenService<{
     methodKind: "unary";
     input: typeof UpdateOrganizationRequestSchema;
     output: typeof UpdateOrganizationResponseSchema;
+  },
+  /**
+   * UpdateStatus replaces the status of the organization (the status subresource, as
+   * Kubernetes calls it) and nothing else: spec and meta stay as they are and
+   * the generation does not change. Only admin and component tokens may call it.
+   *
+   * @generated from rpc dispatch.v1.OrganizationService.UpdateStatus
+   */
+  updateStatus: {
+    methodKind: "unary";
+    input: typeof UpdateOrganizationStatusRequestSchema;
+    output: typeof UpdateOrganizationStatusResponseSchema;
   },
   /**
    * @generated from rpc dispatch.v1.OrganizationService.Delete

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dispatch/v1/secret.proto.
  */
 export const file_dispatch_v1_secret: GenFile = /*@__PURE__*/
-  fileDesc("ChhkaXNwYXRjaC92MS9zZWNyZXQucHJvdG8SC2Rpc3BhdGNoLnYxIokBCgZTZWNyZXQSJQoEbWV0YRgBIAEoCzIXLmRpc3BhdGNoLnYxLk9iamVjdE1ldGESJQoEc3BlYxgCIAEoCzIXLmRpc3BhdGNoLnYxLlNlY3JldFNwZWMSIwoGc3RhdHVzGAMgASgLMhMuZGlzcGF0Y2gudjEuU3RhdHVzEgwKBGtleXMYBCADKAkiagoKU2VjcmV0U3BlYxIvCgRkYXRhGAEgAygLMiEuZGlzcGF0Y2gudjEuU2VjcmV0U3BlYy5EYXRhRW50cnkaKwoJRGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoTQ3JlYXRlU2VjcmV0UmVxdWVzdBIjCgZzZWNyZXQYASABKAsyEy5kaXNwYXRjaC52MS5TZWNyZXQiOwoUQ3JlYXRlU2VjcmV0UmVzcG9uc2USIwoGc2VjcmV0GAEgASgLMhMuZGlzcGF0Y2gudjEuU2VjcmV0Ij0KEEdldFNlY3JldFJlcXVlc3QSCwoDb3JnGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcmV2ZWFsGAMgASgIIjgKEUdldFNlY3JldFJlc3BvbnNlEiMKBnNlY3JldBgBIAEoCzITLmRpc3BhdGNoLnYxLlNlY3JldCJcChJMaXN0U2VjcmV0c1JlcXVlc3QSCwoDb3JnGAEgASgJEikKB29wdGlvbnMYAiABKAsyGC5kaXNwYXRjaC52MS5MaXN0T3B0aW9ucxIOCgZyZXZlYWwYAyABKAgiZAoTTGlzdFNlY3JldHNSZXNwb25zZRIiCgVpdGVtcxgBIAMoCzITLmRpc3BhdGNoLnYxLlNlY3JldBIQCghyZXZpc2lvbhgCIAEoBBIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkiOgoTVXBkYXRlU2VjcmV0UmVxdWVzdBIjCgZzZWNyZXQYASABKAsyEy5kaXNwYXRjaC52MS5TZWNyZXQiOwoUVXBkYXRlU2VjcmV0UmVzcG9uc2USIwoGc2VjcmV0GAEgASgLMhMuZGlzcGF0Y2gudjEuU2VjcmV0IkIKE0RlbGV0ZVNlY3JldFJlcXVlc3QSCwoDb3JnGAEgASgJEgwKBG5hbWUYAiABKAkSEAoIcmV2aXNpb24YAyABKAQiOwoURGVsZXRlU2VjcmV0UmVzcG9uc2USIwoGc2VjcmV0GAEgASgLMhMuZGlzcGF0Y2gudjEuU2VjcmV0IoQBChNXYXRjaFNlY3JldHNSZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJEikKB29wdGlvbnMYAyABKAsyGC5kaXNwYXRjaC52MS5MaXN0T3B0aW9ucxIXCg9yZXN1bWVfcmV2aXNpb24YBCABKAQSDgoGcmV2ZWFsGAUgASgIIngKFFdhdGNoU2VjcmV0c1Jlc3BvbnNlEikKBHR5cGUYASABKA4yGy5kaXNwYXRjaC52MS5XYXRjaEV2ZW50VHlwZRIjCgZvYmplY3QYAiABKAsyEy5kaXNwYXRjaC52MS5TZWNyZXQSEAoIcmV2aXNpb24YAyABKAQy3QMKDVNlY3JldFNlcnZpY2USTQoGQ3JlYXRlEiAuZGlzcGF0Y2gudjEuQ3JlYXRlU2VjcmV0UmVxdWVzdBohLmRpc3BhdGNoLnYxLkNyZWF0ZVNlY3JldFJlc3BvbnNlEkQKA0dldBIdLmRpc3BhdGNoLnYxLkdldFNlY3JldFJlcXVlc3QaHi5kaXNwYXRjaC52MS5HZXRTZWNyZXRSZXNwb25zZRJJCgRMaXN0Eh8uZGlzcGF0Y2gudjEuTGlzdFNlY3JldHNSZXF1ZXN0GiAuZGlzcGF0Y2gudjEuTGlzdFNlY3JldHNSZXNwb25zZRJNCgZVcGRhdGUSIC5kaXNwYXRjaC52MS5VcGRhdGVTZWNyZXRSZXF1ZXN0GiEuZGlzcGF0Y2gudjEuVXBkYXRlU2VjcmV0UmVzcG9uc2USTQoGRGVsZXRlEiAuZGlzcGF0Y2gudjEuRGVsZXRlU2VjcmV0UmVxdWVzdBohLmRpc3BhdGNoLnYxLkRlbGV0ZVNlY3JldFJlc3BvbnNlEk4KBVdhdGNoEiAuZGlzcGF0Y2gudjEuV2F0Y2hTZWNyZXRzUmVxdWVzdBohLmRpc3BhdGNoLnYxLldhdGNoU2VjcmV0c1Jlc3BvbnNlMAFiBnByb3RvMw", [file_dispatch_v1_meta]);
+  fileDesc("ChhkaXNwYXRjaC92MS9zZWNyZXQucHJvdG8SC2Rpc3BhdGNoLnYxIokBCgZTZWNyZXQSJQoEbWV0YRgBIAEoCzIXLmRpc3BhdGNoLnYxLk9iamVjdE1ldGESJQoEc3BlYxgCIAEoCzIXLmRpc3BhdGNoLnYxLlNlY3JldFNwZWMSIwoGc3RhdHVzGAMgASgLMhMuZGlzcGF0Y2gudjEuU3RhdHVzEgwKBGtleXMYBCADKAkiagoKU2VjcmV0U3BlYxIvCgRkYXRhGAEgAygLMiEuZGlzcGF0Y2gudjEuU2VjcmV0U3BlYy5EYXRhRW50cnkaKwoJRGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoTQ3JlYXRlU2VjcmV0UmVxdWVzdBIjCgZzZWNyZXQYASABKAsyEy5kaXNwYXRjaC52MS5TZWNyZXQiOwoUQ3JlYXRlU2VjcmV0UmVzcG9uc2USIwoGc2VjcmV0GAEgASgLMhMuZGlzcGF0Y2gudjEuU2VjcmV0Ij0KEEdldFNlY3JldFJlcXVlc3QSCwoDb3JnGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcmV2ZWFsGAMgASgIIjgKEUdldFNlY3JldFJlc3BvbnNlEiMKBnNlY3JldBgBIAEoCzITLmRpc3BhdGNoLnYxLlNlY3JldCJcChJMaXN0U2VjcmV0c1JlcXVlc3QSCwoDb3JnGAEgASgJEikKB29wdGlvbnMYAiABKAsyGC5kaXNwYXRjaC52MS5MaXN0T3B0aW9ucxIOCgZyZXZlYWwYAyABKAgiZAoTTGlzdFNlY3JldHNSZXNwb25zZRIiCgVpdGVtcxgBIAMoCzITLmRpc3BhdGNoLnYxLlNlY3JldBIQCghyZXZpc2lvbhgCIAEoBBIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkiOgoTVXBkYXRlU2VjcmV0UmVxdWVzdBIjCgZzZWNyZXQYASABKAsyEy5kaXNwYXRjaC52MS5TZWNyZXQiOwoUVXBkYXRlU2VjcmV0UmVzcG9uc2USIwoGc2VjcmV0GAEgASgLMhMuZGlzcGF0Y2gudjEuU2VjcmV0IkAKGVVwZGF0ZVNlY3JldFN0YXR1c1JlcXVlc3QSIwoGc2VjcmV0GAEgASgLMhMuZGlzcGF0Y2gudjEuU2VjcmV0IkEKGlVwZGF0ZVNlY3JldFN0YXR1c1Jlc3BvbnNlEiMKBnNlY3JldBgBIAEoCzITLmRpc3BhdGNoLnYxLlNlY3JldCJCChNEZWxldGVTZWNyZXRSZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCHJldmlzaW9uGAMgASgEIjsKFERlbGV0ZVNlY3JldFJlc3BvbnNlEiMKBnNlY3JldBgBIAEoCzITLmRpc3BhdGNoLnYxLlNlY3JldCKEAQoTV2F0Y2hTZWNyZXRzUmVxdWVzdBILCgNvcmcYASABKAkSDAoEbmFtZRgCIAEoCRIpCgdvcHRpb25zGAMgASgLMhguZGlzcGF0Y2gudjEuTGlzdE9wdGlvbnMSFwoPcmVzdW1lX3JldmlzaW9uGAQgASgEEg4KBnJldmVhbBgFIAEoCCJ4ChRXYXRjaFNlY3JldHNSZXNwb25zZRIpCgR0eXBlGAEgASgOMhsuZGlzcGF0Y2gudjEuV2F0Y2hFdmVudFR5cGUSIwoGb2JqZWN0GAIgASgLMhMuZGlzcGF0Y2gudjEuU2VjcmV0EhAKCHJldmlzaW9uGAMgASgEMr4ECg1TZWNyZXRTZXJ2aWNlEk0KBkNyZWF0ZRIgLmRpc3BhdGNoLnYxLkNyZWF0ZVNlY3JldFJlcXVlc3QaIS5kaXNwYXRjaC52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJECgNHZXQSHS5kaXNwYXRjaC52MS5HZXRTZWNyZXRSZXF1ZXN0Gh4uZGlzcGF0Y2gudjEuR2V0U2VjcmV0UmVzcG9uc2USSQoETGlzdBIfLmRpc3BhdGNoLnYxLkxpc3RTZWNyZXRzUmVxdWVzdBogLmRpc3BhdGNoLnYxLkxpc3RTZWNyZXRzUmVzcG9uc2USTQoGVXBkYXRlEiAuZGlzcGF0Y2gudjEuVXBkYXRlU2VjcmV0UmVxdWVzdBohLmRpc3BhdGNoLnYxLlVwZGF0ZVNlY3JldFJlc3BvbnNlEl8KDFVwZGF0ZVN0YXR1cxImLmRpc3BhdGNoLnYxLlVwZGF0ZVNlY3JldFN0YXR1c1JlcXVlc3QaJy5kaXNwYXRjaC52MS5VcGRhdGVTZWNyZXRTdGF0dXNSZXNwb25zZRJNCgZEZWxldGUSIC5kaXNwYXRjaC52MS5EZWxldGVTZWNyZXRSZXF1ZXN0GiEuZGlzcGF0Y2gudjEuRGVsZXRlU2VjcmV0UmVzcG9uc2USTgoFV2F0Y2gSIC5kaXNwYXRjaC52MS5XYXRjaFNlY3JldHNSZXF1ZXN0GiEuZGlzcGF0Y2gudjEuV2F0Y2hTZWNyZXRzUmVzcG9uc2UwAWIGcHJvdG8z", [file_dispatch_v1_meta]);
 
 /**
  * Secret holds named values that functions receive in context.secrets.
@@ -244,6 +244,47 @@ export const UpdateSecretResponseSchema: GenMessage<UpdateSecretResponse> = /*@_
   messageDesc(file_dispatch_v1_secret, 9);
 
 /**
+ * @generated from message dispatch.v1.UpdateSecretStatusRequest
+ */
+export type UpdateSecretStatusRequest = Message<"dispatch.v1.UpdateSecretStatusRequest"> & {
+  /**
+   * meta.name and meta.org say which secret; meta.revision (required) is the
+   * revision the status was computed from: when the secret has changed since,
+   * the write fails with ABORTED. status replaces the stored status, except
+   * each condition's last_transition, which the server keeps while the
+   * condition's status stays the same and sets when it changes. Spec and the
+   * other meta fields are ignored.
+   *
+   * @generated from field: dispatch.v1.Secret secret = 1;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message dispatch.v1.UpdateSecretStatusRequest.
+ * Use `create(UpdateSecretStatusRequestSchema)` to create a new message.
+ */
+export const UpdateSecretStatusRequestSchema: GenMessage<UpdateSecretStatusRequest> = /*@__PURE__*/
+  messageDesc(file_dispatch_v1_secret, 10);
+
+/**
+ * @generated from message dispatch.v1.UpdateSecretStatusResponse
+ */
+export type UpdateSecretStatusResponse = Message<"dispatch.v1.UpdateSecretStatusResponse"> & {
+  /**
+   * @generated from field: dispatch.v1.Secret secret = 1;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message dispatch.v1.UpdateSecretStatusResponse.
+ * Use `create(UpdateSecretStatusResponseSchema)` to create a new message.
+ */
+export const UpdateSecretStatusResponseSchema: GenMessage<UpdateSecretStatusResponse> = /*@__PURE__*/
+  messageDesc(file_dispatch_v1_secret, 11);
+
+/**
  * @generated from message dispatch.v1.DeleteSecretRequest
  */
 export type DeleteSecretRequest = Message<"dispatch.v1.DeleteSecretRequest"> & {
@@ -270,7 +311,7 @@ export type DeleteSecretRequest = Message<"dispatch.v1.DeleteSecretRequest"> & {
  * Use `create(DeleteSecretRequestSchema)` to create a new message.
  */
 export const DeleteSecretRequestSchema: GenMessage<DeleteSecretRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_secret, 10);
+  messageDesc(file_dispatch_v1_secret, 12);
 
 /**
  * @generated from message dispatch.v1.DeleteSecretResponse
@@ -287,7 +328,7 @@ export type DeleteSecretResponse = Message<"dispatch.v1.DeleteSecretResponse"> &
  * Use `create(DeleteSecretResponseSchema)` to create a new message.
  */
 export const DeleteSecretResponseSchema: GenMessage<DeleteSecretResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_secret, 11);
+  messageDesc(file_dispatch_v1_secret, 13);
 
 /**
  * @generated from message dispatch.v1.WatchSecretsRequest
@@ -328,7 +369,7 @@ export type WatchSecretsRequest = Message<"dispatch.v1.WatchSecretsRequest"> & {
  * Use `create(WatchSecretsRequestSchema)` to create a new message.
  */
 export const WatchSecretsRequestSchema: GenMessage<WatchSecretsRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_secret, 12);
+  messageDesc(file_dispatch_v1_secret, 14);
 
 /**
  * @generated from message dispatch.v1.WatchSecretsResponse
@@ -355,7 +396,7 @@ export type WatchSecretsResponse = Message<"dispatch.v1.WatchSecretsResponse"> &
  * Use `create(WatchSecretsResponseSchema)` to create a new message.
  */
 export const WatchSecretsResponseSchema: GenMessage<WatchSecretsResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_secret, 13);
+  messageDesc(file_dispatch_v1_secret, 15);
 
 /**
  * SecretService manages secrets.
@@ -394,6 +435,18 @@ export const SecretService: GenService<{
     methodKind: "unary";
     input: typeof UpdateSecretRequestSchema;
     output: typeof UpdateSecretResponseSchema;
+  },
+  /**
+   * UpdateStatus replaces the status of the secret (the status subresource, as
+   * Kubernetes calls it) and nothing else: spec and meta stay as they are and
+   * the generation does not change. Only admin and component tokens may call it.
+   *
+   * @generated from rpc dispatch.v1.SecretService.UpdateStatus
+   */
+  updateStatus: {
+    methodKind: "unary";
+    input: typeof UpdateSecretStatusRequestSchema;
+    output: typeof UpdateSecretStatusResponseSchema;
   },
   /**
    * @generated from rpc dispatch.v1.SecretService.Delete

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dispatch/v1/token.proto.
  */
 export const file_dispatch_v1_token: GenFile = /*@__PURE__*/
-  fileDesc("ChdkaXNwYXRjaC92MS90b2tlbi5wcm90bxILZGlzcGF0Y2gudjEicAoFVG9rZW4SDAoEbmFtZRgBIAEoCRILCgNvcmcYAiABKAkSHwoEcm9sZRgDIAEoDjIRLmRpc3BhdGNoLnYxLlJvbGUSKwoHY3JlYXRlZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUAoSQ3JlYXRlVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkSCwoDb3JnGAIgASgJEh8KBHJvbGUYAyABKA4yES5kaXNwYXRjaC52MS5Sb2xlIkgKE0NyZWF0ZVRva2VuUmVzcG9uc2USIQoFdG9rZW4YASABKAsyEi5kaXNwYXRjaC52MS5Ub2tlbhIOCgZzZWNyZXQYAiABKAkiEwoRTGlzdFRva2Vuc1JlcXVlc3QiNwoSTGlzdFRva2Vuc1Jlc3BvbnNlEiEKBWl0ZW1zGAEgAygLMhIuZGlzcGF0Y2gudjEuVG9rZW4iIgoSRGVsZXRlVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiOAoTRGVsZXRlVG9rZW5SZXNwb25zZRIhCgV0b2tlbhgBIAEoCzISLmRpc3BhdGNoLnYxLlRva2VuIg8KDVdob0FtSVJlcXVlc3QiMwoOV2hvQW1JUmVzcG9uc2USIQoFdG9rZW4YASABKAsyEi5kaXNwYXRjaC52MS5Ub2tlbipBCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIOCgpST0xFX0FETUlOEAESEwoPUk9MRV9PUkdfTUVNQkVSEAIytAIKDFRva2VuU2VydmljZRJLCgZDcmVhdGUSHy5kaXNwYXRjaC52MS5DcmVhdGVUb2tlblJlcXVlc3QaIC5kaXNwYXRjaC52MS5DcmVhdGVUb2tlblJlc3BvbnNlEkcKBExpc3QSHi5kaXNwYXRjaC52MS5MaXN0VG9rZW5zUmVxdWVzdBofLmRpc3BhdGNoLnYxLkxpc3RUb2tlbnNSZXNwb25zZRJLCgZEZWxldGUSHy5kaXNwYXRjaC52MS5EZWxldGVUb2tlblJlcXVlc3QaIC5kaXNwYXRjaC52MS5EZWxldGVUb2tlblJlc3BvbnNlEkEKBldob0FtSRIaLmRpc3BhdGNoLnYxLldob0FtSVJlcXVlc3QaGy5kaXNwYXRjaC52MS5XaG9BbUlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChdkaXNwYXRjaC92MS90b2tlbi5wcm90bxILZGlzcGF0Y2gudjEicAoFVG9rZW4SDAoEbmFtZRgBIAEoCRILCgNvcmcYAiABKAkSHwoEcm9sZRgDIAEoDjIRLmRpc3BhdGNoLnYxLlJvbGUSKwoHY3JlYXRlZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUAoSQ3JlYXRlVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkSCwoDb3JnGAIgASgJEh8KBHJvbGUYAyABKA4yES5kaXNwYXRjaC52MS5Sb2xlIkgKE0NyZWF0ZVRva2VuUmVzcG9uc2USIQoFdG9rZW4YASABKAsyEi5kaXNwYXRjaC52MS5Ub2tlbhIOCgZzZWNyZXQYAiABKAkiEwoRTGlzdFRva2Vuc1JlcXVlc3QiNwoSTGlzdFRva2Vuc1Jlc3BvbnNlEiEKBWl0ZW1zGAEgAygLMhIuZGlzcGF0Y2gudjEuVG9rZW4iIgoSRGVsZXRlVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiOAoTRGVsZXRlVG9rZW5SZXNwb25zZRIhCgV0b2tlbhgBIAEoCzISLmRpc3BhdGNoLnYxLlRva2VuIg8KDVdob0FtSVJlcXVlc3QiMwoOV2hvQW1JUmVzcG9uc2USIQoFdG9rZW4YASABKAsyEi5kaXNwYXRjaC52MS5Ub2tlbipVCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIOCgpST0xFX0FETUlOEAESEwoPUk9MRV9PUkdfTUVNQkVSEAISEgoOUk9MRV9DT01QT05FTlQQAzK0AgoMVG9rZW5TZXJ2aWNlEksKBkNyZWF0ZRIfLmRpc3BhdGNoLnYxLkNyZWF0ZVRva2VuUmVxdWVzdBogLmRpc3BhdGNoLnYxLkNyZWF0ZVRva2VuUmVzcG9uc2USRwoETGlzdBIeLmRpc3BhdGNoLnYxLkxpc3RUb2tlbnNSZXF1ZXN0Gh8uZGlzcGF0Y2gudjEuTGlzdFRva2Vuc1Jlc3BvbnNlEksKBkRlbGV0ZRIfLmRpc3BhdGNoLnYxLkRlbGV0ZVRva2VuUmVxdWVzdBogLmRpc3BhdGNoLnYxLkRlbGV0ZVRva2VuUmVzcG9uc2USQQoGV2hvQW1JEhouZGlzcGF0Y2gudjEuV2hvQW1JUmVxdWVzdBobLmRpc3BhdGNoLnYxLldob0FtSVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Token is an API bearer token. Its secret value is shown once, at creation;
@@ -29,7 +29,7 @@ export type Token = Message<"dispatch.v1.Token"> & {
   name: string;
 
   /**
-   * The org the token acts in; empty for admin tokens.
+   * The org the token acts in; empty for admin and component tokens.
    *
    * @generated from field: string org = 2;
    */
@@ -217,11 +217,21 @@ export enum Role {
   ADMIN = 1,
 
   /**
-   * Everything inside one org.
+   * Everything inside one org but status writes.
    *
    * @generated from enum value: ROLE_ORG_MEMBER = 2;
    */
   ORG_MEMBER = 2,
+
+  /**
+   * For the platform's own components (xds-server, broker, gateway): reads
+   * every org and writes status (UpdateStatus); cannot create, change or
+   * delete resources, upload bundles, run functions through RunService,
+   * read secret values, or manage tokens.
+   *
+   * @generated from enum value: ROLE_COMPONENT = 3;
+   */
+  COMPONENT = 3,
 }
 
 /**
