@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ConfigurationError, NatsUnavailableError } from "@dispatch/server-kit";
 import { errors as natsErrors } from "@nats-io/nats-core";
 import { AlreadyExistsError, NotFoundError, RevisionConflictError } from "./store/errors.js";
 
@@ -42,24 +43,9 @@ export function toConnectError(err: unknown, log: ErrorLogger): ConnectError {
   );
 }
 
-/**
- * The control plane cannot start as configured (wrong key, NATS without
- * JetStream, ...). The message says what to change; callers show it as is.
- */
-export class ConfigurationError extends Error {
-  override readonly name = "ConfigurationError";
-}
-
-/**
- * The control plane has lost its connection to NATS and is reconnecting:
- * calls that need the store are answered Unavailable with this message.
- */
-export class NatsUnavailableError extends Error {
-  override readonly name = "NatsUnavailableError";
-  constructor(readonly since: Date) {
-    super(`the control plane lost its connection to NATS at ${since.toISOString()}; it is reconnecting`);
-  }
-}
+// Defined in server-kit (the NATS connection and health throw them); the
+// control plane's code and users know them from here.
+export { ConfigurationError, NatsUnavailableError };
 
 /** A NATS request failed because the server did not answer or the connection is down. */
 function isNatsOutage(err: unknown): boolean {

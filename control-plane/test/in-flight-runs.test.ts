@@ -12,7 +12,7 @@ import {
   startInFlightRuns,
 } from "../src/functions/in-flight-runs.js";
 import { defaultRunRetention, RunStore } from "../src/functions/run-store.js";
-import { trackNatsHealth } from "../src/nats/nats-health.js";
+import { trackNatsHealth } from "@dispatch/server-kit";
 
 const test = anyTest as TestFn<{ nats: NatsServer; nc: NatsConnection; options: InFlightRunsOptions }>;
 
