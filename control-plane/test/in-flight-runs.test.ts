@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { ErrorType, Phase, type Run, RunSchema } from "@dispatch/proto";
+import { trackNatsHealth } from "@dispatch/server-kit";
 import { type NatsServer, startNats } from "@dispatch/testkit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -12,7 +13,6 @@ import {
   startInFlightRuns,
 } from "../src/functions/in-flight-runs.js";
 import { defaultRunRetention, RunStore } from "../src/functions/run-store.js";
-import { trackNatsHealth } from "@dispatch/server-kit";
 
 const test = anyTest as TestFn<{ nats: NatsServer; nc: NatsConnection; options: InFlightRunsOptions }>;
 
