@@ -27,7 +27,6 @@ import type { Driver } from "./functions/driver.js";
 import { startFunctions } from "./functions/functions.js";
 import type { IsolationChoice, IsolationReport } from "./functions/isolation/isolation.js";
 import type { FunctionLimits } from "./functions/limits.js";
-import type { RunRetention } from "./functions/run-store.js";
 import type { FunctionDefaults } from "./functions/scheduler.js";
 import { endpointKind } from "./kinds/endpoint.js";
 import { functionKind } from "./kinds/function.js";
@@ -42,6 +41,7 @@ import { createSealer } from "./secrets/sealer.js";
 import { defaultPageSize, type PageSize } from "./services/resource-service.js";
 import type { Component } from "./services/system-service.js";
 import { ResourceStore } from "./store/resource-store.js";
+import type { RunRetention } from "./store/run-store.js";
 
 /** Options for {@link startControlPlane}. */
 export interface ControlPlaneOptions {

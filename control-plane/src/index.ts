@@ -12,7 +12,7 @@ export type { Driver, Instance, InstanceExit, RevisionSpec, WorkerLogLine } from
 export { LoadError } from "./functions/driver.js";
 export type { IsolationChoice, IsolationReport } from "./functions/isolation/isolation.js";
 export { defaultFunctionLimits, type FunctionLimits } from "./functions/limits.js";
-export type { RunRetention } from "./functions/run-store.js";
 export { type FunctionDefaults, functionDefaults } from "./functions/scheduler.js";
 export { createSealer, parseSecretKey, type Sealer } from "./secrets/sealer.js";
 export type { Component } from "./services/system-service.js";
+export type { RunRetention } from "./store/run-store.js";

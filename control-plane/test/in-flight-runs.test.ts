@@ -11,8 +11,8 @@ import {
   type InFlightRunsOptions,
   interruptedMessage,
   startInFlightRuns,
-} from "../src/functions/in-flight-runs.js";
-import { defaultRunRetention, RunStore } from "../src/functions/run-store.js";
+} from "../src/store/in-flight-runs.js";
+import { defaultRunRetention, RunStore } from "../src/store/run-store.js";
 
 const test = anyTest as TestFn<{ nats: NatsServer; nc: NatsConnection; options: InFlightRunsOptions }>;
 

@@ -10,9 +10,9 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ensureStream } from "../store/streams.js";
-import { readSubjects } from "../store/subject-reader.js";
-import type { WorkerLogLine } from "./driver.js";
+import type { WorkerLogLine } from "../functions/driver.js";
+import { ensureStream } from "./streams.js";
+import { readSubjects } from "./subject-reader.js";
 
 const stream = "LOGS";
 const prefix = "logs.";
