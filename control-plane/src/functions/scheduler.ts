@@ -98,12 +98,11 @@ export class Scheduler {
   /** Stops every function's instances. Status is left as it was (a restart re-observes it). */
   async close(): Promise<void> {
     this.closing = true;
+    // The reconciler first: the watch ending is then no news to it.
+    const reconciling = this.reconciler?.close();
     this.watch.abort();
     const states = this.registry.all();
-    await Promise.all([
-      this.reconciler?.close(),
-      ...states.flatMap((s) => [s.serving?.drain(), s.starting?.drain()]),
-    ]);
+    await Promise.all([reconciling, ...states.flatMap((s) => [s.serving?.drain(), s.starting?.drain()])]);
     await this.options.driver.close();
   }
 
