@@ -7,9 +7,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Code } from "@connectrpc/connect";
 import { SecretService, SystemService } from "@dispatch/proto";
-import { freePort, startNats } from "@dispatch/testkit";
+import { freePort, startNats, type TestDispatch } from "@dispatch/testkit";
 import test from "ava";
 import { newTokenSecret } from "../src/auth/token-registry.js";
+import { deploy, exec, functionClients, outputOf } from "./functions-helpers.js";
 import { client, rejects } from "./helpers.js";
 
 // The control plane as deploy/ runs it: a real process of its own.
@@ -73,20 +74,20 @@ function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-test("dispatch-control-plane: started from flags and the environment against NATS, it serves the API to its admin token, and SIGTERM stops it cleanly", async (t) => {
+test("dispatch-control-plane: started from flags and the environment against NATS, it serves the API to its admin token, its own secrets never reach a worker, and SIGTERM stops it cleanly", async (t) => {
   const nats = await startNats();
   t.teardown(() => nats.stop());
   const dir = await mkdtemp(join(tmpdir(), "dispatch-main-"));
-  const keyFile = join(dir, "secret.key");
-  await writeFile(keyFile, randomBytes(32).toString("base64"), { mode: 0o600 });
+  const tokenFile = join(dir, "admin.token");
   const token = newTokenSecret();
-  const running = launch(
-    ["--listen", "127.0.0.1:0", "--secret-key-file", keyFile, "--isolation", "process"],
-    {
-      ...cleanEnv({ DISPATCH_NATS_URL: nats.urlWithCredentials, DISPATCH_ADMIN_TOKEN: token }),
+  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  const running = launch(["--listen", "127.0.0.1:0", "--admin-token-file", tokenFile], {
+    ...cleanEnv({
+      DISPATCH_NATS_URL: nats.urlWithCredentials,
+      DISPATCH_SECRET_KEY: randomBytes(32).toString("base64"),
       DISPATCH_WORK_DIR: join(dir, "work"),
-    },
-  );
+    }),
+  });
   t.teardown(() => running.child.kill("SIGKILL"));
   const started = await running.printed(/serving the API on (http:\/\/\S+) /);
   const url = /serving the API on (http:\/\/\S+) /.exec(started)?.[1] ?? "";
@@ -107,6 +108,14 @@ test("dispatch-control-plane: started from flags and the environment against NAT
   const status = await client(SystemService, url, token).getStatus({});
   t.true(status.components.find((c) => c.name === "nats")?.healthy);
   t.is((await fetch(`${url}/readyz`)).status, 200);
+
+  // A function runs, and sees none of the variables the control plane was started with.
+  const api = functionClients({ url, token } as TestDispatch);
+  const code =
+    "export default async () => Object.keys(process.env).filter((name) => /NATS|SECRET|TOKEN|WORK_DIR/.test(name));\n";
+  await deploy(api, "env", "env.js", code);
+  const seen = outputOf(await exec(api, "env")) as string[];
+  t.deepEqual(seen, [], "neither the secret key, the NATS URL, nor the admin token");
 
   running.child.kill("SIGTERM");
   t.is(await running.exited, 0, running.output());
@@ -133,6 +142,9 @@ test("dispatch-control-plane: a bad flag or variable is refused before anything 
   const weakToken = await run([], { ...env, DISPATCH_ADMIN_TOKEN: "admin" });
   t.is(weakToken.code, 2);
   t.regex(weakToken.output, /the admin token must be at least 32 characters/);
+  const unreadable = await run(["--secret-key-file", "/nonexistent/secret.key"], cleanEnv({}));
+  t.is(unreadable.code, 2);
+  t.regex(unreadable.output, /--secret-key-file: cannot read \/nonexistent\/secret\.key/);
   const listen = await run(["--listen", "8080"], env);
   t.is(listen.code, 2);
   t.regex(listen.output, /--listen takes HOST:PORT/);
