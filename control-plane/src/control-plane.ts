@@ -1,22 +1,19 @@
 import { setMaxListeners } from "node:events";
-import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { type Role, SystemService } from "@dispatch/proto";
 import {
-  apiFiles,
-  EndpointService,
-  type Function as FunctionResource,
-  FunctionService,
-  LogService,
-  OrganizationService,
-  type Role,
-  RunService,
-  SecretService,
-  SourceService,
-  SubscriptionService,
-  SystemService,
-  TokenService,
-} from "@dispatch/proto";
-import { v1 } from "@dispatch/proto/reflection";
+  connectNats,
+  createErrorInterceptor,
+  createHealthAnswers,
+  createRequestGate,
+  listenDual,
+  type NatsConnectionSettings,
+  type NatsHealth,
+  natsDisplayUrl,
+  shareHealth,
+  trackNatsHealth,
+} from "@dispatch/server-kit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -25,32 +22,27 @@ import { principalKey } from "./auth/principal.js";
 import { tokenSigningKey } from "./auth/token-record.js";
 import { TokenRegistry } from "./auth/token-registry.js";
 import { checkSecretKey, ensureDefaultOrg } from "./bootstrap.js";
-import { createErrorInterceptor, toConnectError } from "./error-interceptor.js";
+import { listComponents } from "./components.js";
 import { ConfigurationError, controlPlaneErrors, type ErrorLogger } from "./errors.js";
 import type { Driver } from "./functions/driver.js";
-import { type Functions, startFunctions } from "./functions/functions.js";
+import { startFunctions } from "./functions/functions.js";
 import type { IsolationChoice, IsolationReport } from "./functions/isolation/isolation.js";
 import type { FunctionLimits } from "./functions/limits.js";
-import type { RunRetention } from "./functions/run-store.js";
 import type { FunctionDefaults } from "./functions/scheduler.js";
-import { listenDual } from "./http-server.js";
 import { endpointKind } from "./kinds/endpoint.js";
 import { functionKind } from "./kinds/function.js";
 import type { Kind, Resource } from "./kinds/kind.js";
 import { organizationKind } from "./kinds/organization.js";
-import { createSecretKind, presentSecret } from "./kinds/secret.js";
+import { createSecretKind } from "./kinds/secret.js";
 import { subscriptionKind } from "./kinds/subscription.js";
-import { connectNats, type NatsConnectionSettings, natsDisplayUrl } from "./nats/nats-connection.js";
-import { type NatsHealth, shareHealth, trackNatsHealth } from "./nats/nats-health.js";
+import { createNatsGate } from "./nats/nats-gate.js";
 import { createOrgRules } from "./org-rules.js";
+import { createRoutes, type KindStores, servedServices } from "./routes.js";
 import { createSealer } from "./secrets/sealer.js";
-import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
-import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
-import { createResourceService, defaultPageSize, type PageSize } from "./services/resource-service.js";
-import { type Component, createSystemService } from "./services/system-service.js";
-import { createTokenService } from "./services/token-service.js";
+import { defaultPageSize, type PageSize } from "./services/resource-service.js";
+import type { Component } from "./services/system-service.js";
 import { ResourceStore } from "./store/resource-store.js";
-import type { Violations } from "./validation/violations.js";
+import type { RunRetention } from "./store/run-store.js";
 
 /** Options for {@link startControlPlane}. */
 export interface ControlPlaneOptions {
@@ -115,20 +107,6 @@ export interface ControlPlane {
   close(graceMs?: number): Promise<void>;
 }
 
-/** The services every installation serves, by full name (for reflection). */
-const apiServices = [
-  FunctionService,
-  RunService,
-  SourceService,
-  LogService,
-  EndpointService,
-  SubscriptionService,
-  SecretService,
-  OrganizationService,
-  TokenService,
-  SystemService,
-];
-
 /**
  * Starts the control plane: connects to NATS, makes sure the KV buckets exist,
  * and serves the dispatch.v1 API over Connect, gRPC and gRPC-Web (HTTP/1.1 and
@@ -140,21 +118,30 @@ const apiServices = [
  * await cp.close();
  */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const log: ErrorLogger =
+    options.log ?? ((message, error) => console.error(`control-plane: ${message}:`, error));
   const nats = await connectNats(options.nats, "dispatch-control-plane");
+  // What a failed start must undo, last first. The connection comes first:
+  // it never gives up reconnecting, so a start that leaves it open never ends.
+  const undo: Array<() => Promise<void>> = [() => nats.close()];
   try {
-    return await startOn(nats, options);
+    return await startOn(nats, options, log, undo);
   } catch (err) {
-    // The connection never gives up reconnecting: a failed start must close it.
-    await nats.close();
+    for (const step of undo.reverse()) {
+      await step().catch((cleanup: unknown) => log("cleaning up after a failed start", cleanup));
+    }
     throw err;
   }
 }
 
-async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Promise<ControlPlane> {
-  const log: ErrorLogger =
-    options.log ?? ((message, error) => console.error(`control-plane: ${message}:`, error));
+async function startOn(
+  nats: NatsConnection,
+  options: ControlPlaneOptions,
+  log: ErrorLogger,
+  undo: Array<() => Promise<void>>,
+): Promise<ControlPlane> {
   const natsUrl = natsDisplayUrl(options.nats);
-  const natsHealth = trackNatsHealth(nats);
+  const natsHealth = trackNatsHealth(nats, "the control plane");
   const js = jetstream(nats);
   shareHealth(js, natsHealth);
   const kvm = new Kvm(js);
@@ -177,7 +164,7 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
   const sealer = createSealer(options.secretKey);
   await checkSecretKey(await kvm.create("system", { history: 1, replicas }), sealer);
   const secretKind = createSecretKind(sealer);
-  const stores = {
+  const stores: KindStores = {
     functions: await open(functionKind),
     endpoints: await open(endpointKind),
     subscriptions: await open(subscriptionKind),
@@ -193,6 +180,7 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
     stores.secrets,
   ]);
   const orgs = new OrgDirectory(stores.organizations, log);
+  undo.push(() => orgs.close());
   await orgs.start();
   const tokens = new TokenRegistry(await kvm.create("tokens", { history: 1, replicas }), {
     signingKey: tokenSigningKey(options.secretKey),
@@ -200,185 +188,87 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
     log,
     onReconnect: natsHealth.onReconnect,
   });
+  undo.push(() => tokens.close());
   await tokens.start();
   for (const t of options.bootstrapTokens ?? []) {
     const uid = t.org ? await rules.orgUid(t.org) : "";
     await tokens.ensure(t.name, t.secret, t.role, t.org, uid);
   }
   tokens.reportIgnored();
-  const pageSize = { ...defaultPageSize, ...options.pageSize };
-  let functions: Functions;
-  try {
-    functions = await startFunctions({
-      nats,
-      js,
-      jsm,
-      natsHealth,
-      replicas,
-      functions: stores.functions,
-      secrets: stores.secrets,
-      authenticate: (token) => tokens.authenticate(token),
-      log,
-      ...(options.workDir === undefined ? {} : { workDir: options.workDir }),
-      ...(options.maxBundleBytes === undefined ? {} : { maxBundleBytes: options.maxBundleBytes }),
-      ...(options.functionLimits === undefined ? {} : { limits: options.functionLimits }),
-      ...(options.runRetention === undefined ? {} : { runRetention: options.runRetention }),
-      ...(options.functionDefaults === undefined ? {} : { defaults: options.functionDefaults }),
-      ...(options.driver === undefined ? {} : { driver: options.driver }),
-      ...(options.isolation === undefined ? {} : { isolation: options.isolation }),
-      ...(options.activatorPort === undefined ? {} : { activatorPort: options.activatorPort }),
-    });
-  } catch (err) {
-    await tokens.close();
-    await orgs.close();
-    throw err;
-  }
-  const { checkOrg } = rules;
+  const functions = await startFunctions({
+    nats,
+    js,
+    jsm,
+    natsHealth,
+    replicas,
+    functions: stores.functions,
+    secrets: stores.secrets,
+    authenticate: (token) => tokens.authenticate(token),
+    log,
+    ...(options.workDir === undefined ? {} : { workDir: options.workDir }),
+    ...(options.maxBundleBytes === undefined ? {} : { maxBundleBytes: options.maxBundleBytes }),
+    ...(options.functionLimits === undefined ? {} : { limits: options.functionLimits }),
+    ...(options.runRetention === undefined ? {} : { runRetention: options.runRetention }),
+    ...(options.functionDefaults === undefined ? {} : { defaults: options.functionDefaults }),
+    ...(options.driver === undefined ? {} : { driver: options.driver }),
+    ...(options.isolation === undefined ? {} : { isolation: options.isolation }),
+    ...(options.activatorPort === undefined ? {} : { activatorPort: options.activatorPort }),
+  });
+  undo.push(() => functions.close());
 
   const shutdown = new AbortController();
   // Every call in flight listens on the shutdown signal; there can be thousands.
   setMaxListeners(0, shutdown.signal);
   const server = { url: "" };
-  const components = (): Component[] => [
-    { name: "api", url: server.url },
-    { name: "activator", url: functions.activator.url },
-    {
-      name: "driver",
-      url: functions.driverName,
-      describe: () => {
-        const { functions: count, instances } = functions.scheduler.summary();
-        return `${count} function${count === 1 ? "" : "s"}, ${instances} instance${instances === 1 ? "" : "s"} running`;
-      },
-    },
-    ...(functions.isolation
-      ? [{ name: "isolation", url: functions.isolation.mode, describe: () => isolationLine(functions) }]
-      : []),
-    { name: "nats", url: natsUrl, check: () => natsHealth.problem() },
-    ...(options.components?.() ?? []),
-  ];
-
-  const served = [
-    ...apiServices.map((s) => s.typeName),
-    v1.ServerReflection.typeName,
-    "grpc.reflection.v1alpha.ServerReflection",
-  ];
-  const routes = (router: ConnectRouter) => {
-    const service = <T extends Resource>(
-      desc: (typeof apiServices)[number],
-      kind: Kind<T>,
-      store: ResourceStore<T>,
-      extra: object = {},
-    ) =>
-      router.service(
-        desc,
-        createResourceService(desc, { kind, store, checkOrg, pageSize, ...extra }) as never,
-      );
-    service(FunctionService, functionKind, stores.functions, {
-      validateAsync: (fn: FunctionResource, v: Violations) => functions.validate(fn, v),
-      afterDelete: (fn: FunctionResource) => functions.afterDelete(fn),
-    });
-    service(EndpointService, endpointKind, stores.endpoints);
-    service(SubscriptionService, subscriptionKind, stores.subscriptions);
-    service(SecretService, secretKind, stores.secrets, {
-      present: (secret: never, request: { reveal?: boolean }) =>
-        presentSecret(secret, request.reveal === true),
-    });
-    service(OrganizationService, organizationKind, stores.organizations, {
-      checkDelete: rules.checkOrgDelete,
-      // Its tokens go with it (they would stop working anyway: each is bound to the org's uid).
-      afterDelete: async (org: Resource) => {
-        await tokens.revokeOrg(org.meta?.name ?? "");
-      },
-    });
-    router.service(TokenService, createTokenService(tokens, rules.orgUid));
-    router.service(RunService, createRunService(functions.invoker, functions.runs, pageSize));
-    router.service(SourceService, createSourceService(functions.sources, functions.maxBundleBytes));
-    router.service(LogService, createLogService(functions.logs, functions.invoker));
-    router.service(SystemService, createSystemService(options.version ?? "0.0.0-dev", components));
-    const reflection = createReflectionService([...apiFiles], served);
-    router.service(reflectionServices.v1, reflection);
-    router.service(reflectionServices.v1alpha, reflection as never);
-  };
-
-  // While NATS is away, calls that need it are answered Unavailable at once
-  // (not after a NATS timeout, not as Internal); status and reflection still answer.
-  const needsNoNats = new Set([
-    SystemService.typeName,
-    ...served.filter((name) => name.includes("reflection")),
-  ]);
+  const components = listComponents({
+    apiUrl: () => server.url,
+    functions,
+    natsUrl,
+    natsHealth,
+    ...(options.components ? { others: options.components } : {}),
+  });
   const errors = controlPlaneErrors(log);
-  const natsGate: Interceptor = (next) => async (req) => {
-    if (needsNoNats.has(req.service.typeName)) return await next(req);
-    const down = natsHealth.unavailable();
-    if (down) throw toConnectError(down, errors);
-    try {
-      return await next(req);
-    } catch (err) {
-      // A call cut short by the outage says so, with since when.
-      const lost = natsHealth.unavailable();
-      if (lost && err instanceof ConnectError && err.code === Code.Unavailable)
-        throw toConnectError(lost, errors);
-      throw err;
-    }
-  };
-
-  const hint = options.authHint ? ` ${options.authHint}` : "";
+  const health = createHealthAnswers([{ name: "nats", problem: () => natsHealth.problem() }]);
   const adapter = connectNodeAdapter({
-    routes,
-    // The error interceptor comes last, closest to the handlers: every error
-    // a handler throws is a ConnectError before the NATS gate looks at it.
-    interceptors: [natsGate, createErrorInterceptor(errors)],
+    routes: createRoutes({
+      stores,
+      secretKind,
+      rules,
+      tokens,
+      functions,
+      pageSize: { ...defaultPageSize, ...options.pageSize },
+      version: options.version ?? "0.0.0-dev",
+      components,
+    }),
+    // Status and reflection answer without NATS. The error interceptor comes last, closest
+    // to the handlers: every error a handler throws is a ConnectError before the gate sees it.
+    interceptors: [
+      createNatsGate(
+        natsHealth,
+        new Set([SystemService.typeName, ...servedServices.filter((name) => name.includes("reflection"))]),
+        errors,
+      ),
+      createErrorInterceptor(errors),
+    ],
     // Bundles travel in one message: allow twice the limit so the service can
     // answer an oversized one with its own message.
     readMaxBytes: 2 * functions.maxBundleBytes + 1024 * 1024,
     shutdownSignal: shutdown.signal,
-    requestGate(ctx) {
-      const header = ctx.requestHeader.get("authorization") ?? "";
-      const match = /^Bearer\s+(\S+)$/i.exec(header);
-      if (!match?.[1]) {
-        throw new ConnectError(
-          `this call needs a token: send the header "Authorization: Bearer <token>".${hint}`,
-          Code.Unauthenticated,
-        );
-      }
-      const principal = tokens.authenticate(match[1]);
-      if (!principal) {
-        throw new ConnectError(
-          `the token is not valid (unknown, revoked, or its org was deleted).${hint}`,
-          Code.Unauthenticated,
-        );
-      }
-      ctx.values.set(principalKey, principal);
-    },
+    requestGate: createRequestGate({
+      authenticate: (token) => tokens.authenticate(token),
+      key: principalKey,
+      ...(options.authHint ? { hint: options.authHint } : {}),
+    }),
     fallback(req, res) {
-      // /healthz: the process answers (liveness). /readyz: it can serve calls,
-      // which needs NATS (readiness).
-      if (req.url === "/healthz") {
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ status: "ok" }));
-        return;
-      }
-      if (req.url === "/readyz") {
-        const problem = natsHealth.problem();
-        res.writeHead(problem ? 503 : 200, { "content-type": "application/json" });
-        res.end(JSON.stringify(problem ? { status: "not ready", nats: problem } : { status: "ok" }));
-        return;
-      }
+      // /healthz: the process answers (liveness). /readyz: it can serve calls, which needs NATS.
+      if (health(req, res)) return;
       res.writeHead(404, { "content-type": "text/plain" });
       res.end("not found: this is the Dispatch API; use the dispatch CLI or a Connect/gRPC client\n");
     },
   });
 
   const host = options.host ?? "127.0.0.1";
-  let listening: Awaited<ReturnType<typeof listenDual>>;
-  try {
-    listening = await listenDual(adapter, host, options.port ?? 8080);
-  } catch (err) {
-    await functions.close();
-    await tokens.close();
-    await orgs.close();
-    throw err;
-  }
+  const listening = await listenDual(adapter, host, options.port ?? 8080);
   let closing: Promise<void> | undefined;
   server.url = `http://${host.includes(":") ? `[${host}]` : host}:${listening.port}`;
 
@@ -408,10 +298,4 @@ async function startOn(nats: NatsConnection, options: ControlPlaneOptions): Prom
     if (natsHealth.unavailable()) await nats.close();
     else await nats.drain();
   }
-}
-
-/** The isolation line of `dispatch status`: what isolates functions, and the warning when it is weak. */
-function isolationLine(functions: Functions): string {
-  const { summary, warning } = functions.isolation ?? { summary: "", warning: undefined };
-  return warning ? `${summary}. WARNING: ${warning}` : summary;
 }

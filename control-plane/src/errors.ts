@@ -1,33 +1,18 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ConfigurationError, type ErrorMapping, NatsUnavailableError } from "@dispatch/server-kit";
 import { errors as natsErrors } from "@nats-io/nats-core";
-import type { ErrorMapping } from "./error-interceptor.js";
 import { AlreadyExistsError, NotFoundError, RevisionConflictError } from "./store/errors.js";
 
 /** Where internal failures are reported (the message a client sees stays generic). */
 export type ErrorLogger = (message: string, error: unknown) => void;
 
-/**
- * The control plane cannot start as configured (wrong key, NATS without
- * JetStream, ...). The message says what to change; callers show it as is.
- */
-export class ConfigurationError extends Error {
-  override readonly name = "ConfigurationError";
-}
-
-/**
- * The control plane has lost its connection to NATS and is reconnecting:
- * calls that need the store are answered Unavailable with this message.
- */
-export class NatsUnavailableError extends Error {
-  override readonly name = "NatsUnavailableError";
-  constructor(readonly since: Date) {
-    super(`the control plane lost its connection to NATS at ${since.toISOString()}; it is reconnecting`);
-  }
-}
+// Defined in server-kit (the NATS connection and health throw them); the
+// control plane's code and users know them from here.
+export { ConfigurationError, NatsUnavailableError };
 
 /**
  * How the control plane's errors reach clients (through the one error
- * interceptor, `error-interceptor.ts`): store errors keep their
+ * interceptor, `createErrorInterceptor` of server-kit): store errors keep their
  * plain-language message with the matching code, a NATS outage is
  * Unavailable, anything unexpected is Internal, logged, its detail never sent.
  */

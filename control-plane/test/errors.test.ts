@@ -2,11 +2,10 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, createClient } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { GetRunResponseSchema, RunService, WatchEventType, WatchRunsResponseSchema } from "@dispatch/proto";
+import { createErrorInterceptor, type DualServer, listenDual } from "@dispatch/server-kit";
 import { errors as natsErrors } from "@nats-io/nats-core";
 import anyTest, { type TestFn } from "ava";
-import { createErrorInterceptor } from "../src/error-interceptor.js";
 import { controlPlaneErrors, NatsUnavailableError } from "../src/errors.js";
-import { type DualServer, listenDual } from "../src/http-server.js";
 import { AlreadyExistsError, NotFoundError, RevisionConflictError } from "../src/store/errors.js";
 import { rejects, transports } from "./helpers.js";
 

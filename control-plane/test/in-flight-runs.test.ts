@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { ErrorType, Phase, type Run, RunSchema } from "@dispatch/proto";
+import { trackNatsHealth } from "@dispatch/server-kit";
 import { type NatsServer, startNats } from "@dispatch/testkit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -10,9 +11,8 @@ import {
   type InFlightRunsOptions,
   interruptedMessage,
   startInFlightRuns,
-} from "../src/functions/in-flight-runs.js";
-import { defaultRunRetention, RunStore } from "../src/functions/run-store.js";
-import { trackNatsHealth } from "../src/nats/nats-health.js";
+} from "../src/store/in-flight-runs.js";
+import { defaultRunRetention, RunStore } from "../src/store/run-store.js";
 
 const test = anyTest as TestFn<{ nats: NatsServer; nc: NatsConnection; options: InFlightRunsOptions }>;
 

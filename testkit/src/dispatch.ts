@@ -2,11 +2,11 @@ import { randomBytes } from "node:crypto";
 import {
   type ControlPlane,
   type ControlPlaneOptions,
-  type NatsConnectionSettings,
   newTokenSecret,
   startControlPlane,
 } from "@dispatch/control-plane";
 import { Role } from "@dispatch/proto";
+import type { NatsConnectionSettings } from "@dispatch/server-kit";
 import { type NatsServer, startNats } from "./nats-server.js";
 
 /** A control plane (and, unless given one, its own nats-server) started for a test. */

@@ -8,7 +8,7 @@ import {
   type NatsServerOptions,
   type NatsUserPassword,
   startNatsServer,
-} from "@dispatch/control-plane";
+} from "@dispatch/server-kit";
 import type { ConnectionOptions } from "@nats-io/transport-node";
 
 /** A nats-server with JetStream started for a test. */

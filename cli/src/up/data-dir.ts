@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { type NatsUserPassword, newTokenSecret, parseSecretKey } from "@dispatch/control-plane";
+import { newTokenSecret, parseSecretKey } from "@dispatch/control-plane";
+import type { NatsUserPassword } from "@dispatch/server-kit";
 import { UpError } from "./up-error.js";
 
 /** The default data dir of `dispatch up`. */

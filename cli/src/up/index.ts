@@ -1,4 +1,5 @@
-import { type IsolationChoice, natsServerBinary } from "@dispatch/control-plane";
+import type { IsolationChoice } from "@dispatch/control-plane";
+import { natsServerBinary } from "@dispatch/server-kit";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CommandError } from "../errors.js";
 import { parseDurationFlag } from "../functions/function-flags.js";

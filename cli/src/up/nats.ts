@@ -10,7 +10,7 @@ import {
   natsDisplayUrl,
   parseNatsUrl,
   startNatsServer,
-} from "@dispatch/control-plane";
+} from "@dispatch/server-kit";
 import { natsCredentials, readPorts } from "./data-dir.js";
 import { UpError } from "./up-error.js";
 

@@ -6,8 +6,8 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import type { Source } from "@dispatch/proto";
 import { x as extract } from "tar";
+import type { SourceStore } from "../store/source-store.js";
 import { defaultFunctionLimits, type FunctionLimits, formatBytes } from "./limits.js";
-import type { SourceStore } from "./source-store.js";
 
 /** A bundle that breaks a limit of the installation; the message names the limit. */
 export class BundleLimitError extends Error {

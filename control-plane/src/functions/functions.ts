@@ -2,6 +2,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Function as FunctionResource, Secret } from "@dispatch/proto";
+import type { NatsHealth } from "@dispatch/server-kit";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
@@ -9,13 +10,15 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Principal } from "../auth/principal.js";
 import type { ErrorLogger } from "../errors.js";
 import { checkScaleLimits } from "../kinds/function.js";
-import type { NatsHealth } from "../nats/nats-health.js";
+import { startInFlightRuns } from "../store/in-flight-runs.js";
+import { LogStore } from "../store/log-store.js";
 import type { ResourceStore } from "../store/resource-store.js";
+import { defaultRunRetention, type RunRetention, RunStore } from "../store/run-store.js";
+import { defaultMaxBundleBytes, SourceStore } from "../store/source-store.js";
 import type { Violations } from "../validation/violations.js";
 import { type Activator, startActivator } from "./activator.js";
 import { BundleCache } from "./bundle-cache.js";
 import type { Driver } from "./driver.js";
-import { startInFlightRuns } from "./in-flight-runs.js";
 import { InstanceQuota } from "./instance-quota.js";
 import { Invoker } from "./invoker.js";
 import {
@@ -26,11 +29,8 @@ import {
 } from "./isolation/isolation.js";
 import { defaultFunctionLimits, type FunctionLimits } from "./limits.js";
 import { createLocalDriver } from "./local-driver.js";
-import { LogStore } from "./log-store.js";
-import { defaultRunRetention, type RunRetention, RunStore } from "./run-store.js";
 import { type FunctionDefaults, functionDefaults, Scheduler } from "./scheduler.js";
 import { SchemaCheck } from "./schema-check.js";
-import { defaultMaxBundleBytes, SourceStore } from "./source-store.js";
 
 /** What {@link startFunctions} needs. */
 export interface FunctionsOptions {

@@ -15,14 +15,14 @@ import {
   Trigger,
 } from "@dispatch/proto";
 import type { ErrorLogger } from "../errors.js";
+import type { InFlightRuns } from "../store/in-flight-runs.js";
 import type { ResourceStore } from "../store/resource-store.js";
+import type { RunStore } from "../store/run-store.js";
 import { describeExit, type Instance } from "./driver.js";
-import type { InFlightRuns } from "./in-flight-runs.js";
 import { InstanceQuotaError } from "./instance-quota.js";
 import { formatBytes } from "./limits.js";
 import type { Lease } from "./revision-pool.js";
 import { type RunBudget, valueSize } from "./run-size.js";
-import type { RunStore } from "./run-store.js";
 import type { Scheduler } from "./scheduler.js";
 import { NotServingError } from "./scheduler.js";
 import { type SchemaCheck, SchemaError } from "./schema-check.js";

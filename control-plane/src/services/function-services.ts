@@ -18,9 +18,9 @@ import {
 } from "@dispatch/proto";
 import { principalOf, resolveOrg, resolveReadOrg } from "../auth/principal.js";
 import type { Invoker } from "../functions/invoker.js";
-import type { LogStore } from "../functions/log-store.js";
-import type { RunStore } from "../functions/run-store.js";
-import type { SourceStore } from "../functions/source-store.js";
+import type { LogStore } from "../store/log-store.js";
+import type { RunStore } from "../store/run-store.js";
+import type { SourceStore } from "../store/source-store.js";
 import { checkName, Violations } from "../validation/violations.js";
 import { type PageSize, pageSizeFor } from "./resource-service.js";
 

@@ -73,7 +73,7 @@ interface AnyRequest extends Message {
  * Clients own the spec (Create, Update) and the platform's components own the
  * status (UpdateStatus, admin and component tokens only): neither verb
  * touches what the other owns. Errors are mapped to Connect codes by the
- * error interceptor the server installs (`error-interceptor.ts`).
+ * error interceptor the server installs (`createErrorInterceptor`, server-kit).
  */
 export function createResourceService<T extends Resource>(
   service: DescService,

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { sharedHealth } from "@dispatch/server-kit";
 import { DeliverPolicy, type JetStreamClient, type JsMsg, type PushConsumer } from "@nats-io/jetstream";
 import { errors, type MsgHdrs } from "@nats-io/nats-core";
-import { sharedHealth } from "../nats/nats-health.js";
 
 /** One stored message on a subject: a KV key's version, a run record, a log line. */
 export interface StoredMessage {

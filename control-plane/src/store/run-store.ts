@@ -7,9 +7,9 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import { ensureStream } from "../store/streams.js";
-import { readSubjects } from "../store/subject-reader.js";
-import { encodeRun, type RunBudget, runBudget } from "./run-size.js";
+import { encodeRun, type RunBudget, runBudget } from "../functions/run-size.js";
+import { ensureStream } from "./streams.js";
+import { readSubjects } from "./subject-reader.js";
 
 /** Retention of run records. */
 export interface RunRetention {

@@ -4,10 +4,10 @@ import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ErrorType, Phase, type Run, RunErrorSchema } from "@dispatch/proto";
+import type { NatsHealth } from "@dispatch/server-kit";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV, Kvm } from "@nats-io/kv";
 import type { ErrorLogger } from "../errors.js";
-import type { NatsHealth } from "../nats/nats-health.js";
 import type { RunStore } from "./run-store.js";
 
 /**

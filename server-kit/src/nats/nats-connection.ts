@@ -10,7 +10,7 @@ import {
 import { ConfigurationError } from "../errors.js";
 
 /**
- * How the control plane reaches NATS: one object, so that an entry point can
+ * How a server reaches NATS: one object, so that an entry point can
  * fill it from flags or the environment (`dispatch up --nats-url … --nats-creds …`).
  */
 export interface NatsConnectionSettings {

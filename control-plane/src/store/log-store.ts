@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type LogLine, LogLineSchema, LogStream } from "@dispatch/proto";
+import type { NatsHealth } from "@dispatch/server-kit";
 import {
   DiscardPolicy,
   type JetStreamClient,
@@ -9,10 +10,9 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { NatsHealth } from "../nats/nats-health.js";
-import { ensureStream } from "../store/streams.js";
-import { readSubjects } from "../store/subject-reader.js";
-import type { WorkerLogLine } from "./driver.js";
+import type { WorkerLogLine } from "../functions/driver.js";
+import { ensureStream } from "./streams.js";
+import { readSubjects } from "./subject-reader.js";
 
 const stream = "LOGS";
 const prefix = "logs.";

@@ -3,8 +3,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsUnavailableError } from "../errors.js";
 
 /**
- * The state of the control plane's NATS connection, as nats.js reports it in
- * status events: what `/readyz`, `dispatch status` and the RPC gate tell.
+ * The state of a server's NATS connection, as nats.js reports it in status
+ * events: what `/readyz`, `dispatch status` and the RPC gate tell.
  */
 export interface NatsHealth {
   /** When the connection was lost; undefined while connected. */
@@ -24,8 +24,10 @@ export interface NatsHealth {
 /**
  * Follows a connection's status events. nats.js reconnects by itself; this
  * only keeps track, until the connection closes.
+ *
+ * @param who the server, as {@link NatsHealth.unavailable}'s message names it ("the control plane")
  */
-export function trackNatsHealth(nc: NatsConnection): NatsHealth {
+export function trackNatsHealth(nc: NatsConnection, who = "the server"): NatsHealth {
   let disconnectedAt: Date | undefined;
   let connectedAt: Date | undefined = new Date();
   let reconnectAttempts = 0;
@@ -63,7 +65,7 @@ export function trackNatsHealth(nc: NatsConnection): NatsHealth {
     get reconnectAttempts() {
       return reconnectAttempts;
     },
-    unavailable: () => (disconnectedAt ? new NatsUnavailableError(disconnectedAt) : undefined),
+    unavailable: () => (disconnectedAt ? new NatsUnavailableError(disconnectedAt, who) : undefined),
     problem() {
       if (!disconnectedAt) return undefined;
       if (nc.isClosed()) return `disconnected since ${disconnectedAt.toISOString()} (connection closed)`;
@@ -80,8 +82,8 @@ export function trackNatsHealth(nc: NatsConnection): NatsHealth {
 const shared = new WeakMap<JetStreamClient, NatsHealth>();
 
 /**
- * Makes `health` known to code that holds only the JetStream client (the
- * subject reader, which restarts its consumers after a reconnect).
+ * Makes `health` known to code that holds only the JetStream client (such as
+ * a reader that restarts its consumers after a reconnect).
  */
 export function shareHealth(js: JetStreamClient, health: NatsHealth): void {
   shared.set(js, health);
