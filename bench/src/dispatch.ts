@@ -1,5 +1,5 @@
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
@@ -57,9 +57,7 @@ export async function createFunction(
         ...(source ? { source } : {}),
         scale: {
           min: scale.min ?? 0,
-          ...(idle === undefined
-            ? {}
-            : { idleTimeout: { seconds: BigInt(Math.floor(idle / 1000)), nanos: (idle % 1000) * 1e6 } }),
+          ...(idle === undefined ? {} : { idleTimeout: durationFromMs(idle) }),
         },
       },
     },

@@ -1,4 +1,5 @@
 import { clone, type DescMessage, equals, type Message } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   type Function as DispatchFunction,
@@ -409,7 +410,7 @@ const runKind: Kind = {
 /** When a run started (else when its record was made), in milliseconds; 0 when unknown. */
 function runStartMs(run: Run): number {
   const t = run.status?.started ?? run.meta?.created;
-  return t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : 0;
+  return t ? timestampMs(t) : 0;
 }
 
 /** Runs oldest first, by start time (ties keep their order). */

@@ -8,7 +8,7 @@ import {
   type Message,
   type MessageInitShape,
 } from "@bufbuild/protobuf";
-import { type ObjectMeta, ObjectMetaSchema } from "@dispatch/proto";
+import { isName, maxNameLength, type ObjectMeta, ObjectMetaSchema } from "@dispatch/proto";
 import { type Document, isMap, isScalar, LineCounter, parseAllDocuments } from "yaml";
 import { UsageError } from "./errors.js";
 import { describeKinds, type Kind, kindByManifestName, MANIFEST_KINDS } from "./kinds.js";
@@ -53,9 +53,6 @@ export class ManifestError extends UsageError {
   }
 }
 
-/** Names are lowercase DNS labels (DESIGN §3). */
-const NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
 /**
  * Checks a resource name; returns the problem in words, or undefined when valid.
  *
@@ -63,10 +60,10 @@ const NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  * nameProblem("Hello_World"); // 'name "Hello_World" is not valid: use lowercase …'
  */
 export function nameProblem(name: string): string | undefined {
-  if (name.length <= 63 && NAME_PATTERN.test(name)) return undefined;
+  if (isName(name)) return undefined;
   return (
     `name "${name}" is not valid: use lowercase letters, digits and "-", ` +
-    "starting and ending with a letter or digit, at most 63 characters"
+    `starting and ending with a letter or digit, at most ${maxNameLength} characters`
   );
 }
 

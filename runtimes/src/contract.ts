@@ -59,3 +59,12 @@ export const LOGS_HEADER = "dispatch-logs";
 
 /** Response header of failed `/http` and `/event` answers: base64 of the {@link CallError} JSON. */
 export const ERROR_HEADER = "dispatch-error";
+
+/** Request header of `/http` and `/event` calls: base64 of the merged secrets' JSON object (`context.secrets`). */
+export const SECRETS_HEADER = "dispatch-secrets";
+
+/** The most a {@link SECRETS_HEADER} may carry, in bytes (of base64): it must fit a worker's 64 KiB request head. */
+export const MAX_SECRETS_HEADER_BYTES = 32 * 1024;
+
+/** Request header of `/http` and `/event` calls: the run id (`context.runId`). */
+export const RUN_ID_HEADER = "dispatch-run-id";

@@ -15,8 +15,12 @@ export {
   type InvokeResponse,
   LOAD_ERROR_EXIT_CODE,
   LOGS_HEADER,
+  MAX_SECRETS_HEADER_BYTES,
+  RUN_ID_HEADER,
+  SECRETS_HEADER,
   WORKER_TOKEN_HEADER,
 } from "./contract.js";
+export { decodeHeaderValue, EVENT_HEADER_PREFIX, encodeHeaderValue } from "./event-headers.js";
 export {
   defaultHandler,
   type Runtime,

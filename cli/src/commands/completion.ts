@@ -1,7 +1,7 @@
+import { functionRuntimes } from "@dispatch/proto";
 import { Argument, Command } from "commander";
 import type { App } from "../app.js";
 import { OUTPUT_FORMATS } from "../config.js";
-import { RUNTIMES } from "../functions/runtime.js";
 import { KINDS, kindWords } from "../kinds.js";
 import { examples } from "./shared.js";
 
@@ -142,7 +142,7 @@ ${transitions(nodes, "      ", ";;")}
   done
   case "$prev" in
     -o|--output) COMPREPLY=($(compgen -W "${OUTPUT_FORMATS.join(" ")}" -- "$cur")); return ;;
-    --runtime) COMPREPLY=($(compgen -W "${RUNTIMES.join(" ")}" -- "$cur")); return ;;
+    --runtime) COMPREPLY=($(compgen -W "${functionRuntimes.join(" ")}" -- "$cur")); return ;;
     ${FILE_FLAGS.join("|")}) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     ${VALUE_FLAGS.join("|")}) COMPREPLY=(); return ;;
   esac
@@ -188,7 +188,7 @@ ${transitions(nodes, "      ", ";;")}
   done
   case "\${words[CURRENT-1]}" in
     -o|--output) compadd -- ${OUTPUT_FORMATS.join(" ")}; return ;;
-    --runtime) compadd -- ${RUNTIMES.join(" ")}; return ;;
+    --runtime) compadd -- ${functionRuntimes.join(" ")}; return ;;
     ${FILE_FLAGS.join("|")}) _files; return ;;
     ${VALUE_FLAGS.join("|")}) return ;;
   esac

@@ -1,11 +1,10 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { type Duration, durationFromMs } from "@bufbuild/protobuf/wkt";
-import { type FunctionSpec, IoSchemaSchema, ScaleSchema } from "@dispatch/proto";
+import { type FunctionSpec, functionRuntimes, IoSchemaSchema, ScaleSchema } from "@dispatch/proto";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { App } from "../app.js";
 import { UsageError } from "../errors.js";
 import { parseDuration } from "../output/time.js";
-import { RUNTIMES } from "./runtime.js";
 
 /** The flags `create function` and `update function` share. */
 export interface FunctionFlags {
@@ -70,7 +69,7 @@ export function addFunctionOptions(command: Command, verb: "create" | "update"):
   return command
     .addOption(
       new Option("--runtime <runtime>", "the language runtime (default: from the file extension)").choices(
-        RUNTIMES,
+        functionRuntimes,
       ),
     )
     .option(

@@ -1,10 +1,10 @@
 import { dirname, isAbsolute, resolve } from "node:path";
-import type { FunctionSpec } from "@dispatch/proto";
+import type { FunctionRuntime, FunctionSpec } from "@dispatch/proto";
 import type { DispatchClients } from "../client.js";
 import { UsageError } from "../errors.js";
 import { type ManifestDocument, ManifestError } from "../manifest.js";
 import { type Bundle, readBundle } from "./bundle.js";
-import { inferRuntime, type Runtime, requireHandler, type SettingNames } from "./runtime.js";
+import { inferRuntime, requireHandler, type SettingNames } from "./runtime.js";
 import { uploadBundle } from "./upload.js";
 
 /** Where relative `sourcePath`s are found. */
@@ -37,7 +37,7 @@ export function resolveSourcePath(sourcePath: string, base: SourceBase): string 
 export interface ManifestSource {
   doc: ManifestDocument;
   bundle: Bundle;
-  runtime: Runtime;
+  runtime: FunctionRuntime;
 }
 
 /**

@@ -1,14 +1,9 @@
 import { basename, extname } from "node:path";
+import { type FunctionRuntime, functionRuntimes, isFunctionRuntime } from "@dispatch/proto";
 import { UsageError } from "../errors.js";
 
-/** The runtimes a function may name (`spec.runtime`). */
-export const RUNTIMES = ["nodejs", "python3"] as const;
-
-/** One of {@link RUNTIMES}. */
-export type Runtime = (typeof RUNTIMES)[number];
-
 /** File extensions that tell a runtime, in the order messages list them. */
-const EXTENSIONS: readonly (readonly [string, Runtime])[] = [
+const EXTENSIONS: readonly (readonly [string, FunctionRuntime])[] = [
   [".js", "nodejs"],
   [".mjs", "nodejs"],
   [".cjs", "nodejs"],
@@ -16,17 +11,14 @@ const EXTENSIONS: readonly (readonly [string, Runtime])[] = [
 ];
 
 /** `.js, .mjs, .cjs: nodejs; .py: python3`, for messages. */
-const EXTENSION_HELP = RUNTIMES.map(
-  (r) =>
-    `${EXTENSIONS.filter(([, runtime]) => runtime === r)
-      .map(([ext]) => ext)
-      .join(", ")}: ${r}`,
-).join("; ");
-
-/** Whether `value` names a runtime. */
-export function isRuntime(value: string): value is Runtime {
-  return (RUNTIMES as readonly string[]).includes(value);
-}
+const EXTENSION_HELP = functionRuntimes
+  .map(
+    (r) =>
+      `${EXTENSIONS.filter(([, runtime]) => runtime === r)
+        .map(([ext]) => ext)
+        .join(", ")}: ${r}`,
+  )
+  .join("; ");
 
 /**
  * The runtime a file's extension tells, if any.
@@ -35,7 +27,7 @@ export function isRuntime(value: string): value is Runtime {
  * runtimeOfFile("hello.mjs"); // "nodejs"
  * runtimeOfFile("README.md"); // undefined
  */
-export function runtimeOfFile(name: string): Runtime | undefined {
+export function runtimeOfFile(name: string): FunctionRuntime | undefined {
   const ext = extname(name).toLowerCase();
   return EXTENSIONS.find(([e]) => e === ext)?.[1];
 }
@@ -70,7 +62,7 @@ export interface RuntimeHints {
 /**
  * Decides a function's runtime. In order:
  *
- * 1. the runtime given (which must be one of {@link RUNTIMES});
+ * 1. the runtime given (which must be one of {@link functionRuntimes});
  * 2. for a file, its extension;
  * 3. for a directory, the extension of the file the handler names (Node handlers
  *    name a file: `lib/hello.js`, `hello.mjs:greet`), else the only kind of source
@@ -82,11 +74,13 @@ export interface RuntimeHints {
  * @example
  * inferRuntime({ path: "hello.py", kind: "file", files: [] }, {}); // "python3"
  */
-export function inferRuntime(shape: BundleShape, hints: RuntimeHints, names = FLAG_NAMES): Runtime {
-  const use = `give ${names.runtime} ${RUNTIMES.join(` or ${names.runtime} `)}`;
+export function inferRuntime(shape: BundleShape, hints: RuntimeHints, names = FLAG_NAMES): FunctionRuntime {
+  const use = `give ${names.runtime} ${functionRuntimes.join(` or ${names.runtime} `)}`;
   if (hints.runtime !== undefined && hints.runtime !== "") {
-    if (isRuntime(hints.runtime)) return hints.runtime;
-    throw new UsageError(`runtime "${hints.runtime}" is not supported (use ${RUNTIMES.join(" or ")})`);
+    if (isFunctionRuntime(hints.runtime)) return hints.runtime;
+    throw new UsageError(
+      `runtime "${hints.runtime}" is not supported (use ${functionRuntimes.join(" or ")})`,
+    );
   }
   if (shape.kind === "file") {
     const runtime = runtimeOfFile(shape.path);
@@ -98,7 +92,7 @@ export function inferRuntime(shape: BundleShape, hints: RuntimeHints, names = FL
   const handlerFile = hints.handler?.split(":")[0];
   const fromHandler = handlerFile ? runtimeOfFile(handlerFile) : undefined;
   if (fromHandler) return fromHandler;
-  const found = new Map<Runtime, string>();
+  const found = new Map<FunctionRuntime, string>();
   for (const file of shape.files) {
     if (file.split("/").includes("node_modules")) continue;
     const runtime = runtimeOfFile(file);

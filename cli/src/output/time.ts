@@ -1,4 +1,4 @@
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { type Duration, durationMs, type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 
 /**
  * How long ago `then` was, in the style of `kubectl get`: `45s`, `12m`, `5h`, `3d`.
@@ -6,15 +6,14 @@ import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
  */
 export function formatAge(then: Timestamp | undefined, now: Date): string {
   if (!then) return "-";
-  const ms = now.getTime() - (Number(then.seconds) * 1000 + Math.floor(then.nanos / 1e6));
+  const ms = now.getTime() - timestampMs(then);
   return formatMillis(Math.max(0, ms), false);
 }
 
 /** A protobuf Duration as `850ms`, `12.3s`, `4m10s`; `-` when unset. */
 export function formatDuration(duration: Duration | undefined): string {
   if (!duration) return "-";
-  const ms = Number(duration.seconds) * 1000 + duration.nanos / 1e6;
-  return formatMillis(ms, true);
+  return formatMillis(durationMs(duration), true);
 }
 
 function formatMillis(ms: number, precise: boolean): string {

@@ -98,6 +98,19 @@ export function requireStatusWriter(principal: Principal, what: string): void {
   }
 }
 
+/**
+ * Fails unless the caller may deliver events to functions (RunService.Create
+ * with an event): the event broker's component token, or an admin.
+ */
+export function requireEventDeliverer(principal: Principal): void {
+  if (principal.role !== Role.ADMIN && principal.role !== Role.COMPONENT) {
+    throw new ConnectError(
+      `token "${principal.token}" may not deliver events (run.spec.event): that needs a component or admin token (events reach functions through the platform's broker)`,
+      Code.PermissionDenied,
+    );
+  }
+}
+
 /** Fails when the caller may not read secret values (components never may). */
 export function requireSecretReader(principal: Principal): void {
   if (principal.role === Role.COMPONENT) {

@@ -1,5 +1,6 @@
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { Function as FunctionResource, Source } from "@dispatch/proto";
+import { callTimeoutMs } from "./call-timeout.js";
 import type { RevisionSpec } from "./driver.js";
 import type { ScalePolicy } from "./revision-pool.js";
 
@@ -30,10 +31,9 @@ export function scalePolicyOf(object: FunctionResource, defaults: FunctionDefaul
   };
 }
 
-/** How long one call may take. */
+/** How long one call may take (one source: call-timeout.ts). */
 function timeoutMsOf(object: FunctionResource, defaults: FunctionDefaults): number {
-  const timeout = object.spec?.timeout;
-  return timeout ? durationMs(timeout) : defaults.timeoutMs;
+  return callTimeoutMs(object, defaults.timeoutMs);
 }
 
 /** The function has no source to run. */

@@ -152,7 +152,6 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
   try {
     activator = await startActivator(
       invoker,
-      scheduler,
       options.authenticate,
       "127.0.0.1",
       options.activatorPort ?? 0,

@@ -55,9 +55,10 @@ function field(size: number): number {
 /**
  * Encodes a run record that fits `maxBytes`, changing the run to what is
  * stored when the whole does not fit: logs keep their last lines after a
- * marker line, then error texts are shortened, then output and input are left
- * out (each saying so in `status.reason`). Throws only if a record without
- * any of these still does not fit.
+ * marker line, then error texts are shortened, then the output (or a reply
+ * event's data) and the input (or an event's data) are left out, each saying
+ * so in `status.reason`. Throws only if a record without any of these still
+ * does not fit.
  */
 export function encodeRun(run: Run, maxBytes: number): Uint8Array {
   let bytes = toBinary(RunSchema, run);
@@ -88,10 +89,22 @@ export function encodeRun(run: Run, maxBytes: number): Uint8Array {
       bytes = toBinary(RunSchema, run);
       if (bytes.length <= maxBytes) return bytes;
     }
+    if (status.reply && status.reply.data.case !== undefined) {
+      status.reply.data = { case: undefined };
+      status.reason.push(`the reply event's data was left out: ${limit}`);
+      bytes = toBinary(RunSchema, run);
+      if (bytes.length <= maxBytes) return bytes;
+    }
   }
   if (run.spec?.input) {
     run.spec.input = undefined;
     status?.reason.push(`the input was left out: ${limit}`);
+    bytes = toBinary(RunSchema, run);
+    if (bytes.length <= maxBytes) return bytes;
+  }
+  if (run.spec?.event && run.spec.event.data.case !== undefined) {
+    run.spec.event.data = { case: undefined };
+    status?.reason.push(`the event's data was left out: ${limit}`);
     bytes = toBinary(RunSchema, run);
     if (bytes.length <= maxBytes) return bytes;
   }

@@ -1,8 +1,9 @@
-import { createServer, type RequestListener, type Server } from "node:http";
+import { createServer, type RequestListener, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Readable } from "node:stream";
 import test from "ava";
 import type { Instance, InstanceExit } from "./driver.js";
-import { callWorker, WorkerCallError } from "./worker-client.js";
+import { callWorker, passThrough, WorkerCallError } from "./worker-client.js";
 
 // The client's side of the worker contract, against HTTP servers that break
 // it on purpose (real workers keep it; test/functions.test.ts runs those).
@@ -66,7 +67,7 @@ test("no answer within the backstop is a timeout", async (t) => {
 test("after the instance ended, calls to it are refused without touching the network", async (t) => {
   const { server, instance, exit } = await serve((_req, res) => {
     res.writeHead(200, { "content-type": "application/json" });
-    res.end('{"output":1,"error":null,"logs":{"stdout":[],"stderr":[]}}');
+    res.end('{"output":1,"error":null,"logs":{"stdout":[],"stderr":[]},"durationMs":0.5}');
   });
   t.is((await callWorker(instance, body, 5_000)).output, 1);
   exit();
@@ -93,5 +94,86 @@ test("an answer larger than any run record could hold is not read into memory: a
   t.regex(err?.message ?? "", /^the worker's answer \(the call's output and logs\) is more than 64 MiB/);
   t.false(err?.notSent);
   server.closeAllConnections();
+  server.close();
+});
+
+/** A request body that counts what was read of it. */
+function countedBody(text: string): { body: Readable; read(): number } {
+  let read = 0;
+  const body = new Readable({
+    read() {
+      read += text.length;
+      this.push(text);
+      this.push(null);
+    },
+  });
+  return { body, read: () => read };
+}
+
+/** A response to pass an answer to, whose text can be awaited. */
+async function capture(): Promise<{ response: ServerResponse; text: Promise<string>; close(): void }> {
+  let settle!: (text: string) => void;
+  const text = new Promise<string>((resolve) => {
+    settle = resolve;
+  });
+  let response!: ServerResponse;
+  const ready = new Promise<void>((resolve) => {
+    const server = createServer((_req, res) => {
+      response = res;
+      resolve();
+    });
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      void fetch(`http://127.0.0.1:${port}/`).then(async (r) => settle(`${r.status} ${await r.text()}`));
+      closeServer = () => {
+        server.closeAllConnections();
+        server.close();
+      };
+    });
+  });
+  let closeServer = () => {};
+  await ready;
+  return { response, text, close: () => closeServer() };
+}
+
+test("pass-through: a refused connection leaves the request body unread, so the call can be made elsewhere", async (t) => {
+  const { server: gone, instance: refusing } = await serve(() => {});
+  await new Promise((resolve) => gone.close(resolve));
+  const { body, read } = countedBody("the body");
+  const first = await capture();
+  const err = await t.throwsAsync(
+    passThrough(
+      refusing,
+      { method: "POST", target: "/x", headers: {}, body, response: first.response },
+      {},
+      5_000,
+    ),
+    { instanceOf: WorkerCallError },
+  );
+  t.true(err?.notSent);
+  t.is(read(), 0, "nothing of the body was read");
+  t.false(first.response.headersSent);
+  first.response.end();
+  first.close();
+
+  const { server, instance } = await serve((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      res.writeHead(201, { "content-type": "text/plain", "dispatch-logs": "e30=" });
+      res.end(`got ${Buffer.concat(chunks).toString()} at ${req.url}`);
+    });
+  });
+  const second = await capture();
+  const head = await passThrough(
+    instance,
+    { method: "POST", target: "/x?y=1", headers: {}, body, response: second.response },
+    {},
+    5_000,
+  );
+  t.is(head.status, 201);
+  t.is(head.headers["dispatch-logs"], "e30=", "the worker's record headers are returned");
+  t.is(await second.text, "201 got the body at /http/x?y=1");
+  second.close();
   server.close();
 });

@@ -1,21 +1,28 @@
-import { Agent, request } from "node:http";
+import {
+  Agent,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  request,
+  type ServerResponse,
+} from "node:http";
+import type { Readable } from "node:stream";
+import {
+  ERROR_HEADER,
+  type InvokeRequest,
+  type InvokeResponse,
+  LOGS_HEADER,
+  WORKER_TOKEN_HEADER,
+} from "@dispatch/runtimes";
 import type { Instance } from "./driver.js";
-
-/** What a worker's POST /invoke answers (runtimes/CONTRACT.md). */
-export interface InvokeResult {
-  output: unknown;
-  error: { type: "InputError" | "FunctionError" | "SystemError"; message: string; stack?: string[] } | null;
-  logs: { stdout: string[]; stderr: string[] };
-  durationMs?: number;
-}
 
 /**
  * How a call to a worker failed: it ran past the backstop (`timed-out`), it
  * never reached the worker (`not-sent`: the connection was refused or the
- * instance had already ended, so it is safe to make it elsewhere), or it
- * reached it and broke (`broken`).
+ * instance had already ended, so it is safe to make it elsewhere), it
+ * reached it and broke (`broken`), or the caller of a pass-through went away
+ * before the answer was through (`abandoned`: nothing is wrong with the worker).
  */
-export type WorkerCallFailure = "timed-out" | "not-sent" | "broken";
+export type WorkerCallFailure = "timed-out" | "not-sent" | "broken" | "abandoned";
 
 /** The call never got a usable answer. */
 export class WorkerCallError extends Error {
@@ -49,7 +56,7 @@ const agent = new Agent({
   maxFreeSockets: 256,
 });
 
-/** The largest answer to /invoke read (a run record keeps far less: see run-size.ts). */
+/** The largest answer to /invoke or /event read (a run record keeps far less: see run-size.ts). */
 const maxAnswerBytes = 64 * 1024 * 1024;
 
 /** Where an instance listens, parsed once, and whether it has ended. */
@@ -75,32 +82,36 @@ function targetOf(instance: Instance): Target {
   return target;
 }
 
+/** A worker's whole answer to a request whose answer is read into memory (`/invoke`, `/event`). */
+export interface WorkerAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
 /**
- * POSTs one call to an instance's /invoke and parses the answer. `timeoutMs`
- * is a backstop (the worker enforces the deadline itself): past it the call
- * fails as timed out.
+ * Sends one request to a worker (with the instance's credential) and reads
+ * its whole answer. `timeoutMs` is a backstop (the worker enforces the
+ * deadline itself): past it the call fails as timed out.
  */
-export function callWorker(instance: Instance, body: unknown, timeoutMs: number): Promise<InvokeResult> {
+export function sendToWorker(
+  instance: Instance,
+  path: string,
+  headers: OutgoingHttpHeaders,
+  body: Buffer,
+  timeoutMs: number,
+): Promise<WorkerAnswer> {
   const target = targetOf(instance);
-  if (target.ended) {
-    return Promise.reject(
-      new WorkerCallError("the worker did not take the call (its process has ended)", "not-sent"),
-    );
-  }
-  const payload = Buffer.from(JSON.stringify(body));
+  if (target.ended) return Promise.reject(endedError());
   return new Promise((resolve, reject) => {
     const req = request(
       {
         hostname: target.hostname,
         port: target.port,
-        path: "/invoke",
+        path,
         method: "POST",
         agent,
-        headers: {
-          "content-type": "application/json",
-          "content-length": payload.length,
-          "dispatch-worker-token": instance.token,
-        },
+        headers: { ...headers, "content-length": body.length, [WORKER_TOKEN_HEADER]: instance.token },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -121,48 +132,151 @@ export function callWorker(instance: Instance, body: unknown, timeoutMs: number)
           }
           chunks.push(chunk);
         });
-        res.on("error", (err) =>
-          reject(
-            new WorkerCallError(`the worker stopped during the call (${err.message})`, "broken", {
-              cause: err,
-            }),
-          ),
-        );
+        res.on("error", (err) => reject(brokenError(err)));
         res.on("end", () => {
           clearTimeout(timer);
-          try {
-            resolve(parseAnswer(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8")));
-          } catch (err) {
-            reject(err);
-          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
         });
       },
     );
-    const timer = setTimeout(() => {
-      req.destroy(
-        new WorkerCallError(`the call did not finish within ${Math.round(timeoutMs / 1000)}s`, "timed-out"),
-      );
-    }, timeoutMs);
+    const timer = setTimeout(() => req.destroy(timeoutError(timeoutMs)), timeoutMs);
     req.on("error", (err) => {
       clearTimeout(timer);
-      if (err instanceof WorkerCallError) return reject(err);
-      if (notSent(err)) {
-        return reject(
-          new WorkerCallError(`the worker did not take the call (${err.message})`, "not-sent", {
-            cause: err,
-          }),
-        );
-      }
-      reject(
-        new WorkerCallError(`the worker stopped during the call (${err.message})`, "broken", { cause: err }),
-      );
+      reject(requestError(err));
     });
-    req.end(payload);
+    req.end(body);
   });
 }
 
-/** The worker's answer, checked against the contract. */
-function parseAnswer(statusCode: number, text: string): InvokeResult {
+/**
+ * POSTs one call to an instance's `/invoke` and parses the answer
+ * (runtimes/CONTRACT.md). `timeoutMs` is a backstop, as for {@link sendToWorker}.
+ */
+export async function callWorker(
+  instance: Instance,
+  body: InvokeRequest,
+  timeoutMs: number,
+): Promise<InvokeResponse> {
+  const payload = Buffer.from(JSON.stringify(body));
+  const answer = await sendToWorker(
+    instance,
+    "/invoke",
+    { "content-type": "application/json" },
+    payload,
+    timeoutMs,
+  );
+  return parseInvokeAnswer(answer.status, answer.body.toString("utf8"));
+}
+
+/** An HTTP request passed through to a worker's `/http/*`, and where its answer goes. */
+export interface PassThrough {
+  method: string;
+  /** The path below `/http`, with the query: `/echo?x=1`. */
+  target: string;
+  /** The caller's headers (what reaches `context.http.headers`, less the contract's own). */
+  headers: IncomingHttpHeaders;
+  /** The request body, read only once the worker took the connection. */
+  body: Readable;
+  /** Where the worker's answer is streamed, its head first. */
+  response: ServerResponse;
+}
+
+/** The head of the worker's answer to a pass-through, as it came (with `Dispatch-Logs`/`Dispatch-Error`). */
+export interface PassThroughHead {
+  status: number;
+  statusText: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** Headers of a worker's answer that are the platform's, not the caller's. */
+const recordHeaders = new Set([LOGS_HEADER, ERROR_HEADER]);
+
+/**
+ * Passes an HTTP request through to a worker's `/http<target>` and streams
+ * the answer to `call.response`, both bodies as they come. Resolves with the
+ * answer's head once the whole answer has been passed on. The request body
+ * is read only once a connection to the worker is open, so a call that fails
+ * as `not-sent` can be made again elsewhere. `timeoutMs` bounds silence on
+ * the worker's connection. Fails with `abandoned` when the caller's
+ * connection closes first (the request to the worker is then cut off), and
+ * with `broken` when the answer breaks off; either way a response already
+ * started is destroyed, the only honest signal left.
+ */
+export function passThrough(
+  instance: Instance,
+  call: PassThrough,
+  headers: OutgoingHttpHeaders,
+  timeoutMs: number,
+): Promise<PassThroughHead> {
+  const target = targetOf(instance);
+  if (target.ended) return Promise.reject(endedError());
+  const { response } = call;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (err: WorkerCallError | undefined, head?: PassThroughHead) => {
+      if (settled) return;
+      settled = true;
+      response.off("close", onClose);
+      if (err) {
+        upstream.destroy();
+        if (response.headersSent && !response.writableEnded) response.destroy();
+        reject(err);
+      } else if (head) resolve(head);
+    };
+    const onClose = () => {
+      if (!response.writableFinished) {
+        settle(new WorkerCallError("the client went away before the answer was complete", "abandoned"));
+      }
+    };
+    const upstream = request(
+      {
+        hostname: target.hostname,
+        port: target.port,
+        path: `/http${call.target}`,
+        method: call.method,
+        agent,
+        headers: { ...call.headers, ...headers, [WORKER_TOKEN_HEADER]: instance.token },
+      },
+      (answer) => {
+        const head: PassThroughHead = {
+          status: answer.statusCode ?? 502,
+          statusText: answer.statusMessage ?? "",
+          headers: answer.headers,
+        };
+        const passed: IncomingHttpHeaders = {};
+        for (const [name, value] of Object.entries(answer.headers)) {
+          if (!recordHeaders.has(name)) passed[name] = value;
+        }
+        response.writeHead(head.status, passed);
+        answer.pipe(response);
+        answer.on("error", (err) =>
+          settle(
+            new WorkerCallError(`the worker's answer broke off: ${err.message}`, "broken", { cause: err }),
+          ),
+        );
+        response.once("finish", () => settle(undefined, head));
+      },
+    );
+    upstream.setTimeout(timeoutMs, () => upstream.destroy(timeoutError(timeoutMs)));
+    upstream.on("error", (err) => {
+      const failure = requestError(err);
+      settle(
+        failure.failure === "broken"
+          ? new WorkerCallError(`the worker did not answer: ${err.message}`, "broken", { cause: err })
+          : failure,
+      );
+    });
+    response.once("close", onClose);
+    // The body waits until the worker took the connection: a refused one leaves it unread.
+    upstream.once("socket", (socket) => {
+      if (socket.connecting) socket.once("connect", () => call.body.pipe(upstream));
+      else call.body.pipe(upstream);
+    });
+  });
+}
+
+/** The worker's answer to `/invoke`, checked against the contract. */
+function parseInvokeAnswer(statusCode: number, text: string): InvokeResponse {
   if (statusCode !== 200) {
     throw new WorkerCallError(`the worker answered HTTP ${statusCode}: ${text.slice(0, 200)}`, "broken");
   }
@@ -172,7 +286,7 @@ function parseAnswer(statusCode: number, text: string): InvokeResult {
   } catch (err) {
     throw new WorkerCallError("the worker's answer is not JSON", "broken", { cause: err });
   }
-  if (!isInvokeResult(answer)) {
+  if (!isInvokeResponse(answer)) {
     throw new WorkerCallError(
       `the worker's answer does not follow the contract (runtimes/CONTRACT.md): ${text.slice(0, 200)}`,
       "broken",
@@ -181,23 +295,47 @@ function parseAnswer(statusCode: number, text: string): InvokeResult {
   return answer;
 }
 
-/** Errors that mean the request never reached a worker. */
-function notSent(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException).code === "ECONNREFUSED";
+function endedError(): WorkerCallError {
+  return new WorkerCallError("the worker did not take the call (its process has ended)", "not-sent");
 }
 
-function isInvokeResult(value: unknown): value is InvokeResult {
+function timeoutError(timeoutMs: number): WorkerCallError {
+  return new WorkerCallError(`the call did not finish within ${Math.round(timeoutMs / 1000)}s`, "timed-out");
+}
+
+function brokenError(err: Error): WorkerCallError {
+  return new WorkerCallError(`the worker stopped during the call (${err.message})`, "broken", { cause: err });
+}
+
+/** A request's error: ours (a timeout), one that means it never reached the worker, or a break. */
+function requestError(err: Error): WorkerCallError {
+  if (err instanceof WorkerCallError) return err;
+  // ECONNREFUSED: the request never reached a worker.
+  if ((err as NodeJS.ErrnoException).code === "ECONNREFUSED") {
+    return new WorkerCallError(`the worker did not take the call (${err.message})`, "not-sent", {
+      cause: err,
+    });
+  }
+  return brokenError(err);
+}
+
+const isLines = (v: unknown) => Array.isArray(v) && v.every((line) => typeof line === "string");
+
+function isInvokeResponse(value: unknown): value is InvokeResponse {
   if (typeof value !== "object" || value === null) return false;
-  const { error, logs } = value as Partial<InvokeResult>;
-  const lines = (v: unknown) => Array.isArray(v) && v.every((line) => typeof line === "string");
+  const { error, logs, durationMs } = value as Partial<InvokeResponse>;
   return (
     "output" in value &&
     (error === null ||
-      (typeof error === "object" && typeof error?.type === "string" && typeof error.message === "string")) &&
+      (typeof error === "object" &&
+        typeof error?.type === "string" &&
+        typeof error.message === "string" &&
+        isLines(error.stack))) &&
     typeof logs === "object" &&
     logs !== null &&
-    lines(logs.stdout) &&
-    lines(logs.stderr)
+    isLines(logs.stdout) &&
+    isLines(logs.stderr) &&
+    typeof durationMs === "number"
   );
 }
 

@@ -1,13 +1,24 @@
-import type { Duration } from "@bufbuild/protobuf/wkt";
-import { type Function as FunctionResource, FunctionSchema, Phase } from "@dispatch/proto";
-import { defaultHandler } from "@dispatch/runtimes";
+import { type Duration, durationMs } from "@bufbuild/protobuf/wkt";
+import {
+  type Function as FunctionResource,
+  type FunctionRuntime,
+  FunctionSchema,
+  functionRuntimes,
+  isFunctionRuntime,
+  Phase,
+} from "@dispatch/proto";
+import { defaultHandler, type Runtime } from "@dispatch/runtimes";
 import { checkMemory } from "../functions/isolation/memory-limit.js";
 import { checkName, type Violations } from "../validation/violations.js";
 import { binaryCodec, type Kind } from "./kind.js";
 import { envName } from "./names.js";
 
-/** The runtimes a function may name. */
-export const runtimes = ["nodejs", "python3"] as const;
+/**
+ * The API's runtimes (`@dispatch/proto`) are those this package has workers for:
+ * the compiler refuses a list that names one without a worker, or leaves one out.
+ */
+const sameRuntimes: [FunctionRuntime, Runtime] extends [Runtime, FunctionRuntime] ? true : never = true;
+void sameRuntimes;
 
 const maxTimeoutMs = 15 * 60 * 1000;
 
@@ -22,9 +33,14 @@ export const functionKind: Kind<FunctionResource> = {
   codec: binaryCodec(FunctionSchema),
   prepare(fn) {
     const spec = fn.spec;
-    if (spec && spec.handler === "" && spec.source?.format === "file" && spec.source.filename !== "") {
-      const handler = defaultHandler(spec.runtime as "nodejs" | "python3", spec.source.filename);
-      if (handler) spec.handler = handler;
+    if (
+      spec &&
+      spec.handler === "" &&
+      spec.source?.format === "file" &&
+      spec.source.filename !== "" &&
+      isFunctionRuntime(spec.runtime)
+    ) {
+      spec.handler = defaultHandler(spec.runtime, spec.source.filename);
     }
   },
   validate(fn, v) {
@@ -34,9 +50,9 @@ export const functionKind: Kind<FunctionResource> = {
       return;
     }
     if (spec.runtime === "") {
-      v.add("spec.runtime", `is required (use ${runtimes.join(" or ")})`);
-    } else if (!(runtimes as readonly string[]).includes(spec.runtime)) {
-      v.add("spec.runtime", `"${spec.runtime}" is not supported (use ${runtimes.join(" or ")})`);
+      v.add("spec.runtime", `is required (use ${functionRuntimes.join(" or ")})`);
+    } else if (!isFunctionRuntime(spec.runtime)) {
+      v.add("spec.runtime", `"${spec.runtime}" is not supported (use ${functionRuntimes.join(" or ")})`);
     }
     if (spec.source && spec.source.digest !== "" && !/^sha256:[0-9a-f]{64}$/.test(spec.source.digest)) {
       v.add(
@@ -52,8 +68,10 @@ export const functionKind: Kind<FunctionResource> = {
     for (const [i, name] of spec.secrets.entries()) checkName(v, `spec.secrets[${i}]`, name);
     checkDuration(v, "spec.timeout", spec.timeout, maxTimeoutMs);
     checkMemory(v, "spec.resources.memory", spec.resources?.memory);
-    if (spec.timeout && spec.timeout.seconds === 0n && spec.timeout.nanos === 0) {
-      v.add("spec.timeout", "must be more than 0 (leave it out for the default, 30s)");
+    // Calls count in whole milliseconds, and a worker takes 0 as "no deadline".
+    const timeoutMs = spec.timeout ? durationMs(spec.timeout) : undefined;
+    if (timeoutMs !== undefined && timeoutMs >= 0 && timeoutMs < 1) {
+      v.add("spec.timeout", "must be more than 0: at least 1ms (leave it out for the default, 30s)");
     }
     const scale = spec.scale;
     if (scale) {
@@ -100,7 +118,7 @@ export function checkScaleLimits(v: Violations, fn: FunctionResource, limits: Sc
 /** Adds a violation when a duration is negative or above `maxMs`. */
 export function checkDuration(v: Violations, field: string, d: Duration | undefined, maxMs: number): void {
   if (!d) return;
-  const ms = Number(d.seconds) * 1000 + d.nanos / 1e6;
+  const ms = durationMs(d);
   if (ms < 0) v.add(field, "must not be negative");
   else if (ms > maxMs) v.add(field, `is ${ms / 1000}s; the limit is ${maxMs / 1000}s`);
 }

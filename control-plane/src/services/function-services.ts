@@ -1,5 +1,5 @@
-import { create, toJson } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   CreateRunResponseSchema,
@@ -11,12 +11,12 @@ import {
   SourceSchema,
   type SourceService,
   TailLogsResponseSchema,
-  Trigger,
   UploadSourceResponseSchema,
   WatchEventType,
   WatchRunsResponseSchema,
 } from "@dispatch/proto";
-import { principalOf, resolveOrg, resolveReadOrg } from "../auth/principal.js";
+import { principalOf, requireEventDeliverer, resolveOrg, resolveReadOrg } from "../auth/principal.js";
+import { checkCloudEvent } from "../functions/cloud-event.js";
 import type { Invoker } from "../functions/invoker.js";
 import type { LogStore } from "../store/log-store.js";
 import type { RunStore } from "../store/run-store.js";
@@ -33,7 +33,9 @@ function requireNames(fields: Record<string, string>, what: string): void {
 /**
  * RunService: exec (Create) and reading run records. List pages oldest first
  * (`page_size`, bounded; `next_page_token` until the last page). Admins and
- * members run functions; components only read runs.
+ * members run functions; components only read runs. Create with `spec.event`
+ * delivers a CloudEvent to the function (trigger EVENT): the platform's event
+ * broker does that, with a component token (admins may too).
  */
 export function createRunService(
   invoker: Invoker,
@@ -47,22 +49,31 @@ export function createRunService(
       const spec = run?.spec;
       if (!spec)
         throw new ConnectError('the request has no run: set "run.spec.function"', Code.InvalidArgument);
-      const org = resolveOrg(principal, run?.meta?.org ?? "", "run.meta.org", "run functions");
+      // An event run is the platform delivering an event, not a client calling: only
+      // the broker's component token (or an admin) asks for one, in any org.
+      if (spec.event) requireEventDeliverer(principal);
+      const org = spec.event
+        ? resolveReadOrg(principal, run?.meta?.org ?? "", "run.meta.org")
+        : resolveOrg(principal, run?.meta?.org ?? "", "run.meta.org", "run functions");
       const v = new Violations();
       checkName(v, "run.spec.function", spec.function);
       for (const [i, name] of spec.secrets.entries()) checkName(v, `run.spec.secrets[${i}]`, name);
+      if (spec.event) {
+        checkCloudEvent(v, "run.spec.event", spec.event);
+        if (spec.input) {
+          v.add("run.spec.input", "must be empty with an event: the handler's payload is the event's data");
+        }
+      }
       v.throwIfAny("the run");
-      const result = await invoker.run({
-        org,
-        function: spec.function,
-        input: spec.input ? toJson(ValueSchema, spec.input) : undefined,
-        secrets: spec.secrets,
-        // The trigger is the server's to say: a client calls, so it is EXEC,
-        // whatever the request claims (HTTP and EVENT runs come from the
-        // activator and the broker, not from this RPC).
-        trigger: Trigger.EXEC,
-        async: spec.async,
-      });
+      // The trigger is the server's to say, from what the request carries:
+      // EVENT with an event (components and admins only, above), else EXEC, whatever the
+      // request claims (HTTP runs come from the activator, not from this RPC).
+      const common = { org, function: spec.function, secrets: spec.secrets, async: spec.async };
+      const result = await invoker.run(
+        spec.event
+          ? { ...common, wire: "event", event: spec.event }
+          : { ...common, wire: "invoke", input: spec.input },
+      );
       return create(CreateRunResponseSchema, { run: result });
     },
     async get(request, ctx) {
@@ -139,7 +150,7 @@ interface RunPosition {
 function runPosition(run: Run): RunPosition {
   const t = run.status?.started ?? run.meta?.created;
   return {
-    startedMs: t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : 0,
+    startedMs: t ? timestampMs(t) : 0,
     id: run.meta?.name ?? "",
   };
 }

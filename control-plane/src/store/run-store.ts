@@ -1,4 +1,5 @@
 import { fromBinary } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Run, RunSchema } from "@dispatch/proto";
 import {
   DiscardPolicy,
@@ -189,5 +190,5 @@ function subject(org: string, fn: string, id: string): string {
 
 function startedMs(run: Run): number {
   const t = run.status?.started;
-  return t ? Number(t.seconds) * 1000 + t.nanos / 1e6 : 0;
+  return t ? timestampMs(t) : 0;
 }

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { isName, maxNameLength } from "@dispatch/proto";
 
 /** One thing wrong with a request: the field path and what is wrong with it. */
 export interface Violation {
@@ -40,15 +41,13 @@ export function invalidArgument(what: string, violations: readonly Violation[]):
   return error;
 }
 
-const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-/** Checks a resource or org name: a lowercase DNS label of at most 63 characters. */
+/** Checks a resource or org name: a lowercase DNS label of at most 63 characters (`isName`). */
 export function checkName(violations: Violations, field: string, name: string): void {
   if (name === "") {
     violations.add(field, "is required");
-  } else if (name.length > 63) {
-    violations.add(field, `"${name}" is ${name.length} characters long; the limit is 63`);
-  } else if (!dnsLabel.test(name)) {
+  } else if (name.length > maxNameLength) {
+    violations.add(field, `"${name}" is ${name.length} characters long; the limit is ${maxNameLength}`);
+  } else if (!isName(name)) {
     violations.add(
       field,
       `"${name}" is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit (e.g. "${suggestName(name)}")`,
@@ -62,7 +61,7 @@ export function suggestName(name: string): string {
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, "-")
     .replace(/^-+|-+$/g, "")
-    .slice(0, 63)
+    .slice(0, maxNameLength)
     .replace(/-+$/g, "");
   return cleaned === "" ? "my-name" : cleaned;
 }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { validateHeaderValue } from "node:http";
+import { decodeHeaderValue, EVENT_HEADER_PREFIX, encodeHeaderValue } from "../event-headers.js";
 import { encodeJson, isJsonType, mediaType } from "./payload.js";
 
 /** An event the worker cannot read; the call answers `400 InputError`. */
@@ -18,8 +19,10 @@ const REQUIRED = ["specversion", "id", "source", "type"] as const;
 export function eventAttributes(headers: IncomingHttpHeaders): Record<string, string> {
   const entries: [string, string][] = [];
   for (const [name, value] of Object.entries(headers)) {
-    if (!name.startsWith("ce-") || value === undefined) continue;
-    entries.push([name.slice(3), decodeHeaderValue(name, Array.isArray(value) ? value.join(",") : value)]);
+    if (!name.startsWith(EVENT_HEADER_PREFIX) || value === undefined) continue;
+    const decoded = decodeHeaderValue(Array.isArray(value) ? value.join(",") : value);
+    if (decoded === undefined) throw new InvalidEventError(`${name}: not valid percent-encoded UTF-8`);
+    entries.push([name.slice(EVENT_HEADER_PREFIX.length), decoded]);
   }
   const contentType = headers["content-type"];
   if (contentType !== undefined) entries.push(["datacontenttype", contentType]);
@@ -31,34 +34,6 @@ export function eventAttributes(headers: IncomingHttpHeaders): Record<string, st
     );
   }
   return attributes;
-}
-
-/** HTTP binding §3.1.3.2: unquote an RFC 7230 quoted-string, then percent-decode once. */
-function decodeHeaderValue(name: string, raw: string): string {
-  const value =
-    raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"')
-      ? raw.slice(1, -1).replace(/\\(.)/g, "$1")
-      : raw;
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    // Several SDKs send values without encoding them (cloudevents/spec#1397): a `%` that starts
-    // no escape is such a value, taken as is. A real escape that is not UTF-8 is an error.
-    if (/%(?![0-9A-Fa-f]{2})/.test(value)) return value;
-    throw new InvalidEventError(`${name}: not valid percent-encoded UTF-8`);
-  }
-}
-
-/** HTTP binding §3.1.3.2: encode space, `"`, `%` and anything outside U+0021–U+007E as UTF-8 bytes. */
-export function encodeHeaderValue(value: string): string {
-  let out = "";
-  for (const byte of Buffer.from(value, "utf8")) {
-    out +=
-      byte > 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x25
-        ? String.fromCharCode(byte)
-        : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return out;
 }
 
 /** A handler result that the contract sends back as a reply event: `{type, source, data}`. */

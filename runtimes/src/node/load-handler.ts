@@ -110,9 +110,11 @@ async function describeImportFailure(error: unknown, file: string, functionDir: 
   let message = String(error).replace(` imported from ${fileURLToPath(import.meta.url)}`, "");
   let stack = error.stack ?? "";
   let source = sourceLines(stack);
-  if (error.name === "SyntaxError" && source.length === 0) {
+  if (error.name === "SyntaxError" && source.length === 0 && mayStartProcesses()) {
     // An ES module's syntax error carries its file and line only in the text Node prints when
-    // it dies of it, so import the file once more in a throwaway process and read that.
+    // it dies of it, so import the file once more in a throwaway process and read that. Under
+    // Node's permission model (a worker without a sandbox) there is no such process: the
+    // message then goes without its line.
     stack = await syntaxErrorReport(file, functionDir);
     source = sourceLines(stack);
   }
@@ -132,6 +134,12 @@ function sourceLines(stack: string): string[] {
   if (!/^(file:\/\/|\/).*:\d+$/.test(lines[0] ?? "")) return [];
   const blank = lines.indexOf("");
   return lines.slice(0, blank < 0 ? 1 : blank);
+}
+
+/** Whether this worker may start a child process (Node's permission model may forbid it). */
+function mayStartProcesses(): boolean {
+  const permission = (process as { permission?: { has(scope: string): boolean } }).permission;
+  return permission === undefined || permission.has("child");
 }
 
 async function syntaxErrorReport(file: string, functionDir: string): Promise<string> {

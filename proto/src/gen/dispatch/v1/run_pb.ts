@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dispatch/v1/run.proto.
  */
 export const file_dispatch_v1_run: GenFile = /*@__PURE__*/
-  fileDesc("ChVkaXNwYXRjaC92MS9ydW4ucHJvdG8SC2Rpc3BhdGNoLnYxIngKA1J1bhIlCgRtZXRhGAEgASgLMhcuZGlzcGF0Y2gudjEuT2JqZWN0TWV0YRIiCgRzcGVjGAIgASgLMhQuZGlzcGF0Y2gudjEuUnVuU3BlYxImCgZzdGF0dXMYAyABKAsyFi5kaXNwYXRjaC52MS5SdW5TdGF0dXMiiQEKB1J1blNwZWMSEAoIZnVuY3Rpb24YASABKAkSJQoFaW5wdXQYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHc2VjcmV0cxgDIAMoCRIlCgd0cmlnZ2VyGAQgASgOMhQuZGlzcGF0Y2gudjEuVHJpZ2dlchINCgVhc3luYxgFIAEoCCKbAwoJUnVuU3RhdHVzEiEKBXBoYXNlGAEgASgOMhIuZGlzcGF0Y2gudjEuUGhhc2USKgoKY29uZGl0aW9ucxgCIAMoCzIWLmRpc3BhdGNoLnYxLkNvbmRpdGlvbhIOCgZyZWFzb24YAyADKAkSGwoTb2JzZXJ2ZWRfZ2VuZXJhdGlvbhgEIAEoBBImCgZvdXRwdXQYBSABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSJAoFZXJyb3IYBiABKAsyFS5kaXNwYXRjaC52MS5SdW5FcnJvchIfCgRsb2dzGAcgASgLMhEuZGlzcGF0Y2gudjEuTG9ncxIrCgdzdGFydGVkGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghmaW5pc2hlZBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIZHVyYXRpb24YCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGwoTZnVuY3Rpb25fZ2VuZXJhdGlvbhgLIAEoBCJQCghSdW5FcnJvchIkCgR0eXBlGAEgASgOMhYuZGlzcGF0Y2gudjEuRXJyb3JUeXBlEg8KB21lc3NhZ2UYAiABKAkSDQoFc3RhY2sYAyADKAkiJgoETG9ncxIOCgZzdGRvdXQYASADKAkSDgoGc3RkZXJyGAIgAygJIjEKEENyZWF0ZVJ1blJlcXVlc3QSHQoDcnVuGAEgASgLMhAuZGlzcGF0Y2gudjEuUnVuIjIKEUNyZWF0ZVJ1blJlc3BvbnNlEh0KA3J1bhgBIAEoCzIQLmRpc3BhdGNoLnYxLlJ1biI8Cg1HZXRSdW5SZXF1ZXN0EgsKA29yZxgBIAEoCRIQCghmdW5jdGlvbhgCIAEoCRIMCgRuYW1lGAMgASgJIi8KDkdldFJ1blJlc3BvbnNlEh0KA3J1bhgBIAEoCzIQLmRpc3BhdGNoLnYxLlJ1biJbCg9MaXN0UnVuc1JlcXVlc3QSCwoDb3JnGAEgASgJEhAKCGZ1bmN0aW9uGAIgASgJEikKB29wdGlvbnMYAyABKAsyGC5kaXNwYXRjaC52MS5MaXN0T3B0aW9ucyJeChBMaXN0UnVuc1Jlc3BvbnNlEh8KBWl0ZW1zGAEgAygLMhAuZGlzcGF0Y2gudjEuUnVuEhAKCHJldmlzaW9uGAIgASgEEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJKChBXYXRjaFJ1bnNSZXF1ZXN0EgsKA29yZxgBIAEoCRIQCghmdW5jdGlvbhgCIAEoCRIXCg9yZXN1bWVfcmV2aXNpb24YAyABKAQicgoRV2F0Y2hSdW5zUmVzcG9uc2USKQoEdHlwZRgBIAEoDjIbLmRpc3BhdGNoLnYxLldhdGNoRXZlbnRUeXBlEiAKBm9iamVjdBgCIAEoCzIQLmRpc3BhdGNoLnYxLlJ1bhIQCghyZXZpc2lvbhgDIAEoBCpZCgdUcmlnZ2VyEhcKE1RSSUdHRVJfVU5TUEVDSUZJRUQQABIQCgxUUklHR0VSX0VYRUMQARIQCgxUUklHR0VSX0hUVFAQAhIRCg1UUklHR0VSX0VWRU5UEAMqfwoJRXJyb3JUeXBlEhoKFkVSUk9SX1RZUEVfVU5TUEVDSUZJRUQQABIaChZFUlJPUl9UWVBFX0lOUFVUX0VSUk9SEAESHQoZRVJST1JfVFlQRV9GVU5DVElPTl9FUlJPUhACEhsKF0VSUk9SX1RZUEVfU1lTVEVNX0VSUk9SEAMypAIKClJ1blNlcnZpY2USRwoGQ3JlYXRlEh0uZGlzcGF0Y2gudjEuQ3JlYXRlUnVuUmVxdWVzdBoeLmRpc3BhdGNoLnYxLkNyZWF0ZVJ1blJlc3BvbnNlEj4KA0dldBIaLmRpc3BhdGNoLnYxLkdldFJ1blJlcXVlc3QaGy5kaXNwYXRjaC52MS5HZXRSdW5SZXNwb25zZRJDCgRMaXN0EhwuZGlzcGF0Y2gudjEuTGlzdFJ1bnNSZXF1ZXN0Gh0uZGlzcGF0Y2gudjEuTGlzdFJ1bnNSZXNwb25zZRJICgVXYXRjaBIdLmRpc3BhdGNoLnYxLldhdGNoUnVuc1JlcXVlc3QaHi5kaXNwYXRjaC52MS5XYXRjaFJ1bnNSZXNwb25zZTABYgZwcm90bzM", [file_dispatch_v1_meta, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChVkaXNwYXRjaC92MS9ydW4ucHJvdG8SC2Rpc3BhdGNoLnYxIngKA1J1bhIlCgRtZXRhGAEgASgLMhcuZGlzcGF0Y2gudjEuT2JqZWN0TWV0YRIiCgRzcGVjGAIgASgLMhQuZGlzcGF0Y2gudjEuUnVuU3BlYxImCgZzdGF0dXMYAyABKAsyFi5kaXNwYXRjaC52MS5SdW5TdGF0dXMisQEKB1J1blNwZWMSEAoIZnVuY3Rpb24YASABKAkSJQoFaW5wdXQYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHc2VjcmV0cxgDIAMoCRIlCgd0cmlnZ2VyGAQgASgOMhQuZGlzcGF0Y2gudjEuVHJpZ2dlchINCgVhc3luYxgFIAEoCBImCgVldmVudBgGIAEoCzIXLmRpc3BhdGNoLnYxLkNsb3VkRXZlbnQi7wIKCkNsb3VkRXZlbnQSCgoCaWQYASABKAkSDgoGc291cmNlGAIgASgJEgwKBHR5cGUYAyABKAkSEwoLc3BlY3ZlcnNpb24YBCABKAkSDwoHc3ViamVjdBgFIAEoCRIoCgR0aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9kYXRhY29udGVudHR5cGUYByABKAkSEgoKZGF0YXNjaGVtYRgIIAEoCRI7CgpleHRlbnNpb25zGAkgAygLMicuZGlzcGF0Y2gudjEuQ2xvdWRFdmVudC5FeHRlbnNpb25zRW50cnkSFQoLYmluYXJ5X2RhdGEYCiABKAxIABIrCglqc29uX2RhdGEYCyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVIABoxCg9FeHRlbnNpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIGCgRkYXRhIsMDCglSdW5TdGF0dXMSIQoFcGhhc2UYASABKA4yEi5kaXNwYXRjaC52MS5QaGFzZRIqCgpjb25kaXRpb25zGAIgAygLMhYuZGlzcGF0Y2gudjEuQ29uZGl0aW9uEg4KBnJlYXNvbhgDIAMoCRIbChNvYnNlcnZlZF9nZW5lcmF0aW9uGAQgASgEEiYKBm91dHB1dBgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIkCgVlcnJvchgGIAEoCzIVLmRpc3BhdGNoLnYxLlJ1bkVycm9yEh8KBGxvZ3MYByABKAsyES5kaXNwYXRjaC52MS5Mb2dzEisKB3N0YXJ0ZWQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGZpbmlzaGVkGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghkdXJhdGlvbhgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIbChNmdW5jdGlvbl9nZW5lcmF0aW9uGAsgASgEEiYKBXJlcGx5GAwgASgLMhcuZGlzcGF0Y2gudjEuQ2xvdWRFdmVudCJQCghSdW5FcnJvchIkCgR0eXBlGAEgASgOMhYuZGlzcGF0Y2gudjEuRXJyb3JUeXBlEg8KB21lc3NhZ2UYAiABKAkSDQoFc3RhY2sYAyADKAkiJgoETG9ncxIOCgZzdGRvdXQYASADKAkSDgoGc3RkZXJyGAIgAygJIjEKEENyZWF0ZVJ1blJlcXVlc3QSHQoDcnVuGAEgASgLMhAuZGlzcGF0Y2gudjEuUnVuIjIKEUNyZWF0ZVJ1blJlc3BvbnNlEh0KA3J1bhgBIAEoCzIQLmRpc3BhdGNoLnYxLlJ1biI8Cg1HZXRSdW5SZXF1ZXN0EgsKA29yZxgBIAEoCRIQCghmdW5jdGlvbhgCIAEoCRIMCgRuYW1lGAMgASgJIi8KDkdldFJ1blJlc3BvbnNlEh0KA3J1bhgBIAEoCzIQLmRpc3BhdGNoLnYxLlJ1biJbCg9MaXN0UnVuc1JlcXVlc3QSCwoDb3JnGAEgASgJEhAKCGZ1bmN0aW9uGAIgASgJEikKB29wdGlvbnMYAyABKAsyGC5kaXNwYXRjaC52MS5MaXN0T3B0aW9ucyJeChBMaXN0UnVuc1Jlc3BvbnNlEh8KBWl0ZW1zGAEgAygLMhAuZGlzcGF0Y2gudjEuUnVuEhAKCHJldmlzaW9uGAIgASgEEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJKChBXYXRjaFJ1bnNSZXF1ZXN0EgsKA29yZxgBIAEoCRIQCghmdW5jdGlvbhgCIAEoCRIXCg9yZXN1bWVfcmV2aXNpb24YAyABKAQicgoRV2F0Y2hSdW5zUmVzcG9uc2USKQoEdHlwZRgBIAEoDjIbLmRpc3BhdGNoLnYxLldhdGNoRXZlbnRUeXBlEiAKBm9iamVjdBgCIAEoCzIQLmRpc3BhdGNoLnYxLlJ1bhIQCghyZXZpc2lvbhgDIAEoBCpZCgdUcmlnZ2VyEhcKE1RSSUdHRVJfVU5TUEVDSUZJRUQQABIQCgxUUklHR0VSX0VYRUMQARIQCgxUUklHR0VSX0hUVFAQAhIRCg1UUklHR0VSX0VWRU5UEAMqfwoJRXJyb3JUeXBlEhoKFkVSUk9SX1RZUEVfVU5TUEVDSUZJRUQQABIaChZFUlJPUl9UWVBFX0lOUFVUX0VSUk9SEAESHQoZRVJST1JfVFlQRV9GVU5DVElPTl9FUlJPUhACEhsKF0VSUk9SX1RZUEVfU1lTVEVNX0VSUk9SEAMypAIKClJ1blNlcnZpY2USRwoGQ3JlYXRlEh0uZGlzcGF0Y2gudjEuQ3JlYXRlUnVuUmVxdWVzdBoeLmRpc3BhdGNoLnYxLkNyZWF0ZVJ1blJlc3BvbnNlEj4KA0dldBIaLmRpc3BhdGNoLnYxLkdldFJ1blJlcXVlc3QaGy5kaXNwYXRjaC52MS5HZXRSdW5SZXNwb25zZRJDCgRMaXN0EhwuZGlzcGF0Y2gudjEuTGlzdFJ1bnNSZXF1ZXN0Gh0uZGlzcGF0Y2gudjEuTGlzdFJ1bnNSZXNwb25zZRJICgVXYXRjaBIdLmRpc3BhdGNoLnYxLldhdGNoUnVuc1JlcXVlc3QaHi5kaXNwYXRjaC52MS5XYXRjaFJ1bnNSZXNwb25zZTABYgZwcm90bzM", [file_dispatch_v1_meta, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Run is the record of one function invocation. meta.name is the run id.
@@ -82,6 +82,22 @@ export type RunSpec = Message<"dispatch.v1.RunSpec"> & {
    * @generated from field: bool async = 5;
    */
   async: boolean;
+
+  /**
+   * The CloudEvent this run delivers (event delivery: the event broker, another
+   * process, delivers through RunService.Create). The function is called at its
+   * worker's /event in CloudEvents binary mode: context.event holds the
+   * attributes and the payload is the data. Set only together with an empty
+   * input. The server then records trigger EVENT.
+   *
+   * Who may set it: tokens of the component role (the broker's) and admin
+   * tokens, because an event run is the platform delivering, not a client
+   * calling (clients never choose a run's trigger). run.meta.org names the
+   * function's org (empty: the default org).
+   *
+   * @generated from field: dispatch.v1.CloudEvent event = 6;
+   */
+  event?: CloudEvent | undefined;
 };
 
 /**
@@ -90,6 +106,104 @@ export type RunSpec = Message<"dispatch.v1.RunSpec"> & {
  */
 export const RunSpecSchema: GenMessage<RunSpec> = /*@__PURE__*/
   messageDesc(file_dispatch_v1_run, 1);
+
+/**
+ * CloudEvent is one event in the CloudEvents 1.0 model: its context attributes
+ * and its data (https://github.com/cloudevents/spec, spec.md). The attribute
+ * fields keep the specification's names.
+ *
+ * @generated from message dispatch.v1.CloudEvent
+ */
+export type CloudEvent = Message<"dispatch.v1.CloudEvent"> & {
+  /**
+   * Required; with source, unique per event.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Required; a URI-reference naming the context the event happened in.
+   *
+   * @generated from field: string source = 2;
+   */
+  source: string;
+
+  /**
+   * Required; e.g. com.example.object.deleted.v2.
+   *
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * "1.0"; empty means "1.0".
+   *
+   * @generated from field: string specversion = 4;
+   */
+  specversion: string;
+
+  /**
+   * @generated from field: string subject = 5;
+   */
+  subject: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 6;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * The media type of data, e.g. application/json. Empty means
+   * application/json for json_data; for binary_data it stays unset.
+   *
+   * @generated from field: string datacontenttype = 7;
+   */
+  datacontenttype: string;
+
+  /**
+   * A URI of the schema data adheres to.
+   *
+   * @generated from field: string dataschema = 8;
+   */
+  dataschema: string;
+
+  /**
+   * Extension attributes: names of 1-20 lowercase letters and digits, other
+   * than the attributes above and "data"; values as strings (as HTTP binary
+   * mode carries them).
+   *
+   * @generated from field: map<string, string> extensions = 9;
+   */
+  extensions: { [key: string]: string };
+
+  /**
+   * The event's data: bytes (sent as they are), or a JSON value (sent
+   * encoded as JSON). Unset means no data.
+   *
+   * @generated from oneof dispatch.v1.CloudEvent.data
+   */
+  data: {
+    /**
+     * @generated from field: bytes binary_data = 10;
+     */
+    value: Uint8Array;
+    case: "binaryData";
+  } | {
+    /**
+     * @generated from field: google.protobuf.Value json_data = 11;
+     */
+    value: Value;
+    case: "jsonData";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message dispatch.v1.CloudEvent.
+ * Use `create(CloudEventSchema)` to create a new message.
+ */
+export const CloudEventSchema: GenMessage<CloudEvent> = /*@__PURE__*/
+  messageDesc(file_dispatch_v1_run, 2);
 
 /**
  * RunStatus is what happened.
@@ -153,6 +267,15 @@ export type RunStatus = Message<"dispatch.v1.RunStatus"> & {
    * @generated from field: uint64 function_generation = 11;
    */
   functionGeneration: bigint;
+
+  /**
+   * The event the function replied with (an event run whose handler returned
+   * {type, source, data}: runtimes/CONTRACT.md, POST /event). Its output is
+   * then empty. A broker publishes it as a new event.
+   *
+   * @generated from field: dispatch.v1.CloudEvent reply = 12;
+   */
+  reply?: CloudEvent | undefined;
 };
 
 /**
@@ -160,7 +283,7 @@ export type RunStatus = Message<"dispatch.v1.RunStatus"> & {
  * Use `create(RunStatusSchema)` to create a new message.
  */
 export const RunStatusSchema: GenMessage<RunStatus> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_run, 2);
+  messageDesc(file_dispatch_v1_run, 3);
 
 /**
  * RunError describes why a run failed.
@@ -189,7 +312,7 @@ export type RunError = Message<"dispatch.v1.RunError"> & {
  * Use `create(RunErrorSchema)` to create a new message.
  */
 export const RunErrorSchema: GenMessage<RunError> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_run, 3);
+  messageDesc(file_dispatch_v1_run, 4);
 
 /**
  * Logs are the lines a run wrote.
@@ -213,7 +336,7 @@ export type Logs = Message<"dispatch.v1.Logs"> & {
  * Use `create(LogsSchema)` to create a new message.
  */
 export const LogsSchema: GenMessage<Logs> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_run, 4);
+  messageDesc(file_dispatch_v1_run, 5);
 
 /**
  * @generated from message dispatch.v1.CreateRunRequest
@@ -230,7 +353,7 @@ export type CreateRunRequest = Message<"dispatch.v1.CreateRunRequest"> & {
  * Use `create(CreateRunRequestSchema)` to create a new message.
  */
 export const CreateRunRequestSchema: GenMessage<CreateRunRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_run, 5);
+  messageDesc(file_dispatch_v1_run, 6);
 
 /**
  * @generated from message dispatch.v1.CreateRunResponse
@@ -247,7 +370,7 @@ export type CreateRunResponse = Message<"dispatch.v1.CreateRunResponse"> & {
  * Use `create(CreateRunResponseSchema)` to create a new message.
  */
 export const CreateRunResponseSchema: GenMessage<CreateRunResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_run, 6);
+  messageDesc(file_dispatch_v1_run, 7);
 
 /**
  * @generated from message dispatch.v1.GetRunRequest
@@ -274,7 +397,7 @@ export type GetRunRequest = Message<"dispatch.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_run, 7);
+  messageDesc(file_dispatch_v1_run, 8);
 
 /**
  * @generated from message dispatch.v1.GetRunResponse
@@ -291,7 +414,7 @@ export type GetRunResponse = Message<"dispatch.v1.GetRunResponse"> & {
  * Use `create(GetRunResponseSchema)` to create a new message.
  */
 export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_run, 8);
+  messageDesc(file_dispatch_v1_run, 9);
 
 /**
  * @generated from message dispatch.v1.ListRunsRequest
@@ -320,7 +443,7 @@ export type ListRunsRequest = Message<"dispatch.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_run, 9);
+  messageDesc(file_dispatch_v1_run, 10);
 
 /**
  * @generated from message dispatch.v1.ListRunsResponse
@@ -347,7 +470,7 @@ export type ListRunsResponse = Message<"dispatch.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_run, 10);
+  messageDesc(file_dispatch_v1_run, 11);
 
 /**
  * @generated from message dispatch.v1.WatchRunsRequest
@@ -374,7 +497,7 @@ export type WatchRunsRequest = Message<"dispatch.v1.WatchRunsRequest"> & {
  * Use `create(WatchRunsRequestSchema)` to create a new message.
  */
 export const WatchRunsRequestSchema: GenMessage<WatchRunsRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_run, 11);
+  messageDesc(file_dispatch_v1_run, 12);
 
 /**
  * @generated from message dispatch.v1.WatchRunsResponse
@@ -401,7 +524,7 @@ export type WatchRunsResponse = Message<"dispatch.v1.WatchRunsResponse"> & {
  * Use `create(WatchRunsResponseSchema)` to create a new message.
  */
 export const WatchRunsResponseSchema: GenMessage<WatchRunsResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_run, 12);
+  messageDesc(file_dispatch_v1_run, 13);
 
 /**
  * Trigger says what caused a run.

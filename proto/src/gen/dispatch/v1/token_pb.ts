@@ -225,8 +225,9 @@ export enum Role {
 
   /**
    * For the platform's own components (xds-server, broker, gateway): reads
-   * every org and writes status (UpdateStatus); cannot create, change or
-   * delete resources, upload bundles, run functions through RunService,
+   * every org, writes status (UpdateStatus) and delivers events (a
+   * RunService.Create with run.spec.event, as the broker does); cannot
+   * create, change or delete resources, upload bundles, exec functions,
    * read secret values, or manage tokens.
    *
    * @generated from enum value: ROLE_COMPONENT = 3;
