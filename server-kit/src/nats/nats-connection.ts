@@ -145,7 +145,7 @@ export async function connectNats(settings: NatsConnectionSettings, name: string
   }
   const where = natsDisplayUrl(settings);
   try {
-    return await connect(options);
+    return await connectThroughAuthTimeouts(options);
   } catch (err) {
     if (err instanceof errors.AuthorizationError) {
       throw new ConfigurationError(
@@ -156,5 +156,24 @@ export async function connectNats(settings: NatsConnectionSettings, name: string
     throw new ConfigurationError(`cannot connect to NATS at ${where}: ${(err as Error).message}`, {
       cause: err,
     });
+  }
+}
+
+/** Attempts at a first connection whose authentication timed out before we give up. */
+const authTimeoutAttempts = 5;
+
+/**
+ * Connects, trying again when the server dropped the connection because it
+ * did not authenticate in time ("Authentication Timeout"): on a loaded machine
+ * that is slowness, not wrong credentials.
+ */
+async function connectThroughAuthTimeouts(options: ConnectionOptions): Promise<NatsConnection> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connect(options);
+    } catch (err) {
+      const slow = err instanceof errors.AuthorizationError && /timeout/i.test(err.message);
+      if (!slow || attempt >= authTimeoutAttempts) throw err;
+    }
   }
 }

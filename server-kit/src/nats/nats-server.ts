@@ -233,7 +233,12 @@ async function writeConfig(
     `pid_file: ${q(files.pid)}`,
     `log_file: ${q(files.log)}`,
     ...(authorization
-      ? [`authorization { user: ${q(authorization.user)}, password: ${q(authorization.password)} }`]
+      ? [
+          // timeout: seconds a client has to authenticate after connecting (default 2). A loaded
+          // machine can take longer than that between accept and CONNECT, and the server then
+          // says "Authentication Timeout", which reads like bad credentials.
+          `authorization { user: ${q(authorization.user)}, password: ${q(authorization.password)}, timeout: 30 }`,
+        ]
       : []),
     ...(tls
       ? [
