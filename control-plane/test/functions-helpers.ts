@@ -87,6 +87,20 @@ export async function until(
   throw new Error(`function ${name}: condition not met`);
 }
 
+/**
+ * Waits (through Watch) for the first finished run of the function: for calls
+ * whose caller learns the outcome before the run is written (an HTTP answer
+ * broken off).
+ */
+export async function finishedRun(api: Clients, fn: string, timeoutMs = 90_000): Promise<Run> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  for await (const event of api.runs.watch({ function: fn }, { signal })) {
+    const phase = event.object?.status?.phase;
+    if (event.object && (phase === Phase.READY || phase === Phase.ERROR)) return event.object;
+  }
+  throw new Error(`no run of ${fn} finished`);
+}
+
 /** Runs a function and returns the run. */
 export async function exec(
   api: Clients,

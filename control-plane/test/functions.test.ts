@@ -7,6 +7,7 @@ import anyTest, { type TestFn } from "ava";
 import {
   deploy,
   exec,
+  finishedRun,
   functionClients,
   helloJs,
   helloPy,
@@ -705,7 +706,8 @@ test("the activator breaks the client's connection off when the worker dies mid-
     .catch((err: Error) => (err.name === "TimeoutError" ? "hung" : "broken off"));
   t.not(outcome, "hung", "the client was left waiting");
   t.not(outcome, `complete body of ${64 * 1024 * 1024} bytes`);
-  const run = (await api.runs.list({ function: "dies-mid-answer" })).items.at(-1);
+  // The run is written once the activator has broken the answer off: wait for it.
+  const run = await finishedRun(api, "dies-mid-answer");
   t.is(run?.status?.phase, Phase.ERROR);
   t.is(run?.status?.error?.type, ErrorType.SYSTEM_ERROR);
 });
