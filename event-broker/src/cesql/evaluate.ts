@@ -72,7 +72,23 @@ export function evaluateTree(node: CesqlNode, event: CesqlEvent, maxWork: number
       offset: error.offset,
       detail: `evaluating the expression took more than its budget of ${maxWork} work units; simplify it`,
     });
-    return { value: false, issues: evaluation.issues };
+    return { value: zeroValue(resultType(node)), issues: evaluation.issues };
+  }
+}
+
+/** The type a node yields, as far as the tree tells (Boolean when it cannot, as §3.2 says to assume). */
+function resultType(node: CesqlNode): CesqlType {
+  switch (node.kind) {
+    case "literal":
+      return typeOf(node.value);
+    case "negate":
+      return "Integer";
+    case "binary":
+      return isArithmetic(node.operator) ? "Integer" : "Boolean";
+    case "call":
+      return node.fn?.returns ?? "Boolean";
+    default:
+      return "Boolean";
   }
 }
 

@@ -26,6 +26,11 @@ export interface LikePattern {
   readonly source: string;
   /** The pattern split at each unescaped `%`: one segment means no `%`. */
   readonly segments: readonly Segment[];
+  /**
+   * No `_` and no surrogate: then no segment can match half of a character, and the text is matched as it is,
+   * without splitting it into characters first.
+   */
+  readonly plain: boolean;
 }
 
 /** Compiles a pattern (the string literal's value). Never fails: every string is a pattern. */
@@ -53,7 +58,8 @@ export function compileLikePattern(pattern: string): LikePattern {
     }
   }
   segments.push(toSegment(current));
-  return { source: pattern, segments };
+  const plain = segments.every((s) => s.literal !== undefined) && !/[\uD800-\uDFFF]/.test(pattern);
+  return { source: pattern, segments, plain };
 }
 
 function toSegment(chars: PatternChar[]): Segment {
@@ -66,7 +72,7 @@ function toSegment(chars: PatternChar[]): Segment {
  * the caller can stop an evaluation that runs over its budget (by throwing).
  */
 export function matchLike(pattern: LikePattern, text: string, spend: (units: number) => void): boolean {
-  const t = characters(text);
+  const t = pattern.plain ? text : characters(text);
   spend(t.length);
   const segments = pattern.segments;
   const first = segments[0];

@@ -14,7 +14,8 @@ export interface CesqlLimits {
   readonly maxDepth: number;
   /**
    * Work units one evaluation may spend, roughly one per character a function, cast or `LIKE` examines or
-   * produces. An evaluation that runs out stops with a GenericError (and the value `false`). Default 4,000,000.
+   * produces. An evaluation that runs out stops with a GenericError and the zero value of the expression's
+   * type. Default 4,000,000.
    */
   readonly maxWork: number;
 }

@@ -205,6 +205,7 @@ function parseTokens(source: string, tokens: readonly Token[], limits: CesqlLimi
     const token = next();
     switch (token.kind) {
       case "(": {
+        guard(depth + 1, 0, token.offset);
         const inner = parseExpression(0, depth + 1);
         const close = next();
         if (close.kind !== ")") {
@@ -230,6 +231,7 @@ function parseTokens(source: string, tokens: readonly Token[], limits: CesqlLimi
             'CESQL has no unary "+": a sign goes right before the digits of a number (+5)',
           );
         }
+        guard(depth + 1, 0, token.offset);
         const operand = parsePrefix(depth + 1);
         return {
           node: { kind: "negate", offset: token.offset, operand: operand.node },
@@ -257,6 +259,7 @@ function parseTokens(source: string, tokens: readonly Token[], limits: CesqlLimi
       case "FALSE":
         return { node: { kind: "literal", offset: token.offset, value: keyword === "TRUE" }, height: 1 };
       case "NOT": {
+        guard(depth + 1, 0, token.offset);
         const operand = parsePrefix(depth + 1);
         return {
           node: { kind: "not", offset: token.offset, operand: operand.node },
