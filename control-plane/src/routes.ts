@@ -27,6 +27,7 @@ import { organizationKind } from "./kinds/organization.js";
 import { presentSecret } from "./kinds/secret.js";
 import { subscriptionKind } from "./kinds/subscription.js";
 import type { OrgRules } from "./org-rules.js";
+import { checkRouteConflicts } from "./services/endpoint-conflicts.js";
 import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
 import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
 import { createResourceService, type PageSize } from "./services/resource-service.js";
@@ -108,7 +109,10 @@ export function createRoutes(options: RoutesOptions): (router: ConnectRouter) =>
       validateAsync: (fn: FunctionResource, v: Violations) => functions.validate(fn, v),
       afterDelete: (fn: FunctionResource) => functions.afterDelete(fn),
     });
-    service(EndpointService, endpointKind, stores.endpoints);
+    service(EndpointService, endpointKind, stores.endpoints, {
+      validateAsync: (endpoint: Endpoint, v: Violations, at: { org: string; name: string }) =>
+        checkRouteConflicts(stores.endpoints, endpoint, at, v),
+    });
     service(SubscriptionService, subscriptionKind, stores.subscriptions);
     service(SecretService, options.secretKind, stores.secrets, {
       present: (secret: never, request: { reveal?: boolean }) =>

@@ -5,6 +5,7 @@
  * Envoy's v3 xDS types are exported separately from `@dispatch/proto/envoy`.
  */
 export * from "./api-rules.js";
+export * from "./endpoint-routes.js";
 export * from "./gen/dispatch/v1/endpoint_pb.js";
 export * from "./gen/dispatch/v1/function_pb.js";
 export * from "./gen/dispatch/v1/log_pb.js";

@@ -1,8 +1,32 @@
-import { type Endpoint, EndpointSchema, Phase } from "@dispatch/proto";
-import { checkName } from "../validation/violations.js";
+import { type Endpoint, EndpointSchema, Phase, parsePath } from "@dispatch/proto";
+import { RE2JS } from "re2js";
+import { checkName, type Violations } from "../validation/violations.js";
 import { checkDuration } from "./function.js";
 import { binaryCodec, type Kind } from "./kind.js";
 import { hostName, httpMethods } from "./names.js";
+
+/**
+ * Bounds on one endpoint: each path, host and backend becomes Envoy config on
+ * every proxy, so a tenant's endpoint must not be able to grow it without end.
+ */
+export const endpointLimits = {
+  paths: 32,
+  hosts: 32,
+  backends: 16,
+  pathLength: 1024,
+  /** RE2 program size of one path regex (about one unit per character or repeat). */
+  regexSize: 1000,
+  corsEntries: 64,
+  audiences: 16,
+  /** Total of the weighted split; Envoy wants a sum it can represent. */
+  totalWeight: 1_000_000,
+  retries: 10,
+  /** Requests per rate-limit period. */
+  rateLimitRequests: 1_000_000_000,
+} as const;
+
+/** Characters a path may hold: RFC 3986's path characters (percent-encoded ones as %XX). */
+const pathCharacters = /^\/[A-Za-z0-9\-._~!$&'()+,;=:@%/]*$/;
 
 /** Endpoints (alias API): HTTP routes to functions on the gateway. */
 export const endpointKind: Kind<Endpoint> = {
@@ -13,55 +37,225 @@ export const endpointKind: Kind<Endpoint> = {
   global: false,
   initialPhase: () => Phase.INITIALIZED,
   codec: binaryCodec(EndpointSchema),
+  prepare(endpoint) {
+    // Methods are case-insensitive to users and upper case to HTTP; hosts are case-insensitive.
+    if (!endpoint.spec) return;
+    endpoint.spec.methods = endpoint.spec.methods.map((m) => m.toUpperCase());
+    endpoint.spec.hosts = endpoint.spec.hosts.map((h) => h.toLowerCase());
+  },
   validate(endpoint, v) {
     const spec = endpoint.spec;
     if (!spec) {
       v.add("spec", "is required");
       return;
     }
-    if (spec.function === "" && spec.backends.length === 0) {
-      v.add("spec.function", "is required (or give spec.backends for a weighted split)");
-    } else if (spec.function !== "" && spec.backends.length > 0) {
-      v.add("spec.backends", "cannot be combined with spec.function; use one or the other");
-    }
-    if (spec.function !== "") checkName(v, "spec.function", spec.function);
-    let weight = 0;
-    spec.backends.forEach((b, i) => {
-      checkName(v, `spec.backends[${i}].function`, b.function);
-      weight += b.weight;
-    });
-    if (spec.backends.length > 0 && weight === 0)
-      v.add("spec.backends", "weights must add up to more than 0");
+    checkBackends(spec, v);
     if (spec.paths.length === 0) v.add("spec.paths", 'needs at least one path (e.g. "/hello")');
-    spec.paths.forEach((path, i) => {
-      if (path.startsWith("~")) {
-        try {
-          new RegExp(path.slice(1));
-        } catch (err) {
-          v.add(`spec.paths[${i}]`, `"${path}" is not a valid regular expression: ${(err as Error).message}`);
-        }
-      } else if (!path.startsWith("/")) {
-        v.add(`spec.paths[${i}]`, `"${path}" must start with "/" (or "~" for a regular expression)`);
-      } else if (path.includes("*") && !path.endsWith("/*")) {
-        v.add(`spec.paths[${i}]`, `"${path}": "*" is only allowed at the end, as "/prefix/*"`);
-      }
-    });
+    checkCount(v, "spec.paths", spec.paths.length, endpointLimits.paths);
+    checkCount(v, "spec.hosts", spec.hosts.length, endpointLimits.hosts);
+    for (const [i, path] of spec.paths.slice(0, endpointLimits.paths).entries()) {
+      checkPath(v, `spec.paths[${i}]`, path);
+    }
+    checkUnique(v, "spec.paths", spec.paths);
     spec.methods.forEach((m, i) => {
       if (!httpMethods.has(m)) v.add(`spec.methods[${i}]`, `"${m}" is not an HTTP method (e.g. GET, POST)`);
     });
-    spec.hosts.forEach((h, i) => {
-      if (!hostName.test(h)) v.add(`spec.hosts[${i}]`, `"${h}" is not a valid host name`);
+    checkUnique(v, "spec.methods", spec.methods);
+    spec.hosts.slice(0, endpointLimits.hosts).forEach((h, i) => {
+      if (h.length > 253 || !hostName.test(h)) {
+        v.add(`spec.hosts[${i}]`, `"${h}" is not a valid host name (e.g. api.example.com or *.example.com)`);
+      }
     });
+    checkUnique(v, "spec.hosts", spec.hosts);
     checkDuration(v, "spec.timeout", spec.timeout, 15 * 60 * 1000);
-    if (spec.auth?.mode.case === "jwt") {
-      const jwt = spec.auth.mode.value;
-      if (jwt.issuer === "") v.add("spec.auth.jwt.issuer", "is required");
-      if (!/^https?:\/\//.test(jwt.jwksUri)) v.add("spec.auth.jwt.jwks_uri", "must be an http(s) URL");
-    } else if (spec.auth?.mode.case === "token") {
-      checkName(v, "spec.auth.token.secret", spec.auth.mode.value.secret);
+    checkAuth(spec, v);
+    checkCors(spec, v);
+    if (spec.retries) {
+      if (spec.retries.attempts > endpointLimits.retries) {
+        v.add("spec.retries.attempts", `is ${spec.retries.attempts}; the limit is ${endpointLimits.retries}`);
+      }
+      checkDuration(v, "spec.retries.per_try_timeout", spec.retries.perTryTimeout, 15 * 60 * 1000);
+      spec.retries.retryOn.forEach((r, i) => {
+        if (!retryOn.has(r)) {
+          v.add(`spec.retries.retry_on[${i}]`, `"${r}" is not one of ${[...retryOn].join(", ")}`);
+        }
+      });
     }
-    if (spec.rateLimit && spec.rateLimit.requests === 0) {
-      v.add("spec.rate_limit.requests", "must be more than 0 (or leave out rate_limit)");
+    if (spec.rateLimit) {
+      const { requests, per } = spec.rateLimit;
+      if (requests === 0) v.add("spec.rate_limit.requests", "must be more than 0 (or leave out rate_limit)");
+      if (requests > endpointLimits.rateLimitRequests) {
+        v.add("spec.rate_limit.requests", `is ${requests}; the limit is ${endpointLimits.rateLimitRequests}`);
+      }
+      if (!per) v.add("spec.rate_limit.per", 'is required with requests (e.g. "1s" or "1m")');
+      else checkDuration(v, "spec.rate_limit.per", per, 24 * 3600 * 1000);
     }
   },
 };
+
+/** What Envoy's retry_on takes that makes sense for a function. */
+const retryOn = new Set([
+  "5xx",
+  "gateway-error",
+  "reset",
+  "connect-failure",
+  "retriable-4xx",
+  "refused-stream",
+  "retriable-status-codes",
+]);
+
+function checkBackends(spec: NonNullable<Endpoint["spec"]>, v: Violations): void {
+  if (spec.function === "" && spec.backends.length === 0) {
+    v.add("spec.function", "is required (or give spec.backends for a weighted split)");
+  } else if (spec.function !== "" && spec.backends.length > 0) {
+    v.add("spec.backends", "cannot be combined with spec.function; use one or the other");
+  }
+  if (spec.function !== "") checkName(v, "spec.function", spec.function);
+  checkCount(v, "spec.backends", spec.backends.length, endpointLimits.backends);
+  let weight = 0;
+  spec.backends.forEach((b, i) => {
+    checkName(v, `spec.backends[${i}].function`, b.function);
+    weight += b.weight;
+  });
+  checkUnique(
+    v,
+    "spec.backends",
+    spec.backends.map((b) => b.function),
+  );
+  if (spec.backends.length > 0 && weight === 0) {
+    v.add("spec.backends", "weights must add up to more than 0 (e.g. hello=90 and hello-next=10)");
+  }
+  if (weight > endpointLimits.totalWeight) {
+    v.add("spec.backends", `weights add up to ${weight}; the limit is ${endpointLimits.totalWeight}`);
+  }
+}
+
+function checkPath(v: Violations, field: string, path: string): void {
+  if (path.length > endpointLimits.pathLength) {
+    v.add(field, `is ${path.length} characters; the limit is ${endpointLimits.pathLength}`);
+    return;
+  }
+  const parsed = parsePath(path);
+  if (parsed.kind === "regex") {
+    checkPathRegex(v, field, parsed.regex);
+    return;
+  }
+  const plain = parsed.kind === "exact" ? parsed.path : parsed.prefix;
+  if (!plain.startsWith("/")) {
+    v.add(field, `"${path}" must start with "/" (or "~" for a regular expression, e.g. "~^/items/[0-9]+$")`);
+  } else if (plain.includes("*")) {
+    v.add(field, `"${path}": "*" is only allowed at the end, as "/prefix/*"`);
+  } else if (!pathCharacters.test(plain) || /%(?![0-9A-Fa-f]{2})/.test(plain)) {
+    v.add(
+      field,
+      `"${path}" has characters a URL path cannot hold; percent-encode them (e.g. %20 for a space)`,
+    );
+  } else if (plain.split("/").some((segment) => segment === "." || segment === "..")) {
+    v.add(field, `"${path}" has a "." or ".." segment, which clients remove before sending; drop it`);
+  }
+}
+
+/** A path regex runs on RE2 (as in Envoy's safe_regex): linear time, no backreferences or lookaround. */
+function checkPathRegex(v: Violations, field: string, regex: string): void {
+  if (regex === "") {
+    v.add(field, 'has "~" but no regular expression after it (e.g. "~^/items/[0-9]+$")');
+    return;
+  }
+  let re: RE2JS;
+  try {
+    re = RE2JS.compile(regex);
+  } catch (err) {
+    const why = (err as Error).message.replace(/^error parsing regexp: /, "");
+    v.add(
+      field,
+      `"~${regex}" cannot be used: ${why} (paths match with RE2: no backreferences or lookaround)`,
+    );
+    return;
+  }
+  if (re.programSize() > endpointLimits.regexSize) {
+    v.add(
+      field,
+      `"~${regex.length > 80 ? `${regex.slice(0, 80)}…` : regex}" is too large: its RE2 program has ${re.programSize()} instructions; the limit is ${endpointLimits.regexSize}`,
+    );
+  }
+}
+
+function checkAuth(spec: NonNullable<Endpoint["spec"]>, v: Violations): void {
+  const auth = spec.auth?.mode;
+  if (auth?.case === "jwt") {
+    const jwt = auth.value;
+    if (jwt.issuer === "") v.add("spec.auth.jwt.issuer", "is required (the tokens' iss claim)");
+    if (!isHttpUrl(jwt.jwksUri)) {
+      v.add(
+        "spec.auth.jwt.jwks_uri",
+        `"${jwt.jwksUri}" must be an http(s) URL of the issuer's JSON Web Key Set`,
+      );
+    }
+    checkCount(v, "spec.auth.jwt.audiences", jwt.audiences.length, endpointLimits.audiences);
+  } else if (auth?.case === "token") {
+    checkName(v, "spec.auth.token.secret", auth.value.secret);
+  }
+}
+
+function checkCors(spec: NonNullable<Endpoint["spec"]>, v: Violations): void {
+  const cors = spec.cors;
+  if (!cors) return;
+  const lists = {
+    allow_origins: cors.allowOrigins,
+    allow_methods: cors.allowMethods,
+    allow_headers: cors.allowHeaders,
+    expose_headers: cors.exposeHeaders,
+  };
+  for (const [name, list] of Object.entries(lists)) {
+    checkCount(v, `spec.cors.${name}`, list.length, endpointLimits.corsEntries);
+  }
+  cors.allowOrigins.forEach((origin, i) => {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      v.add(
+        `spec.cors.allow_origins[${i}]`,
+        `"${origin}" is not an origin: "*" or scheme://host[:port], no path`,
+      );
+    }
+  });
+  cors.allowMethods.forEach((m, i) => {
+    if (!httpMethods.has(m.toUpperCase()))
+      v.add(`spec.cors.allow_methods[${i}]`, `"${m}" is not an HTTP method`);
+  });
+  for (const [name, list] of [
+    ["allow_headers", cors.allowHeaders],
+    ["expose_headers", cors.exposeHeaders],
+  ] as const) {
+    list.forEach((h, i) => {
+      if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(h))
+        v.add(`spec.cors.${name}[${i}]`, `"${h}" is not a header name`);
+    });
+  }
+  if (cors.allowCredentials && cors.allowOrigins.includes("*")) {
+    v.add(
+      "spec.cors.allow_credentials",
+      'cannot be combined with the origin "*" (browsers refuse it); name the origins',
+    );
+  }
+  checkDuration(v, "spec.cors.max_age", cors.maxAge, 24 * 3600 * 1000);
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "https:" || url.protocol === "http:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
+function checkCount(v: Violations, field: string, count: number, limit: number): void {
+  if (count > limit) v.add(field, `has ${count} entries; the limit is ${limit}`);
+}
+
+function checkUnique(v: Violations, field: string, values: string[]): void {
+  const seen = new Set<string>();
+  for (const value of values) {
+    if (seen.has(value)) v.add(field, `names "${value}" twice`);
+    seen.add(value);
+  }
+}

@@ -30,8 +30,12 @@ export interface ResourceServiceOptions<T extends Resource> {
   checkDelete?(object: T): Promise<void>;
   /** Removes what belongs to a deleted object (e.g. a function's runs) before Delete returns. */
   afterDelete?(object: T): Promise<void>;
-  /** Checks that need I/O (e.g. that a referenced bundle exists); adds to `violations`. */
-  validateAsync?(object: T, violations: Violations): Promise<void>;
+  /**
+   * Checks that need I/O (e.g. that a referenced bundle exists, that no other
+   * endpoint serves the route); adds to `violations`. `at` is where the object
+   * goes (its org resolved: the object's own may be empty).
+   */
+  validateAsync?(object: T, violations: Violations, at: { org: string; name: string }): Promise<void>;
   /** Shapes an object for a response (e.g. hides secret values unless `reveal`). */
   present?(object: T, request: { reveal?: boolean }): T;
   /** List page sizes: the default when a request names none, and the most one page holds. */
@@ -164,7 +168,7 @@ export function createResourceService<T extends Resource>(
     }
     kind.prepare?.(object);
     kind.validate(object, violations);
-    if (violations.empty) await options.validateAsync?.(object, violations);
+    if (violations.empty) await options.validateAsync?.(object, violations, { org, name });
     violations.throwIfAny(name === "" ? `the ${kind.label}` : `${kind.label} "${name}"`);
     return { object, meta, name, org };
   };

@@ -1,0 +1,31 @@
+import { describeClaim, type Endpoint, findRouteConflict } from "@dispatch/proto";
+import type { ResourceStore } from "../store/resource-store.js";
+import type { Violations } from "../validation/violations.js";
+
+/**
+ * Refuses an endpoint that would serve a (host, method, path) another
+ * endpoint already serves, naming that one. Two creates at the same moment
+ * can both pass: the translator then serves the older one and reports the
+ * other as conflicting, so the wire never carries two routes for one request.
+ */
+export async function checkRouteConflicts(
+  store: ResourceStore<Endpoint>,
+  endpoint: Endpoint,
+  at: { org: string; name: string },
+  v: Violations,
+): Promise<void> {
+  const candidate = { meta: { org: at.org, name: at.name }, spec: endpoint.spec };
+  const { items } = await store.list("*.*");
+  const conflict = findRouteConflict(
+    candidate,
+    items.map((item) => item.object),
+  );
+  if (!conflict) return;
+  const other = conflict.other.meta;
+  // Another org's names are not this caller's to learn.
+  const whose = other?.org === at.org ? `endpoint "${other?.name}"` : "an endpoint of another org";
+  v.add(
+    "spec.paths",
+    `${describeClaim(conflict.claim)} is already served by ${whose}; choose another path, host or method, or change that endpoint`,
+  );
+}

@@ -1,0 +1,139 @@
+/**
+ * How an Endpoint's paths, hosts and methods become routes: the rules the
+ * control plane validates with (conflicts are refused at create) and the
+ * xds-server translates with, in one place.
+ *
+ * - A path is exact (`/hello`), a prefix (`/hello/*`: everything under
+ *   `/hello/`) or an RE2 regular expression (`~^/items/[0-9]+$`) that must
+ *   match the whole path.
+ * - Without hosts, the default org's endpoints are served at their paths as
+ *   given and every other org's under `/<org>`: `/hello` of org `acme` is
+ *   `/acme/hello`. With hosts, the paths are served on those hosts as given.
+ * - No methods means every method.
+ * - Two endpoints may not serve the same (host, method, path); routes that
+ *   only overlap are ordered most specific first, and every other org's
+ *   routes before the default org's, so that the default org cannot shadow
+ *   another org's paths under `/<org>`.
+ */
+
+/** The org whose endpoints are served at their paths as given. */
+export const defaultOrg = "default";
+
+/** One path of an endpoint, parsed. */
+export type PathMatch =
+  | { kind: "exact"; path: string }
+  | { kind: "prefix"; prefix: string }
+  | { kind: "regex"; regex: string };
+
+/** `/hello` exact, `/hello/*` prefix `/hello/`, `~re` a regular expression. */
+export function parsePath(path: string): PathMatch {
+  if (path.startsWith("~")) return { kind: "regex", regex: path.slice(1) };
+  if (path.endsWith("/*")) return { kind: "prefix", prefix: path.slice(0, -1) };
+  return { kind: "exact", path };
+}
+
+/** The path as served for an endpoint of `org`, with or without hosts of its own. */
+export function servedPath(org: string, hasHosts: boolean, path: PathMatch): PathMatch {
+  if (hasHosts || org === "" || org === defaultOrg) return path;
+  const base = `/${org}`;
+  switch (path.kind) {
+    case "exact":
+      return { kind: "exact", path: `${base}${path.path}` };
+    case "prefix":
+      return { kind: "prefix", prefix: `${base}${path.prefix}` };
+    case "regex":
+      // The whole path must match: anchors at the ends are implied, and the group keeps
+      // an alternation inside the expression from escaping the org's prefix.
+      return {
+        kind: "regex",
+        regex: `${base}(?:${path.regex.replace(/^\^/, "").replace(/(?<!\\)\$$/, "")})`,
+      };
+  }
+}
+
+/** One (host, method, path) an endpoint serves; `*` for any host or method. */
+export interface RouteClaim {
+  host: string;
+  method: string;
+  /** The served path in one string: `=/acme/hello`, `^/acme/hello/`, `~/acme(?:…)`. */
+  path: string;
+}
+
+/** What of an Endpoint the routing rules read. */
+export interface RoutedEndpoint {
+  meta?: { org: string; name: string } | undefined;
+  spec?: { hosts: string[]; methods: string[]; paths: string[] } | undefined;
+}
+
+/** Every (host, method, path) the endpoint serves. */
+export function routeClaims(endpoint: RoutedEndpoint): RouteClaim[] {
+  const spec = endpoint.spec;
+  if (!spec) return [];
+  const org = endpoint.meta?.org ?? "";
+  const hosts = spec.hosts.length > 0 ? spec.hosts.map((h) => h.toLowerCase()) : ["*"];
+  const methods = spec.methods.length > 0 ? spec.methods.map((m) => m.toUpperCase()) : ["*"];
+  const claims: RouteClaim[] = [];
+  for (const raw of spec.paths) {
+    const path = pathKey(servedPath(org, spec.hosts.length > 0, parsePath(raw)));
+    for (const host of hosts) for (const method of methods) claims.push({ host, method, path });
+  }
+  return claims;
+}
+
+function pathKey(path: PathMatch): string {
+  switch (path.kind) {
+    case "exact":
+      return `=${path.path}`;
+    case "prefix":
+      return `^${path.prefix}`;
+    case "regex":
+      return `~${path.regex}`;
+  }
+}
+
+/** Whether two claims take the same requests: the same host and path, and a method in common. */
+export function claimsCollide(a: RouteClaim, b: RouteClaim): boolean {
+  return (
+    a.host === b.host && a.path === b.path && (a.method === b.method || a.method === "*" || b.method === "*")
+  );
+}
+
+/** A claim of `endpoint` that `other` already holds. */
+export interface RouteConflict<E extends RoutedEndpoint> {
+  other: E;
+  claim: RouteClaim;
+}
+
+/**
+ * The first endpoint of `others` (itself excluded, by org and name) that serves
+ * a route `endpoint` claims. Routes that merely overlap (a prefix and an exact
+ * path under it, a host and any host) are not conflicts: the more specific one
+ * wins, as in Envoy.
+ */
+export function findRouteConflict<E extends RoutedEndpoint>(
+  endpoint: RoutedEndpoint,
+  others: Iterable<E>,
+): RouteConflict<E> | undefined {
+  const mine = routeClaims(endpoint);
+  const self = `${endpoint.meta?.org ?? ""}/${endpoint.meta?.name ?? ""}`;
+  for (const other of others) {
+    if (`${other.meta?.org ?? ""}/${other.meta?.name ?? ""}` === self) continue;
+    for (const theirs of routeClaims(other)) {
+      const claim = mine.find((c) => claimsCollide(c, theirs));
+      // The requests both would take: with one method and "any", that method.
+      if (claim) return { other, claim: claim.method === "*" ? theirs : claim };
+    }
+  }
+  return undefined;
+}
+
+/** A claim in words: `GET example.com/acme/hello`, `any method, any host, paths under /acme/hello/`. */
+export function describeClaim(claim: RouteClaim): string {
+  const method = claim.method === "*" ? "any method" : claim.method;
+  const host = claim.host === "*" ? "any host" : `host ${claim.host}`;
+  const kind = claim.path[0];
+  const rest = claim.path.slice(1);
+  const path =
+    kind === "=" ? `path ${rest}` : kind === "^" ? `paths under ${rest}` : `paths matching ~${rest}`;
+  return `${method}, ${host}, ${path}`;
+}
