@@ -36,46 +36,52 @@ export async function waitForReady(
   /** Why the connection broke, while the watch has not caught up again. */
   let lost: unknown;
   options.progress.update(`waiting for ${label}`);
+  // The watch ends with the wait, however it ends (apply waits for one object after another).
+  const done = new AbortController();
   const cache = ops.watch(ref, {
-    signal: options.signal,
+    signal: AbortSignal.any([options.signal, done.signal]),
     onReconnect(reconnect) {
       lost = reconnect.cause ?? new Error("the server closed the watch");
       options.progress.update(`${label}: connection lost (${describe(lost)}); watching again`);
     },
   });
-  for await (const batch of cache.changes()) {
-    for (const change of batch) {
-      if (change.type === "synced") {
-        lost = undefined;
-        // One object is followed: after a sync without it, it is gone.
-        if (cache.size === 0) throw new CommandError(`${label} was deleted while waiting for it`);
-        continue;
+  try {
+    for await (const batch of cache.changes()) {
+      for (const change of batch) {
+        if (change.type === "synced") {
+          lost = undefined;
+          // One object is followed: after a sync without it, it is gone.
+          if (cache.size === 0) throw new CommandError(`${label} was deleted while waiting for it`);
+          continue;
+        }
+        if (change.type === "delete") throw new CommandError(`${label} was deleted while waiting for it`);
+        const object = change.object;
+        last = object;
+        const status = statusOf(object);
+        const current = (status?.observedGeneration ?? 0n) >= (metaOf(object)?.generation ?? 0n);
+        options.progress.update(
+          `${label}: ${phaseName(status?.phase)}${current ? "" : " (not yet reconciled)"}`,
+        );
+        if (!current) continue;
+        if (status?.phase === Phase.READY) return object;
+        if (status?.phase === Phase.ERROR)
+          throw new CommandError(`${label} failed`, { lines: reasons(object) });
       }
-      if (change.type === "delete") throw new CommandError(`${label} was deleted while waiting for it`);
-      const object = change.object;
-      last = object;
-      const status = statusOf(object);
-      const current = (status?.observedGeneration ?? 0n) >= (metaOf(object)?.generation ?? 0n);
-      options.progress.update(
-        `${label}: ${phaseName(status?.phase)}${current ? "" : " (not yet reconciled)"}`,
-      );
-      if (!current) continue;
-      if (status?.phase === Phase.READY) return object;
-      if (status?.phase === Phase.ERROR)
-        throw new CommandError(`${label} failed`, { lines: reasons(object) });
     }
+    // The changes end only when the signal aborted: the deadline passed.
+    const phase = phaseName(last ? statusOf(last)?.phase : undefined);
+    throw new CommandError(
+      `timed out after ${options.timeoutText} waiting for ${label} to be ready (phase ${phase})`,
+      {
+        lines: [
+          ...(last ? reasons(last) : []),
+          ...(lost === undefined ? [] : [`the watch had lost its connection: ${describe(lost)}`]),
+        ],
+      },
+    );
+  } finally {
+    done.abort();
   }
-  // The changes end only when the signal aborted: the deadline passed.
-  const phase = phaseName(last ? statusOf(last)?.phase : undefined);
-  throw new CommandError(
-    `timed out after ${options.timeoutText} waiting for ${label} to be ready (phase ${phase})`,
-    {
-      lines: [
-        ...(last ? reasons(last) : []),
-        ...(lost === undefined ? [] : [`the watch had lost its connection: ${describe(lost)}`]),
-      ],
-    },
-  );
 }
 
 /** A connection failure in a few words: the server's message without the `[code]` prefix. */
