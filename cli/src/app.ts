@@ -1,10 +1,11 @@
 import { readFile } from "node:fs/promises";
 import type { Transport } from "@connectrpc/connect";
+import { createDispatchClients, createDispatchTransport, type DispatchClients } from "@dispatch/client";
 import type { Command } from "commander";
-import { createDispatchClients, createDispatchTransport, type DispatchClients } from "./client.js";
 import { configPath, type GlobalFlags, loadConfig, resolveSettings, type Settings } from "./config.js";
 import { UsageError } from "./errors.js";
-import type { Kind } from "./kinds.js";
+import type { Kind } from "./kinds/index.js";
+import { clientVersion } from "./version.js";
 
 /** The process edges a command touches, injectable for tests. */
 export interface Io {
@@ -92,7 +93,16 @@ export function createApp(options: AppOptions): App {
     },
     async session(command) {
       const settings = await app.settingsFor(command);
-      const transport = options.transport?.(settings) ?? createDispatchTransport(settings);
+      const transport =
+        options.transport?.(settings) ??
+        createDispatchTransport({
+          server: settings.server,
+          token: settings.token,
+          requestTimeoutMs: settings.requestTimeoutMs,
+          userAgent: `dispatch-cli/${clientVersion()}`,
+          // A connection per call: the CLI's calls are few, and HTTP/1.1 passes any proxy.
+          httpVersion: "1.1",
+        });
       return {
         settings,
         clients: createDispatchClients(transport),

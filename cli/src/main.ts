@@ -15,7 +15,7 @@ import { createVersionCommand } from "./commands/version.js";
 import { createWhoAmICommand } from "./commands/whoami.js";
 import { DEFAULT_SERVER, describeTokenSource, OUTPUT_FORMATS } from "./config.js";
 import { describeFailure, formatFailure } from "./output/failure.js";
-import { createUpCommand } from "./up/index.js";
+import { createUpCommand } from "./up/command.js";
 import { clientVersion } from "./version.js";
 
 /**

@@ -9,9 +9,10 @@ import {
   type MessageInitShape,
 } from "@bufbuild/protobuf";
 import { isName, maxNameLength, type ObjectMeta, ObjectMetaSchema } from "@dispatch/proto";
-import { type Document, isMap, isScalar, LineCounter, parseAllDocuments } from "yaml";
+import type { Document } from "yaml";
 import { UsageError } from "./errors.js";
-import { describeKinds, type Kind, kindByManifestName, MANIFEST_KINDS } from "./kinds.js";
+import { describeKinds, type Kind, kindByManifestName, MANIFEST_KINDS } from "./kinds/index.js";
+import { yaml } from "./yaml.js";
 
 /** One validated object from a manifest file, ready to send. */
 export interface ManifestDocument {
@@ -79,6 +80,7 @@ export function nameProblem(name: string): string | undefined {
  * @throws ManifestError listing every problem found.
  */
 export function parseManifest(text: string, source: string): ManifestDocument[] {
+  const { isScalar, LineCounter, parseAllDocuments } = yaml();
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: true });
   const docs = Array.isArray(parsed) ? parsed : [];
@@ -353,6 +355,7 @@ function findEnum(desc: DescMessage, typeName: string, seen = new Set<string>())
 }
 
 function nodeOffset(doc: Document, path: readonly (string | number)[]): number | undefined {
+  const { isMap, isScalar } = yaml();
   const parent = path.length > 0 ? doc.getIn(path.slice(0, -1), true) : undefined;
   const last = path[path.length - 1];
   // Point at the key of a mapping entry (that is where an unknown field is written).

@@ -1,7 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ConfigurationError, type ErrorMapping, NatsUnavailableError } from "@dispatch/server-kit";
 import { errors as natsErrors } from "@nats-io/nats-core";
-import { AlreadyExistsError, NotFoundError, RevisionConflictError } from "./store/errors.js";
+import {
+  AlreadyExistsError,
+  NotFoundError,
+  RevisionConflictError,
+  RevisionUnavailableError,
+} from "./store/errors.js";
 
 /** Where internal failures are reported (the message a client sees stays generic). */
 export type ErrorLogger = (message: string, error: unknown) => void;
@@ -22,6 +27,8 @@ export function controlPlaneErrors(log: ErrorLogger): ErrorMapping {
       [NotFoundError, Code.NotFound],
       [AlreadyExistsError, Code.AlreadyExists],
       [RevisionConflictError, Code.Aborted],
+      // etcd's answer to a compacted or future revision; a watch cache reads everything again.
+      [RevisionUnavailableError, Code.OutOfRange],
       [NatsUnavailableError, Code.Unavailable],
     ],
     translate: (err) =>

@@ -5,7 +5,7 @@ import type { App, Session } from "../app.js";
 import { specsEqual, tagsEqual } from "../diff.js";
 import { UsageError } from "../errors.js";
 import { readManifestSources, uploadManifestSources } from "../functions/manifest-sources.js";
-import { type KindOps, metaOf } from "../kinds.js";
+import { type KindOps, metaOf } from "../kinds/index.js";
 import {
   describeManifestKinds,
   documentToObject,

@@ -2,7 +2,7 @@ import { functionRuntimes } from "@dispatch/proto";
 import { Argument, Command } from "commander";
 import type { App } from "../app.js";
 import { OUTPUT_FORMATS } from "../config.js";
-import { KINDS, kindWords } from "../kinds.js";
+import { KINDS, kindWords } from "../kinds/index.js";
 import { examples } from "./shared.js";
 
 /** The shells {@link completionScript} writes for. */

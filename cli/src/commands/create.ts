@@ -3,7 +3,7 @@ import { OrganizationSchema, Role, SecretSchema, TokenSchema } from "@dispatch/p
 import { Argument, Command, Option } from "commander";
 import type { App } from "../app.js";
 import { CommandError, UsageError } from "../errors.js";
-import { kindByWord, roleName } from "../kinds.js";
+import { kindByWord, roleName } from "../kinds/index.js";
 import { renderJson, renderYaml } from "../output/format.js";
 import { runManifest } from "./apply.js";
 import { createFunctionCommand } from "./function.js";

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import type { App } from "../app.js";
 import { UsageError } from "../errors.js";
-import { describeKinds, KINDS, kindByWord } from "../kinds.js";
+import { describeKinds, KINDS, kindByWord } from "../kinds/index.js";
 import { runManifest } from "./apply.js";
 import { takesKind } from "./completion.js";
 import { warnSecretUsers } from "./secret-references.js";

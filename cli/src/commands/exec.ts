@@ -5,7 +5,7 @@ import { Command } from "commander";
 import type { App } from "../app.js";
 import { CommandError, UsageError } from "../errors.js";
 import { parseRunInput } from "../functions/run-input.js";
-import { kindByWord } from "../kinds.js";
+import { kindByWord } from "../kinds/index.js";
 import { objectJson, renderJson } from "../output/format.js";
 import { examples } from "./shared.js";
 

@@ -1,13 +1,14 @@
+import { createWatchCache } from "@dispatch/client";
 import type { Run } from "@dispatch/proto";
-import { WatchEventType } from "@dispatch/proto";
 import type { Session } from "../app.js";
-import { type Kind, newestRun, sortRuns } from "../kinds.js";
+import { type Kind, newestRun, sortRuns } from "../kinds/index.js";
 import { objectJson, renderRecord } from "../output/format.js";
 import { formatRow } from "../output/table.js";
 
 /**
  * `dispatch get runs [FUNCTION] --follow`: the runs there are, then every run as it
- * is created or changes (RunService.Watch), until Ctrl-C. Tables print a row per
+ * is created or changes (RunService.Watch, through a watch cache that resumes after a
+ * broken connection), until Ctrl-C. Tables print a row per
  * change against fixed column widths; `-o json` prints JSON lines and `-o yaml`
  * YAML documents.
  *
@@ -36,39 +37,33 @@ export async function followRuns(
       session.io.stdout(renderRecord(format, objectJson(kind, run)));
     }
   };
-  let initial: Run[] | undefined = [];
-  try {
-    // A follow lasts until Ctrl-C: no request timeout.
-    const stream = session.clients.runs.watch(
-      { org: session.orgFor(kind), function: fn ?? "" },
-      { signal, timeoutMs: 0 },
-    );
-    for await (const event of stream) {
-      if (event.type === WatchEventType.SYNCED) {
-        // The runs that existed when the watch began are in; print them in order,
-        // under the header (printed only now: a function that does not exist fails
-        // before this, with nothing printed but the error).
-        if (format === "table" && initial) {
-          session.io.stdout(
-            formatRow(
-              kind.columns.map((c) => c.header),
-              widths,
-            ),
-          );
-        }
-        const existing = sortRuns(initial ?? []);
-        const shown = last ? [newestRun(existing)].filter((r) => r !== undefined) : existing;
-        for (const run of shown) print(run);
-        initial = undefined;
-        continue;
+  // A follow lasts until Ctrl-C; a broken connection is resumed where it was.
+  const cache = createWatchCache({
+    client: session.clients.runs,
+    request: { org: session.orgFor(kind), function: fn ?? "" },
+    signal,
+  });
+  let initial = true;
+  for await (const batch of cache.changes()) {
+    if (initial) {
+      // The first batch holds the runs that existed when the watch began; print
+      // them in order, under the header (printed only now: a function that does
+      // not exist fails before this, with nothing printed but the error).
+      initial = false;
+      if (format === "table") {
+        session.io.stdout(
+          formatRow(
+            kind.columns.map((c) => c.header),
+            widths,
+          ),
+        );
       }
-      if (event.type === WatchEventType.DELETED || !event.object) continue;
-      if (initial) initial.push(event.object);
-      else print(event.object);
+      const existing = sortRuns(cache.list());
+      const shown = last ? [newestRun(existing)].filter((r) => r !== undefined) : existing;
+      for (const run of shown) print(run);
+      continue;
     }
-  } catch (err) {
-    // Ctrl-C is how a follow is meant to end.
-    if (signal.aborted) return;
-    throw err;
+    // Each run once per batch, at its latest.
+    for (const change of batch) if (change.type === "upsert") print(change.object);
   }
 }

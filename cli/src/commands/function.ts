@@ -15,7 +15,7 @@ import {
 } from "../functions/function-flags.js";
 import { type BundleShape, inferRuntime, requireHandler } from "../functions/runtime.js";
 import { uploadBundle } from "../functions/upload.js";
-import { kindByWord } from "../kinds.js";
+import { kindByWord } from "../kinds/index.js";
 import { nameProblem } from "../manifest.js";
 import { updateAtReadRevision } from "../update-at-read-revision.js";
 import { warnMissingSecrets } from "./secret-references.js";

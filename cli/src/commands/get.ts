@@ -2,7 +2,7 @@ import type { Message } from "@bufbuild/protobuf";
 import { Command } from "commander";
 import type { App } from "../app.js";
 import { CommandError, UsageError } from "../errors.js";
-import { describeKinds, KINDS, kindByWord, sortRuns } from "../kinds.js";
+import { describeKinds, KINDS, kindByWord, sortRuns } from "../kinds/index.js";
 import { renderObjects } from "../output/format.js";
 import { takesKind } from "./completion.js";
 import { followRuns } from "./follow-runs.js";

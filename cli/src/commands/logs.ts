@@ -2,7 +2,7 @@ import { toJson } from "@bufbuild/protobuf";
 import { LogLineSchema } from "@dispatch/proto";
 import { Command, InvalidArgumentError } from "commander";
 import type { App } from "../app.js";
-import { kindByWord } from "../kinds.js";
+import { kindByWord } from "../kinds/index.js";
 import { renderRecord } from "../output/format.js";
 import { formatLogLine } from "../output/log-line.js";
 import { examples } from "./shared.js";

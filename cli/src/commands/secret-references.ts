@@ -1,6 +1,6 @@
 import type { Function as DispatchFunction } from "@dispatch/proto";
 import type { Session } from "../app.js";
-import { kindByWord } from "../kinds.js";
+import { kindByWord } from "../kinds/index.js";
 import { isNotFound } from "./shared.js";
 
 /**

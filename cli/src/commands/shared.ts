@@ -1,10 +1,10 @@
 import type { Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { RequestTimeoutError } from "@dispatch/client";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { Session } from "../app.js";
-import { RequestTimeoutError } from "../client.js";
 import { CommandError } from "../errors.js";
-import type { Kind } from "../kinds.js";
+import type { Kind } from "../kinds/index.js";
 import { objectJson, renderJson, renderYaml } from "../output/format.js";
 import { createProgress } from "../output/progress.js";
 import { parseDuration } from "../output/time.js";

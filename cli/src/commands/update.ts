@@ -10,7 +10,7 @@ import {
 import { Command } from "commander";
 import type { App } from "../app.js";
 import { UsageError } from "../errors.js";
-import { kindByWord } from "../kinds.js";
+import { kindByWord } from "../kinds/index.js";
 import { runManifest } from "./apply.js";
 import { takesKind } from "./completion.js";
 import { updateFunctionCommand } from "./function.js";

@@ -13,9 +13,21 @@ import { examples } from "./shared.js";
 export function createVersionCommand(app: App): Command {
   const command = new Command("version")
     .description("Print the versions of this CLI and of the Dispatch server it talks to")
-    .action(async (_options: unknown, cmd: Command) => {
-      const session = await app.session(cmd);
+    .option("--client", "only this CLI's version: no server is asked")
+    .action(async (options: { client?: boolean }, cmd: Command) => {
       const client = clientVersion();
+      if (options.client) {
+        const format = (await app.settingsFor(cmd)).output;
+        app.io.stdout(
+          format === "table"
+            ? `Client: ${client}\n`
+            : format === "json"
+              ? renderJson({ client })
+              : renderYaml({ client }),
+        );
+        return;
+      }
+      const session = await app.session(cmd);
       const format = session.settings.output;
       if (format === "table") {
         session.io.stdout(`Client: ${client}\n`);
@@ -42,5 +54,5 @@ export function createVersionCommand(app: App): Command {
       session.io.stdout(format === "json" ? renderJson(value) : renderYaml(value));
       if (failure) throw failure;
     });
-  return examples(command, ["dispatch version", "dispatch version -o json"]);
+  return examples(command, ["dispatch version", "dispatch version -o json", "dispatch version --client"]);
 }

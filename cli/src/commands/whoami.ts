@@ -3,7 +3,7 @@ import { TokenSchema } from "@dispatch/proto";
 import { Command } from "commander";
 import type { App } from "../app.js";
 import { CommandError } from "../errors.js";
-import { roleName } from "../kinds.js";
+import { roleName } from "../kinds/index.js";
 import { renderJson, renderYaml } from "../output/format.js";
 import { formatColumns } from "../output/table.js";
 import { examples } from "./shared.js";

@@ -1,7 +1,6 @@
 import type { Dirent } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { create as createTar } from "tar";
 import { UsageError } from "../errors.js";
 import type { BundleShape } from "./runtime.js";
 
@@ -91,6 +90,8 @@ function comparePaths(a: string, b: string): number {
  * the same digest and `apply` can tell that nothing changed.
  */
 export async function packDirectory(dir: string, entries: readonly string[]): Promise<Uint8Array> {
+  // Loaded here only: no other command needs tar, and it is a part of every command's start.
+  const { create: createTar } = await import("tar");
   const pack = createTar(
     { cwd: dir, gzip: true, portable: true, noMtime: true, noDirRecurse: true },
     // tar reads "@name" as "add the entries of archive name"; "./@name" is the file.

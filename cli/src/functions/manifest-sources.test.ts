@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { type FunctionSpec, FunctionSpecSchema } from "@dispatch/proto";
 import anyTest, { type TestFn } from "ava";
-import { kindByWord } from "../kinds.js";
+import { kindByWord } from "../kinds/index.js";
 import { ManifestError, parseManifest } from "../manifest.js";
 import { readManifestSources, resolveSourcePath } from "./manifest-sources.js";
 

@@ -1,6 +1,6 @@
 import { dirname, isAbsolute, resolve } from "node:path";
+import type { DispatchClients } from "@dispatch/client";
 import type { FunctionRuntime, FunctionSpec } from "@dispatch/proto";
-import type { DispatchClients } from "../client.js";
 import { UsageError } from "../errors.js";
 import { type ManifestDocument, ManifestError } from "../manifest.js";
 import { type Bundle, readBundle } from "./bundle.js";

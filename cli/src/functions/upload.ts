@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { DispatchClients } from "@dispatch/client";
 import type { Source } from "@dispatch/proto";
-import type { DispatchClients } from "../client.js";
 import { CommandError } from "../errors.js";
 import type { Bundle } from "./bundle.js";
 

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { RequestTimeoutError } from "@dispatch/client";
 import test from "ava";
-import { RequestTimeoutError } from "../client.js";
 import { UsageError } from "../errors.js";
 import { describeFailure, formatFailure } from "./failure.js";
 

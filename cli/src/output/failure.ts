@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { RequestTimeoutError } from "../client.js";
+import { RequestTimeoutError } from "@dispatch/client";
 import { CommandError, UsageError } from "../errors.js";
 
 /** What to print for a failed command, and the exit status. */

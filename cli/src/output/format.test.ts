@@ -12,7 +12,7 @@ import {
 } from "@dispatch/proto";
 import test from "ava";
 import { parse } from "yaml";
-import { kindByWord } from "../kinds.js";
+import { kindByWord } from "../kinds/index.js";
 import { parseManifest } from "../manifest.js";
 import { renderObjects, renderRecord } from "./format.js";
 import { formatLogLine } from "./log-line.js";

@@ -1,7 +1,7 @@
 import { type JsonObject, type JsonValue, type Message, toJson } from "@bufbuild/protobuf";
-import { stringify } from "yaml";
 import type { OutputFormat } from "../config.js";
-import type { Kind } from "../kinds.js";
+import type { Kind } from "../kinds/index.js";
+import { yaml } from "../yaml.js";
 import { formatTable } from "./table.js";
 
 /**
@@ -21,7 +21,7 @@ export function renderJson(value: JsonValue): string {
 /** YAML 1.2 that the manifest parser reads back unchanged. */
 export function renderYaml(value: JsonValue): string {
   // lineWidth 0: never fold long strings (certificates, CESQL) across lines.
-  return stringify(value, { lineWidth: 0 });
+  return yaml().stringify(value, { lineWidth: 0 });
 }
 
 /**

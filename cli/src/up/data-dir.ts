@@ -1,15 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { newTokenSecret, parseSecretKey } from "@dispatch/control-plane";
 import type { NatsUserPassword } from "@dispatch/server-kit";
 import { UpError } from "./up-error.js";
-
-/** The default data dir of `dispatch up`. */
-export function defaultDataDir(): string {
-  return join(homedir(), ".dispatch", "data");
-}
 
 /** The files `dispatch up` keeps in its data dir. */
 export interface DataDir {

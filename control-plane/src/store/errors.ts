@@ -19,3 +19,12 @@ export class RevisionConflictError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * A read asked to resume after a revision the store cannot resume from: it is
+ * ahead of the store's last (the store was reset or restored, or the revision
+ * came from elsewhere). The caller must read the current state again.
+ */
+export class RevisionUnavailableError extends Error {
+  override readonly name = "RevisionUnavailableError";
+}

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { sharedHealth } from "@dispatch/server-kit";
 import { DeliverPolicy, type JetStreamClient, type JsMsg, type PushConsumer } from "@nats-io/jetstream";
 import { errors, type MsgHdrs } from "@nats-io/nats-core";
+import { RevisionUnavailableError } from "./errors.js";
 
 /** One stored message on a subject: a KV key's version, a run record, a log line. */
 export interface StoredMessage {
@@ -69,6 +70,14 @@ export async function* readSubjects(
  * twice and skips others. Here each subject's last message is read directly,
  * and the consumer starts at the sequence read before the subjects were
  * listed; a change the point reads already returned is skipped by revision.
+ *
+ * The `synced` revision is that sequence too, not the newest revision the
+ * point reads happened to return: a key written during the scan may be read
+ * at a revision above a change of another key that the consumer has yet to
+ * deliver, and a client that resumed after that newer revision would never
+ * get the older change. Every change after the `synced` revision is either in
+ * the state already or follows it; one in both comes again on a resume from
+ * that revision, at a revision the client holds for its key already.
  */
 async function* readLastPerSubject(
   js: JetStreamClient,
@@ -105,12 +114,8 @@ async function* readLastPerSubject(
     }
   }
   found.sort((a, b) => a.revision - b.revision);
-  let synced = start;
-  for (const message of found) {
-    synced = Math.max(synced, message.revision);
-    yield { type: "message", message };
-  }
-  yield { type: "synced", revision: synced };
+  for (const message of found) yield { type: "message", message };
+  yield { type: "synced", revision: start };
   if (!options.follow) return;
   yield* follow(
     js,
@@ -142,6 +147,12 @@ async function* follow(
   // The stream's last sequence before the consumer starts: anything stored
   // later is delivered, never lost.
   let synced = alreadySynced ? 0 : (await (await js.streams.get(stream)).info()).state.last_seq;
+  const resumeAfter = options.resumeAfter ?? 0;
+  if (!alreadySynced && resumeAfter > synced) {
+    throw new RevisionUnavailableError(
+      `revision ${resumeAfter} is ahead of the store, whose last is ${synced}: the store was reset or restored, or the revision is from another installation; watch without a resume revision to read the current state`,
+    );
+  }
   // A single string, not a list: nats-server 2.9 has no multi-filter consumers.
   const filterSubjects = `${prefix}${filter}`;
   let consumer = await js.consumers.getPushConsumer(stream, { filter_subjects: filterSubjects, ...deliver });

@@ -1,15 +1,46 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { IsolationChoice } from "@dispatch/control-plane";
-import { natsServerBinary } from "@dispatch/server-kit";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CommandError } from "../errors.js";
 import { parseDurationFlag } from "../functions/function-flags.js";
-import { defaultDataDir } from "./data-dir.js";
-import { startUp, UpError } from "./up.js";
+
+/** Where `dispatch up` keeps its data unless told otherwise: `~/.dispatch/data`. */
+export function defaultDataDir(): string {
+  return join(homedir(), ".dispatch", "data");
+}
+
+/** The flags of `dispatch up`. */
+export interface UpFlags {
+  dataDir: string;
+  host: string;
+  port: number;
+  natsUrl?: string;
+  natsCreds?: string;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
+  natsPort?: number;
+  activatorPort?: number;
+  natsServerBin?: string;
+  saveContext: string;
+  runsMaxAge: number;
+  runsPerFunction: number;
+  maxBundleMib: number;
+  maxUnpackedMib: number;
+  maxBundleFiles: number;
+  maxScaleMin: number;
+  maxScaleMax: number;
+  maxInstancesPerOrg: number;
+  isolation: IsolationChoice;
+}
 
 /**
  * The `dispatch up` command: runs every Dispatch component in this process
  * (plus its own nats-server, unless --nats-url names one) until SIGINT,
- * SIGTERM or SIGHUP.
+ * SIGTERM or SIGHUP. This module holds only its flags; the servers are
+ * imported when the command runs (`run-up.ts`), so other commands start
+ * without them.
  */
 export function createUpCommand(): Command {
   return new Command("up")
@@ -147,92 +178,12 @@ Examples:
   dispatch up --nats-url nats://dispatch:s3cret@nats.example:4222
   dispatch up --nats-url tls://nats.example:4222 --nats-creds user.creds --nats-tls-ca ca.pem`,
     )
-    .action(
-      async (
-        flags: {
-          dataDir: string;
-          host: string;
-          port: number;
-          natsUrl?: string;
-          natsCreds?: string;
-          natsTlsCa?: string;
-          natsTlsCert?: string;
-          natsTlsKey?: string;
-          natsPort?: number;
-          activatorPort?: number;
-          natsServerBin?: string;
-          saveContext: string;
-          runsMaxAge: number;
-          runsPerFunction: number;
-          maxBundleMib: number;
-          maxUnpackedMib: number;
-          maxBundleFiles: number;
-          maxScaleMin: number;
-          maxScaleMax: number;
-          maxInstancesPerOrg: number;
-          isolation: IsolationChoice;
-        },
-        command: Command,
-      ) => {
-        const log = (line: string) => process.stderr.write(`${line}\n`);
-        checkNatsFlags(flags);
-        // Listening from the start: a signal while starting stops what was started
-        // (workers and nats-server have process groups of their own).
-        const stopRequested = waitForSignal(log);
-        let up: Awaited<ReturnType<typeof startUp>>;
-        try {
-          up = await startUp({
-            dataDir: flags.dataDir,
-            host: flags.host,
-            port: flags.port,
-            ...(flags.natsUrl === undefined ? {} : { natsUrl: flags.natsUrl }),
-            ...(flags.natsCreds === undefined ? {} : { natsCreds: flags.natsCreds }),
-            natsTls: {
-              ...(flags.natsTlsCa ? { caFile: flags.natsTlsCa } : {}),
-              ...(flags.natsTlsCert ? { certFile: flags.natsTlsCert } : {}),
-              ...(flags.natsTlsKey ? { keyFile: flags.natsTlsKey } : {}),
-            },
-            ...(flags.natsPort === undefined ? {} : { natsPort: flags.natsPort }),
-            ...(flags.activatorPort === undefined ? {} : { activatorPort: flags.activatorPort }),
-            // Looked up only here, not for every dispatch command.
-            natsServerBin: flags.natsServerBin ?? natsServerBinary(),
-            contextName: flags.saveContext,
-            runRetention: { maxAgeMs: flags.runsMaxAge, maxPerFunction: flags.runsPerFunction },
-            maxBundleBytes: flags.maxBundleMib * 1024 * 1024,
-            functionLimits: {
-              maxUnpackedBytes: flags.maxUnpackedMib * 1024 * 1024,
-              maxBundleFiles: flags.maxBundleFiles,
-              maxScaleMin: flags.maxScaleMin,
-              maxScaleMax: flags.maxScaleMax,
-              maxInstancesPerOrg: flags.maxInstancesPerOrg,
-            },
-            isolation: flags.isolation,
-            ...(command.optsWithGlobals<{ config?: string }>().config
-              ? { configPath: command.optsWithGlobals<{ config: string }>().config }
-              : {}),
-            log,
-          });
-        } catch (err) {
-          if (err instanceof UpError) throw new CommandError(err.message);
-          throw err;
-        }
-        const width = Math.max(...Object.keys(up.urls).map((k) => k.length));
-        const lines = Object.entries(up.urls).map(([name, url]) => `  ${name.padEnd(width)}  ${url}`);
-        process.stdout.write(
-          [
-            "Dispatch is up.",
-            ...lines,
-            `Admin token: ${up.dataDir.adminTokenPath} (CLI context "${flags.saveContext}" is current)`,
-            "Try: dispatch status    Stop: Ctrl-C",
-            "",
-          ].join("\n"),
-        );
-        await stopRequested;
-        log("stopping...");
-        await up.stop();
-        log("stopped");
-      },
-    );
+    .action(async (flags: UpFlags, command: Command) => {
+      checkNatsFlags(flags);
+      // Loaded here only: no other command loads the control plane or server-kit.
+      const { runUp } = await import("./run-up.js");
+      await runUp(flags, command.optsWithGlobals<{ config?: string }>().config);
+    });
 }
 
 /** NATS flags that only make sense together. */
@@ -281,29 +232,4 @@ function parsePort(value: string): number {
     throw new InvalidArgumentError(`"${value}" is not a port number (0-65535)`);
   }
   return port;
-}
-
-/**
- * What stops `dispatch up` cleanly: Ctrl-C, a service manager, or the terminal
- * closing (SIGHUP; workers and nats-server have process groups of their own,
- * so up must stop them itself).
- */
-const stopSignals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-
-/** Resolves at the first stop signal; a second one exits at once (130). */
-function waitForSignal(log: (line: string) => void): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const force = () => {
-      log("stopping now (second signal)");
-      process.exit(130);
-    };
-    const on = (signal: NodeJS.Signals) => {
-      for (const s of stopSignals) {
-        process.off(s, on);
-        process.once(s, force);
-      }
-      resolve(signal);
-    };
-    for (const s of stopSignals) process.on(s, on);
-  });
 }
