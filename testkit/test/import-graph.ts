@@ -25,7 +25,7 @@ export interface ImportRules {
   allowed: Map<string, Set<string>>;
   /** Folder (`cli/src/up`) → what it may import besides its package's list. */
   folders: Map<string, Set<string>>;
-  /** Folders that code outside them may import only with `import()`. */
+  /** Folders, or modules (`x.ts`), that code outside them may import only with `import()`. */
   lazy: string[];
   /** Packages that only tests and benches may import. */
   testOnly: Set<string>;
@@ -167,14 +167,16 @@ export function checkImports(
       problems.push(`${edge.from}: imports ${target} ("${edge.specifier}"); ${pkg} may import ${allowed}`);
     }
   }
-  for (const folder of rules.lazy) {
+  for (const lazy of rules.lazy) {
+    // A folder or one module (named with .ts); code inside it may import it as it likes.
+    const stem = lazy.replace(/\.ts$/, "");
+    const inside = (file: string) => file.replace(/\.(js|ts)$/, "") === stem || file.startsWith(`${stem}/`);
     for (const edge of edges) {
-      if (edge.dynamic || edge.typeOnly || edge.from.startsWith(`${folder}/`)) continue;
-      if (!edge.specifier.startsWith(".")) continue;
+      if (edge.dynamic || edge.typeOnly || inside(edge.from) || !edge.specifier.startsWith(".")) continue;
       const resolved = join(dirname(edge.from), edge.specifier).split(sep).join("/");
-      if (resolved === folder || resolved.startsWith(`${folder}/`)) {
+      if (inside(resolved)) {
         problems.push(
-          `${edge.from}: imports ${folder} statically ("${edge.specifier}"); it must be loaded with import()`,
+          `${edge.from}: imports ${lazy} statically ("${edge.specifier}"); it must be loaded with import()`,
         );
       }
     }

@@ -44,6 +44,7 @@ const rules = parseImportRules(
     "kubernetes-driver: proto server-kit:type",
     "testkit: *",
     "lazy: cli/src/up",
+    "lazy: cli/src/install/run.ts",
     "test-only: testkit",
     "```",
   ].join("\n"),
@@ -87,6 +88,9 @@ test("the check keeps a folder's extra imports to that folder, and it lazy", (t)
   const problems = check({ "cli/src/main.ts": 'import { up } from "./up/index.js";\n' });
   t.is(problems.length, 1);
   t.regex(problems[0] ?? "", /imports cli\/src\/up statically/);
+  // One module: its neighbours may not import it statically either.
+  t.is(check({ "cli/src/install/command.ts": 'import { run } from "./run.js";\n' }).length, 1);
+  t.deepEqual(check({ "cli/src/install/command.ts": 'const { run } = await import("./run.js");\n' }), []);
 });
 
 test("the check keeps the testkit to tests and benches, and packages out of each other's files", (t) => {
