@@ -241,6 +241,7 @@ export function createApiHandler(
     res: ServerResponse,
     url: URL,
     record: Partial<RequestRecord>,
+    finish: (code: number) => void,
   ): Promise<void> => {
     const path = url.pathname.replace(/\/+$/, "") || "/";
     const method = req.method ?? "GET";
@@ -318,7 +319,8 @@ export function createApiHandler(
     });
 
     if (verb === "watch") {
-      record.code = 200;
+      // Logged as it starts (before any event), so the log's order is the order watches began.
+      finish(200);
       serveWatch(
         store,
         {
@@ -413,8 +415,10 @@ export function createApiHandler(
     const record: Partial<RequestRecord> = {
       fieldManager: url.searchParams.get("fieldManager") ?? undefined,
     };
+    let finished = false;
     const finish = (code: number) => {
-      if (record.verb === undefined) return;
+      if (record.verb === undefined || finished) return;
+      finished = true;
       options.record({
         verb: record.verb,
         resource: record.resource ?? "",
@@ -439,6 +443,6 @@ export function createApiHandler(
       send(res, 401, new KubeStatusError(401, "Unauthorized", "Unauthorized").toStatus());
       return;
     }
-    serve(req, res, url, record).then(() => finish(record.code ?? res.statusCode), fail);
+    serve(req, res, url, record, finish).then(() => finish(res.statusCode), fail);
   };
 }

@@ -23,7 +23,7 @@ export interface RequestRecord {
   subresource: Subresource;
   /** The `fieldManager` parameter, when given. */
   fieldManager: string | undefined;
-  /** The HTTP status of the answer (200 for a watch that was started). */
+  /** The HTTP status of the answer (200 for a watch, even one that reports 410 in an ERROR event). */
   code: number;
 }
 

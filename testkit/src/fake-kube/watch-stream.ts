@@ -69,6 +69,8 @@ export function serveWatch(
   hooks: { bookmarkIntervalMs: number; opened(w: OpenWatch): () => void },
 ): void {
   res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache, private" });
+  // Headers go out at once: a client's watch call returns when they arrive, before any event.
+  res.flushHeaders();
   const kind = watch.type.kind;
   const apiVersion = apiVersionOf(watch.type);
   let ended = false;
