@@ -204,3 +204,30 @@ export function deployment(
     },
   };
 }
+
+/** A raw HTTPS request to the fake (for what the typed client cannot send, e.g. YAML). */
+export async function rawRequest(
+  kube: FakeKube,
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ code: number; body: string }> {
+  const { request } = await import("node:https");
+  return await new Promise((resolve, reject) => {
+    const req = request(
+      `${kube.url}${path}`,
+      { method, ca: kube.caPem, headers: { authorization: `Bearer ${kube.token}`, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}

@@ -206,13 +206,26 @@ export function applyConfig(
   const previously = own.fields.paths();
   own.fields = applied;
   const others = next.filter((e) => e !== own);
-  const dropped = previously.filter((path) => !applied.has(path)).sort((a, b) => b.length - a.length);
+  // Shortest first: once a field goes, what was under it went with it.
+  const dropped = previously.filter((path) => !applied.has(path)).sort((a, b) => a.length - b.length);
+  const removed: FieldPath[] = [];
   for (const path of dropped) {
+    if (removed.some((r) => r.every((element, i) => element === path[i]))) continue;
     if (applied.hasSelfOrDescendant(path)) continue;
     if (others.some((e) => e.fields.hasSelfOrDescendant(path))) continue;
+    if (isKeyField(path)) continue;
     deleteAt(merged, path);
+    removed.push(path);
   }
   return { merged, entries: next.filter((e) => e.fields.size > 0) };
+}
+
+/** A key field of an associative list item (`k:{"name":"a"}` then `f:name`): it stays while the item does. */
+function isKeyField(path: FieldPath): boolean {
+  const last = path[path.length - 1] ?? "";
+  const parent = path[path.length - 2] ?? "";
+  if (!last.startsWith("f:") || !parent.startsWith("k:")) return false;
+  return Object.hasOwn(JSON.parse(parent.slice(2)) as object, last.slice(2));
 }
 
 /** True when two entry lists own the same fields the same way (times aside): a write changing nothing. */
