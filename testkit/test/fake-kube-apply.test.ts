@@ -15,6 +15,14 @@ function apply(kube: FakeKube, object: V1Deployment, manager: string, force = fa
   );
 }
 
+/** The value under a path of keys in a JSON tree, or undefined. */
+function dig(value: unknown, ...keys: string[]): unknown {
+  let node = value;
+  for (const key of keys)
+    node = typeof node === "object" && node !== null ? (node as Record<string, unknown>)[key] : undefined;
+  return node;
+}
+
 function owners(object: V1Deployment, field: string): string[] {
   return (object.metadata?.managedFields ?? [])
     .filter((m) => JSON.stringify(m.fieldsV1).includes(`"f:${field}"`))
@@ -33,13 +41,9 @@ test("fake kube server-side apply: two field managers share equal values, confli
   t.is(kube.requests.at(-1)?.code, 201, "apply creates a missing object");
   const entry = created.metadata?.managedFields?.find((m) => m.manager === "dispatch-driver");
   t.is(entry?.operation, "Apply");
-  t.deepEqual((entry?.fieldsV1 as Record<string, Record<string, unknown>>)["f:spec"]?.["f:replicas"], {});
+  t.deepEqual(dig(entry?.fieldsV1, "f:spec", "f:replicas"), {});
   t.truthy(
-    (
-      entry?.fieldsV1 as {
-        "f:spec": { "f:template": { "f:spec": { "f:containers": Record<string, unknown> } } };
-      }
-    )["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"worker"}'],
+    dig(entry?.fieldsV1, "f:spec", "f:template", "f:spec", "f:containers", 'k:{"name":"worker"}'),
     "containers are owned item by item, by name",
   );
 
