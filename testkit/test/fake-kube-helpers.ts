@@ -231,3 +231,25 @@ export async function rawRequest(
     req.end(body);
   });
 }
+
+/**
+ * Resolves once the object `name` is gone from the collection at `path`:
+ * at once when a list does not hold it, else on its DELETED event in a watch
+ * from that list's resourceVersion (so a deletion between the two is not missed).
+ */
+export async function waitUntilGone(kube: FakeKube, path: string, name: string): Promise<void> {
+  const listed = await rawRequest(kube, "GET", path);
+  const list = JSON.parse(listed.body) as {
+    metadata: { resourceVersion: string };
+    items: { metadata: { name: string } }[];
+  };
+  if (!list.items.some((item) => item.metadata.name === name)) return;
+  await waitForEvent(
+    kube,
+    path,
+    (e) => (e.type === "DELETED" && e.object.metadata.name === name ? true : undefined),
+    {
+      resourceVersion: list.metadata.resourceVersion,
+    },
+  );
+}

@@ -21,7 +21,7 @@ import {
   type Writer,
   writeManagedFields,
 } from "./managed-fields.js";
-import { ownedView, type Subresource, scaleOf, withView } from "./object-views.js";
+import { nameOf, ownedView, type Subresource, scaleOf, withView } from "./object-views.js";
 import { jsonPatch, mergePatch, patchTypes, strategicMergePatch } from "./patches.js";
 import { apiVersionOf, findType, type ResourceType, resourceTypes, typeId } from "./resource-types.js";
 import { type FieldRequirement, type LabelSelector, matchesFields, matchesLabels } from "./selectors.js";
@@ -217,10 +217,7 @@ export class ObjectStore {
     this.revision += 1;
     const stored = clone(next);
     child(stored, "metadata").resourceVersion = String(this.revision);
-    const { name, namespace } = {
-      name: stringAt(objectAt(stored, "metadata"), "name") ?? "",
-      namespace: stringAt(objectAt(stored, "metadata"), "namespace") ?? "",
-    };
+    const { name, namespace } = nameOf(stored);
     const key = this.key(type, namespace, name);
     if (kind === "DELETED") this.bucket(type).delete(key);
     else this.bucket(type).set(key, stored);
@@ -700,8 +697,7 @@ export class ObjectStore {
       for (const t of resourceTypes) {
         if (!t.namespaced) continue;
         for (const item of this.list(t, { namespace: name }).items) {
-          const { name: itemName } = { name: stringAt(objectAt(item, "metadata"), "name") ?? "" };
-          if (this.find(t, name, itemName)) this.remove(t, item, "Background");
+          if (this.find(t, name, nameOf(item).name)) this.remove(t, item, "Background");
         }
       }
     }
@@ -756,10 +752,7 @@ export class ObjectStore {
   deleteCollection(type: ResourceType, filter: ObjectFilter, options: DeleteOptions = {}): JsonObject[] {
     const deleted: JsonObject[] = [];
     for (const item of this.list(type, filter).items) {
-      const { namespace, name } = {
-        namespace: stringAt(objectAt(item, "metadata"), "namespace") ?? "",
-        name: stringAt(objectAt(item, "metadata"), "name") ?? "",
-      };
+      const { namespace, name } = nameOf(item);
       if (!this.find(type, namespace, name)) continue;
       deleted.push(this.delete(type, namespace, name, options).object);
     }

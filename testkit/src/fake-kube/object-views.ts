@@ -1,4 +1,4 @@
-import { child, clone, isObject, type JsonObject, objectAt, stringAt } from "./json.js";
+import { child, clone, type JsonObject, objectAt, stringAt } from "./json.js";
 import { apiVersionOf, type ResourceType } from "./resource-types.js";
 import { formatLabelSelector, labelSelectorOf } from "./selectors.js";
 
@@ -101,9 +101,4 @@ export function scaleOf(obj: JsonObject): JsonObject {
 export function nameOf(obj: JsonObject): { name: string; namespace: string } {
   const metadata = objectAt(obj, "metadata");
   return { name: stringAt(metadata, "name") ?? "", namespace: stringAt(metadata, "namespace") ?? "" };
-}
-
-/** True when the value is an object with a metadata object. */
-export function hasMetadata(value: unknown): value is JsonObject & { metadata: JsonObject } {
-  return isObject(value) && isObject(value.metadata);
 }

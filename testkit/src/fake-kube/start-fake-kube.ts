@@ -10,12 +10,7 @@ import { type ClusterOptions, type FakeCluster, startCluster } from "./cluster/s
 import type { JsonObject } from "./json.js";
 import { type Kubeconfig, kubeconfigFor, writeKubeconfig } from "./kubeconfig.js";
 import { ObjectStore } from "./object-store.js";
-import {
-  type RequestFaults as Faults,
-  RequestFaults,
-  type RequestMatch,
-  type RequestRecord,
-} from "./request-faults.js";
+import { RequestFaults, type RequestMatch, type RequestRecord } from "./request-faults.js";
 import { type ResourceType, resourceTypes } from "./resource-types.js";
 import { makeServingCertificate } from "./serving-certificate.js";
 import { KubeStatusError } from "./status-error.js";
@@ -132,7 +127,7 @@ function typeByResource(resource: string): ResourceType {
 export async function startFakeKube(options: StartFakeKubeOptions = {}): Promise<FakeKube> {
   const token = options.token ?? randomBytes(24).toString("base64url");
   const store = new ObjectStore({ historySize: options.historySize ?? 10_000 });
-  const faults: Faults = new RequestFaults();
+  const faults = new RequestFaults();
   const requests: RequestRecord[] = [];
   const open = new Set<OpenWatch>();
   const opened = new Map<string, number>();
