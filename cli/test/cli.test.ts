@@ -467,3 +467,146 @@ test("create of an object that exists says how to change it instead, for every k
     `error: secret "twin-m" in org "default" already exists; change it with "dispatch apply -f ${manifest}"\n`,
   );
 });
+
+test("endpoints from flags: create with defaults, update keeps what no flag names, get shows hosts and served paths", async (t) => {
+  const created = await dispatch(t, ["create", "endpoint", "greeter", "hello", "--method", "get", "--cors"]);
+  t.is(created.code, 0, created.stderr);
+  t.is(created.stdout, "endpoint/greeter created\n");
+  const shown = parse((await dispatch(t, ["get", "endpoint", "greeter", "-o", "yaml"])).stdout);
+  t.like(shown.spec, {
+    function: "hello",
+    methods: ["GET"],
+    paths: ["/greeter"],
+    cors: { allowOrigins: ["*"] },
+  });
+
+  const updated = await dispatch(t, [
+    "update",
+    "endpoint",
+    "greeter",
+    "--path",
+    "/hi",
+    "--path",
+    "/hello/*",
+    "--host",
+    "api.example.com",
+    "--rate-limit",
+    "100/s",
+    "--timeout",
+    "10s",
+    "--retries",
+    "2",
+    "--https-only",
+  ]);
+  t.is(updated.code, 0, updated.stderr);
+  t.is(updated.stdout, "endpoint/greeter configured\n");
+  const after = parse((await dispatch(t, ["get", "endpoint", "greeter", "-o", "yaml"])).stdout);
+  t.like(after.spec, {
+    function: "hello",
+    methods: ["GET"],
+    paths: ["/hi", "/hello/*"],
+    hosts: ["api.example.com"],
+    cors: { allowOrigins: ["*"] },
+    httpsOnly: true,
+    timeout: "10s",
+    retries: { attempts: 2 },
+    rateLimit: { requests: 100, per: "1s" },
+  });
+  const table = await dispatch(t, ["get", "endpoints"]);
+  t.regex(table.stdout, /NAME\s+FUNCTION\s+METHODS\s+HOSTS\s+PATHS/);
+  t.regex(table.stdout, /greeter\s+hello\s+GET\s+api\.example\.com\s+\/hi,\s*\/hello\/\*/);
+
+  const split = await dispatch(t, [
+    "update",
+    "api",
+    "greeter",
+    "--backend",
+    "hello=90",
+    "--backend",
+    "hello-next=10",
+    "--no-cors",
+  ]);
+  t.is(split.code, 0, split.stderr);
+  const splitted = parse((await dispatch(t, ["get", "endpoint", "greeter", "-o", "yaml"])).stdout);
+  t.deepEqual(splitted.spec.backends, [
+    { function: "hello", weight: 90 },
+    { function: "hello-next", weight: 10 },
+  ]);
+  t.is(splitted.spec.function, undefined);
+  t.is(splitted.spec.cors, undefined);
+});
+
+test("endpoints from flags: a route another endpoint serves, a bad regex and mixed auth flags are refused, and nothing changes", async (t) => {
+  t.is((await dispatch(t, ["create", "endpoint", "owner", "hello", "--path", "/owned"])).code, 0);
+  const conflict = await dispatch(t, [
+    "create",
+    "endpoint",
+    "squatter",
+    "hello",
+    "--path",
+    "/owned",
+    "--method",
+    "POST",
+  ]);
+  t.not(conflict.code, 0);
+  t.regex(conflict.stderr, /POST, any host, path \/owned is already served by endpoint "owner"/);
+  const regex = await dispatch(t, ["create", "api", "lookahead", "hello", "--path", "~^/(?=x)"]);
+  t.not(regex.code, 0);
+  t.regex(regex.stderr, /spec\.paths\[0\]: .*cannot be used: .*RE2/);
+  const mixed = await dispatch(t, [
+    "create",
+    "endpoint",
+    "mixed",
+    "hello",
+    "--auth",
+    "token",
+    "--jwt-issuer",
+    "x",
+  ]);
+  t.is(mixed.code, 2);
+  t.regex(mixed.stderr, /--jwt-issuer, --jwks-url, --jwks-file and --jwt-audience go with --auth jwt/);
+  const rate = await dispatch(t, ["create", "endpoint", "rated", "hello", "--rate-limit", "lots"]);
+  t.is(rate.code, 2);
+  t.regex(rate.stderr, /use REQUESTS\/DURATION, e\.g\. 100\/s/);
+  const none = await dispatch(t, ["create", "endpoint", "nobody"]);
+  t.is(none.code, 2);
+  t.regex(none.stderr, /name the FUNCTION that answers, or give --backend/);
+  const names = (await dispatch(t, ["get", "endpoints", "-o", "json"])).stdout;
+  for (const name of ["squatter", "lookahead", "mixed", "rated", "nobody"])
+    t.notRegex(names, new RegExp(`"${name}"`));
+});
+
+test("endpoints from flags: --auth jwt with a JWKS file keeps the set on the endpoint", async (t) => {
+  const jwks = await file(
+    t,
+    "jwks.json",
+    JSON.stringify({
+      keys: [{ kty: "OKP", crv: "Ed25519", x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" }],
+    }),
+  );
+  const made = await dispatch(t, [
+    "create",
+    "endpoint",
+    "guarded",
+    "hello",
+    "--path",
+    "/guarded",
+    "--auth",
+    "jwt",
+    "--jwt-issuer",
+    "https://id.example.com",
+    "--jwks-file",
+    jwks,
+    "--jwt-audience",
+    "shop",
+  ]);
+  t.is(made.code, 0, made.stderr);
+  const shown = parse((await dispatch(t, ["get", "endpoint", "guarded", "-o", "yaml"])).stdout);
+  t.is(shown.spec.auth.jwt.issuer, "https://id.example.com");
+  t.deepEqual(JSON.parse(shown.spec.auth.jwt.jwks).keys[0].kty, "OKP");
+  t.deepEqual(shown.spec.auth.jwt.audiences, ["shop"]);
+  const broken = await file(t, "broken.json", '{"keys": []}');
+  const refused = await dispatch(t, ["update", "endpoint", "guarded", "--jwks-file", broken]);
+  t.not(refused.code, 0);
+  t.regex(refused.stderr, /spec\.auth\.jwt\.jwks: must be a JSON Web Key Set/);
+});

@@ -6,6 +6,7 @@ import { CommandError, UsageError } from "../errors.js";
 import { kindByWord, roleName } from "../kinds/index.js";
 import { renderJson, renderYaml } from "../output/format.js";
 import { runManifest } from "./apply.js";
+import { createEndpointCommand } from "./endpoint.js";
 import { createFunctionCommand } from "./function.js";
 import { addLiteralOption, readSecretData } from "./secret-data.js";
 import { addWaitOptions, createOrExplain, createReporter, examples, type WaitFlags } from "./shared.js";
@@ -16,9 +17,9 @@ import { addWaitOptions, createOrExplain, createReporter, examples, type WaitFla
  */
 export function createCreateCommand(app: App): Command {
   const command = new Command("create")
-    .summary("Create objects from a manifest, or a function, secret, org or token")
+    .summary("Create objects from a manifest, or a function, endpoint, secret, org or token")
     .description(
-      "Create objects from a manifest file, or one function, secret, organization or token from flags",
+      "Create objects from a manifest file, or one function, endpoint, secret, organization or token from flags",
     )
     .addArgument(new Argument("[kind]", "with -f, leave out; otherwise use a subcommand"))
     .allowExcessArguments()
@@ -40,9 +41,10 @@ export function createCreateCommand(app: App): Command {
       if (kind !== undefined) {
         const known = kindByWord(kind); // unknown words fail with the list of kinds
         if (known.kind === "Function") throw new UsageError('use "dispatch create function NAME PATH"');
+        if (known.kind === "Endpoint") throw new UsageError('use "dispatch create endpoint NAME FUNCTION"');
         throw new UsageError(
           `${known.plural} cannot be created from flags yet: write a manifest and run "dispatch apply -f FILE" ` +
-            "(create from flags supports function, secret, organization and token)",
+            "(create from flags supports function, endpoint, secret, organization and token)",
         );
       }
       if (!options.filename)
@@ -51,12 +53,14 @@ export function createCreateCommand(app: App): Command {
     },
   );
   command.addCommand(createFunctionCommand(app));
+  command.addCommand(createEndpointCommand(app));
   command.addCommand(createSecretCommand(app));
   command.addCommand(createOrganizationCommand(app));
   command.addCommand(createTokenCommand(app));
   return examples(command, [
     "dispatch create -f seed.yaml",
     "dispatch create function hello hello.js --wait",
+    "dispatch create endpoint hello hello --path /hello --method GET",
     "dispatch create secret open-sesame --from-literal password=s3cret",
     "dispatch create organization acme",
     "dispatch create token ci --org acme",

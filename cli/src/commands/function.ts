@@ -1,6 +1,6 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { type Function as DispatchFunction, FunctionSchema, FunctionSpecSchema } from "@dispatch/proto";
-import { Command, Help } from "commander";
+import { Command } from "commander";
 import type { App } from "../app.js";
 import { specsEqual, tagsEqual } from "../diff.js";
 import { CommandError, UsageError } from "../errors.js";
@@ -19,7 +19,7 @@ import { kindByWord } from "../kinds/index.js";
 import { nameProblem } from "../manifest.js";
 import { updateAtReadRevision } from "../update-at-read-revision.js";
 import { warnMissingSecrets } from "./secret-references.js";
-import { createOrExplain, createReporter, examples } from "./shared.js";
+import { createOrExplain, createReporter, examples, hideParentTimeout, waitRequested } from "./shared.js";
 
 /**
  * `dispatch create function NAME PATH`: packs and uploads the code (a file, or a
@@ -38,7 +38,7 @@ export function createFunctionCommand(app: App): Command {
     .argument("<name>", "the function's name (a lowercase DNS label)")
     .argument("<path>", "the code: a file, or a directory");
   addFunctionOptions(command, "create");
-  forFunctionHelp(command);
+  hideParentTimeout(command);
   command.action(async (name: string, path: string, flags: FunctionFlags, cmd: Command) => {
     const invalid = nameProblem(name);
     if (invalid) throw new UsageError(invalid);
@@ -87,7 +87,7 @@ export function updateFunctionCommand(app: App): Command {
     .argument("<name>", "the function to change")
     .argument("[path]", "new code: a file, or a directory (packed and uploaded again)");
   addFunctionOptions(command, "update");
-  forFunctionHelp(command);
+  hideParentTimeout(command);
   command.action(async (name: string, path: string | undefined, flags: FunctionFlags, cmd: Command) => {
     const changes = await readFunctionChanges(app, flags, functionTimeoutMs(cmd));
     const bundle = path === undefined ? undefined : await readBundle(path);
@@ -184,21 +184,4 @@ function runtimeForUpdate(bundle: BundleShape, flags: FunctionFlags, current: Di
     if (flags.runtime === undefined && kept) return kept;
     throw err;
   }
-}
-
-/** `--wait` belongs to the parent command (`create`, `update`), which reads it wherever it is. */
-function waitRequested(command: Command): boolean {
-  return command.optsWithGlobals<{ wait?: boolean }>().wait === true;
-}
-
-/**
- * In these commands `--timeout` is the function's timeout (see functionTimeoutMs),
- * so the help does not also list the parent's `--timeout` (how long --wait waits).
- */
-function forFunctionHelp(command: Command): void {
-  command.configureHelp({
-    visibleGlobalOptions(this: Help, cmd: Command) {
-      return Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => o.long !== "--timeout");
-    },
-  });
 }

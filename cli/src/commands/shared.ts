@@ -1,7 +1,7 @@
 import type { Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RequestTimeoutError } from "@dispatch/client";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Help, InvalidArgumentError, Option } from "commander";
 import type { Session } from "../app.js";
 import { CommandError } from "../errors.js";
 import type { Kind } from "../kinds/index.js";
@@ -166,4 +166,22 @@ export async function forEachItem<T>(
 /** Appends the examples block to a command's help. */
 export function examples(command: Command, lines: readonly string[]): Command {
   return command.addHelpText("after", `\nExamples:\n${lines.map((l) => `  ${l}`).join("\n")}\n`);
+}
+
+/** `--wait` belongs to the parent command (`create`, `update`), which reads it wherever it is. */
+export function waitRequested(command: Command): boolean {
+  return command.optsWithGlobals<{ wait?: boolean }>().wait === true;
+}
+
+/**
+ * For subcommands whose own `--timeout` means something else (a function's call
+ * deadline, an endpoint's request deadline; see functionTimeoutMs): the help does
+ * not also list the parent's `--timeout` (how long --wait waits).
+ */
+export function hideParentTimeout(command: Command): void {
+  command.configureHelp({
+    visibleGlobalOptions(this: Help, cmd: Command) {
+      return Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => o.long !== "--timeout");
+    },
+  });
 }

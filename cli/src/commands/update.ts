@@ -13,6 +13,7 @@ import { UsageError } from "../errors.js";
 import { kindByWord } from "../kinds/index.js";
 import { runManifest } from "./apply.js";
 import { takesKind } from "./completion.js";
+import { updateEndpointCommand } from "./endpoint.js";
 import { updateFunctionCommand } from "./function.js";
 import { addLiteralOption, readSecretData } from "./secret-data.js";
 import { addWaitOptions, createReporter, examples, type WaitFlags } from "./shared.js";
@@ -51,6 +52,7 @@ export function createUpdateCommand(app: App): Command {
   addLiteralOption(command);
   addWaitOptions(command);
   command.addCommand(updateFunctionCommand(app));
+  command.addCommand(updateEndpointCommand(app));
   command.action(
     async (
       word: string | undefined,

@@ -1,4 +1,4 @@
-import { type Endpoint, EndpointSchema, EndpointSpecSchema } from "@dispatch/proto";
+import { type Endpoint, EndpointSchema, EndpointSpecSchema, parsePath, servedPath } from "@dispatch/proto";
 import { ageColumn, listCell, nameColumn, statusColumn } from "./columns.js";
 import { type Kind, metaOf } from "./kind.js";
 import { resourceOps } from "./resource-ops.js";
@@ -25,10 +25,25 @@ export const endpointKind: Kind = {
       },
     },
     { header: "METHODS", value: (o) => listCell((o as Endpoint).spec?.methods ?? [], "*") },
-    { header: "PATHS", value: (o) => listCell((o as Endpoint).spec?.paths ?? []) },
+    { header: "HOSTS", value: (o) => listCell((o as Endpoint).spec?.hosts ?? [], "*") },
+    { header: "PATHS", value: (o) => listCell(servedPaths(o as Endpoint)) },
     statusColumn,
     ageColumn,
   ],
   nameOf: (o) => metaOf(o)?.name ?? "",
   ops: (c) => resourceOps(c.endpoints, "endpoint", false),
 };
+
+/** The paths as the gateway serves them (another org's under /ORG when no host is named). */
+function servedPaths(endpoint: Endpoint): string[] {
+  const spec = endpoint.spec;
+  if (!spec) return [];
+  return spec.paths.map((path) => {
+    const served = servedPath(endpoint.meta?.org ?? "", spec.hosts.length > 0, parsePath(path));
+    return served.kind === "exact"
+      ? served.path
+      : served.kind === "prefix"
+        ? `${served.prefix}*`
+        : `~${served.regex}`;
+  });
+}

@@ -18,6 +18,8 @@ export const endpointLimits = {
   regexSize: 1000,
   corsEntries: 64,
   audiences: 16,
+  /** An inline JSON Web Key Set. */
+  jwksBytes: 64 * 1024,
   /** Total of the weighted split; Envoy wants a sum it can represent. */
   totalWeight: 1_000_000,
   retries: 10,
@@ -185,10 +187,14 @@ function checkAuth(spec: NonNullable<Endpoint["spec"]>, v: Violations): void {
   if (auth?.case === "jwt") {
     const jwt = auth.value;
     if (jwt.issuer === "") v.add("spec.auth.jwt.issuer", "is required (the tokens' iss claim)");
-    if (!isHttpUrl(jwt.jwksUri)) {
+    if (jwt.jwks !== "" && jwt.jwksUri !== "") {
+      v.add("spec.auth.jwt.jwks", "cannot be combined with jwks_uri; give one or the other");
+    } else if (jwt.jwks !== "") {
+      checkJwks(v, "spec.auth.jwt.jwks", jwt.jwks);
+    } else if (!isHttpUrl(jwt.jwksUri)) {
       v.add(
         "spec.auth.jwt.jwks_uri",
-        `"${jwt.jwksUri}" must be an http(s) URL of the issuer's JSON Web Key Set`,
+        `"${jwt.jwksUri}" must be an http(s) URL of the issuer's JSON Web Key Set (or give the set in jwks)`,
       );
     }
     checkCount(v, "spec.auth.jwt.audiences", jwt.audiences.length, endpointLimits.audiences);
@@ -237,6 +243,31 @@ function checkCors(spec: NonNullable<Endpoint["spec"]>, v: Violations): void {
     );
   }
   checkDuration(v, "spec.cors.max_age", cors.maxAge, 24 * 3600 * 1000);
+}
+
+/** A JSON Web Key Set: a JSON object whose "keys" are objects with a "kty"; bounded. */
+function checkJwks(v: Violations, field: string, text: string): void {
+  if (text.length > endpointLimits.jwksBytes) {
+    v.add(field, `is ${text.length} bytes; the limit is ${endpointLimits.jwksBytes}`);
+    return;
+  }
+  let set: unknown;
+  try {
+    set = JSON.parse(text);
+  } catch (err) {
+    v.add(field, `is not JSON: ${(err as Error).message}`);
+    return;
+  }
+  const keys = (set as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) {
+    v.add(field, 'must be a JSON Web Key Set: an object with a non-empty "keys" array');
+    return;
+  }
+  for (const [i, key] of keys.entries()) {
+    if (typeof key !== "object" || key === null || typeof (key as { kty?: unknown }).kty !== "string") {
+      v.add(`${field}.keys[${i}]`, 'is not a JSON Web Key (an object with "kty")');
+    }
+  }
 }
 
 function isHttpUrl(value: string): boolean {
