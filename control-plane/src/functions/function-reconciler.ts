@@ -1,7 +1,6 @@
 import { type Function as FunctionResource, Phase } from "@dispatch/proto";
 import type { ReconcileRequest } from "@dispatch/server-kit";
 import type { ErrorLogger } from "../errors.js";
-import type { BundleCache, BundleHandle } from "./bundle-cache.js";
 import { type Driver, describeExit, type RevisionSpec } from "./driver.js";
 import type { FunctionRegistry, FunctionState } from "./function-registry.js";
 import {
@@ -19,7 +18,6 @@ import { type PoolEvent, RevisionPool } from "./revision-pool.js";
 export interface FunctionReconcilerOptions {
   registry: FunctionRegistry;
   driver: Driver;
-  bundles: BundleCache;
   defaults: FunctionDefaults;
   /** Instances per org; default none. */
   quota?: InstanceQuota;
@@ -54,16 +52,10 @@ export interface FunctionReconciler {
  */
 export function createFunctionReconciler(options: FunctionReconcilerOptions): FunctionReconciler {
   const { registry, defaults } = options;
-  /** The unpacked bundle each pool runs from, released when the pool has drained. */
-  const bundles = new WeakMap<RevisionPool, BundleHandle>();
 
-  /** Drains a pool (moving its waiting callers to `handover`), then lets its bundle go. */
+  /** Drains a pool (moving its waiting callers to `handover`); the driver removes its revision. */
   async function stopPool(pool: RevisionPool, handover?: RevisionPool): Promise<void> {
-    try {
-      await pool.drain(handover);
-    } finally {
-      bundles.get(pool)?.release();
-    }
+    await pool.drain(handover);
   }
 
   /** Stops what a deleted function ran, then lets `onRemoved` clean up after it. Never throws. */
@@ -94,6 +86,8 @@ export function createFunctionReconciler(options: FunctionReconcilerOptions): Fu
   }
 
   function onPoolEvent(state: FunctionState, pool: RevisionPool, event: PoolEvent): void {
+    // A worker busy with calls that did not come through the invoker: nothing to report.
+    if (event.type === "busy") return;
     if (event.type === "quota") {
       if (options.closing() || (state.serving !== pool && state.starting !== pool)) return;
       // Written at once: the reconcile in progress may be the very start that waits.
@@ -162,22 +156,18 @@ export function createFunctionReconciler(options: FunctionReconcilerOptions): Fu
       policy.min === 0;
 
     let revision: RevisionSpec;
-    let bundle: BundleHandle;
     try {
-      bundle = await options.bundles.acquire(sourceOf(object));
-      revision = revisionSpecOf(object, bundle.directory, defaults);
+      revision = revisionSpecOf(object, defaults);
     } catch (err) {
       return await fail(state, generation, (err as Error).message);
     }
-    const pool = new RevisionPool(
+    const pool: RevisionPool = new RevisionPool({
       revision,
-      options.driver,
+      driver: options.driver,
       policy,
-      (event) => onPoolEvent(state, pool, event),
-      options.quota,
-    );
-    bundles.set(pool, bundle);
-    // Deleted or changed while the bundle was unpacked.
+      onEvent: (event) => onPoolEvent(state, pool, event),
+      ...(options.quota ? { quota: options.quota } : {}),
+    });
     if (superseded()) return await stopPool(pool);
     if (!validated) {
       state.phase = state.serving ? Phase.UPDATING : Phase.CREATING;
