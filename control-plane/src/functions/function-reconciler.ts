@@ -3,13 +3,7 @@ import type { ReconcileRequest } from "@dispatch/server-kit";
 import type { ErrorLogger } from "../errors.js";
 import { type Driver, describeExit, type RevisionSpec } from "./driver.js";
 import type { FunctionRegistry, FunctionState } from "./function-registry.js";
-import {
-  type FunctionDefaults,
-  revisionSpecOf,
-  sameCode,
-  scalePolicyOf,
-  sourceOf,
-} from "./function-revision.js";
+import { type FunctionDefaults, revisionSpecOf, sameCode, scalePolicyOf } from "./function-revision.js";
 import { type FunctionStatusReport, statusReportOf } from "./function-status.js";
 import type { InstanceQuota } from "./instance-quota.js";
 import { type PoolEvent, RevisionPool } from "./revision-pool.js";

@@ -418,7 +418,10 @@ export class RevisionPool {
   private onFailed(id: string, error: Error, restartInMs: number | undefined): void {
     this.live.delete(id);
     this.failure = error;
-    if (this.draining) return this.trimSlots();
+    if (this.draining) {
+      this.trimSlots();
+      return;
+    }
     if (this.startup && this.members.size === 0) {
       const { reject } = this.startup;
       this.startup = undefined;
@@ -461,7 +464,10 @@ export class RevisionPool {
       this.startup?.rollout && this.desired === 0 && this.quotaWaits === 0
         ? this.quota.takeBeyond(org)
         : this.quota.tryTake(org);
-    if (slot) return this.grow(slot);
+    if (slot) {
+      this.grow(slot);
+      return;
+    }
     void this.waitForQuota().then(
       (granted) => {
         // While it waited, the need may have gone (callers gave up, min lowered).
@@ -528,7 +534,10 @@ export class RevisionPool {
     member.onDrained?.();
     this.departing.set(id, member);
     this.onEvent({ type: "scaled", instances: this.members.size });
-    if (this.draining) return this.setDesired(this.members.size, { stop: [id], drainMs: 0 });
+    if (this.draining) {
+      this.setDesired(this.members.size, { stop: [id], drainMs: 0 });
+      return;
+    }
     // Stopped at once (its calls are lost anyway); replaced when the pool needs one.
     this.setDesired(this.desired - 1, { stop: [id], drainMs: 0 });
     this.reconcileScale();
