@@ -495,11 +495,21 @@ export class RevisionPool {
     while (this.slots.length > held) this.slots.pop()?.release();
   }
 
+  /**
+   * The instance with a free slot that carries the least: by the pool's own
+   * calls and by its worker's report (calls from elsewhere). Only the pool's
+   * own calls decide whether a slot is free: a report is up to a second old.
+   */
   private freeMember(): Member | undefined {
     let best: Member | undefined;
+    let bestLoad = Number.POSITIVE_INFINITY;
     for (const m of this.members.values()) {
-      if (m.unreachable) continue;
-      if (m.inflight < this.policy.concurrency && (!best || m.inflight < best.inflight)) best = m;
+      if (m.unreachable || m.inflight >= this.policy.concurrency) continue;
+      const load = Math.max(m.inflight, m.reported);
+      if (load < bestLoad) {
+        best = m;
+        bestLoad = load;
+      }
     }
     return best;
   }
