@@ -19,6 +19,7 @@ import { createLocalDriver } from "../src/functions/local-driver.js";
  */
 export function tappedLocalDriver() {
   const ready = new Map<string, InstanceEndpoint[]>();
+  const gone = new Set<string>();
   const replicas = new Map<string, number[]>();
   const waiting: Array<() => void> = [];
   const changed = () => {
@@ -28,6 +29,9 @@ export function tappedLocalDriver() {
     for await (const event of events) {
       if (event.type === "ready") {
         ready.set(revision.name, [...(ready.get(revision.name) ?? []), event.instance]);
+        changed();
+      } else if (event.type === "gone") {
+        gone.add(event.id);
         changed();
       }
       yield event;
@@ -51,6 +55,10 @@ export function tappedLocalDriver() {
     factory,
     /** Every replica count asked for the function, in order. */
     replicasOf: (name: string): number[] => replicas.get(name) ?? [],
+    /** Resolves once the driver reported the instance gone. */
+    async instanceGone(id: string): Promise<void> {
+      while (!gone.has(id)) await new Promise<void>((resolve) => waiting.push(resolve));
+    },
     /** The function's first ready instance (address and credential), once there is one. */
     async instanceOf(name: string): Promise<InstanceEndpoint> {
       for (;;) {
