@@ -92,30 +92,34 @@ function recording(driver: Driver): { driver: Driver; scales: number[] } {
   };
 }
 
-/** Resolves with the first event from now on that `check` accepts. */
-function nextEvent(events: PoolEvent[], check: (e: PoolEvent) => boolean): Promise<PoolEvent> {
-  const start = events.length;
-  return new Promise((resolve) => {
-    const look = () => {
-      const found = events.slice(start).find(check);
-      if (found) resolve(found);
-      else setImmediate(look);
-    };
-    look();
-  });
+/** The pool's events, and the next one a test expects (from the moment it asks). */
+function eventLog() {
+  const waits: Array<{ check: (e: PoolEvent) => boolean; resolve: (e: PoolEvent) => void }> = [];
+  return {
+    onEvent(event: PoolEvent): void {
+      for (const wait of [...waits]) {
+        if (!wait.check(event)) continue;
+        waits.splice(waits.indexOf(wait), 1);
+        wait.resolve(event);
+      }
+    },
+    next(check: (e: PoolEvent) => boolean): Promise<PoolEvent> {
+      return new Promise((resolve) => waits.push({ check, resolve }));
+    },
+  };
 }
 
 test.serial(
   "a worker busy with calls that did not come through the invoker is not stopped as idle; once idle, it is",
   async (t) => {
     const { rv } = t.context;
-    const events: PoolEvent[] = [];
+    const events = eventLog();
     const policy: ScalePolicy = { min: 0, max: 1, concurrency: 1, idleMs: 3_600_000 };
     const pool = new RevisionPool({
       revision: await revisionOf(t, "held"),
       driver: t.context.driver,
       policy,
-      onEvent: (e) => events.push(e),
+      onEvent: events.onEvent,
     });
     await pool.start();
     // The instance's address and credential, as the data plane has them.
@@ -127,7 +131,7 @@ test.serial(
     await rv.arrived("held");
     // By the pool's own count the instance has been idle all along: with a short
     // idle time its idle check comes at once, and the worker's report keeps it.
-    const busy = nextEvent(events, (e) => e.type === "busy");
+    const busy = events.next((e) => e.type === "busy");
     pool.rescale({ ...policy, idleMs: 200 });
     t.like(await busy, { type: "busy", instance: instance.id, inFlight: 1 });
     t.is(pool.size, 1, "kept while the worker is busy");
@@ -140,7 +144,7 @@ test.serial(
     t.is(answer.status, 200);
     t.is(JSON.parse(answer.body).output, "done");
     // Idle by the worker's own report now: stopped, as an idle instance is.
-    await nextEvent(events, (e) => e.type === "scaled" && e.instances === 0);
+    await events.next((e) => e.type === "scaled" && e.instances === 0);
     t.true((await instance.exited).stopped);
     await pool.drain();
   },
@@ -148,15 +152,15 @@ test.serial(
 
 test.serial("calls straight to one worker scale the revision up to max, and not beyond", async (t) => {
   const { rv } = t.context;
-  const events: PoolEvent[] = [];
+  const events = eventLog();
   const { driver, scales } = recording(t.context.driver);
   const pool = new RevisionPool({
     revision: await revisionOf(t, "fanned"),
     driver,
     policy: { min: 0, max: 3, concurrency: 1, idleMs: 3_600_000 },
-    onEvent: (e) => events.push(e),
+    onEvent: events.onEvent,
   });
-  const three = nextEvent(events, (e) => e.type === "scaled" && e.instances === 3);
+  const three = events.next((e) => e.type === "scaled" && e.instances === 3);
   await pool.start();
   const lease = pool.tryAcquire();
   if (!lease) return t.fail("no instance");

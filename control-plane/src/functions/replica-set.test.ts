@@ -70,6 +70,12 @@ const count = (seen: InstanceEvent[], type: InstanceEvent["type"]) =>
   seen.filter((e) => e.type === type).length;
 const fastBackoff = { initialMs: 5, maxMs: 20, resetMs: 60_000 };
 
+/** A restart's timer does not hold a process open (unref): a test that waits for one must stay up. */
+function stayUp(t: { teardown(fn: () => void): void }): void {
+  const keepAlive = setInterval(() => {}, 1000);
+  t.teardown(() => clearInterval(keepAlive));
+}
+
 test("scale starts what is missing and stops the surplus: what is still starting first, then the newest", async (t) => {
   const fake = launcher();
   let n = 0;
@@ -99,6 +105,7 @@ test("scale starts what is missing and stops the surplus: what is still starting
 });
 
 test("a crash is replaced after the backoff; lowering the replicas before it fires cancels the replacement", async (t) => {
+  stayUp(t);
   const fake = launcher();
   let n = 0;
   const set = new ReplicaSet(revision, fake.launch, () => `i${++n}`, fastBackoff);
@@ -151,6 +158,7 @@ test("a named stop with the replicas unchanged replaces the instance at once (a 
 });
 
 test("a start that fails is reported with its error, and tried again after the backoff while wanted", async (t) => {
+  stayUp(t);
   const fake = launcher();
   let n = 0;
   const set = new ReplicaSet(revision, fake.launch, () => `i${++n}`, fastBackoff);

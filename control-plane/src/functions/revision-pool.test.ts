@@ -331,42 +331,51 @@ test("quota: a rollout's first instance starts even when the org is at its quota
   t.is(quota.usedBy("o"), 0);
 });
 
-/** Resolves with the first event `check` accepts. */
-function nextEvent(events: PoolEvent[], check: (e: PoolEvent) => boolean): Promise<PoolEvent> {
-  return new Promise((resolve) => {
-    const start = events.length;
-    const look = () => {
-      const found = events.slice(start).find(check);
-      if (found) resolve(found);
-      else setImmediate(look);
-    };
-    look();
-  });
+/** The pool's events, and the next one a test expects (from the moment it asks). */
+function eventLog() {
+  const waits: Array<{ check: (e: PoolEvent) => boolean; resolve: (e: PoolEvent) => void }> = [];
+  return {
+    onEvent(event: PoolEvent): void {
+      for (const wait of [...waits]) {
+        if (!wait.check(event)) continue;
+        waits.splice(waits.indexOf(wait), 1);
+        wait.resolve(event);
+      }
+    },
+    next(check: (e: PoolEvent) => boolean): Promise<PoolEvent> {
+      return new Promise((resolve) => waits.push({ check, resolve }));
+    },
+  };
 }
 
 test("load signal: a worker busy with calls the invoker did not send is not stopped as idle; once idle, it is", async (t) => {
+  // The idle timers do not hold a process open (unref): the test must stay up for them.
+  const keepAlive = setInterval(() => {}, 1000);
+  t.teardown(() => clearInterval(keepAlive));
   const driver = memoryDriver();
   const { load, stats } = reports();
-  const events: PoolEvent[] = [];
+  const events = eventLog();
   const policy = { ...onePolicy, idleMs: 20 };
-  const pool = newPool(revision, driver, policy, (e) => events.push(e), undefined, { stats });
+  const pool = newPool(revision, driver, policy, events.onEvent, undefined, { stats });
   await pool.start();
   const lease = pool.tryAcquire();
   const id = lease?.instance.id ?? "";
   // Two calls in flight at the worker, none of them the pool's.
   load.set(id, { inFlight: 2, idleMs: 0 });
   // The pool's own call ends: by its count the instance is idle from now on.
-  const busy = nextEvent(events, (e) => e.type === "busy");
+  const busy = events.next((e) => e.type === "busy");
   lease?.release();
   t.like(await busy, { type: "busy", instance: id, inFlight: 2 });
   t.is(pool.size, 1, "kept");
   // Done a moment ago: recent activity keeps it too.
+  const recent = events.next((e) => e.type === "busy");
   load.set(id, { inFlight: 0, idleMs: 5 });
-  t.like(await nextEvent(events, (e) => e.type === "busy"), { instance: id, inFlight: 0 });
+  t.like(await recent, { instance: id, inFlight: 0 });
   t.is(pool.size, 1);
   // Idle for longer than idleMs by its own report: stopped.
+  const stopped = events.next((e) => e.type === "scaled" && e.instances === 0);
   load.set(id, { inFlight: 0, idleMs: 1_000 });
-  await nextEvent(events, (e) => e.type === "scaled" && e.instances === 0);
+  await stopped;
   t.is(pool.size, 0);
   t.is(driver.scales.at(-1), 0);
   await pool.drain();
@@ -375,8 +384,8 @@ test("load signal: a worker busy with calls the invoker did not send is not stop
 test("load signal: calls the workers report raise the replicas up to max, and never beyond", async (t) => {
   const driver = memoryDriver();
   const { load, stats } = reports();
-  const events: PoolEvent[] = [];
-  const pool = newPool(revision, driver, { ...onePolicy, max: 3 }, (e) => events.push(e), undefined, {
+  const events = eventLog();
+  const pool = newPool(revision, driver, { ...onePolicy, max: 3 }, events.onEvent, undefined, {
     stats,
   });
   await pool.start();
@@ -384,8 +393,9 @@ test("load signal: calls the workers report raise the replicas up to max, and ne
   first?.release();
   // Five calls in flight on the one worker, with a concurrency of 1: five instances' worth.
   load.set(first?.instance.id ?? "", { inFlight: 5, idleMs: 0 });
+  const three = events.next((e) => e.type === "scaled" && e.instances === 3);
   await pool.refreshLoad();
-  await nextEvent(events, (e) => e.type === "scaled" && e.instances === 3);
+  await three;
   t.is(pool.size, 3);
   t.is(pool.replicas, 3);
   // Read again with the load unchanged: still three.
@@ -410,13 +420,13 @@ test("a first start whose handler does not load fails start() with the runtime's
 
 test("a crashed instance that the revision no longer needs is not replaced", async (t) => {
   const driver = memoryDriver();
-  const events: PoolEvent[] = [];
-  const pool = newPool(revision, driver, { ...onePolicy, max: 2 }, (e) => events.push(e));
+  const events = eventLog();
+  const pool = newPool(revision, driver, { ...onePolicy, max: 2 }, events.onEvent);
   await pool.start();
   const lease = pool.tryAcquire();
   lease?.release();
   const id = lease?.instance.id ?? "";
-  const crashed = nextEvent(events, (e) => e.type === "crashed");
+  const crashed = events.next((e) => e.type === "crashed");
   driver.crash(id);
   t.like(await crashed, { type: "crashed", instance: id, restartInMs: undefined });
   t.is(pool.replicas, 0);
