@@ -47,16 +47,11 @@ export interface FunctionReconciler {
 export function createFunctionReconciler(options: FunctionReconcilerOptions): FunctionReconciler {
   const { registry, defaults } = options;
 
-  /** Drains a pool (moving its waiting callers to `handover`); the driver removes its revision. */
-  async function stopPool(pool: RevisionPool, handover?: RevisionPool): Promise<void> {
-    await pool.drain(handover);
-  }
-
   /** Stops what a deleted function ran, then lets `onRemoved` clean up after it. Never throws. */
   async function cleanUp(state: FunctionState): Promise<void> {
     try {
-      if (state.starting) await stopPool(state.starting);
-      if (state.serving) await stopPool(state.serving);
+      if (state.starting) await state.starting.drain();
+      if (state.serving) await state.serving.drain();
     } catch (err) {
       options.log(`stopping the instances of ${state.key}`, err);
     }
@@ -162,7 +157,7 @@ export function createFunctionReconciler(options: FunctionReconcilerOptions): Fu
       onEvent: (event) => onPoolEvent(state, pool, event),
       ...(options.quota ? { quota: options.quota } : {}),
     });
-    if (superseded()) return await stopPool(pool);
+    if (superseded()) return await pool.drain();
     if (!validated) {
       state.phase = state.serving ? Phase.UPDATING : Phase.CREATING;
       await request.report(statusReportOf(state));
@@ -174,7 +169,7 @@ export function createFunctionReconciler(options: FunctionReconcilerOptions): Fu
         if (request.signal.aborted) throw request.signal.reason;
         await pool.start({ rollout: state.serving !== undefined });
       } catch (err) {
-        await stopPool(pool);
+        await pool.drain();
         if (superseded()) return;
         return await fail(state, generation, (err as Error).message);
       } finally {
@@ -182,7 +177,7 @@ export function createFunctionReconciler(options: FunctionReconcilerOptions): Fu
         if (state.starting === pool) state.starting = undefined;
       }
     }
-    if (superseded()) return await stopPool(pool);
+    if (superseded()) return await pool.drain();
     const old = state.serving;
     state.serving = pool;
     state.servingGeneration = generation;
@@ -193,7 +188,7 @@ export function createFunctionReconciler(options: FunctionReconcilerOptions): Fu
     // READY before the old revision drains: its calls in flight may take a while.
     await request.report(statusReportOf(state));
     // Move waiting callers to the new revision; calls in flight on the old one finish.
-    if (old) await stopPool(old, pool);
+    if (old) await old.drain(pool);
   }
 
   return {

@@ -329,7 +329,26 @@ export class RevisionPool {
     if (stop.length > 0) this.setDesired(this.members.size, { stop });
   }
 
+  /** Takes in what the driver reports, until it ends the stream (the revision was removed). */
   private async follow(events: AsyncIterable<InstanceEvent>): Promise<void> {
+    try {
+      await this.observe(events);
+    } catch (err) {
+      // A driver that can no longer say what runs: nothing can be served from it.
+      const error = new Error(
+        `the ${this.driver.name} driver stopped reporting instances: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+      this.failure = error;
+      this.startup?.reject(error);
+      for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+      this.onEvent({ type: "failed", message: error.message });
+    }
+  }
+
+  private async observe(events: AsyncIterable<InstanceEvent>): Promise<void> {
     for await (const event of events) {
       switch (event.type) {
         case "starting":
