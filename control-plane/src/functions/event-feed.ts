@@ -15,6 +15,14 @@ export class EventFeed<T> {
   private readonly subscribers = new Set<Subscriber<T>>();
   private ended = false;
 
+  /** @param onLeave called each time a subscription ends (its reader stopped, or its signal aborted) */
+  constructor(private readonly onLeave: () => void = () => {}) {}
+
+  /** Subscriptions that have not ended. */
+  get size(): number {
+    return this.subscribers.size;
+  }
+
   /** Queues the event for every subscriber. */
   publish(event: T): void {
     for (const subscriber of this.subscribers) {
@@ -44,7 +52,7 @@ export class EventFeed<T> {
     const stop = () => {
       subscriber.done = true;
       subscriber.queue.length = 0;
-      this.subscribers.delete(subscriber);
+      if (this.subscribers.delete(subscriber)) this.onLeave();
       subscriber.wake?.();
     };
     if (signal.aborted) stop();
@@ -66,7 +74,7 @@ export class EventFeed<T> {
         }
       } finally {
         signal.removeEventListener("abort", stop);
-        feed.subscribers.delete(subscriber);
+        if (feed.subscribers.delete(subscriber)) feed.onLeave();
       }
     })();
   }

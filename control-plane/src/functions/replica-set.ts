@@ -61,14 +61,36 @@ export class ReplicaSet {
   private losses = 0;
   private lastLoss = 0;
   private removed = false;
-  private readonly feed = new EventFeed<InstanceEvent>();
+  private readonly feed = new EventFeed<InstanceEvent>(() => this.checkIdle());
 
+  /**
+   * @param onIdle called when the set has nothing (no replicas, instances or
+   * restarts due) and nobody follows it: its driver may forget it.
+   */
   constructor(
     readonly revision: RevisionSpec,
     private readonly launch: Launch,
     private readonly nextId: () => string,
     private readonly backoff: Backoff = defaultBackoff,
+    private readonly onIdle: () => void = () => {},
   ) {}
+
+  /** Nothing runs, starts, ends or is due, none is wanted, and nobody follows. */
+  get idle(): boolean {
+    return (
+      !this.removed &&
+      this.replicas === 0 &&
+      this.starting.size === 0 &&
+      this.running.size === 0 &&
+      this.pending.size === 0 &&
+      this.restartsDue === 0 &&
+      this.feed.size === 0
+    );
+  }
+
+  private checkIdle(): void {
+    if (this.idle) this.onIdle();
+  }
 
   /** Sets the desired count; stops the named instances first (see {@link ScaleOptions}). */
   scale(replicas: number, options: ScaleOptions = {}): void {
@@ -76,6 +98,7 @@ export class ReplicaSet {
     this.replicas = Math.max(0, Math.floor(replicas));
     for (const id of options.stop ?? []) this.stopOne(id, options.drainMs);
     this.reconcile();
+    this.checkIdle();
   }
 
   /** The instances there are (starting, then ready), then every change. */
@@ -231,7 +254,10 @@ export class ReplicaSet {
   private track(work: Promise<void>): void {
     const settled = work.catch(() => undefined);
     this.pending.add(settled);
-    void settled.finally(() => this.pending.delete(settled));
+    void settled.finally(() => {
+      this.pending.delete(settled);
+      this.checkIdle();
+    });
   }
 }
 
@@ -263,13 +289,18 @@ export function createReplicaDriver(options: ReplicaDriverOptions): Driver {
     const key = revisionKey(revision);
     let set = sets.get(key);
     if (!set) {
-      set = new ReplicaSet(
+      const created: ReplicaSet = new ReplicaSet(
         revision,
         options.launch,
         () => `${revision.name}-${revision.generation}-${++counter}`,
         options.backoff,
+        // An idle revision is forgotten (a function at zero costs nothing here); the next scale makes it again.
+        () => {
+          if (sets.get(key) === created) sets.delete(key);
+        },
       );
-      sets.set(key, set);
+      sets.set(key, created);
+      set = created;
     }
     return set;
   };

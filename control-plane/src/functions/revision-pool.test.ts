@@ -23,6 +23,9 @@ function memoryDriver() {
     scales: [] as number[],
     /** Functions whose handler does not load. */
     broken: new Set<string>(),
+    /** Subscriptions to instances that have not ended. */
+    following: 0,
+    followingChanged: [] as Array<() => void>,
   };
   const inner = createReplicaDriver({
     name: "memory",
@@ -57,9 +60,25 @@ function memoryDriver() {
       counts.scales.push(replicas);
       inner.scale(revision, replicas, options);
     },
-    instances: inner.instances,
+    instances: (revision: RevisionSpec, signal: AbortSignal) => {
+      const events = inner.instances(revision, signal);
+      counts.following++;
+      return (async function* () {
+        try {
+          yield* events;
+        } finally {
+          counts.following--;
+          for (const wake of counts.followingChanged.splice(0)) wake();
+        }
+      })();
+    },
     remove: inner.remove,
     close: inner.close,
+    /** Resolves once no subscription to instances is open. */
+    async unfollowed(): Promise<void> {
+      while (counts.following > 0)
+        await new Promise<void>((resolve) => counts.followingChanged.push(resolve));
+    },
     /** The instance's process ends on its own (a crash). */
     crash(id: string) {
       exits.get(id)?.({ code: 1, signal: null, stopped: false });
@@ -432,4 +451,28 @@ test("a crashed instance that the revision no longer needs is not replaced", asy
   t.is(pool.replicas, 0);
   t.is(pool.size, 0);
   await pool.drain();
+});
+
+test("a pool at zero lets go of the driver (an idle function costs it nothing), and follows again for the next call", async (t) => {
+  const keepAlive = setInterval(() => {}, 1000);
+  t.teardown(() => clearInterval(keepAlive));
+  const driver = memoryDriver();
+  const events = eventLog();
+  const pool = newPool(revision, driver, { ...onePolicy, idleMs: 10 }, events.onEvent);
+  t.is(driver.following, 0, "nothing asked of the driver yet");
+  await pool.start();
+  t.is(driver.following, 1);
+  // Idle: stopped, and once its instance is gone the subscription ends.
+  const first = pool.tryAcquire();
+  first?.release();
+  await first?.instance.exited;
+  await driver.unfollowed();
+  t.is(pool.replicas, 0);
+  // The next call wakes it through a new subscription.
+  const lease = await pool.acquire(AbortSignal.timeout(60_000));
+  t.not(lease.instance.id, first?.instance.id);
+  t.is(driver.following, 1);
+  lease.release();
+  await pool.drain();
+  t.is(driver.following, 0);
 });

@@ -134,11 +134,14 @@ export class RevisionPool {
   private failure: Error | undefined;
   /** While {@link start} waits: one instance is wanted whatever the load, and its outcome settles the start. */
   private startup: { resolve(): void; reject(err: Error): void; rollout: boolean } | undefined;
-  /** Aborts waits for the quota when the pool drains. */
-  private readonly stopped = new AbortController();
-  /** Ends the subscription to the driver (only if the driver never ends it). */
-  private readonly unsubscribe = new AbortController();
-  private readonly followed: Promise<void>;
+  /** Aborts waits for the quota when the pool drains; made at the first wait (most pools never wait). */
+  private stopped: AbortController | undefined;
+  /**
+   * The subscription to the driver's instances of this revision: held while
+   * the revision has replicas or instances, and let go at zero, so that an
+   * idle function costs the driver nothing (1,000 idle functions are metadata).
+   */
+  private following: { abort: AbortController; done: Promise<void> } | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
 
@@ -150,9 +153,6 @@ export class RevisionPool {
     this.quota = options.quota ?? unlimited;
     this.stats = options.stats ?? ((instance) => fetchWorkerStats(instance, statsTimeoutMs));
     this.statsIntervalMs = options.statsIntervalMs ?? 1000;
-    // Each start waiting for the quota listens on it (up to `max` of them).
-    setMaxListeners(0, this.stopped.signal);
-    this.followed = this.follow(this.driver.instances(this.revision, this.unsubscribe.signal));
   }
 
   /** Ready instances. */
@@ -283,7 +283,7 @@ export class RevisionPool {
 
   private async stopAll(handover?: RevisionPool): Promise<void> {
     this.draining = true;
-    this.stopped.abort(new Error("the function was stopped"));
+    this.stopped?.abort(new Error("the function was stopped"));
     this.stopPolling();
     this.startup?.reject(new Error("the function was stopped"));
     for (const waiter of this.waiters.splice(0)) {
@@ -308,9 +308,10 @@ export class RevisionPool {
     try {
       await this.driver.remove(this.revision);
       // The driver ends the subscription once the last instance was reported gone.
-      await this.followed;
+      await this.following?.done;
     } finally {
-      this.unsubscribe.abort();
+      this.following?.abort.abort();
+      this.following = undefined;
       for (const m of this.departing.values()) m.ended({ code: null, signal: null, stopped: true });
       this.departing.clear();
       for (const slot of this.slots.splice(0)) slot.release();
@@ -329,8 +330,27 @@ export class RevisionPool {
     if (stop.length > 0) this.setDesired(this.members.size, { stop });
   }
 
-  /** Takes in what the driver reports, until it ends the stream (the revision was removed). */
-  private async follow(events: AsyncIterable<InstanceEvent>): Promise<void> {
+  /** Subscribes to the driver's instances of this revision, unless it is subscribed. */
+  private follow(): void {
+    if (this.following) return;
+    const abort = new AbortController();
+    this.following = { abort, done: this.consume(this.driver.instances(this.revision, abort.signal)) };
+  }
+
+  /**
+   * Lets the subscription go once the revision has nothing: no replicas, no
+   * instance starting, serving or ending. The driver starts nothing for it then,
+   * so no event can be missed; the next replica subscribes again first.
+   */
+  private unfollowIfIdle(): void {
+    if (!this.following || this.draining) return;
+    if (this.desired > 0 || this.live.size > 0 || this.members.size > 0 || this.departing.size > 0) return;
+    this.following.abort.abort();
+    this.following = undefined;
+  }
+
+  /** Takes in what the driver reports, until the stream ends (the revision was removed, or let go at zero). */
+  private async consume(events: AsyncIterable<InstanceEvent>): Promise<void> {
     try {
       await this.observe(events);
     } catch (err) {
@@ -432,6 +452,7 @@ export class RevisionPool {
     }
     this.trimSlots();
     if (this.members.size === 0) this.stopPolling();
+    this.unfollowIfIdle();
   }
 
   private onFailed(id: string, error: Error, restartInMs: number | undefined): void {
@@ -454,6 +475,7 @@ export class RevisionPool {
     // The driver tries again after its backoff only while the revision still wants the instance.
     if (restartInMs !== undefined && this.want() < this.desired) this.setDesired(this.desired - 1);
     this.trimSlots();
+    this.unfollowIfIdle();
   }
 
   /** The replicas the load wants now (see {@link wantedReplicas}). */
@@ -504,8 +526,11 @@ export class RevisionPool {
 
   private setDesired(replicas: number, options?: ScaleOptions): void {
     this.desired = Math.max(0, replicas);
+    // Subscribed before the driver is asked for anything, so no event of it is missed.
+    if (this.desired > 0) this.follow();
     this.driver.scale(this.revision, this.desired, options);
     this.trimSlots();
+    this.unfollowIfIdle();
   }
 
   /** Gives back quota slots no replica and no ending instance holds. */
@@ -646,6 +671,11 @@ export class RevisionPool {
   private async waitForQuota(): Promise<QuotaSlot> {
     if (this.quotaWaits++ === 0) this.onEvent({ type: "quota", message: this.quotaMessage() });
     try {
+      if (!this.stopped) {
+        this.stopped = new AbortController();
+        // Each start waiting for the quota listens on it (up to `max` of them).
+        setMaxListeners(0, this.stopped.signal);
+      }
       return await this.quota.take(this.revision.org, this.stopped.signal, () => this.members.size);
     } finally {
       if (--this.quotaWaits === 0 && !this.draining) this.onEvent({ type: "quota", message: undefined });
