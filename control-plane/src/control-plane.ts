@@ -24,8 +24,9 @@ import { TokenRegistry } from "./auth/token-registry.js";
 import { checkSecretKey, ensureDefaultOrg } from "./bootstrap.js";
 import { listComponents } from "./components.js";
 import { ConfigurationError, controlPlaneErrors, type ErrorLogger } from "./errors.js";
-import type { Driver } from "./functions/driver.js";
+import type { DriverFactory } from "./functions/driver.js";
 import { startFunctions } from "./functions/functions.js";
+import { createInstanceCredentials } from "./functions/instance-credentials.js";
 import type { IsolationChoice, IsolationReport } from "./functions/isolation/isolation.js";
 import type { FunctionLimits } from "./functions/limits.js";
 import type { FunctionDefaults } from "./functions/scheduler.js";
@@ -77,8 +78,12 @@ export interface ControlPlaneOptions {
   runRetention?: Partial<RunRetention>;
   /** Defaults for what function specs leave out (instances, concurrency, idle time, timeout). */
   functionDefaults?: Partial<FunctionDefaults>;
-  /** Runs function instances; default the local driver (worker processes). */
-  driver?: Driver;
+  /**
+   * Makes the driver that runs function instances, given what only the
+   * control plane has (instance credentials, bundles, logs); default the
+   * local driver (worker processes on this machine).
+   */
+  driver?: DriverFactory;
   /** How the local driver isolates workers: "auto" (default: the strongest available), "bubblewrap" or "process". */
   isolation?: IsolationChoice;
   /** Where the activator listens (loopback); port 0 picks a free one. */
@@ -204,6 +209,7 @@ async function startOn(
     functions: stores.functions,
     secrets: stores.secrets,
     authenticate: (token) => tokens.authenticate(token),
+    credentials: createInstanceCredentials(options.secretKey),
     log,
     ...(options.workDir === undefined ? {} : { workDir: options.workDir }),
     ...(options.maxBundleBytes === undefined ? {} : { maxBundleBytes: options.maxBundleBytes }),
@@ -262,6 +268,8 @@ async function startOn(
     fallback(req, res) {
       // /healthz: the process answers (liveness). /readyz: it can serve calls, which needs NATS.
       if (health(req, res)) return;
+      // GET /bundles/<digest>: a pod's bundle, for its instance credential only.
+      if (functions.serveBundle(req, res)) return;
       res.writeHead(404, { "content-type": "text/plain" });
       res.end("not found: this is the Dispatch API; use the dispatch CLI or a Connect/gRPC client\n");
     },

@@ -8,8 +8,26 @@
 export { newTokenSecret } from "./auth/token-registry.js";
 export { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "./control-plane.js";
 export { ConfigurationError } from "./errors.js";
-export type { Driver, Instance, InstanceExit, RevisionSpec, WorkerLogLine } from "./functions/driver.js";
-export { LoadError } from "./functions/driver.js";
+export type {
+  BundleRef,
+  BundleSource,
+  Driver,
+  DriverFactory,
+  DriverHost,
+  InstanceCredentials,
+  InstanceEndpoint,
+  InstanceEvent,
+  InstanceExit,
+  RevisionSpec,
+  ScaleOptions,
+  WorkerLogLine,
+} from "./functions/driver.js";
+export { describeExit, LoadError, revisionKey } from "./functions/driver.js";
+export {
+  type CredentialClaims,
+  createInstanceCredentials,
+  type InstanceCredentialAuthority,
+} from "./functions/instance-credentials.js";
 export type { IsolationChoice, IsolationReport } from "./functions/isolation/isolation.js";
 export { defaultFunctionLimits, type FunctionLimits } from "./functions/limits.js";
 export { type FunctionDefaults, functionDefaults } from "./functions/scheduler.js";

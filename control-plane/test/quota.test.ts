@@ -2,21 +2,19 @@ import { Code } from "@connectrpc/connect";
 import { ErrorType, Phase } from "@dispatch/proto";
 import { startDispatch, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
-import type { Driver, Instance, RevisionSpec } from "../src/functions/driver.js";
+import type { Driver, DriverHost, InstanceEvent, RevisionSpec } from "../src/functions/driver.js";
 import { openIsolation } from "../src/functions/isolation/isolation.js";
 import { createLocalDriver } from "../src/functions/local-driver.js";
 import { deploy, exec, functionClients, helloJs, outputOf, settled, until } from "./functions-helpers.js";
 import { rejects } from "./helpers.js";
 
 /**
- * The local driver (real worker processes), counting what it runs: an
- * instance counts from the moment it is asked for until its process has
- * exited, so `peak` is the most that ever ran (or were starting) at once.
+ * The local driver (real worker processes), counting what it runs from what
+ * it reports: an instance counts from the moment it is started (before it is
+ * ready) until its process has exited, so `peak` is the most that ever ran
+ * (or were starting) at once.
  */
-async function countingDriver() {
-  // Sandboxed as dispatch up runs them (the strongest isolation the machine has).
-  const isolation = await openIsolation();
-  const inner = createLocalDriver({ isolation });
+function countingDriver() {
   const starts: string[] = [];
   let live = 0;
   let peak = 0;
@@ -29,34 +27,32 @@ async function countingDriver() {
       }
     }
   };
-  const driver: Driver = {
-    name: inner.name,
-    async start(revision: RevisionSpec): Promise<Instance> {
-      starts.push(revision.name);
-      live++;
-      peak = Math.max(peak, live);
-      changed();
-      let instance: Instance;
-      try {
-        instance = await inner.start(revision);
-      } catch (err) {
+  async function* counted(revision: RevisionSpec, events: AsyncIterable<InstanceEvent>) {
+    for await (const event of events) {
+      if (event.type === "starting") {
+        starts.push(revision.name);
+        live++;
+        peak = Math.max(peak, live);
+      } else if (event.type === "gone" || event.type === "failed") {
         live--;
-        changed();
-        throw err;
       }
-      void instance.exited.then(() => {
-        live--;
-        changed();
-      });
-      return instance;
-    },
-    close: async () => {
-      await inner.close();
-      await isolation.close();
-    },
+      changed();
+      yield event;
+    }
+  }
+  const factory = async (host: DriverHost): Promise<Driver> => {
+    // Sandboxed as dispatch up runs them (the strongest isolation the machine has).
+    const inner = createLocalDriver({ ...host, isolation: await openIsolation() });
+    return {
+      name: inner.name,
+      scale: (revision, replicas, options) => inner.scale(revision, replicas, options),
+      instances: (revision, signal) => counted(revision, inner.instances(revision, signal)),
+      remove: (revision, drainMs) => inner.remove(revision, drainMs),
+      close: () => inner.close(),
+    };
   };
   return {
-    driver,
+    factory,
     get live() {
       return live;
     },
@@ -75,14 +71,14 @@ async function countingDriver() {
 const test = anyTest as TestFn<{
   dispatch: TestDispatch;
   api: ReturnType<typeof functionClients>;
-  counter: Awaited<ReturnType<typeof countingDriver>>;
+  counter: ReturnType<typeof countingDriver>;
 }>;
 
 test.before(async (t) => {
-  t.context.counter = await countingDriver();
+  t.context.counter = countingDriver();
   t.context.dispatch = await startDispatch({
     controlPlane: {
-      driver: t.context.counter.driver,
+      driver: t.context.counter.factory,
       functionLimits: { maxInstancesPerOrg: 3, maxScaleMin: 20, maxScaleMax: 40 },
     },
   });

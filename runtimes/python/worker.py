@@ -34,6 +34,7 @@ HEADER_VALUE_INVALID = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 WORKER_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKER_TOKEN_HEADER = "dispatch-worker-token"
+STATS_PATH = "/stats"
 # RLIMIT_AS bounds address space, not memory: threads reserve 8 MiB of stack each and the
 # allocator reserves more than it uses. Above the memory limit it leaves this much, so a runaway
 # allocation fails with MemoryError where no cgroup bounds the instance (CONTRACT.md "Limits").
@@ -596,6 +597,11 @@ class Endpoints(BaseHTTPRequestHandler):
         if not compare_digest(given.encode("utf-8", "surrogateescape"), self.worker.token):
             message = f"this worker takes calls only from Dispatch: the {WORKER_TOKEN_HEADER} header is missing or wrong"
             return self._send_json(401, {"error": _error("SystemError", message)})
+        if path == STATS_PATH:
+            # Not a call: it neither counts nor makes the worker busy (CONTRACT.md "Load report").
+            if self.command != "GET":
+                return self._send_method_not_allowed("GET")
+            return self._send_json(200, self.worker.stats())
         routes = {"/invoke": self._invoke, "/event": self._event}
         route = routes.get(path) or (self._http if path == "/http" or path.startswith("/http/") else None)
         if route is None:
@@ -789,7 +795,7 @@ class Server(ThreadingHTTPServer):
 
 
 class Worker:
-    """The loaded handler, its settings, and the count of calls in flight for the drain."""
+    """The loaded handler, its settings, and the calls in flight (for the drain and the load report)."""
 
     def __init__(self, config, handler, streams):
         self.config = config
@@ -798,6 +804,9 @@ class Worker:
         self.streams = streams
         self.draining = False
         self.in_flight = 0
+        self.calls = 0
+        # When the last call ended (or the worker started): what the report's idleMs counts from.
+        self.last_active = time.monotonic()
         self._changed = threading.Condition()
 
     def default_deadline(self, received_at):
@@ -811,12 +820,20 @@ class Worker:
             if self.draining:
                 return False
             self.in_flight += 1
+            self.calls += 1
             return True
 
     def call_done(self):
         with self._changed:
             self.in_flight -= 1
+            self.last_active = time.monotonic()
             self._changed.notify_all()
+
+    def stats(self):
+        """CONTRACT.md "Load report": calls in flight (whoever sent them) and how long it has been idle."""
+        with self._changed:
+            idle = 0 if self.in_flight > 0 else max(0, int((time.monotonic() - self.last_active) * 1000))
+            return {"inFlight": self.in_flight, "idleMs": idle, "calls": self.calls, "draining": self.draining}
 
     def drain(self, *_):
         """SIGTERM: refuse new calls, wait for those in flight (up to DISPATCH_DRAIN_MS), exit 0."""

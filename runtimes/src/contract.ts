@@ -68,3 +68,22 @@ export const MAX_SECRETS_HEADER_BYTES = 32 * 1024;
 
 /** Request header of `/http` and `/event` calls: the run id (`context.runId`). */
 export const RUN_ID_HEADER = "dispatch-run-id";
+
+/**
+ * The path of a worker's load report (`GET /stats`, with the instance's credential): what an
+ * autoscaler needs when calls reach the worker without passing the control plane (the data
+ * plane's warm path), as Knative's queue-proxy reports a pod's concurrency.
+ */
+export const STATS_PATH = "/stats";
+
+/** The body of a `200` answer to `GET /stats` (CONTRACT.md "Load report"). */
+export interface WorkerStats {
+  /** Calls (`/invoke`, `/http/*`, `/event`) accepted and not yet answered, whoever sent them. */
+  inFlight: number;
+  /** Milliseconds since the worker last had a call in flight (since it listened, if it never had one); 0 while one is. */
+  idleMs: number;
+  /** Calls accepted since the worker started. */
+  calls: number;
+  /** True once the worker drains (SIGTERM, or the end of its lifeline). */
+  draining: boolean;
+}

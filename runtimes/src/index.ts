@@ -18,7 +18,9 @@ export {
   MAX_SECRETS_HEADER_BYTES,
   RUN_ID_HEADER,
   SECRETS_HEADER,
+  STATS_PATH,
   WORKER_TOKEN_HEADER,
+  type WorkerStats,
 } from "./contract.js";
 export { decodeHeaderValue, EVENT_HEADER_PREFIX, encodeHeaderValue } from "./event-headers.js";
 export {

@@ -5,7 +5,7 @@ import { Agent } from "node:http";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import test, { type ExecutionContext } from "ava";
-import type { CallError, CallLogs, InvokeResponse, Runtime } from "../src/index.js";
+import type { CallError, CallLogs, InvokeResponse, Runtime, WorkerStats } from "../src/index.js";
 import { fixtureFiles, handlerFor } from "./fixtures.js";
 import {
   decodeHeader,
@@ -94,6 +94,53 @@ for (const runtime of runtimes) {
       const { headers } = http.json() as { headers: string[] };
       t.true(headers.includes("x-mine"));
       t.false(headers.includes("dispatch-worker-token"), "the credential is not in context.http.headers");
+    });
+  });
+
+  test(`${runtime}: GET /stats reports calls in flight, whoever sent them, and the worker's idle time`, async (t) => {
+    await withWorker(t, runtime, "sleeps", async (worker) => {
+      const stats = async () => {
+        const answer = await request(`${worker.url}/stats`);
+        t.is(answer.status, 200);
+        return answer.json() as WorkerStats;
+      };
+      const fresh = await stats();
+      t.is(fresh.inFlight, 0);
+      t.is(fresh.calls, 0);
+      t.false(fresh.draining);
+      t.true(Number.isInteger(fresh.idleMs) && fresh.idleMs >= 0, `idleMs ${fresh.idleMs}`);
+      // Two calls held inside the handler; the report counts both, and reading it is no call.
+      const release = join(bundles.get(runtime) as string, `release-${randomUUID()}`);
+      const held = [1, 2].map((i) => {
+        const marker = join(bundles.get(runtime) as string, `started-${randomUUID()}-${i}`);
+        return {
+          marker,
+          answer: request(`${worker.url}/http/hold`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ until: release, marker }),
+          }),
+        };
+      });
+      await eventually(() => held.every(({ marker }) => existsSync(marker)));
+      const busy = await stats();
+      t.deepEqual(busy, { inFlight: 2, idleMs: 0, calls: 2, draining: false });
+      await writeFile(release, "go");
+      for (const { answer } of held) t.is((await answer).status, 200);
+      const after = await stats();
+      t.is(after.inFlight, 0);
+      t.is(after.calls, 2, "the reports read in between are not calls");
+      t.true(Number.isInteger(after.idleMs) && after.idleMs >= 0);
+    });
+  });
+
+  test(`${runtime}: GET /stats needs the worker credential; only GET is allowed`, async (t) => {
+    await withWorker(t, runtime, "echo", async (worker) => {
+      t.is((await request(`${worker.url}/stats`, { token: null })).status, 401);
+      t.is((await request(`${worker.url}/stats`, { token: "nope-nope-nope-nope" })).status, 401);
+      const post = await request(`${worker.url}/stats`, { method: "POST", body: "{}" });
+      t.is(post.status, 405);
+      t.is(post.headers.allow, "GET");
     });
   });
 

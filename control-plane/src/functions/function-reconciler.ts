@@ -1,16 +1,9 @@
 import { type Function as FunctionResource, Phase } from "@dispatch/proto";
 import type { ReconcileRequest } from "@dispatch/server-kit";
 import type { ErrorLogger } from "../errors.js";
-import type { BundleCache, BundleHandle } from "./bundle-cache.js";
 import { type Driver, describeExit, type RevisionSpec } from "./driver.js";
 import type { FunctionRegistry, FunctionState } from "./function-registry.js";
-import {
-  type FunctionDefaults,
-  revisionSpecOf,
-  sameCode,
-  scalePolicyOf,
-  sourceOf,
-} from "./function-revision.js";
+import { type FunctionDefaults, revisionSpecOf, sameCode, scalePolicyOf } from "./function-revision.js";
 import { type FunctionStatusReport, statusReportOf } from "./function-status.js";
 import type { InstanceQuota } from "./instance-quota.js";
 import { type PoolEvent, RevisionPool } from "./revision-pool.js";
@@ -19,7 +12,6 @@ import { type PoolEvent, RevisionPool } from "./revision-pool.js";
 export interface FunctionReconcilerOptions {
   registry: FunctionRegistry;
   driver: Driver;
-  bundles: BundleCache;
   defaults: FunctionDefaults;
   /** Instances per org; default none. */
   quota?: InstanceQuota;
@@ -54,23 +46,12 @@ export interface FunctionReconciler {
  */
 export function createFunctionReconciler(options: FunctionReconcilerOptions): FunctionReconciler {
   const { registry, defaults } = options;
-  /** The unpacked bundle each pool runs from, released when the pool has drained. */
-  const bundles = new WeakMap<RevisionPool, BundleHandle>();
-
-  /** Drains a pool (moving its waiting callers to `handover`), then lets its bundle go. */
-  async function stopPool(pool: RevisionPool, handover?: RevisionPool): Promise<void> {
-    try {
-      await pool.drain(handover);
-    } finally {
-      bundles.get(pool)?.release();
-    }
-  }
 
   /** Stops what a deleted function ran, then lets `onRemoved` clean up after it. Never throws. */
   async function cleanUp(state: FunctionState): Promise<void> {
     try {
-      if (state.starting) await stopPool(state.starting);
-      if (state.serving) await stopPool(state.serving);
+      if (state.starting) await state.starting.drain();
+      if (state.serving) await state.serving.drain();
     } catch (err) {
       options.log(`stopping the instances of ${state.key}`, err);
     }
@@ -94,6 +75,8 @@ export function createFunctionReconciler(options: FunctionReconcilerOptions): Fu
   }
 
   function onPoolEvent(state: FunctionState, pool: RevisionPool, event: PoolEvent): void {
+    // A worker busy with calls that did not come through the invoker: nothing to report.
+    if (event.type === "busy") return;
     if (event.type === "quota") {
       if (options.closing() || (state.serving !== pool && state.starting !== pool)) return;
       // Written at once: the reconcile in progress may be the very start that waits.
@@ -162,23 +145,19 @@ export function createFunctionReconciler(options: FunctionReconcilerOptions): Fu
       policy.min === 0;
 
     let revision: RevisionSpec;
-    let bundle: BundleHandle;
     try {
-      bundle = await options.bundles.acquire(sourceOf(object));
-      revision = revisionSpecOf(object, bundle.directory, defaults);
+      revision = revisionSpecOf(object, defaults);
     } catch (err) {
       return await fail(state, generation, (err as Error).message);
     }
-    const pool = new RevisionPool(
+    const pool: RevisionPool = new RevisionPool({
       revision,
-      options.driver,
+      driver: options.driver,
       policy,
-      (event) => onPoolEvent(state, pool, event),
-      options.quota,
-    );
-    bundles.set(pool, bundle);
-    // Deleted or changed while the bundle was unpacked.
-    if (superseded()) return await stopPool(pool);
+      onEvent: (event) => onPoolEvent(state, pool, event),
+      ...(options.quota ? { quota: options.quota } : {}),
+    });
+    if (superseded()) return await pool.drain();
     if (!validated) {
       state.phase = state.serving ? Phase.UPDATING : Phase.CREATING;
       await request.report(statusReportOf(state));
@@ -190,7 +169,7 @@ export function createFunctionReconciler(options: FunctionReconcilerOptions): Fu
         if (request.signal.aborted) throw request.signal.reason;
         await pool.start({ rollout: state.serving !== undefined });
       } catch (err) {
-        await stopPool(pool);
+        await pool.drain();
         if (superseded()) return;
         return await fail(state, generation, (err as Error).message);
       } finally {
@@ -198,7 +177,7 @@ export function createFunctionReconciler(options: FunctionReconcilerOptions): Fu
         if (state.starting === pool) state.starting = undefined;
       }
     }
-    if (superseded()) return await stopPool(pool);
+    if (superseded()) return await pool.drain();
     const old = state.serving;
     state.serving = pool;
     state.servingGeneration = generation;
@@ -209,7 +188,7 @@ export function createFunctionReconciler(options: FunctionReconcilerOptions): Fu
     // READY before the old revision drains: its calls in flight may take a while.
     await request.report(statusReportOf(state));
     // Move waiting callers to the new revision; calls in flight on the old one finish.
-    if (old) await stopPool(old, pool);
+    if (old) await old.drain(pool);
   }
 
   return {

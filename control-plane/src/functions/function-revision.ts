@@ -53,14 +53,10 @@ export function sourceOf(object: FunctionResource): Source {
 }
 
 /**
- * What the driver needs to run the function's current generation, with its
- * bundle unpacked in `directory`. Throws {@link NoSourceError} when the spec names no source.
+ * What the driver needs to run the function's current generation: plain
+ * data, the bundle by reference. Throws {@link NoSourceError} when the spec names no source.
  */
-export function revisionSpecOf(
-  object: FunctionResource,
-  directory: string,
-  defaults: FunctionDefaults,
-): RevisionSpec {
+export function revisionSpecOf(object: FunctionResource, defaults: FunctionDefaults): RevisionSpec {
   const source = sourceOf(object);
   const spec = object.spec as NonNullable<FunctionResource["spec"]>;
   return {
@@ -69,10 +65,9 @@ export function revisionSpecOf(
     uid: object.meta?.uid ?? "",
     generation: object.meta?.generation ?? 0n,
     runtime: spec.runtime,
-    digest: source.digest,
+    bundle: { digest: source.digest, format: source.format, filename: source.filename },
     handler: spec.handler,
     env: { ...spec.env },
-    directory,
     timeoutMs: timeoutMsOf(object, defaults),
     memory: spec.resources?.memory ?? "",
   };
@@ -88,7 +83,9 @@ export function sameCode(
   if (!spec) return false;
   const env = (e: Record<string, string>) => JSON.stringify(Object.entries(e).sort());
   return (
-    revision.digest === (spec.source?.digest ?? "") &&
+    revision.bundle.digest === (spec.source?.digest ?? "") &&
+    revision.bundle.format === (spec.source?.format ?? "") &&
+    revision.bundle.filename === (spec.source?.filename ?? "") &&
     revision.runtime === spec.runtime &&
     revision.handler === spec.handler &&
     revision.timeoutMs === timeoutMsOf(object, defaults) &&

@@ -18,7 +18,9 @@ import { defaultMaxBundleBytes, SourceStore } from "../store/source-store.js";
 import type { Violations } from "../validation/violations.js";
 import { type Activator, startActivator } from "./activator.js";
 import { BundleCache } from "./bundle-cache.js";
-import type { Driver } from "./driver.js";
+import { createBundleRoute } from "./bundle-route.js";
+import type { Driver, DriverFactory, DriverHost } from "./driver.js";
+import type { InstanceCredentialAuthority } from "./instance-credentials.js";
 import { InstanceQuota } from "./instance-quota.js";
 import { Invoker } from "./invoker.js";
 import {
@@ -48,7 +50,10 @@ export interface FunctionsOptions {
   limits?: Partial<FunctionLimits>;
   runRetention?: Partial<RunRetention>;
   defaults?: Partial<FunctionDefaults>;
-  driver?: Driver;
+  /** Issues and checks instance credentials (from the control plane's secret key). */
+  credentials: InstanceCredentialAuthority;
+  /** Makes the driver; default the local driver (worker processes on this machine). */
+  driver?: DriverFactory;
   /** How the local driver isolates workers; default "auto" (the strongest available). */
   isolation?: IsolationChoice;
   activatorPort?: number;
@@ -72,6 +77,11 @@ export interface Functions {
   validate(fn: FunctionResource, v: Violations): Promise<void>;
   /** Removes what belongs to a deleted function (runs, compiled schemas). */
   afterDelete(fn: FunctionResource): Promise<void>;
+  /**
+   * Serves `GET /bundles/<digest>` to instances that run elsewhere (see
+   * `bundle-route.ts`); false for a request that is not for it.
+   */
+  serveBundle: ReturnType<typeof createBundleRoute>;
   /** Stops taking HTTP calls, finishes async runs, stops every worker. */
   close(): Promise<void>;
 }
@@ -99,16 +109,17 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
   const logs = await LogStore.open(options.nats, js, jsm, replicas, options.natsHealth);
   const schemas = new SchemaCheck();
   const defaults = { ...functionDefaults, ...options.defaults };
-  const driver =
-    options.driver ??
-    createLocalDriver({
-      isolation: isolation as Isolation,
-      onLog: (line) => logs.append(line),
-    });
+  const host: DriverHost = {
+    credentials: options.credentials,
+    bundles: new BundleCache(join(workDir, "bundles"), sources, limits),
+    onLog: (line) => logs.append(line),
+  };
+  const driver: Driver = options.driver
+    ? await options.driver(host)
+    : createLocalDriver({ ...host, isolation: isolation as Isolation });
   const scheduler = new Scheduler({
     store: options.functions,
     driver,
-    bundles: new BundleCache(join(workDir, "bundles"), sources, limits),
     quota: new InstanceQuota(limits.maxInstancesPerOrg),
     defaults,
     log,
@@ -174,6 +185,13 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     isolation: driver.isolation,
     maxBundleBytes,
     limits,
+    serveBundle: createBundleRoute({
+      sources,
+      credentials: options.credentials,
+      functionUid: (org, name) => scheduler.known(org, name)?.meta?.uid,
+      unavailable: () => options.natsHealth.unavailable(),
+      log,
+    }),
     async validate(fn, v) {
       checkScaleLimits(v, fn, limits);
       const source = fn.spec?.source;

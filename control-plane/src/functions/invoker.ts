@@ -44,10 +44,10 @@ import {
   normalizeCloudEvent,
   replyEvent,
 } from "./cloud-event.js";
-import { describeExit, type Instance } from "./driver.js";
+import { describeExit } from "./driver.js";
 import { InstanceQuotaError } from "./instance-quota.js";
 import { formatBytes } from "./limits.js";
-import type { Lease } from "./revision-pool.js";
+import type { Instance, Lease } from "./revision-pool.js";
 import { type RunBudget, valueSize } from "./run-size.js";
 import type { Scheduler } from "./scheduler.js";
 import { NotServingError } from "./scheduler.js";

@@ -26,13 +26,5 @@ export const defaultFunctionLimits: FunctionLimits = {
   maxInstancesPerOrg: 50,
 };
 
-/** "256 MiB", "1.5 MiB", "12 KiB", "100 bytes". */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 * 1024) return `${trim(bytes / (1024 * 1024))} MiB`;
-  if (bytes >= 1024) return `${trim(bytes / 1024)} KiB`;
-  return `${bytes} bytes`;
-}
-
-function trim(n: number): string {
-  return Number.isInteger(n) ? String(n) : n.toFixed(1);
-}
+/** "256 MiB", "1.5 MiB", "12 KiB", "100 bytes" (one formatter for every size message). */
+export { formatBytes } from "@dispatch/runtimes/bundle";

@@ -1,63 +1,89 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { constants } from "node:os";
-import type { Writable } from "node:stream";
-import { parseWorkerLine, type Runtime } from "@dispatch/runtimes";
 import {
+  type BundleSource,
   type Driver,
-  describeExit,
-  type Instance,
-  type InstanceExit,
+  type InstanceCredentials,
   LoadError,
   type RevisionSpec,
+  revisionKey,
   type WorkerLogLine,
 } from "./driver.js";
 import type { Isolation } from "./isolation/isolation.js";
-import { memoryLimitBytes } from "./isolation/memory-limit.js";
-import { formatBytes } from "./isolation/quantity.js";
-import { readLines } from "./line-reader.js";
-import { waitUntilReady } from "./readiness.js";
+import { type Backoff, createReplicaDriver } from "./replica-set.js";
+import { WorkerProcesses } from "./worker-process.js";
 
 /** Options for {@link createLocalDriver}. */
 export interface LocalDriverOptions {
   /** How workers are isolated (`openIsolation`); the driver closes it when it closes. */
   isolation: Isolation;
+  /** Where revisions' bundles are unpacked (the control plane's `BundleCache`). */
+  bundles: BundleSource;
+  /** Issues each instance's credential. */
+  credentials: InstanceCredentials;
   /** Receives every line workers write outside and inside calls. */
   onLog?(line: WorkerLogLine): void;
   /** How long a worker may take to become ready (its ready line, then its probe); default 30 s. */
   startTimeoutMs?: number;
   /** Workers starting at the same time, at most; default 8. Many functions created at once queue here. */
   maxConcurrentStarts?: number;
+  /** The backoff of restarts after a crash; default {@link defaultBackoff}. */
+  backoff?: Backoff;
 }
 
-/** What V8 writes when a heap reaches its limit (`--max-old-space-size`), just before it aborts. */
-const heapExhausted = /JavaScript heap out of memory/;
-
 /**
- * The local driver: each instance is a worker process on a loopback port,
- * chosen by the worker itself (port 0) and reported in its ready line, so
- * instances never race for ports. Each runs in the isolation given (a
- * bubblewrap sandbox, or a plain process) and, where cgroups can be used, in
- * a cgroup of its own that bounds its memory and processes and takes every
- * process of the instance with it when it stops.
+ * The local driver: each instance is a worker process on this machine
+ * (`worker-process.ts`: loopback port, sandbox, cgroup, lifeline), each
+ * revision's instances are kept at their replicas by a `ReplicaSet` (crashes
+ * restarted with backoff, as the kubelet does for pods), and a revision's
+ * bundle is unpacked once, when its first instance starts, and let go when
+ * the revision is removed. At creation it removes what an earlier run left
+ * unpacked.
  */
 export function createLocalDriver(options: LocalDriverOptions): Driver {
-  const { isolation } = options;
-  const live = new Map<ChildProcess, () => Promise<void>>();
-  const cleanups = new Set<Promise<void>>();
-  let counter = 0;
-  const reap = () => {
-    for (const child of live.keys()) killGroup(child);
+  const { isolation, bundles } = options;
+  const workers = new WorkerProcesses({
+    isolation,
+    ...(options.onLog ? { onLog: options.onLog } : {}),
+    ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+  });
+  // Nothing holds a bundle yet: what is unpacked belongs to an earlier run.
+  void bundles.sweep().catch(() => undefined);
+
+  /** Each revision's bundle, unpacked at its first start; a failed unpacking is tried again at the next. */
+  const unpacked = new Map<string, Promise<{ directory: string; release(): void }>>();
+  const directoryOf = async (revision: RevisionSpec): Promise<string> => {
+    const key = revisionKey(revision);
+    let handle = unpacked.get(key);
+    if (!handle) {
+      handle = bundles.acquire(revision.bundle);
+      unpacked.set(key, handle);
+      handle.catch(() => {
+        if (unpacked.get(key) === handle) unpacked.delete(key);
+      });
+    }
+    return (await handle).directory;
   };
-  process.once("exit", reap);
 
   // Starting a worker is CPU-bound: a thousand functions created at once must
   // not fork a thousand processes at once.
   const limit = options.maxConcurrentStarts ?? 8;
   let active = 0;
   const queue: Array<() => void> = [];
-  const slot = async () => {
-    if (active >= limit) await new Promise<void>((resolve) => queue.push(resolve));
+  const slot = async (signal: AbortSignal) => {
+    if (active >= limit) {
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          signal.removeEventListener("abort", giveUp);
+          resolve();
+        };
+        const giveUp = () => {
+          const at = queue.indexOf(wake);
+          if (at >= 0) queue.splice(at, 1);
+          reject(new LoadError("the instance was not needed any more before it started"));
+        };
+        queue.push(wake);
+        signal.addEventListener("abort", giveUp, { once: true });
+      });
+    }
     active++;
   };
   const done = () => {
@@ -65,227 +91,29 @@ export function createLocalDriver(options: LocalDriverOptions): Driver {
     queue.shift()?.();
   };
 
-  return {
+  return createReplicaDriver({
     name: "local",
     isolation: { mode: isolation.mode, summary: isolation.summary, warning: isolation.warning },
-    async start(revision) {
-      await slot();
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    async launch(revision, id, signal) {
+      await slot(signal);
       try {
-        return await startWorker(revision);
+        const directory = await directoryOf(revision);
+        const token = options.credentials.issue(revision);
+        return await workers.start({ id, revision, directory, token, signal });
       } finally {
         done();
       }
     },
-    async close() {
-      await Promise.all([...live.values()].map((stop) => stop()));
-      await Promise.all(cleanups);
-      process.off("exit", reap);
+    async onRemoved(revision) {
+      const key = revisionKey(revision);
+      const handle = unpacked.get(key);
+      unpacked.delete(key);
+      (await handle?.catch(() => undefined))?.release();
+    },
+    async onClose() {
+      await workers.close();
       await isolation.close();
     },
-  };
-
-  async function startWorker(revision: RevisionSpec): Promise<Instance> {
-    const id = `${revision.name}-${revision.generation}-${++counter}`;
-    const runtime = revision.runtime as Runtime;
-    let memoryBytes: number;
-    try {
-      memoryBytes = memoryLimitBytes(revision.memory);
-    } catch (err) {
-      throw new LoadError(`spec.resources.memory: ${(err as Error).message}`);
-    }
-    const token = randomBytes(32).toString("base64url");
-    const launch = await isolation
-      .launch({
-        org: revision.org,
-        runtime,
-        bundleDir: revision.directory,
-        env: {
-          ...revision.env,
-          DISPATCH_HOST: "127.0.0.1",
-          DISPATCH_PORT: "0",
-          DISPATCH_HANDLER: revision.handler,
-          DISPATCH_FUNCTION: revision.name,
-          DISPATCH_TIMEOUT_MS: String(revision.timeoutMs),
-          DISPATCH_WORKER_TOKEN: token,
-          DISPATCH_MEMORY_LIMIT: String(memoryBytes),
-          // fd 3 is a pipe this process holds: if the control plane dies, even by
-          // SIGKILL, the pipe ends and the worker drains and exits instead of lingering.
-          DISPATCH_LIFELINE_FD: "3",
-        },
-        memoryBytes,
-      })
-      .catch((err: Error) => {
-        throw new LoadError(`cannot prepare the worker's sandbox: ${err.message}`, { cause: err });
-      });
-    const startedAt = Date.now();
-    // A process group of its own: a terminal's Ctrl-C reaches `dispatch up`, which
-    // drains its workers (calls in flight finish); it must not kill them first.
-    const child = spawn(launch.command, launch.args, {
-      env: launch.env,
-      cwd: launch.cwd,
-      stdio: ["ignore", "pipe", "pipe", "pipe"],
-      detached: true,
-    });
-    const lifeline = child.stdio[3] as Writable | null;
-    // Nothing is ever written to the lifeline; a worker that is gone must not raise EPIPE here.
-    lifeline?.on("error", () => {});
-
-    let stopping = false;
-    let outOfHeap = false;
-    const killAll = () => {
-      killGroup(child);
-      void launch.cgroup?.killAll();
-    };
-    const exited = new Promise<InstanceExit>((resolve) => {
-      let finished = false;
-      const finish = (code: number | null, signal: NodeJS.Signals | null) => {
-        if (finished) return;
-        finished = true;
-        live.delete(child);
-        const cleanup = (async () => {
-          // What the instance left (a function's detached children) goes with it; the
-          // cgroup says whether the kernel killed for memory before it is removed.
-          killGroup(child);
-          const outOfMemory = (await launch.cgroup?.outOfMemory()) || outOfHeap;
-          resolve({
-            ...exitStatus(code, signal, launch.signalsAsExitCodes),
-            stopped: stopping,
-            ...(outOfMemory ? { reason: `out of memory (limit ${formatBytes(memoryBytes)})` } : {}),
-          });
-          await launch.cleanup().catch(() => undefined);
-        })();
-        cleanups.add(cleanup);
-        void cleanup.finally(() => cleanups.delete(cleanup));
-      };
-      child.once("exit", (code, signal) => {
-        // Lines written just before exit may still be in the pipes: let them
-        // be read (a load error's report must reach status, V8's out-of-heap
-        // line must be seen), but do not wait for a grandchild that holds the
-        // pipes open.
-        const settle = () => finish(code, signal);
-        const timer = setTimeout(settle, 500);
-        timer.unref();
-        child.once("close", () => {
-          clearTimeout(timer);
-          settle();
-        });
-      });
-      // A spawn that fails (no such binary) emits "error" and never "exit".
-      child.once("error", () => finish(null, null));
-    });
-
-    let loadError: string | undefined;
-    const recent: string[] = [];
-    let onReady: ((port: number) => void) | undefined;
-    const log = (stream: "stdout" | "stderr", raw: string) => {
-      const parsed = parseWorkerLine(raw);
-      if (parsed?.kind === "ready") return onReady?.(parsed.port);
-      if (parsed?.kind === "load-error") {
-        loadError = parsed.message;
-        return;
-      }
-      if (stream === "stderr" && heapExhausted.test(raw)) outOfHeap = true;
-      recent.push(raw);
-      if (recent.length > 20) recent.shift();
-      const tagged = /^\[([0-9a-f-]{36})\] (.*)$/.exec(raw);
-      options.onLog?.({
-        org: revision.org,
-        function: revision.name,
-        instance: id,
-        stream,
-        text: tagged ? (tagged[2] ?? "") : raw,
-        runId: tagged ? (tagged[1] ?? "") : "",
-      });
-    };
-    if (child.stdout) readLines(child.stdout, (l) => log("stdout", l));
-    if (child.stderr) readLines(child.stderr, (l) => log("stderr", l));
-
-    let ended = false;
-    void exited.then(() => {
-      ended = true;
-    });
-    const stop = async (drainMs = 30_000) => {
-      if (ended) return;
-      stopping = true;
-      // The end of its lifeline is the worker's cue to drain (CONTRACT.md): it reaches
-      // the worker inside a sandbox too, where a signal would reach only bwrap.
-      lifeline?.destroy();
-      const timer = setTimeout(killAll, drainMs + 2000);
-      await exited;
-      clearTimeout(timer);
-    };
-    live.set(child, () => stop(3000));
-
-    const timeoutMs = options.startTimeoutMs ?? 30_000;
-    const deadline = startedAt + timeoutMs;
-    const notReady = (message: string) => {
-      stopping = true;
-      killAll();
-      return new LoadError(message);
-    };
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(notReady(`the worker did not become ready within ${timeoutMs / 1000}s`));
-      }, timeoutMs);
-      child.once("error", (err) =>
-        reject(new LoadError(`cannot start the ${revision.runtime} worker: ${err.message}`)),
-      );
-      void exited.then((exit) => {
-        clearTimeout(timer);
-        reject(
-          new LoadError(
-            loadError ?? `the worker stopped before it was ready (${describeExit(exit)})${tail(recent)}`,
-          ),
-        );
-      });
-      onReady = (p) => {
-        clearTimeout(timer);
-        resolve(p);
-      };
-    });
-    const url = `http://127.0.0.1:${port}`;
-    // The readiness probe: the worker said it listens; confirm it answers, retrying until the deadline.
-    if (!(await waitUntilReady(url, deadline, exited))) {
-      const error = notReady(
-        ended
-          ? "the worker stopped before its readiness probe (GET /healthz) answered"
-          : `the worker listened but its readiness probe (GET /healthz) did not answer 200 within ${timeoutMs / 1000}s`,
-      );
-      await exited;
-      throw error;
-    }
-    return { id, url, token, exited, stop };
-  }
-}
-
-/**
- * How the worker ended. Inside bwrap the worker is a grandchild, and bwrap
- * reports a worker killed by signal N as exit code 128+N (as shells do).
- */
-function exitStatus(
-  code: number | null,
-  signal: NodeJS.Signals | null,
-  signalsAsExitCodes: boolean,
-): { code: number | null; signal: NodeJS.Signals | null } {
-  if (signalsAsExitCodes && code !== null && code > 128) {
-    const name = (Object.keys(constants.signals) as NodeJS.Signals[]).find(
-      (s) => constants.signals[s] === code - 128,
-    );
-    if (name) return { code: null, signal: name };
-  }
-  return { code, signal };
-}
-
-/** Kills the instance's process group (the worker, or bwrap and with it the sandbox). */
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, "SIGKILL");
-  } catch {
-    // Gone already.
-  }
-}
-
-function tail(lines: readonly string[]): string {
-  return lines.length === 0 ? "" : `:\n${lines.slice(-5).join("\n")}`;
+  });
 }

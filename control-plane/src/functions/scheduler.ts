@@ -3,7 +3,6 @@ import { createReconciler, type ReconcileEvent, type Reconciler } from "@dispatc
 import type { ErrorLogger } from "../errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import { storeEvents } from "../store/store-events.js";
-import type { BundleCache } from "./bundle-cache.js";
 import type { Driver } from "./driver.js";
 import { createFunctionReconciler } from "./function-reconciler.js";
 import { FunctionRegistry } from "./function-registry.js";
@@ -19,7 +18,6 @@ export { type FunctionDefaults, functionDefaults } from "./function-revision.js"
 export interface SchedulerOptions {
   store: ResourceStore<FunctionResource>;
   driver: Driver;
-  bundles: BundleCache;
   defaults?: Partial<FunctionDefaults>;
   /** Instances per org; default none. */
   quota?: InstanceQuota;
@@ -54,7 +52,6 @@ export class Scheduler {
     const functions = createFunctionReconciler({
       registry: this.registry,
       driver: this.options.driver,
-      bundles: this.options.bundles,
       defaults: this.defaults,
       ...(this.options.quota ? { quota: this.options.quota } : {}),
       ...(this.options.onRemoved ? { onRemoved: this.options.onRemoved } : {}),
@@ -76,12 +73,6 @@ export class Scheduler {
     });
     this.reconciler = reconciler;
     await reconciler.synced;
-    // Once the functions there are have their bundles, what else is unpacked
-    // belongs to none (deleted while the control plane was down).
-    void reconciler
-      .idle()
-      .then(() => this.options.bundles.sweep())
-      .catch((err: unknown) => log("removing unused bundles", err));
   }
 
   /**

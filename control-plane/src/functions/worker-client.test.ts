@@ -2,8 +2,9 @@ import { createServer, type RequestListener, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import test from "ava";
-import type { Instance, InstanceExit } from "./driver.js";
-import { callWorker, passThrough, WorkerCallError } from "./worker-client.js";
+import type { InstanceExit } from "./driver.js";
+import type { Instance } from "./revision-pool.js";
+import { callWorker, fetchWorkerStats, passThrough, WorkerCallError } from "./worker-client.js";
 
 // The client's side of the worker contract, against HTTP servers that break
 // it on purpose (real workers keep it; test/functions.test.ts runs those).
@@ -22,7 +23,6 @@ async function serve(
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     token: "test-token",
     exited,
-    stop: async () => {},
   };
   return { server, instance, exit: () => exit({ code: 0, signal: null, stopped: true }) };
 }
@@ -176,4 +176,45 @@ test("pass-through: a refused connection leaves the request body unread, so the 
   t.is(await second.text, "201 got the body at /http/x?y=1");
   second.close();
   server.close();
+});
+
+test("a load report is read with the instance's credential and checked against the contract", async (t) => {
+  const answers = [
+    '{"inFlight":3,"idleMs":0,"calls":9,"draining":false}',
+    '{"inFlight":-1,"idleMs":0,"calls":9,"draining":false}',
+    '{"inFlight":1.5,"idleMs":0,"calls":9}',
+    '{"inFlight":1e12,"idleMs":0,"calls":9}',
+    '{"inFlight":1,"idleMs":"soon","calls":9}',
+    "[]",
+    "not json",
+  ];
+  const tokens: Array<string | undefined> = [];
+  const { server, instance } = await serve((req, res) => {
+    tokens.push(req.headers["dispatch-worker-token"] as string | undefined);
+    t.is(req.url, "/stats");
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(answers.shift());
+  });
+  t.deepEqual(await fetchWorkerStats(instance, 5_000), {
+    ok: true,
+    stats: { inFlight: 3, idleMs: 0, calls: 9, draining: false },
+  });
+  for (let i = 0; i < 6; i++)
+    t.deepEqual(await fetchWorkerStats(instance, 5_000), { ok: false, failure: "invalid" });
+  t.true(tokens.every((token) => token === "test-token"));
+  server.close();
+});
+
+test("a load report that does not come: gone when refused, timeout when the worker is silent", async (t) => {
+  const silent = await serve(() => {});
+  t.deepEqual(await fetchWorkerStats(silent.instance, 300), { ok: false, failure: "timeout" });
+  silent.server.closeAllConnections();
+  await new Promise((resolve) => silent.server.close(resolve));
+  t.deepEqual(await fetchWorkerStats(silent.instance, 5_000), { ok: false, failure: "gone" });
+  const refusing = await serve((_req, res) => {
+    res.writeHead(401);
+    res.end();
+  });
+  t.deepEqual(await fetchWorkerStats(refusing.instance, 5_000), { ok: false, failure: "invalid" });
+  refusing.server.close();
 });

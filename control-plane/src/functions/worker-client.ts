@@ -11,9 +11,12 @@ import {
   type InvokeRequest,
   type InvokeResponse,
   LOGS_HEADER,
+  STATS_PATH,
   WORKER_TOKEN_HEADER,
+  type WorkerStats,
 } from "@dispatch/runtimes";
-import type { Instance } from "./driver.js";
+import type { InstanceEndpoint } from "./driver.js";
+import type { Instance } from "./revision-pool.js";
 
 /**
  * How a call to a worker failed: it ran past the backstop (`timed-out`), it
@@ -350,4 +353,89 @@ export function probeWorker(baseUrl: string, timeoutMs: number): Promise<boolean
     req.once("timeout", () => req.destroy());
     req.end();
   });
+}
+
+/**
+ * A worker's load report (`GET /stats`, runtimes/CONTRACT.md), or why there is
+ * none: it refused the connection or broke it (`gone`: its process is
+ * ending), did not answer within the time (`timeout`: it may be busy), or
+ * answered something else than the contract's report (`invalid`).
+ */
+export type StatsAnswer =
+  | { ok: true; stats: WorkerStats }
+  | { ok: false; failure: "gone" | "timeout" | "invalid" };
+
+/** The most calls in flight a report may claim; a larger number is not a report. */
+const maxReportedInFlight = 1_000_000;
+
+/**
+ * Reads a worker's load report with the instance's credential. What the
+ * worker says is untrusted: a body that is not the contract's shape, or
+ * numbers out of range, is `invalid`. It can only move its own function
+ * between `min` and `max` (and within its org's quota).
+ */
+export function fetchWorkerStats(instance: InstanceEndpoint, timeoutMs: number): Promise<StatsAnswer> {
+  return new Promise((resolve) => {
+    let url: URL;
+    try {
+      url = new URL(instance.url);
+    } catch {
+      resolve({ ok: false, failure: "invalid" });
+      return;
+    }
+    const req = request(
+      {
+        hostname: url.hostname,
+        port: Number(url.port),
+        path: STATS_PATH,
+        method: "GET",
+        agent,
+        headers: { [WORKER_TOKEN_HEADER]: instance.token },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          text += chunk;
+          if (text.length > 4096) req.destroy();
+        });
+        res.on("error", () => resolve({ ok: false, failure: "gone" }));
+        res.on("end", () => {
+          clearTimeout(timer);
+          const stats = res.statusCode === 200 ? parseStats(text) : undefined;
+          resolve(stats ? { ok: true, stats } : { ok: false, failure: "invalid" });
+        });
+      },
+    );
+    const timer = setTimeout(() => {
+      resolve({ ok: false, failure: "timeout" });
+      req.destroy();
+    }, timeoutMs);
+    req.on("error", () => {
+      clearTimeout(timer);
+      resolve({ ok: false, failure: "gone" });
+    });
+    req.end();
+  });
+}
+
+function parseStats(text: string): WorkerStats | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const { inFlight, idleMs, calls, draining } = value as Partial<WorkerStats>;
+  const count = (n: unknown, max: number) =>
+    typeof n === "number" && Number.isSafeInteger(n) && n >= 0 && n <= max;
+  if (!count(inFlight, maxReportedInFlight) || !count(calls, Number.MAX_SAFE_INTEGER)) return undefined;
+  if (typeof idleMs !== "number" || !Number.isFinite(idleMs) || idleMs < 0) return undefined;
+  return {
+    inFlight: inFlight as number,
+    idleMs,
+    calls: calls as number,
+    draining: draining === true,
+  };
 }

@@ -5,7 +5,13 @@ import {
   validateHeaderName,
   validateHeaderValue,
 } from "node:http";
-import { type CallError, type CallLogs, WORKER_TOKEN_HEADER } from "../contract.js";
+import {
+  type CallError,
+  type CallLogs,
+  STATS_PATH,
+  WORKER_TOKEN_HEADER,
+  type WorkerStats,
+} from "../contract.js";
 import { encodeReplyEvent, eventAttributes, InvalidEventError, isReplyEvent } from "./cloudevents.js";
 import type { WorkerConfig } from "./config.js";
 import type { Handler } from "./load-handler.js";
@@ -18,6 +24,10 @@ export interface WorkerState {
   draining: boolean;
   /** The responses of calls accepted and not yet answered. */
   inFlight: Set<ServerResponse>;
+  /** Calls accepted since the worker started (`GET /stats`). */
+  calls: number;
+  /** When (`performance.now()`) the last call ended, or the worker started: what `idleMs` counts from. */
+  lastActive: number;
   /** Called each time a call has been answered. */
   onCallDone(): void;
 }
@@ -180,6 +190,12 @@ export function createRequestListener(
         ),
       });
     }
+    if (path === STATS_PATH) {
+      if (req.method !== "GET") return sendMethodNotAllowed(res, "GET");
+      // Not a call: it neither counts nor makes the worker busy (CONTRACT.md "Load report").
+      req.resume();
+      return sendJson(res, 200, statsOf(state));
+    }
     if (route === undefined) {
       return sendJson(res, 404, { error: failure("SystemError", `no such endpoint: ${path}`) });
     }
@@ -187,8 +203,10 @@ export function createRequestListener(
       return sendJson(res, 503, { error: failure("SystemError", "the worker is shutting down") });
     }
     state.inFlight.add(res);
+    state.calls++;
     res.once("close", () => {
       state.inFlight.delete(res);
+      state.lastActive = performance.now();
       state.onCallDone();
     });
     readBody(req)
@@ -197,6 +215,17 @@ export function createRequestListener(
         if (!res.headersSent) sendJson(res, 500, { error: failure("SystemError", messageOf(error)) });
         else res.destroy();
       });
+  };
+}
+
+/** The worker's load report: calls in flight (whoever sent them) and how long it has been idle. */
+export function statsOf(state: WorkerState): WorkerStats {
+  const inFlight = state.inFlight.size;
+  return {
+    inFlight,
+    idleMs: inFlight > 0 ? 0 : Math.max(0, Math.floor(performance.now() - state.lastActive)),
+    calls: state.calls,
+    draining: state.draining,
   };
 }
 

@@ -71,6 +71,8 @@ function exitWithLoadError(error: unknown): never {
 const state: WorkerState = {
   draining: false,
   inFlight: new Set(),
+  calls: 0,
+  lastActive: performance.now(),
   onCallDone() {
     if (state.draining && state.inFlight.size === 0) setImmediate(() => process.exit(0));
   },
