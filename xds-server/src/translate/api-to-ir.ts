@@ -152,8 +152,9 @@ function findConflict(
 function describe(route: RouteIR): string {
   const methods = route.methods.length > 0 ? route.methods.join(",") : "every method";
   const m = route.match;
-  const path = m.kind === "exact" ? m.path : m.kind === "prefix" ? `${m.prefix} and below` : `~${m.regex}`;
-  return `${methods} ${path}`;
+  const path =
+    m.kind === "exact" ? `"${m.path}"` : m.kind === "prefix" ? `"${m.prefix}" and below` : `"~${m.regex}"`;
+  return `${path} (${methods})`;
 }
 
 /**

@@ -461,7 +461,7 @@ function planAction(
   }
 
   const backends: BackendIR[] = [];
-  const unavailable: string[] = [];
+  const unavailable: { reason: ProblemReason; message: string }[] = [];
   let longestFunctionTimeout = 0;
   for (const [fn, weight] of [...wanted].sort(([a], [b]) => compareStrings(a, b))) {
     // A zero-weight backend takes no traffic; it needs no cluster.
@@ -469,8 +469,7 @@ function planAction(
     const found = ctx.functions.get(`${plan.org}/${fn}`);
     const target = functionTarget(plan.org, fn, found);
     if (target.kind === "unavailable") {
-      note(target.reason, `${target.message}; calls routed to it get a 503 until it is ready`);
-      unavailable.push(target.message);
+      unavailable.push({ reason: target.reason, message: target.message });
       continue;
     }
     if (target.ignored.length > 0) {
@@ -491,11 +490,23 @@ function planAction(
     );
     backends.push({ cluster: functionClusterName(plan.org, fn), weight, org: plan.org, function: fn });
   }
+  // With other backends ready, an unready one's share goes to them; with none, calls get a 503.
+  for (const { reason, message } of unavailable) {
+    note(
+      reason,
+      backends.length > 0
+        ? `${message}; its share of calls goes to the other backends until it is ready`
+        : `${message}; calls get a 503 until it is ready`,
+    );
+  }
   if (backends.length === 0) {
     return {
       kind: "direct",
       status: 503,
-      message: unavailable.length > 0 ? unavailable.join("; ") : `endpoint "${plan.name}" has no function`,
+      message:
+        unavailable.length > 0
+          ? unavailable.map((u) => u.message).join("; ")
+          : `endpoint "${plan.name}" has no function`,
     };
   }
   const forward: ActionIR = {
