@@ -3,7 +3,7 @@ import type { DiscoveryRequest } from "@dispatch/proto/envoy";
 import type { CachedResource } from "../cache/cached-resource.js";
 import type { SnapshotCache } from "../cache/snapshot-cache.js";
 import type { NackTracker } from "./nack-tracker.js";
-import { heldReferences, inPushOrder, isFullStateType, mayPush, refKey } from "./push-rules.js";
+import { heldReferences, inPushOrder, mayPush, refKey } from "./push-rules.js";
 import {
   type AckEvent,
   AdsProtocolError,
@@ -68,9 +68,9 @@ interface TypeState {
  *   the refused content is never sent to that node again;
  * - one response per type is in flight at a time; responses go out in push
  *   order (CDS, EDS, LDS, RDS), a route configuration only once the clusters
- *   it names have been answered, and a listener or cluster is left out of the
- *   full state (removed) only after every response that added or changed
- *   something, and only once nothing the client holds names it;
+ *   it names have been answered, and a resource gone from the cache is left
+ *   out (for LDS and CDS: removed) only after every response that added or
+ *   changed something, and only once nothing the client holds names it;
  * - a response is sent only when its content changed, or the client asked.
  */
 export function createSotwSession(ctx: SessionContext): AdsSession {
@@ -122,13 +122,13 @@ export function createSotwSession(ctx: SessionContext): AdsSession {
         if (held) out.set(name, held);
       }
     }
-    if (isFullStateType(st.typeUrl)) {
-      // Removal by omission: in the first pass nothing is removed; in the
-      // second, only what nothing the client holds still names.
-      for (const [name, held] of st.acked) {
-        if (out.has(name) || !covers(st.sub, name)) continue;
-        if (pass === 1 || referenced.has(refKey(st.typeUrl, name))) out.set(name, held);
-      }
+    // A resource gone from the cache stays in the content while the client may
+    // still use it: in the first pass always (removals come last), in the
+    // second while something the client holds names it. For LDS and CDS,
+    // leaving it out removes it; for the others it only stops being updated.
+    for (const [name, held] of st.acked) {
+      if (out.has(name) || current.has(name) || !covers(st.sub, name)) continue;
+      if (pass === 1 || referenced.has(refKey(st.typeUrl, name))) out.set(name, held);
     }
     return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   };

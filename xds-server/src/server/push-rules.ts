@@ -29,11 +29,6 @@ export function inPushOrder(typeUrls: Iterable<string>): string[] {
   return [...typeUrls].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** Types whose SotW responses carry the full state: leaving a resource out removes it. */
-export function isFullStateType(typeUrl: string): boolean {
-  return typeUrl === LISTENER_TYPE_URL || typeUrl === CLUSTER_TYPE_URL;
-}
-
 /**
  * Whether `resource` may be sent to the client now. Routes are not warmed by
  * a proxy (xds_protocol "Resource warming"): a route configuration waits until
