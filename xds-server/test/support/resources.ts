@@ -84,7 +84,7 @@ export function routes(name: string, clusters: Record<string, number>, domains =
 }
 
 /** An EDS cluster over ADS, round robin. */
-export function cluster(name: string): ResourceInput {
+export function cluster(name: string, connectTimeoutSeconds = 5): ResourceInput {
   return {
     typeUrl: CLUSTER_TYPE_URL,
     name,
@@ -94,7 +94,7 @@ export function cluster(name: string): ResourceInput {
       clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS },
       edsClusterConfig: { edsConfig: ads },
       lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
-      connectTimeout: { seconds: 5n },
+      connectTimeout: { seconds: BigInt(connectTimeoutSeconds) },
     }),
   };
 }
