@@ -47,7 +47,9 @@ export function functionLoadAssignment(ir: FunctionClusterIR): ClusterLoadAssign
     clusterName: ir.name,
     endpoints: [
       {
-        // gRPC clients skip localities without a weight; Envoy ignores it here.
+        // gRPC clients refuse a locality that is not set and skip one without a
+        // weight; Envoy ignores both here.
+        locality: {},
         loadBalancingWeight: 1,
         lbEndpoints: ir.endpoints.map((address) =>
           create(LbEndpointSchema, {

@@ -109,6 +109,7 @@ export function endpoints(name: string, ports: number[]): ResourceInput {
       clusterName: name,
       endpoints: [
         {
+          locality: {},
           loadBalancingWeight: 1,
           lbEndpoints: ports.map((port) => ({
             hostIdentifier: {
