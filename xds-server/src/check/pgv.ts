@@ -2,6 +2,7 @@ import {
   type DescEnum,
   type DescField,
   type DescMessage,
+  type DescOneof,
   getOption,
   hasOption,
   type Message,
@@ -66,16 +67,44 @@ function join(path: string, name: string): string {
   return path === "" ? name : `${path}.${name}`;
 }
 
+// Options are decoded from the descriptors on every getOption: read each once.
+const fieldRules = new WeakMap<DescField, FieldRules | null>();
+const messageDisabled = new WeakMap<DescMessage, boolean>();
+const requiredOneofs = new WeakMap<DescMessage, DescOneof[]>();
+
 function rulesOf(field: DescField): FieldRules | undefined {
-  return hasOption(field, validateRules) ? getOption(field, validateRules) : undefined;
+  let rules = fieldRules.get(field);
+  if (rules === undefined) {
+    rules = hasOption(field, validateRules) ? getOption(field, validateRules) : null;
+    fieldRules.set(field, rules);
+  }
+  return rules ?? undefined;
+}
+
+function isDisabled(desc: DescMessage): boolean {
+  let disabled = messageDisabled.get(desc);
+  if (disabled === undefined) {
+    disabled = hasOption(desc, validateDisabled) && getOption(desc, validateDisabled);
+    messageDisabled.set(desc, disabled);
+  }
+  return disabled;
+}
+
+function oneofsRequired(desc: DescMessage): DescOneof[] {
+  let oneofs = requiredOneofs.get(desc);
+  if (!oneofs) {
+    oneofs = desc.oneofs.filter((o) => hasOption(o, validateRequired) && getOption(o, validateRequired));
+    requiredOneofs.set(desc, oneofs);
+  }
+  return oneofs;
 }
 
 function walkMessage(msg: ReflectMessage, path: string, walk: Walk): void {
   const desc = msg.desc;
   if (walk.out.length >= maxViolations) return;
-  if (hasOption(desc, validateDisabled) && getOption(desc, validateDisabled)) return;
-  for (const oneof of desc.oneofs) {
-    if (hasOption(oneof, validateRequired) && getOption(oneof, validateRequired) && !msg.oneofCase(oneof)) {
+  if (isDisabled(desc)) return;
+  for (const oneof of oneofsRequired(desc)) {
+    if (!msg.oneofCase(oneof)) {
       report(
         walk,
         join(path, oneof.name),

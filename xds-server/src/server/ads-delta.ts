@@ -52,6 +52,8 @@ export function createDeltaSession(ctx: SessionContext): AdsSession {
   const states = new Map<string, TypeState>();
   let node: NodeInfo | undefined;
   let nonceCounter = 0;
+  // Refusals are remembered per node; a client without a node id only for its own stream.
+  const trackerKey = () => (node?.id ? `node:${node.id}` : `stream:${ctx.streamId}`);
 
   const view: ClientView = {
     subscription: (t) => states.get(t)?.sub,
@@ -74,8 +76,8 @@ export function createDeltaSession(ctx: SessionContext): AdsSession {
       removed: flight.removals,
     };
     if (error) {
-      for (const r of flight.upserts) ctx.tracker.reject(node.id, st.typeUrl, `${r.name}@${r.version}`);
-      for (const name of flight.removals) ctx.tracker.reject(node.id, st.typeUrl, `${name}@`);
+      for (const r of flight.upserts) ctx.tracker.reject(trackerKey(), st.typeUrl, `${r.name}@${r.version}`);
+      for (const name of flight.removals) ctx.tracker.reject(trackerKey(), st.typeUrl, `${name}@`);
       ctx.onNack?.({ ...event, code: error.code, message: error.message.slice(0, maxNackMessageLength) });
       return;
     }
@@ -99,7 +101,7 @@ export function createDeltaSession(ctx: SessionContext): AdsSession {
     for (const r of candidates) {
       const forced = st.force.has(r.name);
       if (!forced && st.acked.get(r.name)?.version === r.version) continue;
-      if (ctx.tracker.isRejected(node.id, st.typeUrl, `${r.name}@${r.version}`)) {
+      if (ctx.tracker.isRejected(trackerKey(), st.typeUrl, `${r.name}@${r.version}`)) {
         st.force.delete(r.name);
         continue;
       }
@@ -121,7 +123,7 @@ export function createDeltaSession(ctx: SessionContext): AdsSession {
     const out: string[] = [];
     for (const name of st.acked.keys()) {
       if (current.has(name) || !covers(st.sub, name) || referenced.has(refKey(st.typeUrl, name))) continue;
-      if (ctx.tracker.isRejected(node.id, st.typeUrl, `${name}@`)) continue;
+      if (ctx.tracker.isRejected(trackerKey(), st.typeUrl, `${name}@`)) continue;
       out.push(name);
     }
     return out;

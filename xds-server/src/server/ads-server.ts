@@ -78,6 +78,7 @@ export async function startAdsServer(options: AdsServerOptions): Promise<AdsServ
   const tracker = options.tracker ?? createNackTracker();
   const encoder = createResponseEncoder(options.identifier ?? "dispatch-xds-server");
   const sessions = new Set<AdsSession>();
+  let streams = 0;
   const calls = new Set<ServerDuplexStream<unknown, Uint8Array>>();
 
   const serve = (protocol: "sotw" | "delta") => (call: ServerDuplexStream<unknown, Uint8Array>) => {
@@ -90,9 +91,12 @@ export async function startAdsServer(options: AdsServerOptions): Promise<AdsServ
       return;
     }
     const context = {
+      streamId: ++streams,
       cache,
       tracker,
       encoder,
+      // Each stream has at most one response per type in flight, so what
+      // grpc-js buffers for a slow reader stays bounded.
       send: (bytes: Uint8Array) => {
         call.write(bytes);
       },
@@ -102,11 +106,14 @@ export async function startAdsServer(options: AdsServerOptions): Promise<AdsServ
     const session = protocol === "sotw" ? createSotwSession(context) : createDeltaSession(context);
     sessions.add(session);
     calls.add(call);
+    let closed = false;
     const done = () => {
+      closed = true;
       sessions.delete(session);
       calls.delete(call);
     };
     call.on("data", (request: unknown) => {
+      if (closed) return;
       try {
         session.handle(request);
       } catch (err) {

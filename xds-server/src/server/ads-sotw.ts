@@ -20,6 +20,8 @@ import type { createResponseEncoder } from "./wire.js";
 
 /** What a session needs from the server. */
 export interface SessionContext {
+  /** Unique per stream within the server. */
+  streamId: number;
   cache: SnapshotCache;
   tracker: NackTracker;
   encoder: ReturnType<typeof createResponseEncoder>;
@@ -77,6 +79,8 @@ export function createSotwSession(ctx: SessionContext): AdsSession {
   const states = new Map<string, TypeState>();
   let node: NodeInfo | undefined;
   let nonceCounter = 0;
+  // Refusals are remembered per node; a client without a node id only for its own stream.
+  const trackerKey = () => (node?.id ? `node:${node.id}` : `stream:${ctx.streamId}`);
 
   const view: ClientView = {
     subscription: (t) => states.get(t)?.sub,
@@ -99,7 +103,7 @@ export function createSotwSession(ctx: SessionContext): AdsSession {
       removed: [...st.acked.keys()].filter((name) => !flight.content.some((r) => r.name === name)),
     };
     if (error) {
-      ctx.tracker.reject(node.id, st.typeUrl, `sotw:${flight.key}`);
+      ctx.tracker.reject(trackerKey(), st.typeUrl, `sotw:${flight.key}`);
       ctx.onNack?.({ ...event, code: error.code, message: error.message.slice(0, maxNackMessageLength) });
     } else {
       st.acked = new Map(flight.content.map((r) => [r.name, r]));
@@ -139,7 +143,7 @@ export function createSotwSession(ctx: SessionContext): AdsSession {
     const key = contentKey(resources);
     if (!st.respond && key === st.lastKey) return;
     st.respond = false;
-    if (ctx.tracker.isRejected(node.id, st.typeUrl, `sotw:${key}`)) return;
+    if (ctx.tracker.isRejected(trackerKey(), st.typeUrl, `sotw:${key}`)) return;
     const nonce = String(++nonceCounter);
     st.inFlight = { nonce, content: resources, key };
     st.lastNonce = nonce;
