@@ -93,11 +93,9 @@ export function createDeltaSession(ctx: SessionContext): AdsSession {
     if (!node) return { resources: [], absent: [] };
     const current = ctx.cache.get(st.typeUrl);
     const resources: CachedResource[] = [];
-    const candidates = st.sub.wildcard ? [...current.values()] : [];
-    for (const name of st.sub.wildcard ? st.force : new Set([...st.sub.names, ...st.force])) {
-      const r = current.get(name);
-      if (r && !st.sub.wildcard) candidates.push(r);
-    }
+    const candidates = st.sub.wildcard
+      ? [...current.values()]
+      : [...new Set([...st.sub.names, ...st.force])].flatMap((name) => current.get(name) ?? []);
     for (const r of candidates) {
       const forced = st.force.has(r.name);
       if (!forced && st.acked.get(r.name)?.version === r.version) continue;
