@@ -63,8 +63,9 @@ const xRateLimitHeaders = envoyEnum(
  *    (or refused, 403, for an origin it does not allow), never forwarded;
  * 3. the call itself: with token auth one route per accepted token (the
  *    Authorization header must equal `Bearer <token>`) and then
- *    `unauthorized`, a 401 for everything else; with JWT auth the route
- *    names its requirement; else one route.
+ *    `unauthorized`, a 401 for everything else (a rate limit, a bucket per
+ *    route, is then per token); with JWT auth the route names its
+ *    requirement; else one route.
  */
 export function translateRoutes(ir: IngressIR): {
   routeConfiguration: RouteConfiguration;
