@@ -1,4 +1,4 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary, toJson } from "@bufbuild/protobuf";
 import { EndpointSchema, FunctionSchema, Phase } from "@dispatch/proto";
 import {
   CLUSTER_TYPE_URL,
@@ -10,6 +10,7 @@ import {
   ROUTE_TYPE_URL,
   type RouteConfiguration,
   RouteConfigurationSchema,
+  registry,
 } from "@dispatch/proto/envoy";
 import { ConfigurationError } from "@dispatch/server-kit";
 import test from "ava";
@@ -19,6 +20,7 @@ import {
   type IngressSnapshot,
   resolveTranslateOptions,
   translateIngress,
+  translateIrToEnvoy,
   type XdsResource,
 } from "../src/index.js";
 import { fixtureOptions, readyFunction, snapshotOf } from "./support/snapshot.js";
@@ -262,6 +264,41 @@ test("a JWT provider that breaks a rule is traced to its endpoint", (t) => {
 function hasProvider(r: XdsResource): boolean {
   return Buffer.from(toBinary(ListenerSchema, r.message as never)).includes("default/secure");
 }
+
+test("a provider whose key set is inline is configured with local JWKS and no fetch", (t) => {
+  const result = translateIngress(
+    snapshotOf({
+      endpoints: [
+        {
+          meta: { name: "s", org: "default" },
+          spec: {
+            function: "f",
+            paths: ["/s"],
+            auth: { jwt: { issuer: "i", jwksUri: "https://keys.example/jwks" } },
+          },
+        },
+      ],
+      functions: [readyFunction("f", ["http://10.0.0.1:1"])],
+    }),
+    options,
+    check,
+  );
+  const [provider] = result.ir.jwtProviders;
+  if (!provider) return t.fail("no provider");
+  const keys = JSON.stringify({ keys: [{ kty: "oct", k: "c2VjcmV0" }] });
+  const envoy = translateIrToEnvoy({
+    ...result.ir,
+    jwtProviders: [{ ...provider, jwks: { kind: "inline", json: keys } }],
+    jwksClusters: [],
+  });
+  const [listener] = envoy.listeners;
+  if (!listener) return t.fail("no listener");
+  t.deepEqual(checkMessage(ListenerSchema, listener), []);
+  const json = JSON.stringify(toJson(ListenerSchema, listener, { registry }));
+  t.true(json.includes(JSON.stringify({ localJwks: { inlineString: keys } }).slice(1, -1)));
+  t.false(json.includes("remoteJwks"));
+  t.false(envoy.clusters.some((c) => c.name.startsWith("jwks/")));
+});
 
 test("endpoints of other orgs live under /<org>, and their functions see their own paths", (t) => {
   const result = translateIngress(

@@ -48,7 +48,7 @@ export interface VirtualHostIR {
 /** How a route matches the request path. Regexes are RE2 and match the whole path. */
 export type PathMatchIR =
   | { kind: "exact"; path: string }
-  /** The path equals `prefix` or continues it after a "/"; "/" matches every path. */
+  /** The path starts with `prefix`, which ends with "/" ("/" matches every path). */
   | { kind: "prefix"; prefix: string }
   | { kind: "regex"; regex: string };
 
@@ -168,14 +168,23 @@ export interface JwtProviderIR {
   issuer: string;
   /** Sorted; empty accepts any audience. */
   audiences: string[];
-  jwksUri: string;
-  /** The {@link JwksClusterIR} the keys are fetched through. */
-  jwksCluster: string;
-  /** How long fetched keys are kept. */
-  jwksCacheMs: number;
-  /** The deadline of one JWKS fetch. */
-  jwksFetchTimeoutMs: number;
+  jwks: JwksIR;
 }
+
+/** Where a provider's keys come from. */
+export type JwksIR =
+  | {
+      kind: "remote";
+      uri: string;
+      /** The {@link JwksClusterIR} the keys are fetched through. */
+      cluster: string;
+      /** How long fetched keys are kept. */
+      cacheMs: number;
+      /** The deadline of one fetch. */
+      fetchTimeoutMs: number;
+    }
+  /** The key set itself (JSON with "keys"), for issuers the data plane cannot reach. */
+  | { kind: "inline"; json: string };
 
 /** An upstream for fetching JWKS documents: a DNS name (or IP) and port, over TLS for https. */
 export interface JwksClusterIR {

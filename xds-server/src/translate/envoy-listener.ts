@@ -13,7 +13,7 @@ import {
   LocalRateLimitSchema,
   RouterSchema,
 } from "@dispatch/proto/envoy";
-import type { IngressIR, JwtProviderIR } from "../ir/ir.js";
+import type { IngressIR, JwksIR, JwtProviderIR } from "../ir/ir.js";
 import { adsConfigSource, envoyEnum, socketAddress } from "./envoy-common.js";
 
 /** HTTP filter names, which are also the keys of per-route configs. */
@@ -119,19 +119,7 @@ function jwtAuthentication(providers: JwtProviderIR[]) {
         {
           issuer: p.issuer,
           audiences: p.audiences,
-          jwksSourceSpecifier: {
-            case: "remoteJwks" as const,
-            value: {
-              httpUri: {
-                uri: p.jwksUri,
-                httpUpstreamType: { case: "cluster" as const, value: p.jwksCluster },
-                timeout: durationFromMs(p.jwksFetchTimeoutMs),
-              },
-              cacheDuration: durationFromMs(p.jwksCacheMs),
-              // Keys are fetched when the listener starts, not on the first call.
-              asyncFetch: {},
-            },
-          },
+          jwksSourceSpecifier: jwksSource(p.jwks),
           // The verified token is not passed on to the function.
           forward: false,
         },
@@ -143,6 +131,28 @@ function jwtAuthentication(providers: JwtProviderIR[]) {
     // Browsers send preflights without credentials.
     bypassCorsPreflight: true,
   });
+}
+
+function jwksSource(jwks: JwksIR) {
+  if (jwks.kind === "inline") {
+    return {
+      case: "localJwks" as const,
+      value: { specifier: { case: "inlineString" as const, value: jwks.json } },
+    };
+  }
+  return {
+    case: "remoteJwks" as const,
+    value: {
+      httpUri: {
+        uri: jwks.uri,
+        httpUpstreamType: { case: "cluster" as const, value: jwks.cluster },
+        timeout: durationFromMs(jwks.fetchTimeoutMs),
+      },
+      cacheDuration: durationFromMs(jwks.cacheMs),
+      // Keys are fetched when the listener starts, not on the first call.
+      asyncFetch: {},
+    },
+  };
 }
 
 /**

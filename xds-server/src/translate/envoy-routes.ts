@@ -193,14 +193,7 @@ function pathMatch(route: RouteIR, headers: HeaderMatcher[]): RouteMatch {
         headers,
       });
     case "prefix":
-      // path_separated_prefix cannot be "/" (nor end with one): the root is a plain prefix.
-      return create(RouteMatchSchema, {
-        pathSpecifier:
-          m.prefix === "/"
-            ? { case: "prefix", value: "/" }
-            : { case: "pathSeparatedPrefix", value: m.prefix },
-        headers,
-      });
+      return create(RouteMatchSchema, { pathSpecifier: { case: "prefix", value: m.prefix }, headers });
   }
 }
 

@@ -14,7 +14,9 @@ const kindRank = { exact: 0, regex: 1, prefix: 2 } as const;
 
 /**
  * Match order within a virtual host (the proxy takes the first route that
- * matches): exact paths, then regexes, then prefixes longest first; at the
+ * matches): other orgs' routes (served under `/<org>`) before the default
+ * org's, so that the default org cannot shadow another org's paths; then
+ * exact paths, regexes, and prefixes longest first; at the
  * same path, a host's own routes before those it shares with every host (the
  * host's owner decides what its paths do), then routes that name methods
  * before those for every method. The rest only makes the order total, so it
@@ -22,6 +24,7 @@ const kindRank = { exact: 0, regex: 1, prefix: 2 } as const;
  */
 export function compareRoutes(a: RouteForOrder, b: RouteForOrder): number {
   return (
+    Number(a.route.stripPrefix === undefined) - Number(b.route.stripPrefix === undefined) ||
     kindRank[a.route.match.kind] - kindRank[b.route.match.kind] ||
     matchLength(b.route.match) - matchLength(a.route.match) ||
     compareStrings(matchValue(a.route.match), matchValue(b.route.match)) ||

@@ -3,9 +3,9 @@ import { checkRe2, parsePath } from "./paths.js";
 
 test("paths: exact, prefix and regex, at the root and under an org", (t) => {
   t.deepEqual(parsePath("/hello", undefined), { ok: true, match: { kind: "exact", path: "/hello" } });
-  t.deepEqual(parsePath("/hello/*", undefined), { ok: true, match: { kind: "prefix", prefix: "/hello" } });
+  t.deepEqual(parsePath("/hello/*", undefined), { ok: true, match: { kind: "prefix", prefix: "/hello/" } });
   t.deepEqual(parsePath("/*", undefined), { ok: true, match: { kind: "prefix", prefix: "/" } });
-  t.deepEqual(parsePath("/*", "/acme"), { ok: true, match: { kind: "prefix", prefix: "/acme" } });
+  t.deepEqual(parsePath("/*", "/acme"), { ok: true, match: { kind: "prefix", prefix: "/acme/" } });
   t.deepEqual(parsePath("~^/items/[0-9]+$", undefined), {
     ok: true,
     match: { kind: "regex", regex: "^/items/[0-9]+$" },

@@ -20,8 +20,9 @@ export type ParsedPath = { ok: true; match: PathMatchIR } | { ok: false; message
 const pathChars = /^[A-Za-z0-9\-._~!$&'()+,;=:@/]*$/;
 
 /**
- * Parses one entry of `spec.paths`: `/exact`, `/prefix/*` (the prefix itself and
- * everything below it) or `~regex` (RE2, matched against the whole path). With
+ * Parses one entry of `spec.paths`: `/exact`, `/prefix/*` (every path under
+ * `/prefix/`) or `~regex` (RE2, matched against the whole path), as
+ * `@dispatch/proto`'s endpoint routing rules read them. With
  * `orgPrefix` (another org's endpoint without hosts) the path is served under it:
  * `/hello` becomes `/acme/hello`, and a regex `^/items/[0-9]+$` matches
  * `/acme/items/7`.
@@ -59,10 +60,7 @@ export function parsePath(spec: string, orgPrefix: string | undefined): ParsedPa
   if (prefix && path.endsWith("/")) {
     return { ok: false, message: `"${spec}": write a prefix as "/path/*", with one "/" before the "*"` };
   }
-  if (prefix) {
-    const full = `${base}${path}`;
-    return { ok: true, match: { kind: "prefix", prefix: full === "" ? "/" : full } };
-  }
+  if (prefix) return { ok: true, match: { kind: "prefix", prefix: `${base}${path}/` } };
   return { ok: true, match: { kind: "exact", path: `${base}${path}` } };
 }
 

@@ -79,10 +79,13 @@ export function planAuth(
       endpoint: endpoint.key,
       issuer: jwt.issuer,
       audiences: sortedUnique(jwt.audiences),
-      jwksUri: jwks.uri,
-      jwksCluster: cluster.name,
-      jwksCacheMs: ctx.options.jwksCacheMs,
-      jwksFetchTimeoutMs: ctx.options.jwksFetchTimeoutMs,
+      jwks: {
+        kind: "remote",
+        uri: jwks.uri,
+        cluster: cluster.name,
+        cacheMs: ctx.options.jwksCacheMs,
+        fetchTimeoutMs: ctx.options.jwksFetchTimeoutMs,
+      },
     },
     cluster,
   };
