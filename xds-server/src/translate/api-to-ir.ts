@@ -219,6 +219,8 @@ function jwt(accepted: EndpointPlan[]): { jwtProviders: JwtProviderIR[]; jwksClu
   for (const plan of accepted) {
     if (!plan.jwt) continue;
     providers.push(plan.jwt.provider);
+    // An inline key set needs no cluster to fetch it through.
+    if (!plan.jwt.cluster) continue;
     const cluster = clusters.get(plan.jwt.cluster.name) ?? { ...plan.jwt.cluster, usedBy: [] };
     cluster.usedBy.push(plan.key);
     clusters.set(cluster.name, cluster);

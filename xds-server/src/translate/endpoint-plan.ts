@@ -54,7 +54,7 @@ export interface EndpointPlan {
   auth: AuthIR;
   rateLimit?: RateLimitIR;
   action: ActionIR;
-  jwt?: { provider: JwtProviderIR; cluster: Omit<JwksClusterIR, "usedBy"> };
+  jwt?: { provider: JwtProviderIR; cluster?: Omit<JwksClusterIR, "usedBy"> };
   problems: EndpointProblem[];
   /** False when a problem keeps every route of the endpoint out. */
   served: boolean;

@@ -16,7 +16,8 @@ import type { IngressSnapshot } from "./snapshot.js";
 /** How an endpoint's callers authenticate, and for JWT the provider and the upstream its keys come from. */
 export interface PlannedAuth {
   auth: AuthIR;
-  jwt?: { provider: JwtProviderIR; cluster: Omit<JwksClusterIR, "usedBy"> };
+  /** The provider, and the cluster its keys are fetched through (none for an inline key set). */
+  jwt?: { provider: JwtProviderIR; cluster?: Omit<JwksClusterIR, "usedBy"> };
 }
 
 /**
@@ -57,6 +58,20 @@ export function planAuth(
       ok = false;
     }
   });
+  if (jwt.jwks !== "") {
+    // The control plane checked it is a key set (JSON with "keys"), and not with jwks_uri too.
+    if (!ok) return planned;
+    planned.jwt = {
+      provider: {
+        name: endpoint.key,
+        endpoint: endpoint.key,
+        issuer: jwt.issuer,
+        audiences: sortedUnique(jwt.audiences),
+        jwks: { kind: "inline", json: jwt.jwks },
+      },
+    };
+    return planned;
+  }
   const jwks = parseJwksUri(jwt.jwksUri);
   if (!jwks) {
     invalid(
