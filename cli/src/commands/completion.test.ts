@@ -34,7 +34,7 @@ test("completion bash: offers every command, subcommand, flag and kind", (t) => 
   ]) {
     t.regex(script, new RegExp(`words="[^"]*\\b${word}\\b`), word);
   }
-  t.regex(script, /" create"\) words="function fn secret organization org token/);
+  t.regex(script, /" create"\) words="function fn endpoint api secret organization org token/);
   t.regex(script, /" update"\) words="function fn [^"]*\bsecret secrets\b/);
   t.regex(script, /" context"\) words="use set delete"/);
   t.regex(script, /" get"\) words="[^"]*\bfunctions fn fns\b[^"]*\bapi apis\b/);
