@@ -241,7 +241,7 @@ async function handle(
         headers: [["location", redirectLocation(view, action, route.match.path)]],
       });
     case "forward":
-      return forward(req, res, options, snapshot, {
+      return forward(res, options, snapshot, {
         action,
         levels,
         prepared,
@@ -278,7 +278,6 @@ interface ForwardContext {
 }
 
 async function forward(
-  req: IncomingMessage,
   res: ServerResponse,
   options: ProxyOptions,
   snapshot: GatewaySnapshot,

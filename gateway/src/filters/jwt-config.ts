@@ -1,3 +1,4 @@
+import { createPublicKey, type JsonWebKey } from "node:crypto";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { JwtAuthentication, JwtProvider, JwtRequirement } from "@dispatch/proto/envoy";
 import { createLocalJWKSet, type JSONWebKeySet } from "jose";
@@ -264,10 +265,28 @@ export function parseJwks(text: string): JSONWebKeySet {
   if (typeof value !== "object" || value === null || !Array.isArray((value as { keys?: unknown }).keys)) {
     throw new ConfigError("", 'the JWKS must be a JSON object with a "keys" array');
   }
+  const jwks = value as JSONWebKeySet;
+  if (jwks.keys.length === 0) throw new ConfigError("", "the JWKS has no keys");
+  jwks.keys.forEach((key, i) => {
+    // Each key must be one node:crypto can load, as Envoy refuses a JWKS with a key it cannot parse.
+    try {
+      if (key.kty === "oct") {
+        if (typeof key.k !== "string" || key.k === "") throw new Error('an "oct" key needs "k"');
+      } else {
+        createPublicKey({ key: key as JsonWebKey, format: "jwk" });
+      }
+    } catch (error) {
+      const kid = typeof key.kid === "string" ? ` (kid ${JSON.stringify(key.kid)})` : "";
+      throw new ConfigError(
+        "",
+        `the JWKS is malformed: key ${i}${kid} cannot be loaded: ${(error as Error).message}`,
+      );
+    }
+  });
   try {
-    createLocalJWKSet(value as JSONWebKeySet);
+    createLocalJWKSet(jwks);
   } catch (error) {
     throw new ConfigError("", `the JWKS is malformed: ${(error as Error).message}`);
   }
-  return value as JSONWebKeySet;
+  return jwks;
 }

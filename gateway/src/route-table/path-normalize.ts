@@ -50,7 +50,7 @@ export function normalizePath(
 }
 
 function normalizeEscapes(path: string): string {
-  return path.replace(/%([0-9A-Fa-f]{2})/g, (whole, hex: string) => {
+  return path.replace(/%([0-9A-Fa-f]{2})/g, (_whole, hex: string) => {
     const c = String.fromCharCode(Number.parseInt(hex, 16));
     return unreserved.test(c) ? c : `%${hex.toUpperCase()}`;
   });

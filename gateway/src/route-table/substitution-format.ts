@@ -93,9 +93,10 @@ function operator(name: string, arg: string | undefined, path: string): (context
     case "START_TIME":
       return (c) => c.startTime.toISOString();
     case "DOWNSTREAM_REMOTE_ADDRESS":
-      return needsNoArg(
-        (c) =>
-          (c.remoteAddress.includes(":") ? `[${c.remoteAddress}]` : c.remoteAddress) + `:${c.remotePort}`,
+      return needsNoArg((c) =>
+        c.remoteAddress.includes(":")
+          ? `[${c.remoteAddress}]:${c.remotePort}`
+          : `${c.remoteAddress}:${c.remotePort}`,
       );
     case "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT":
       return needsNoArg((c) => c.remoteAddress);
