@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { JwtAuthenticationSchema } from "@dispatch/proto/envoy";
 import test from "ava";
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";

@@ -1,0 +1,77 @@
+/** Test scaffolding: a gateway wired to an ADS responder, and Envoy configs for it. */
+import {
+  CLUSTER_TYPE_URL,
+  type Cluster,
+  type ClusterLoadAssignment,
+  ClusterLoadAssignmentSchema,
+  ClusterSchema,
+  ENDPOINT_TYPE_URL,
+  LISTENER_TYPE_URL,
+  type Listener,
+  ListenerSchema,
+  ROUTE_TYPE_URL,
+  type RouteConfiguration,
+  RouteConfigurationSchema,
+} from "@dispatch/proto/envoy";
+import { type Gateway, type GatewayOptions, type GatewaySnapshot, startGateway } from "../../src/index.js";
+import type { AccessLogEntry } from "../../src/proxy/access-log.js";
+import type { AdsResponder } from "./ads-responder.js";
+
+/** Puts a whole config on the responder: listeners, routes, clusters, endpoints. */
+export function serve(
+  ads: AdsResponder,
+  config: {
+    listeners?: Listener[];
+    routes?: RouteConfiguration[];
+    clusters?: Cluster[];
+    endpoints?: ClusterLoadAssignment[];
+  },
+): void {
+  // Dependencies first, as an ADS server orders a push.
+  if (config.clusters) ads.set(CLUSTER_TYPE_URL, ClusterSchema, config.clusters);
+  if (config.endpoints)
+    ads.set(ENDPOINT_TYPE_URL, ClusterLoadAssignmentSchema, config.endpoints, (m) => m.clusterName);
+  if (config.listeners) ads.set(LISTENER_TYPE_URL, ListenerSchema, config.listeners);
+  if (config.routes) ads.set(ROUTE_TYPE_URL, RouteConfigurationSchema, config.routes);
+}
+
+export interface TestGateway {
+  readonly gateway: Gateway;
+  readonly accessLog: AccessLogEntry[];
+  readonly logs: string[];
+}
+
+/** A gateway for a test: quick reconnects, logs kept for assertions. */
+export async function startTestGateway(
+  ads: AdsResponder,
+  extra: Partial<GatewayOptions> = {},
+): Promise<TestGateway> {
+  const accessLog: AccessLogEntry[] = [];
+  const logs: string[] = [];
+  const gateway = await startGateway({
+    ads: { address: ads.address, nodeId: "test-gateway" },
+    listen: { port: 0 },
+    accessLog: (entry) => accessLog.push(entry),
+    log: (message, error) => logs.push(error ? `${message}: ${String(error)}` : message),
+    backoff: { initialMs: 20, maxMs: 500, jitter: 0.5 },
+    ...extra,
+  });
+  return { gateway, accessLog, logs };
+}
+
+/** Resolves with the first snapshot (current or coming) that satisfies `predicate`. */
+export function snapshotWhere(
+  gateway: Gateway,
+  predicate: (snapshot: GatewaySnapshot) => boolean,
+): Promise<GatewaySnapshot> {
+  const now = gateway.snapshot();
+  if (predicate(now)) return Promise.resolve(now);
+  return new Promise((resolve) => {
+    const stop = gateway.onEvent((event) => {
+      if (event.kind === "snapshot" && predicate(event.snapshot)) {
+        stop();
+        resolve(event.snapshot);
+      }
+    });
+  });
+}
