@@ -15,7 +15,8 @@ import {
 } from "@dispatch/proto/envoy";
 import { type Gateway, type GatewayOptions, type GatewaySnapshot, startGateway } from "../../src/index.js";
 import type { AccessLogEntry } from "../../src/proxy/access-log.js";
-import type { AdsResponder } from "./ads-responder.js";
+import { type AdsResponder, startAdsResponder } from "./ads-responder.js";
+import { startUpstream, type Upstream } from "./http.js";
 
 /** Puts a whole config on the responder: listeners, routes, clusters, endpoints. */
 export function serve(
@@ -74,4 +75,31 @@ export function snapshotWhere(
       }
     });
   });
+}
+
+/** What a test serves: any of the four resource lists. */
+export type ServeConfig = Parameters<typeof serve>[1];
+
+/**
+ * A gateway with upstreams and an ADS responder for one test, all closed when
+ * the test ends. `build` makes the config from the upstreams (their ports).
+ */
+export async function withGateway(
+  t: { teardown(fn: () => Promise<void> | void): void },
+  upstreamNames: readonly string[],
+  build: (upstreams: Record<string, Upstream>) => ServeConfig,
+  extra: Partial<GatewayOptions> = {},
+): Promise<TestGateway & { upstreams: Record<string, Upstream>; ads: AdsResponder; url: string }> {
+  const upstreams: Record<string, Upstream> = {};
+  for (const name of upstreamNames) upstreams[name] = await startUpstream(name);
+  const ads = await startAdsResponder();
+  serve(ads, build(upstreams));
+  const started = await startTestGateway(ads, extra);
+  t.teardown(async () => {
+    await started.gateway.close(0);
+    await ads.close();
+    for (const upstream of Object.values(upstreams)) await upstream.close();
+  });
+  await started.gateway.ready();
+  return { ...started, upstreams, ads, url: started.gateway.url };
 }
