@@ -9,7 +9,7 @@ const at = (port: number) => [["127.0.0.1", port]] as const;
 const body = (answer: { body: string }) => JSON.parse(answer.body);
 
 test("proxy: host, path, method and headers pick the route; the upstream gets x-forwarded-* and a request id; one access log line", async (t) => {
-  const { url, accessLog, upstreams } = await withGateway(t, ["a", "b"], (u) => ({
+  const { url, accessLog, logEntry, upstreams } = await withGateway(t, ["a", "b"], (u) => ({
     listeners: [listener("http", { routeSpecifier: rds("routes"), useRemoteAddress: true })],
     routes: [
       routeConfig({
@@ -49,8 +49,16 @@ test("proxy: host, path, method and headers pick the route; the upstream gets x-
   t.is(body(await call(`${url}/`, { host: "shop.other.test" })).upstream, "b");
   t.is((await call(`${url}/items`, { host: "unknown.test" })).status, 404);
 
-  const line = accessLog.find((e) => e.path === "/items/1?x=y");
-  t.like(line, { method: "GET", status: 200, route: "reads", cluster: "a", upstream: `127.0.0.1:${upstreams.a?.port}`, attempts: 1, flags: "" });
+  const line = await logEntry((e) => e.path === "/items/1?x=y");
+  t.like(line, {
+    method: "GET",
+    status: 200,
+    route: "reads",
+    cluster: "a",
+    upstream: `127.0.0.1:${upstreams.a?.port}`,
+    attempts: 1,
+    flags: "",
+  });
   t.true((line?.durationMs ?? -1) >= 0);
   t.is(accessLog.filter((e) => e.path === "/items/1?x=y").length, 1);
 });
@@ -75,8 +83,16 @@ test("proxy: weighted clusters split by weight (a header picks the draw), with p
                       case: "weightedClusters",
                       value: {
                         clusters: [
-                          { name: "blue", weight: 90, requestHeadersToAdd: [{ header: { key: "x-variant", value: "stable" } }] },
-                          { name: "green", weight: 10, requestHeadersToAdd: [{ header: { key: "x-variant", value: "canary" } }] },
+                          {
+                            name: "blue",
+                            weight: 90,
+                            requestHeadersToAdd: [{ header: { key: "x-variant", value: "stable" } }],
+                          },
+                          {
+                            name: "green",
+                            weight: 10,
+                            requestHeadersToAdd: [{ header: { key: "x-variant", value: "canary" } }],
+                          },
                         ],
                         randomValueSpecifier: { case: "headerName", value: "x-split" },
                       },
@@ -90,7 +106,10 @@ test("proxy: weighted clusters split by weight (a header picks the draw), with p
       }),
     ],
     clusters: [edsCluster("blue"), edsCluster("green")],
-    endpoints: [loadAssignment("blue", at(u.blue?.port ?? 0)), loadAssignment("green", at(u.green?.port ?? 0))],
+    endpoints: [
+      loadAssignment("blue", at(u.blue?.port ?? 0)),
+      loadAssignment("green", at(u.green?.port ?? 0)),
+    ],
   }));
   const stable = body(await call(`${url}/`, { headers: { "x-split": "89" } }));
   t.is(stable.upstream, "blue");
@@ -98,7 +117,11 @@ test("proxy: weighted clusters split by weight (a header picks the draw), with p
   const canary = body(await call(`${url}/`, { headers: { "x-split": "90" } }));
   t.is(canary.upstream, "green");
   t.is(canary.headers["x-variant"], "canary");
-  t.is(body(await call(`${url}/`, { headers: { "x-split": "199" } })).upstream, "green", "the draw is taken modulo the total weight");
+  t.is(
+    body(await call(`${url}/`, { headers: { "x-split": "199" } })).upstream,
+    "green",
+    "the draw is taken modulo the total weight",
+  );
 });
 
 test("proxy: direct responses, redirects, rewrites and header edits at every level", async (t) => {
@@ -115,9 +138,33 @@ test("proxy: direct responses, redirects, rewrites and header edits at every lev
             domains: ["*"],
             requestHeadersToAdd: [{ header: { key: "x-level", value: "vhost" } }],
             routes: [
-              { match: { pathSpecifier: { case: "path", value: "/ping" } }, action: { case: "directResponse", value: { status: 200, body: { specifier: { case: "inlineString", value: "pong" } } } } },
-              { match: { pathSpecifier: { case: "path", value: "/down" } }, action: { case: "directResponse", value: { status: 503, body: { specifier: { case: "inlineString", value: "the function is not ready" } } } } },
-              { match: { pathSpecifier: { case: "prefix", value: "/old" } }, action: { case: "redirect", value: { schemeRewriteSpecifier: { case: "httpsRedirect", value: true }, pathRewriteSpecifier: { case: "prefixRewrite", value: "/new" } } } },
+              {
+                match: { pathSpecifier: { case: "path", value: "/ping" } },
+                action: {
+                  case: "directResponse",
+                  value: { status: 200, body: { specifier: { case: "inlineString", value: "pong" } } },
+                },
+              },
+              {
+                match: { pathSpecifier: { case: "path", value: "/down" } },
+                action: {
+                  case: "directResponse",
+                  value: {
+                    status: 503,
+                    body: { specifier: { case: "inlineString", value: "the function is not ready" } },
+                  },
+                },
+              },
+              {
+                match: { pathSpecifier: { case: "prefix", value: "/old" } },
+                action: {
+                  case: "redirect",
+                  value: {
+                    schemeRewriteSpecifier: { case: "httpsRedirect", value: true },
+                    pathRewriteSpecifier: { case: "prefixRewrite", value: "/new" },
+                  },
+                },
+              },
               {
                 match: { pathSpecifier: { case: "prefix", value: "/acme" } },
                 requestHeadersToAdd: [
@@ -149,7 +196,9 @@ test("proxy: direct responses, redirects, rewrites and header edits at every lev
   t.is(pong.headers["x-served-by"], "gateway", "a direct response gets the route's response headers");
   const down = await call(`${url}/down`);
   t.is(down.status, 503);
-  t.deepEqual(JSON.parse(down.body), { error: { type: "SystemError", message: "the function is not ready" } });
+  t.deepEqual(JSON.parse(down.body), {
+    error: { type: "SystemError", message: "the function is not ready" },
+  });
   const moved = await call(`${url}/old/page?q=1`, { host: "api.test" });
   t.is(moved.status, 301);
   t.is(moved.headers.location, "https://api.test/new/page?q=1");
@@ -160,13 +209,17 @@ test("proxy: direct responses, redirects, rewrites and header edits at every lev
   const seen = body(forwarded);
   t.is(seen.url, "/hello?x=1");
   t.is(seen.headers.host, "fn.internal");
-  t.is(seen.headers["x-level"], "route, vhost, config", "appended from the most specific level out (joined by the upstream)");
+  t.is(
+    seen.headers["x-level"],
+    "route, vhost, config",
+    "appended from the most specific level out (joined by the upstream)",
+  );
   t.is(seen.headers["x-client"], "127.0.0.1");
   t.is(seen.headers["x-secret"], undefined);
 });
 
 test("proxy: failures are JSON errors: no route, unknown cluster, no healthy host, refused connection", async (t) => {
-  const { url, accessLog } = await withGateway(t, [], () => ({
+  const { url, logEntry } = await withGateway(t, [], () => ({
     listeners: [listener("http", { routeSpecifier: rds("routes") })],
     routes: [
       routeConfig({
@@ -175,7 +228,11 @@ test("proxy: failures are JSON errors: no route, unknown cluster, no healthy hos
           {
             name: "all",
             domains: ["*"],
-            routes: [prefixRoute("/ghost", "ghost"), prefixRoute("/empty", "empty"), prefixRoute("/dead", "dead")],
+            routes: [
+              prefixRoute("/ghost", "ghost"),
+              prefixRoute("/empty", "empty"),
+              prefixRoute("/dead", "dead"),
+            ],
           },
         ],
       }),
@@ -190,12 +247,18 @@ test("proxy: failures are JSON errors: no route, unknown cluster, no healthy hos
     const error = JSON.parse(answer.body).error;
     t.is(error.type, type);
     t.regex(error.message, message);
-    t.is(accessLog.find((e) => e.path === path)?.flags, flag);
+    t.is((await logEntry((e) => e.path === path))?.flags, flag);
   };
   await check("/nowhere", 404, "InputError", /no route matches/, "NR");
   await check("/ghost", 503, "SystemError", /cluster is not configured/, "NC");
   await check("/empty", 503, "SystemError", /no healthy upstream/, "UH");
-  await check("/dead", 503, "SystemError", /upstream connect error or disconnect\/reset before headers\. reset reason: connection failure/, "UF");
+  await check(
+    "/dead",
+    503,
+    "SystemError",
+    /upstream connect error or disconnect\/reset before headers\. reset reason: connection failure/,
+    "UF",
+  );
 });
 
 test("proxy: the listener's local_reply_config shapes the gateway's own answers", async (t) => {
@@ -204,7 +267,14 @@ test("proxy: the listener's local_reply_config shapes the gateway's own answers"
       mappers: [
         {
           filter: { filterSpecifier: { case: "responseFlagFilter", value: { flags: ["NR"] } } },
-          bodyFormatOverride: { format: { case: "jsonFormat", value: { error: { type: "InputError", message: "no endpoint serves %REQ(:METHOD)% %REQ(:PATH)%" } } } },
+          bodyFormatOverride: {
+            format: {
+              case: "jsonFormat",
+              value: {
+                error: { type: "InputError", message: "no endpoint serves %REQ(:METHOD)% %REQ(:PATH)%" },
+              },
+            },
+          },
         },
       ],
     },
@@ -215,7 +285,9 @@ test("proxy: the listener's local_reply_config shapes the gateway's own answers"
   }));
   const answer = await call(`${url}/missing?x=1`, { method: "DELETE" });
   t.is(answer.status, 404);
-  t.deepEqual(JSON.parse(answer.body), { error: { type: "InputError", message: "no endpoint serves DELETE /missing?x=1" } });
+  t.deepEqual(JSON.parse(answer.body), {
+    error: { type: "InputError", message: "no endpoint serves DELETE /missing?x=1" },
+  });
 });
 
 test("proxy: the connection manager normalizes paths before routing, so dot segments cannot reach around a route", async (t) => {
@@ -229,7 +301,13 @@ test("proxy: the connection manager normalizes paths before routing, so dot segm
             name: "all",
             domains: ["*"],
             routes: [
-              { match: { pathSpecifier: { case: "prefix", value: "/admin" } }, action: { case: "directResponse", value: { status: 403, body: { specifier: { case: "inlineString", value: "admins only" } } } } },
+              {
+                match: { pathSpecifier: { case: "prefix", value: "/admin" } },
+                action: {
+                  case: "directResponse",
+                  value: { status: 403, body: { specifier: { case: "inlineString", value: "admins only" } } },
+                },
+              },
               prefixRoute("/", "fn"),
             ],
           },

@@ -40,6 +40,8 @@ export interface TestGateway {
   readonly gateway: Gateway;
   readonly accessLog: AccessLogEntry[];
   readonly logs: string[];
+  /** Resolves with the first access log entry (written or to come) that satisfies `predicate`. */
+  logEntry(predicate: (entry: AccessLogEntry) => boolean): Promise<AccessLogEntry>;
 }
 
 /** A gateway for a test: quick reconnects, logs kept for assertions. */
@@ -48,16 +50,32 @@ export async function startTestGateway(
   extra: Partial<GatewayOptions> = {},
 ): Promise<TestGateway> {
   const accessLog: AccessLogEntry[] = [];
+  const waiters = new Set<(entry: AccessLogEntry) => void>();
   const logs: string[] = [];
   const gateway = await startGateway({
     ads: { address: ads.address, nodeId: "test-gateway" },
     listen: { port: 0 },
-    accessLog: (entry) => accessLog.push(entry),
+    accessLog: (entry) => {
+      accessLog.push(entry);
+      for (const waiter of [...waiters]) waiter(entry);
+    },
     log: (message, error) => logs.push(error ? `${message}: ${String(error)}` : message),
     backoff: { initialMs: 20, maxMs: 500, jitter: 0.5 },
     ...extra,
   });
-  return { gateway, accessLog, logs };
+  const logEntry = (predicate: (entry: AccessLogEntry) => boolean) => {
+    const found = accessLog.find(predicate);
+    if (found) return Promise.resolve(found);
+    return new Promise<AccessLogEntry>((resolve) => {
+      const waiter = (entry: AccessLogEntry) => {
+        if (!predicate(entry)) return;
+        waiters.delete(waiter);
+        resolve(entry);
+      };
+      waiters.add(waiter);
+    });
+  };
+  return { gateway, accessLog, logs, logEntry };
 }
 
 /** Resolves with the first snapshot (current or coming) that satisfies `predicate`. */
