@@ -153,10 +153,6 @@ async function handle(
     },
     manager,
   );
-  const body = new RequestBody(req, options.retryBufferBytes ?? defaultRetryBufferBytes);
-  res.once("finish", () => {
-    if (!body.complete) body.discard();
-  });
   const reply = (r: LocalReply, extra?: ReplyExtras) =>
     sendReply(res, manager.localReplies, r, {
       req,
@@ -183,6 +179,19 @@ async function handle(
   }
   const action = selection.route?.action;
   const picked = action?.kind === "forward" ? pickCluster(action.clusters, view, random) : undefined;
+
+  // From here on the body is read: kept for retries up to the route's (or virtual host's) buffer limit.
+  const body = new RequestBody(
+    req,
+    selection.route?.perRequestBufferLimitBytes ??
+      selection.virtualHost?.perRequestBufferLimitBytes ??
+      options.retryBufferBytes ??
+      defaultRetryBufferBytes,
+  );
+  res.once("finish", () => {
+    if (!body.complete) body.discard();
+  });
+  armDownstreamTimeouts(req, res, manager, body, reply, account);
 
   const chain = await runFilterChain(
     { manager, table, selection, weighted: picked?.weighted, request: view, random },
@@ -253,6 +262,42 @@ async function handle(
         manager,
         routeReply,
       });
+  }
+}
+
+/**
+ * The connection manager's downstream timeouts: `request_timeout` (the whole
+ * request must arrive in time) and `stream_idle_timeout` (no byte either way
+ * for that long). Before the response has started the client gets a 408 and
+ * the connection is closed; after, the response is cut off.
+ */
+function armDownstreamTimeouts(
+  req: IncomingMessage,
+  res: ServerResponse,
+  manager: ConnectionManager,
+  body: RequestBody,
+  reply: (r: LocalReply) => void,
+  account: Account,
+): void {
+  const expire = (flag: string, message: string) => {
+    account.flags.push(flag);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.setHeader("connection", "close");
+    res.once("finish", () => req.socket.destroy());
+    reply({ status: 408, body: message, flags: [flag], details: message.replaceAll(" ", "_"), headers: [] });
+  };
+  if (manager.streamIdleTimeoutMs > 0) {
+    res.setTimeout(manager.streamIdleTimeoutMs, () => expire("SI", "stream timeout"));
+  }
+  if (manager.requestTimeoutMs > 0 && !body.complete) {
+    const timer = setTimeout(() => {
+      if (!body.complete) expire("DT", "request timeout");
+    }, manager.requestTimeoutMs);
+    body.onComplete(() => clearTimeout(timer));
+    res.once("close", () => clearTimeout(timer));
   }
 }
 
@@ -347,6 +392,12 @@ async function forward(
   });
   account.upstream = result.upstream;
   account.attempts = result.attempts;
+  if (result.kind === "response" && (res.headersSent || res.destroyed)) {
+    // A downstream timeout answered meanwhile.
+    result.request.destroy();
+    result.done();
+    return;
+  }
   if (result.kind === "aborted") {
     account.flags.push("DC");
     return;

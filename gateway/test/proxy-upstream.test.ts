@@ -240,3 +240,75 @@ test("timeouts: a per-try timeout ends an attempt and the retry answers", async 
   t.is(answer.body, "second try");
   t.is(calls, 2);
 });
+
+test("retries: a body larger than the route's buffer limit goes upstream once and is not retried", async (t) => {
+  let calls = 0;
+  const upstream = await rawUpstream(t, (req, res) => {
+    calls++;
+    req.resume();
+    req.on("end", () => res.writeHead(503).end("busy"));
+  });
+  const { url } = await withGateway(t, [], () => ({
+    ...config([["127.0.0.1", upstream.port]]),
+    routes: [
+      routeConfig({
+        name: "routes",
+        virtualHosts: [
+          {
+            name: "all",
+            domains: ["*"],
+            perRequestBufferLimitBytes: 1024,
+            routes: [
+              {
+                match: { pathSpecifier: { case: "prefix", value: "/" } },
+                action: {
+                  case: "route",
+                  value: {
+                    clusterSpecifier: { case: "cluster", value: "fn" },
+                    retryPolicy: { retryOn: "5xx", numRetries: 2 },
+                  },
+                },
+              },
+            ],
+          },
+        ],
+      }),
+    ],
+  }));
+  t.is((await call(`${url}/small`, { method: "POST", body: "x".repeat(100) })).status, 503);
+  t.is(calls, 3, "a small body is retried");
+  calls = 0;
+  const big = await call(`${url}/big`, { method: "POST", body: "x".repeat(4096) });
+  t.is(big.status, 503);
+  t.is(calls, 1, "a body past the buffer limit cannot be sent again");
+});
+
+test("timeouts: a request whose body does not arrive within request_timeout gets a 408", async (t) => {
+  const upstream = await rawUpstream(t, (req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(200).end("never"));
+  });
+  const { url, logEntry } = await withGateway(t, [], () => ({
+    ...config([["127.0.0.1", upstream.port]]),
+    listeners: [listener("http", { routeSpecifier: rds("routes"), requestTimeout: durationFromMs(300) })],
+  }));
+  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request(
+      `${url}/upload`,
+      { method: "POST", headers: { "content-length": "100" } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          text += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on("error", reject);
+    req.write("only part of it");
+  });
+  t.is(answer.status, 408);
+  t.deepEqual(JSON.parse(answer.body), { error: { type: "InputError", message: "request timeout" } });
+  t.is((await logEntry((e) => e.path === "/upload")).flags, "DT");
+});

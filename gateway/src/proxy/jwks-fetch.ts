@@ -39,7 +39,6 @@ export function createJwksFetcher(snapshot: () => GatewaySnapshot, pools: Upstre
         path: url.pathname + url.search,
         headers: { host: url.host, accept: "application/json" },
         setHost: false,
-        timeout: timeoutMs,
       });
       const timer = setTimeout(
         () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)),

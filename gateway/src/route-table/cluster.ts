@@ -46,8 +46,6 @@ export interface CompiledCluster {
   readonly lbPolicy: LbPolicy;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
-  /** Requests per upstream connection before it is closed; undefined: no limit. */
-  readonly maxRequestsPerConnection: number | undefined;
   /** Circuit breakers (default priority): connections and requests in flight. */
   readonly maxConnections: number;
   readonly maxRequests: number;
@@ -112,7 +110,6 @@ export function compileCluster(cluster: Cluster, maxProgramSize: number): Compil
     idleTimeoutMs: cluster.commonHttpProtocolOptions?.idleTimeout
       ? durationMs(cluster.commonHttpProtocolOptions.idleTimeout)
       : defaultUpstreamIdleTimeoutMs,
-    maxRequestsPerConnection: cluster.maxRequestsPerConnection || undefined,
     maxConnections: thresholds?.maxConnections ?? defaultCircuitBreakerLimit,
     maxRequests: thresholds?.maxRequests ?? defaultCircuitBreakerLimit,
     tls: compileTransportSocket(cluster, maxProgramSize),

@@ -39,9 +39,9 @@ export interface ConnectionManager {
   readonly stripAnyHostPort: boolean;
   readonly stripTrailingHostDot: boolean;
   readonly localReplies: LocalReplyRenderer;
-  /** Downstream timeouts; 0: none. */
+  /** The whole request must have arrived within this (`request_timeout`); 0: no limit. */
   readonly requestTimeoutMs: number;
-  readonly requestHeadersTimeoutMs: number;
+  /** The longest a request's connection may be idle (`stream_idle_timeout`); 0: no limit. */
   readonly streamIdleTimeoutMs: number;
   readonly maxRequestHeadersKb: number;
   readonly generateRequestId: boolean;
@@ -251,7 +251,6 @@ export function compileConnectionManager(
       compileLocalReplyConfig(hcm.localReplyConfig, maxProgramSize),
     ),
     requestTimeoutMs: ms(hcm.requestTimeout, 0),
-    requestHeadersTimeoutMs: ms(hcm.requestHeadersTimeout, 0),
     streamIdleTimeoutMs: ms(hcm.streamIdleTimeout, defaultStreamIdleTimeoutMs),
     maxRequestHeadersKb: hcm.maxRequestHeadersKb ?? defaultMaxRequestHeadersKb,
     generateRequestId: hcm.generateRequestId ?? true,

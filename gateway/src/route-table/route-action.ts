@@ -57,8 +57,6 @@ export interface ForwardAction {
   readonly clusterNotFoundStatus: number;
   /** Whole-request timeout (from the end of the request to the end of the response); 0: none. */
   readonly timeoutMs: number;
-  /** Idle timeout of the stream; 0: none. */
-  readonly idleTimeoutMs: number;
   readonly retryPolicy: CompiledRetryPolicy | undefined;
   readonly pathRewrite: PathRewrite | undefined;
   readonly hostRewrite: HostRewrite | undefined;
@@ -182,7 +180,6 @@ function compileForward(action: RouteAction, context: ActionContext): ForwardAct
     clusters,
     clusterNotFoundStatus: status,
     timeoutMs: action.timeout ? durationMs(action.timeout) : defaultRouteTimeoutMs,
-    idleTimeoutMs: action.idleTimeout ? durationMs(action.idleTimeout) : 0,
     retryPolicy: retry
       ? within("retry_policy", () => compileRetryPolicy(retry, context.maxProgramSize))
       : undefined,
