@@ -142,6 +142,7 @@ async function handle(
       },
     );
   }
+  const table = routeTableOf(snapshot, manager);
   const prepared = prepareRequest(
     {
       method: req.method ?? "GET",
@@ -152,6 +153,7 @@ async function handle(
       remotePort: req.socket.remotePort ?? 0,
     },
     manager,
+    table?.internalOnlyHeaders ?? [],
   );
   const reply = (r: LocalReply, extra?: ReplyExtras) =>
     sendReply(res, manager.localReplies, r, {
@@ -166,9 +168,6 @@ async function handle(
   if ("status" in prepared) return reply(prepared);
   setRequestId(prepared.requestId);
   const { view } = prepared;
-  const table = routeTableOf(snapshot, manager);
-  if (table && !prepared.internal)
-    for (const name of table.internalOnlyHeaders) prepared.headers.remove(name);
 
   const random = options.runtime.random();
   const selection = table ? table.route(view, random) : { virtualHost: undefined, route: undefined };
@@ -197,7 +196,8 @@ async function handle(
     { manager, table, selection, weighted: picked?.weighted, request: view, random },
     options.runtime,
   );
-  if (res.destroyed) return;
+  // The client left, or a downstream timeout answered, while the filters worked.
+  if (res.destroyed || res.headersSent) return;
   if (chain.respond) {
     account.status = chain.respond.status;
     const headers = new HeaderList(chain.respond.headers);

@@ -48,11 +48,16 @@ export interface DownstreamRequest {
  * Prepares a request the way Envoy's connection manager does before routing:
  * the path normalized (or the request refused or redirected), the Host checked,
  * `x-forwarded-proto` set from the connection unless trusted hops may set it,
- * the peer appended to `x-forwarded-for` when `use_remote_address`, and an
+ * the peer appended to `x-forwarded-for` when `use_remote_address`, the
+ * route configuration's `internal_only_headers` removed from external requests, and an
  * `x-request-id` generated when there is none (or when the request is external
  * and not `preserve_external_request_id`).
  */
-export function prepareRequest(raw: RawRequest, manager: ConnectionManager): DownstreamRequest | LocalReply {
+export function prepareRequest(
+  raw: RawRequest,
+  manager: ConnectionManager,
+  internalOnlyHeaders: readonly string[],
+): DownstreamRequest | LocalReply {
   let url = raw.url;
   let absoluteHost: string | undefined;
   if (!url.startsWith("/")) {
@@ -132,6 +137,8 @@ export function prepareRequest(raw: RawRequest, manager: ConnectionManager): Dow
       forwardedFor ? `${forwardedFor}, ${raw.remoteAddress}` : raw.remoteAddress,
     );
   }
+  // internal_only_headers: an outside client cannot set what only internal callers may.
+  if (!internal) for (const name of internalOnlyHeaders) headers.remove(name);
   if (manager.via !== "") headers.add("via", manager.via);
   let requestId = headers.get("x-request-id");
   if (
