@@ -74,8 +74,9 @@ export type JwtPerRoute =
   | { readonly kind: "disabled" }
   | { readonly kind: "requirement"; readonly name: string };
 
-/** Envoy's defaults: keys cached for 10 minutes, 60 s of clock skew. */
+/** Envoy's default: fetched keys are used for 10 minutes. */
 export const defaultJwksCacheMs = 600_000;
+/** Envoy's default clock skew for `exp` and `nbf`: 60 s. */
 export const defaultClockSkewSeconds = 60;
 
 /**

@@ -29,6 +29,7 @@ export interface JwtSuccess {
   readonly setHeaders: readonly (readonly [string, string])[];
 }
 
+/** What the JWT filter decided. */
 export type JwtOutcome =
   | { readonly ok: true; readonly effects: JwtSuccess }
   | { readonly ok: false; readonly failure: JwtFailure };

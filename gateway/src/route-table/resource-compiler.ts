@@ -20,6 +20,7 @@ export interface ResourceCompilerOptions {
   readonly maxRegexProgramSize?: number;
 }
 
+/** The compiler the xDS client validates (and compiles) every resource with. */
 export function createResourceCompiler(options: ResourceCompilerOptions): ResourceCompiler {
   const maxRegexProgramSize = options.maxRegexProgramSize ?? defaultMaxRegexProgramSize;
   const shared = { factory: options.factory, maxRegexProgramSize };

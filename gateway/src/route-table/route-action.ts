@@ -87,6 +87,7 @@ export interface DirectAction {
   readonly body: string | undefined;
 }
 
+/** What a matched route does. */
 export type CompiledAction = ForwardAction | RedirectRouteAction | DirectAction;
 
 /** What compiling an action needs besides the action. */

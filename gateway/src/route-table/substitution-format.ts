@@ -128,6 +128,7 @@ export type CompiledJson =
   | { readonly kind: "format"; readonly format: CompiledFormat }
   | { readonly kind: "literal"; readonly value: number | boolean | null };
 
+/** Compiles a `json_format` (every string in it is a format string). */
 export function compileJsonFormat(format: JsonObject, path: string): CompiledJson {
   return compileJsonValue(format, path);
 }

@@ -23,6 +23,7 @@ export interface ResourceType {
   readonly nameOf: (message: unknown) => string;
 }
 
+/** The four types by kind. */
 export const resourceTypes: Readonly<Record<ResourceKind, ResourceType>> = {
   listener: {
     kind: "listener",
