@@ -7,6 +7,7 @@ import { createCreateCommand } from "./commands/create.js";
 import { createDeleteCommand } from "./commands/delete.js";
 import { createExecCommand } from "./commands/exec.js";
 import { createGetCommand } from "./commands/get.js";
+import { createInstallCommands } from "./commands/install.js";
 import { createLogsCommand } from "./commands/logs.js";
 import { examples } from "./commands/shared.js";
 import { createStatusCommand } from "./commands/status.js";
@@ -63,6 +64,7 @@ export function createProgram(app: App): Command {
     createWhoAmICommand(app),
     createCompletionCommand(app),
     createUpCommand(),
+    ...createInstallCommands(app),
   ]) {
     program.addCommand(command);
   }
