@@ -8,7 +8,13 @@ import { parseQuantity } from "./quantity.js";
  * key that is not here is unknown, and each check names its field.
  */
 export type FieldSpec =
-  | { type: "string"; default: string; check?: (value: string) => string | undefined }
+  | {
+      type: "string";
+      default: string;
+      check?: (value: string) => string | undefined;
+      /** A YAML number is read as its text (quantities: `cpu: 2` means "2"). */
+      numbers?: boolean;
+    }
   | { type: "integer"; default: number; check: (value: number) => string | undefined }
   | { type: "boolean"; default: boolean }
   | { type: "enum"; default: string; values: readonly string[] }
@@ -29,6 +35,13 @@ const between =
   (n: number): string | undefined =>
     n >= min && n <= max ? undefined : `must be a whole number from ${min} to ${max}${why}, not ${n}`;
 
+const quantityField = (value: string, unit: "cpu" | "memory"): FieldSpec => ({
+  type: "string",
+  default: value,
+  check: quantity(unit),
+  numbers: true,
+});
+
 const quantity =
   (unit: "cpu" | "memory") =>
   (text: string): string | undefined => {
@@ -44,11 +57,11 @@ const resources = (requests: [string, string], limits: [string, string]): FieldS
   fields: {
     requests: {
       type: "object",
-      fields: { cpu: string(requests[0], quantity("cpu")), memory: string(requests[1], quantity("memory")) },
+      fields: { cpu: quantityField(requests[0], "cpu"), memory: quantityField(requests[1], "memory") },
     },
     limits: {
       type: "object",
-      fields: { cpu: string(limits[0], quantity("cpu")), memory: string(limits[1], quantity("memory")) },
+      fields: { cpu: quantityField(limits[0], "cpu"), memory: quantityField(limits[1], "memory") },
     },
   },
 });
@@ -167,7 +180,7 @@ export function installConfigSchema(tag: string): FieldSpec {
                   ? undefined
                   : `"${name}" is not a StorageClass name (leave it empty for the cluster's default)`,
               ),
-              size: string("10Gi", quantity("memory")),
+              size: quantityField("10Gi", "memory"),
             },
           },
           resources: resources(["250m", "512Mi"], ["2", "2Gi"]),
@@ -228,6 +241,11 @@ function resolveField(spec: FieldSpec, value: unknown, path: string, violations:
     }
     case "string": {
       if (!given) return spec.default;
+      if (spec.numbers && typeof value === "number" && Number.isFinite(value)) {
+        const problem = spec.check?.(String(value));
+        if (problem) add(problem);
+        return String(value);
+      }
       if (typeof value !== "string") {
         // YAML reads tag: 1.0 as the number 1: the text the user meant is already lost.
         add(
