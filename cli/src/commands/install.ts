@@ -100,7 +100,7 @@ envoy.port, nats.storage.className and size) and functions.internetEgress.
 See docs/production.md.`,
     )
     .action(async (flags: InstallCommandFlags, command: Command) => {
-      const { runInstall } = await import("../install/index.js");
+      const { runInstall } = await import("../install/run.js");
       const { file, timeout: timeoutMs, ...rest } = flags;
       const output = command.optsWithGlobals<{ output?: string }>().output;
       await runInstall(
@@ -133,7 +133,7 @@ See docs/production.md.`,
     )
     .option("--dry-run", "list what would be deleted and delete nothing");
   kubeOptions(uninstall).action(async (flags: UninstallCommandFlags) => {
-    const { runUninstall } = await import("../install/index.js");
+    const { runUninstall } = await import("../install/run.js");
     await runUninstall(flags, { io: app.io, defaultTag: clientVersion() });
   });
   examples(uninstall, [

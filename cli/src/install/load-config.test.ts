@@ -1,5 +1,5 @@
 import test from "ava";
-import { flagOverrides } from "./index.js";
+import { flagOverrides } from "./flag-overrides.js";
 import { InstallConfigError, loadInstallConfig } from "./load-config.js";
 
 const load = (text?: string, flags: Parameters<typeof flagOverrides>[0] = { timeoutMs: 1 }) =>
