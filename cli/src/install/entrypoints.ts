@@ -152,11 +152,23 @@ export function componentTokenKey(component: "xds-server" | "event-broker"): str
   return component;
 }
 
-/** Envoy's command line: the bootstrap, and the pod's name as its xDS node id. */
+/**
+ * Envoy's command line: the bootstrap, the pod's name as its xDS node id, and
+ * no hot restart (a pod is replaced, never restarted in place; hot restart
+ * would want shared memory the container does not need to offer).
+ */
 export function envoyArgs(bootstrapPath: string): { command: string[]; args: string[] } {
   return {
     command: ["envoy"],
-    args: ["--config-path", bootstrapPath, "--service-node", "$(POD_NAME)", "--log-level", "info"],
+    args: [
+      "--config-path",
+      bootstrapPath,
+      "--service-node",
+      "$(POD_NAME)",
+      "--disable-hot-restart",
+      "--log-level",
+      "info",
+    ],
   };
 }
 
