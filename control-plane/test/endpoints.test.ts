@@ -37,7 +37,16 @@ test("paths run on RE2: what RE2 cannot take is refused at create with the reaso
         meta: { name: "lookahead" },
         spec: {
           function: "hello",
-          paths: ["~^/(?=items)", "~", "~(a*)*b{1000}{1000}", "/a b", "/x/*/y", "/a/../b"],
+          paths: [
+            "~^/(?=items)",
+            "~",
+            "~(a*)*b{1000}{1000}",
+            "/a b",
+            "/x/*/y",
+            "/a/../b",
+            "/a%20b",
+            "~^/[a-z]{1,50}$",
+          ],
         },
       },
     }),
@@ -46,9 +55,15 @@ test("paths run on RE2: what RE2 cannot take is refused at create with the reaso
   t.regex(err.rawMessage, /spec\.paths\[0\]: "~\^\/\(\?=items\)" cannot be used: .*RE2/);
   t.regex(err.rawMessage, /spec\.paths\[1\]: has "~" but no regular expression/);
   t.regex(err.rawMessage, /spec\.paths\[2\]: .*(too large|cannot be used)/);
-  t.regex(err.rawMessage, /spec\.paths\[3\]: "\/a b" has characters a URL path cannot hold/);
+  t.regex(err.rawMessage, /spec\.paths\[3\]: "\/a b" has characters a route cannot match/);
   t.regex(err.rawMessage, /spec\.paths\[4\]: "\/x\/\*\/y": "\*" is only allowed at the end/);
-  t.regex(err.rawMessage, /spec\.paths\[5\]: .*"\.\." segment/);
+  t.regex(err.rawMessage, /spec\.paths\[5\]: "\/a\/\.\.\/b" is not a normalized path/);
+  t.regex(err.rawMessage, /spec\.paths\[6\]: "\/a%20b" has characters a route cannot match/);
+  // Past Envoy's default RE2 program size every proxy would refuse the route.
+  t.regex(
+    err.rawMessage,
+    /spec\.paths\[7\]: .*too large: its RE2 program has \d+ instructions; the limit is 100/,
+  );
   t.is((await rejects(api.get({ name: "lookahead" }))).code, Code.NotFound);
   const ok = await api.create({
     endpoint: { meta: { name: "items" }, spec: { function: "hello", paths: ["~^/items/[0-9]+$"] } },

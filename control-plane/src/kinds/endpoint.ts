@@ -14,8 +14,12 @@ export const endpointLimits = {
   hosts: 32,
   backends: 16,
   pathLength: 1024,
-  /** RE2 program size of one path regex (about one unit per character or repeat). */
-  regexSize: 1000,
+  /**
+   * RE2 program size of one path regex (about one unit per character or repeat):
+   * Envoy's default limit (re2.max_program_size.error_level), past which every
+   * proxy would refuse the config.
+   */
+  regexSize: 100,
   corsEntries: 64,
   audiences: 16,
   /** An inline JSON Web Key Set. */
@@ -27,8 +31,11 @@ export const endpointLimits = {
   rateLimitRequests: 1_000_000_000,
 } as const;
 
-/** Characters a path may hold: RFC 3986's path characters (percent-encoded ones as %XX). */
-const pathCharacters = /^\/[A-Za-z0-9\-._~!$&'()+,;=:@%/]*$/;
+/**
+ * Characters a path may hold: RFC 3986's path characters, without "%": proxies
+ * match the percent-decoded path, so an escape in a route would never match.
+ */
+const pathCharacters = /^\/[A-Za-z0-9\-._~!$&'()+,;=:@/]*$/;
 
 /** Endpoints (alias API): HTTP routes to functions on the gateway. */
 export const endpointKind: Kind<Endpoint> = {
@@ -147,14 +154,20 @@ function checkPath(v: Violations, field: string, path: string): void {
     v.add(field, `"${path}" must start with "/" (or "~" for a regular expression, e.g. "~^/items/[0-9]+$")`);
   } else if (plain.includes("*")) {
     v.add(field, `"${path}": "*" is only allowed at the end, as "/prefix/*"`);
-  } else if (!pathCharacters.test(plain) || /%(?![0-9A-Fa-f]{2})/.test(plain)) {
+  } else if (!pathCharacters.test(plain)) {
     v.add(
       field,
-      `"${path}" has characters a URL path cannot hold; percent-encode them (e.g. %20 for a space)`,
+      `"${path}" has characters a route cannot match (spaces, "?", "#", "%": write the decoded character, or use a "~" regex)`,
     );
-  } else if (plain.split("/").some((segment) => segment === "." || segment === "..")) {
-    v.add(field, `"${path}" has a "." or ".." segment, which clients remove before sending; drop it`);
+  } else if (!isNormalized(plain)) {
+    v.add(field, `"${path}" is not a normalized path: "." and ".." segments and "//" never reach a route`);
   }
+}
+
+/** Whether proxies, which normalize paths before matching, could ever match this one. */
+function isNormalized(path: string): boolean {
+  const segments = path.split("/").slice(1);
+  return !segments.some((s, i) => s === "." || s === ".." || (s === "" && i < segments.length - 1));
 }
 
 /** A path regex runs on RE2 (as in Envoy's safe_regex): linear time, no backreferences or lookaround. */

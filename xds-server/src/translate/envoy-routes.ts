@@ -44,10 +44,6 @@ export interface RouteOwners {
   routes: Map<string, string>;
 }
 
-const permanentRedirect = envoyEnum(
-  "envoy.config.route.v3.RedirectAction.RedirectResponseCode",
-  "PERMANENT_REDIRECT",
-);
 const xRateLimitHeaders = envoyEnum(
   "envoy.extensions.common.ratelimit.v3.XRateLimitHeadersRFCVersion",
   "DRAFT_VERSION_03",
@@ -57,8 +53,10 @@ const xRateLimitHeaders = envoyEnum(
  * The route configuration the listener names: one virtual host per IR host,
  * each IR route expanded, in order, into the Envoy routes that implement it:
  *
- * 1. `https-redirect` (https-only): a request that came over plain HTTP is
- *    redirected (308, method kept) to the same URL over HTTPS;
+ * 1. `https-only`: a request that came over plain HTTP is refused (403, a JSON
+ *    error through the listener's local reply config) telling the caller to use
+ *    HTTPS — an error, not a redirect, so a client never sends its body or
+ *    credentials in the clear twice;
  * 2. `preflight` (CORS): an OPTIONS preflight is answered by the CORS filter
  *    (or refused, 403, for an origin it does not allow), never forwarded;
  * 3. the call itself: with token auth one route per accepted token (the
@@ -97,15 +95,9 @@ function expandRoute(route: RouteIR): Route[] {
   if (route.httpsOnly) {
     out.push(
       create(RouteSchema, {
-        name: `${route.name}/https-redirect`,
+        name: `${route.name}/https-only`,
         match: pathMatch(route, [...methods, headerExact("x-forwarded-proto", "http")]),
-        action: {
-          case: "redirect",
-          value: {
-            schemeRewriteSpecifier: { case: "httpsRedirect", value: true },
-            responseCode: permanentRedirect,
-          },
-        },
+        action: direct(403, "this endpoint takes HTTPS only: call it again with https://"),
       }),
     );
   }
