@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Dispatch needs, when it is missing:
-# Node.js packages (npm ci), nats-server, python3 and bubblewrap (apt-get). Safe to run repeatedly.
+# Node.js packages (npm ci), nats-server, python3, bubblewrap and openssl (apt-get). Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -29,6 +29,8 @@ missing=""
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || [ -x /usr/local/sbin/nats-server ] || missing="$missing nats-server"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v bwrap >/dev/null 2>&1 || [ -x /usr/bin/bwrap ] || missing="$missing bubblewrap"
+# openssl makes the TLS certificates of the NATS-over-TLS tests and the fake Kubernetes API server.
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 if [ -n "$missing" ]; then
   echo "installing$missing (apt-get)..." >&2
   sudo=""
