@@ -1,4 +1,6 @@
+import type { DescMessage, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { specsEqual, tagsEqual } from "./diff.js";
 
 /** What a command learns when it reads the object again after a conflict. */
 export interface Reread {
@@ -40,4 +42,54 @@ export async function updateAtReadRevision<R>(
       revision = fresh.revision;
     }
   }
+}
+
+/** What of an object these helpers read: its revision and tags, and its spec. */
+export interface SpecHolder {
+  meta?: { revision: bigint; tags: { [key: string]: string } } | undefined;
+  spec?: Message | undefined;
+}
+
+/**
+ * The {@link Reread} of `fresh` against `read`, the object a command based its
+ * change on: unchanged when spec (compared as `specSchema`) and tags are as read.
+ * Without a schema nothing can be compared, and a conflict stays a conflict.
+ */
+export function rereadOf(
+  specSchema: DescMessage | undefined,
+  read: SpecHolder,
+  fresh: SpecHolder | undefined,
+): Reread {
+  return {
+    revision: fresh?.meta?.revision ?? 0n,
+    unchanged:
+      specSchema !== undefined &&
+      specsEqual(specSchema, read.spec, fresh?.spec) &&
+      tagsEqual(read.meta?.tags ?? {}, fresh?.meta?.tags ?? {}),
+  };
+}
+
+/**
+ * A command's edit of one object: `next` is `current` with the flags applied.
+ * When the spec is as it was nothing is sent ("unchanged"); otherwise `next` is
+ * sent at the revision read ({@link updateAtReadRevision}, `get` reading it again
+ * after a conflict) and the server's answer returned ("configured").
+ */
+export async function updateSpec<T extends SpecHolder>(
+  specSchema: DescMessage,
+  current: T,
+  next: T,
+  send: (next: T) => Promise<T | undefined>,
+  get: () => Promise<T | undefined>,
+): Promise<{ action: "unchanged" | "configured"; object: T | undefined }> {
+  if (specsEqual(specSchema, current.spec, next.spec)) return { action: "unchanged", object: current };
+  const object = await updateAtReadRevision(
+    current.meta?.revision ?? 0n,
+    (revision) => {
+      if (next.meta) next.meta.revision = revision;
+      return send(next);
+    },
+    async () => rereadOf(specSchema, current, await get()),
+  );
+  return { action: "configured", object };
 }

@@ -12,7 +12,7 @@ import {
   type ManifestDocument,
   parseManifest,
 } from "../manifest.js";
-import { updateAtReadRevision } from "../update-at-read-revision.js";
+import { rereadOf, type SpecHolder, updateAtReadRevision } from "../update-at-read-revision.js";
 import { warnMissingSecrets, warnSecretUsers } from "./secret-references.js";
 import {
   addWaitOptions,
@@ -167,17 +167,12 @@ async function step(
       const updated = await updateAtReadRevision(
         meta?.revision ?? 0n,
         (revision) => need("update")(documentToObject(doc, org, revision)),
-        async () => {
-          const fresh = await ops.get({ org, name }, { reveal: true });
-          const freshMeta = metaOf(fresh);
-          return {
-            revision: freshMeta?.revision ?? 0n,
-            unchanged:
-              kind.specSchema !== undefined &&
-              specsEqual(kind.specSchema, liveSpec, (fresh as { spec?: Message }).spec) &&
-              tagsEqual(meta?.tags ?? {}, freshMeta?.tags ?? {}),
-          };
-        },
+        async () =>
+          rereadOf(
+            kind.specSchema,
+            live as SpecHolder,
+            (await ops.get({ org, name }, { reveal: true })) as SpecHolder,
+          ),
       );
       report("configured", updated);
       return;

@@ -2,7 +2,6 @@ import { clone, create } from "@bufbuild/protobuf";
 import { type Endpoint, EndpointSchema, EndpointSpecSchema } from "@dispatch/proto";
 import { Command } from "commander";
 import type { App } from "../app.js";
-import { specsEqual, tagsEqual } from "../diff.js";
 import {
   addEndpointOptions,
   applyEndpointFlags,
@@ -13,7 +12,7 @@ import { CommandError, UsageError } from "../errors.js";
 import { functionTimeoutMs } from "../functions/function-flags.js";
 import { kindByWord } from "../kinds/index.js";
 import { nameProblem } from "../manifest.js";
-import { updateAtReadRevision } from "../update-at-read-revision.js";
+import { updateSpec } from "../update-at-read-revision.js";
 import { createOrExplain, createReporter, examples, hideParentTimeout, waitRequested } from "./shared.js";
 
 /**
@@ -103,27 +102,14 @@ export function updateEndpointCommand(app: App): Command {
     }
     await applyEndpointFlags(app, next.spec, flags, timeoutMs);
     const reporter = createReporter(session);
-    if (specsEqual(EndpointSpecSchema, current.spec, next.spec)) {
-      reporter.report({ kind, name, org, action: "unchanged", object: current });
-    } else {
-      const updated = await updateAtReadRevision(
-        current.meta?.revision ?? 0n,
-        (revision) => {
-          if (next.meta) next.meta.revision = revision;
-          return session.clients.endpoints.update({ endpoint: next });
-        },
-        async () => {
-          const fresh = (await session.clients.endpoints.get({ org, name })).endpoint;
-          return {
-            revision: fresh?.meta?.revision ?? 0n,
-            unchanged:
-              specsEqual(EndpointSpecSchema, current.spec, fresh?.spec) &&
-              tagsEqual(current.meta?.tags ?? {}, fresh?.meta?.tags ?? {}),
-          };
-        },
-      );
-      reporter.report({ kind, name, org, action: "configured", object: updated.endpoint });
-    }
+    const { action, object } = await updateSpec(
+      EndpointSpecSchema,
+      current,
+      next,
+      async (endpoint) => (await session.clients.endpoints.update({ endpoint })).endpoint,
+      async () => (await session.clients.endpoints.get({ org, name })).endpoint,
+    );
+    reporter.report({ kind, name, org, action, object });
     await reporter.finish({ wait: waitRequested(cmd), timeout: flags.timeoutWait });
   });
   return examples(command, [

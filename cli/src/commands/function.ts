@@ -2,7 +2,6 @@ import { clone, create } from "@bufbuild/protobuf";
 import { type Function as DispatchFunction, FunctionSchema, FunctionSpecSchema } from "@dispatch/proto";
 import { Command } from "commander";
 import type { App } from "../app.js";
-import { specsEqual, tagsEqual } from "../diff.js";
 import { CommandError, UsageError } from "../errors.js";
 import { type Bundle, readBundle } from "../functions/bundle.js";
 import {
@@ -17,7 +16,7 @@ import { type BundleShape, inferRuntime, requireHandler } from "../functions/run
 import { uploadBundle } from "../functions/upload.js";
 import { kindByWord } from "../kinds/index.js";
 import { nameProblem } from "../manifest.js";
-import { updateAtReadRevision } from "../update-at-read-revision.js";
+import { updateSpec } from "../update-at-read-revision.js";
 import { warnMissingSecrets } from "./secret-references.js";
 import { createOrExplain, createReporter, examples, hideParentTimeout, waitRequested } from "./shared.js";
 
@@ -119,27 +118,14 @@ export function updateFunctionCommand(app: App): Command {
     applyFunctionChanges(spec, changes);
 
     const reporter = createReporter(session);
-    if (specsEqual(FunctionSpecSchema, current.spec, spec)) {
-      reporter.report({ kind, name, org, action: "unchanged", object: current });
-    } else {
-      const updated = await updateAtReadRevision(
-        current.meta?.revision ?? 0n,
-        (revision) => {
-          if (next.meta) next.meta.revision = revision;
-          return session.clients.functions.update({ function: next });
-        },
-        async () => {
-          const fresh = (await session.clients.functions.get({ org, name })).function;
-          return {
-            revision: fresh?.meta?.revision ?? 0n,
-            unchanged:
-              specsEqual(FunctionSpecSchema, current.spec, fresh?.spec) &&
-              tagsEqual(current.meta?.tags ?? {}, fresh?.meta?.tags ?? {}),
-          };
-        },
-      );
-      reporter.report({ kind, name, org, action: "configured", object: updated.function });
-    }
+    const { action, object } = await updateSpec(
+      FunctionSpecSchema,
+      current,
+      next,
+      async (fn) => (await session.clients.functions.update({ function: fn })).function,
+      async () => (await session.clients.functions.get({ org, name })).function,
+    );
+    reporter.report({ kind, name, org, action, object });
     await warnMissingSecrets(session, org, name, spec.secrets);
     await reporter.finish({ wait: waitRequested(cmd), timeout: flags.timeoutWait });
   });
