@@ -42,7 +42,7 @@ export async function startDispatchProcess(): Promise<DispatchProcess> {
       nats.urlWithCredentials,
     ],
     {
-      env: { ...process.env, DISPATCH_CONFIG: join(dir, "config.json") },
+      env: { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), DISPATCH_GATEWAY_PORT: "0" },
       stdio: ["ignore", "pipe", "inherit"],
     },
   );

@@ -168,7 +168,12 @@ function isRunning(pid: number): boolean {
 test("dispatch up: its own nats-server with credentials, admin token, CLI context, clean stop; a restart keeps ports, credentials and data", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
   const apiPort = await freePort();
-  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const env = {
+    ...process.env,
+    DISPATCH_CONFIG: join(dir, "config.json"),
+    HOME: dir,
+    DISPATCH_GATEWAY_PORT: "0",
+  };
   const data = join(dir, "data");
   const args = ["--data-dir", data, "--port", String(apiPort)];
 
@@ -235,7 +240,12 @@ test("dispatch up: its own nats-server with credentials, admin token, CLI contex
 
 test("dispatch up: a NATS it did not start is never used, even where its own listened before", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
-  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const env = {
+    ...process.env,
+    DISPATCH_CONFIG: join(dir, "config.json"),
+    HOME: dir,
+    DISPATCH_GATEWAY_PORT: "0",
+  };
   const data = join(dir, "data");
   // Someone else's NATS, open to all, on the port dispatch up used last time.
   const foreign = await startNats({ auth: false });
@@ -269,7 +279,12 @@ test("dispatch up: a NATS it did not start is never used, even where its own lis
 
 test("dispatch up --nats-url: a NATS that wants credentials it was not given is a clear error", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
-  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const env = {
+    ...process.env,
+    DISPATCH_CONFIG: join(dir, "config.json"),
+    HOME: dir,
+    DISPATCH_GATEWAY_PORT: "0",
+  };
   const nats = await startNats();
   t.teardown(() => nats.stop());
   const result = await run(env, [
@@ -290,7 +305,12 @@ test("dispatch up --nats-url: a NATS that wants credentials it was not given is 
 
 test("dispatch up --nats-url tls://… with a password in the URL and --nats-tls-ca/-cert/-key: logs in over TLS with a client certificate; without the CA it is a clear error", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
-  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const env = {
+    ...process.env,
+    DISPATCH_CONFIG: join(dir, "config.json"),
+    HOME: dir,
+    DISPATCH_GATEWAY_PORT: "0",
+  };
   const certs = await makeCertificates(join(dir, "certs"));
   const nats = await startNats({
     tls: { certFile: certs.server.cert, keyFile: certs.server.key, caFile: certs.ca },
@@ -325,7 +345,12 @@ test("dispatch up --nats-url tls://… with a password in the URL and --nats-tls
 
 test("dispatch up: no nats-server to start is a clear error", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
-  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const env = {
+    ...process.env,
+    DISPATCH_CONFIG: join(dir, "config.json"),
+    HOME: dir,
+    DISPATCH_GATEWAY_PORT: "0",
+  };
   const result = await run(env, [
     "up",
     "--data-dir",
@@ -346,7 +371,12 @@ test("dispatch up: no nats-server to start is a clear error", async (t) => {
  */
 async function upInOwnGroup(t: ExecutionContext, natsArgs: string[] = []) {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
-  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const env = {
+    ...process.env,
+    DISPATCH_CONFIG: join(dir, "config.json"),
+    HOME: dir,
+    DISPATCH_GATEWAY_PORT: "0",
+  };
   const args = ["--data-dir", join(dir, "data"), "--port", "0", ...natsArgs];
   const up = await startUp(env, args, true);
   const pid = up.child.pid ?? 0;
@@ -438,7 +468,12 @@ test("dispatch up: killed with SIGKILL, it leaves no worker running", async (t) 
 
 test("dispatch up: Ctrl-C while it is still starting stops what it started", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
-  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const env = {
+    ...process.env,
+    DISPATCH_CONFIG: join(dir, "config.json"),
+    HOME: dir,
+    DISPATCH_GATEWAY_PORT: "0",
+  };
   const natsPort = await freePort();
   const args = ["up", "--data-dir", join(dir, "data"), "--port", "0", "--nats-port", String(natsPort)];
   const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });

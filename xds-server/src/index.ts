@@ -18,6 +18,20 @@ export {
   type SnapshotCache,
 } from "./cache/snapshot-cache.js";
 export { checkMessage, type Violation } from "./check/pgv.js";
+export { endpointConfigs } from "./controller/endpoint-configs.js";
+export { endpointConditions, endpointStatus, sameStatus } from "./controller/endpoint-status.js";
+export {
+  type IngressController,
+  type IngressControllerOptions,
+  startIngressController,
+} from "./controller/ingress-controller.js";
+export {
+  createRolloutTracker,
+  type EndpointConfig,
+  type ResourceKey,
+  type Rollout,
+  type RolloutTracker,
+} from "./controller/rollout-tracker.js";
 export * from "./ir/ir.js";
 export {
   type AdsServer,
@@ -46,6 +60,7 @@ export {
   translateIngress,
   type XdsResource,
 } from "./translate/translate-ingress.js";
+export { upstreamHeaders } from "./translate/upstream-headers.js";
 export {
   type IngressUpdate,
   startXdsServer,

@@ -42,6 +42,7 @@ test("golden: there is a case for every endpoint feature", (t) => {
     "retries",
     "scaled-to-zero",
     "timeout",
+    "warm-path-activator",
     "weighted-backends",
   ];
   t.deepEqual(

@@ -22,6 +22,8 @@ export interface UpFlags {
   natsTlsKey?: string;
   natsPort?: number;
   activatorPort?: number;
+  gatewayPort?: number;
+  xdsPort?: number;
   natsServerBin?: string;
   saveContext: string;
   runsMaxAge: number;
@@ -65,6 +67,22 @@ export function createUpCommand(): Command {
         "port of the activator (HTTP calls to functions; default: the one used last time, else a free one)",
       )
         .env("DISPATCH_ACTIVATOR_PORT")
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option(
+        "--gateway-port <port>",
+        "port of the gateway that serves endpoints (default: the one used last time, else 8081, else a free one)",
+      )
+        .env("DISPATCH_GATEWAY_PORT")
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option(
+        "--xds-port <port>",
+        "port of the xds-server on 127.0.0.1 (ADS for the gateway; default: the one used last time, else a free one)",
+      )
+        .env("DISPATCH_XDS_PORT")
         .argParser(parsePort),
     )
     .addOption(
@@ -171,6 +189,12 @@ the activator's). Clients must log in: the user and password are in
 <data-dir>/nats-credentials.json (mode 0600). A NATS already listening on this
 machine is never used unless --nats-url names it. A nats-server left running by
 a dispatch up that was killed is used again, and stopped with this one.
+
+Endpoints: the gateway (http://<host>:8081 unless that port is taken, then the
+port it prints) serves every endpoint; the xds-server programs it over ADS on
+127.0.0.1, and no other program may connect there without the node token in
+<data-dir>/xds-node.token. Warm or cold, a call goes gateway -> activator ->
+worker, so each one is recorded as a Run with the function's secrets at hand.
 
 Examples:
   dispatch up

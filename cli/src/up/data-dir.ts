@@ -15,6 +15,14 @@ export interface DataDir {
   secretKey: Uint8Array;
   /** True when this start created the admin token (the first start). */
   firstStart: boolean;
+  /**
+   * The token of the platform's own components (file `component.token`): the
+   * ingress controller reads the API and writes endpoint status with it, and
+   * the gateway presents it at the activator.
+   */
+  componentToken: string;
+  /** The token proxies present to the xds-server (file `xds-node.token`). */
+  xdsNodeToken: string;
 }
 
 /**
@@ -32,7 +40,17 @@ export async function openDataDir(path: string, env: NodeJS.ProcessEnv = process
     const key = await readOrCreate(join(path, "secret.key"), () => randomBytes(32).toString("base64"));
     secretKey = parseSecretKey(key.value);
   }
-  return { path, adminToken: token.value, adminTokenPath, secretKey, firstStart: token.created };
+  const componentToken = await readOrCreate(join(path, "component.token"), () => newTokenSecret());
+  const xdsNodeToken = await readOrCreate(join(path, "xds-node.token"), () => newTokenSecret());
+  return {
+    path,
+    adminToken: token.value,
+    adminTokenPath,
+    secretKey,
+    firstStart: token.created,
+    componentToken: componentToken.value,
+    xdsNodeToken: xdsNodeToken.value,
+  };
 }
 
 async function readOrCreate(file: string, make: () => string): Promise<{ value: string; created: boolean }> {
@@ -75,7 +93,11 @@ export async function natsCredentials(
 export interface StoredPorts {
   nats?: number;
   activator?: number;
+  gateway?: number;
+  xds?: number;
 }
+
+const storedPortNames = ["nats", "activator", "gateway", "xds"] as const;
 
 /** The ports the last start used (file `ports.json`); none on first start. */
 export async function readPorts(dataDir: string): Promise<StoredPorts> {
@@ -83,9 +105,12 @@ export async function readPorts(dataDir: string): Promise<StoredPorts> {
     const stored = JSON.parse(await readFile(join(dataDir, "ports.json"), "utf8")) as Record<string, unknown>;
     const port = (value: unknown) =>
       typeof value === "number" && Number.isInteger(value) && value > 0 && value < 65536 ? value : undefined;
-    const nats = port(stored.nats);
-    const activator = port(stored.activator);
-    return { ...(nats ? { nats } : {}), ...(activator ? { activator } : {}) };
+    const out: StoredPorts = {};
+    for (const name of storedPortNames) {
+      const value = port(stored[name]);
+      if (value !== undefined) out[name] = value;
+    }
+    return out;
   } catch {
     return {};
   }

@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import {
   attachNatsServer,
@@ -12,6 +11,7 @@ import {
   startNatsServer,
 } from "@dispatch/server-kit";
 import { natsCredentials, readPorts } from "./data-dir.js";
+import { isFree } from "./ports.js";
 import { UpError } from "./up-error.js";
 
 /** The NATS that `dispatch up` uses: its own server, or one it was told about. */
@@ -142,15 +142,6 @@ export function externalNats(options: ExternalNatsOptions): UpNats {
     `nats: using NATS at ${natsDisplayUrl(connection)} (--nats-url), logging in with ${login}${connection.tls ? ", over TLS" : ""}`,
   );
   return { connection };
-}
-
-/** Whether nothing listens on the loopback port. */
-export function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
 }
 
 /** Whether `bin --version` runs. */

@@ -29,6 +29,8 @@ export async function runUp(flags: UpFlags, configPath: string | undefined): Pro
       },
       ...(flags.natsPort === undefined ? {} : { natsPort: flags.natsPort }),
       ...(flags.activatorPort === undefined ? {} : { activatorPort: flags.activatorPort }),
+      ...(flags.gatewayPort === undefined ? {} : { gatewayPort: flags.gatewayPort }),
+      ...(flags.xdsPort === undefined ? {} : { xdsPort: flags.xdsPort }),
       // Looked up only here, not for every dispatch command.
       natsServerBin: flags.natsServerBin ?? natsServerBinary(),
       contextName: flags.saveContext,

@@ -10,7 +10,9 @@ import { Role } from "@dispatch/proto";
 import { configPath, saveContext } from "../config.js";
 import { clientVersion } from "../version.js";
 import { claimDataDir, type DataDir, openDataDir, readPorts, savePorts } from "./data-dir.js";
-import { externalNats, isFree, startOwnNats, type UpNats } from "./nats.js";
+import { startUpIngress, type UpIngress } from "./ingress.js";
+import { externalNats, startOwnNats, type UpNats } from "./nats.js";
+import { choosePort } from "./ports.js";
 import { UpError } from "./up-error.js";
 
 export { UpError } from "./up-error.js";
@@ -31,6 +33,10 @@ export interface UpOptions {
   natsServerBin: string;
   /** The activator's port; default the one used last time, else a free one. */
   activatorPort?: number;
+  /** The gateway's port; default the one used last time, else 8081, else a free one. */
+  gatewayPort?: number;
+  /** The xds-server's port (on 127.0.0.1); default the one used last time, else a free one. */
+  xdsPort?: number;
   /** The CLI context to write (server + admin token). */
   contextName: string;
   /** Run record retention. */
@@ -51,6 +57,7 @@ export interface Up {
   urls: Record<string, string>;
   dataDir: DataDir;
   controlPlane: ControlPlane;
+  ingress: UpIngress;
   /** Stops every component, its own nats-server last. */
   stop(): Promise<void>;
 }
@@ -96,7 +103,15 @@ async function startClaimed(
           ...(options.natsTls ? { tls: options.natsTls } : {}),
           log: options.log,
         });
-  const activatorPort = await chooseActivatorPort(options, dataDir);
+  const remembered = await readPorts(dataDir.path);
+  const activatorPort = await choosePort({
+    name: "activator",
+    flag: "--activator-port",
+    asked: options.activatorPort,
+    remembered: remembered.activator,
+    log: options.log,
+  });
+  let ingress: UpIngress | undefined;
   let controlPlane: ControlPlane;
   try {
     controlPlane = await startControlPlane({
@@ -105,7 +120,21 @@ async function startClaimed(
       port: options.port,
       activatorPort,
       secretKey: dataDir.secretKey,
-      bootstrapTokens: [{ name: "admin", secret: dataDir.adminToken, role: Role.ADMIN }],
+      bootstrapTokens: [
+        { name: "admin", secret: dataDir.adminToken, role: Role.ADMIN },
+        { name: "components", secret: dataDir.componentToken, role: Role.COMPONENT },
+      ],
+      components: () =>
+        ingress
+          ? [
+              {
+                name: "gateway",
+                url: ingress.urls.gateway,
+                describe: () => ingressLine(ingress),
+              },
+              { name: "xds", url: ingress.urls.xds },
+            ]
+          : [],
       // Every caller sees this: no file paths. The CLI adds where its token came from.
       authHint: `On the machine that runs "dispatch up", the CLI context "${options.contextName}" holds an admin token.`,
       version: clientVersion(),
@@ -136,11 +165,53 @@ async function startClaimed(
     throw err;
   }
 
+  try {
+    const gatewayPort = await choosePort({
+      name: "gateway",
+      flag: "--gateway-port",
+      asked: options.gatewayPort,
+      remembered: remembered.gateway,
+      preferred: defaultGatewayPort,
+      host: options.host,
+      concrete: true,
+      log: options.log,
+    });
+    const xdsPort = await choosePort({
+      name: "xds-server",
+      flag: "--xds-port",
+      asked: options.xdsPort,
+      remembered: remembered.xds,
+      log: options.log,
+    });
+    ingress = await startUpIngress({
+      apiUrl: controlPlane.url,
+      activatorUrl: controlPlane.urls().activator ?? "",
+      componentToken: dataDir.componentToken,
+      xdsNodeToken: dataDir.xdsNodeToken,
+      gateway: { host: options.host, port: gatewayPort },
+      xdsPort,
+      log: options.log,
+    });
+  } catch (err) {
+    await controlPlane.close();
+    await nats.own?.stop();
+    const failed = err as NodeJS.ErrnoException & { port?: number };
+    if (failed.code === "EADDRINUSE") {
+      throw new UpError(
+        `port ${failed.port ?? ""} of the gateway or xds-server is in use: pick others with --gateway-port and --xds-port`,
+      );
+    }
+    if (err instanceof ConfigurationError) throw new UpError(err.message);
+    throw err;
+  }
+  const running = ingress;
   const urls = controlPlane.urls();
   await savePorts(dataDir.path, {
-    ...(await readPorts(dataDir.path)),
+    ...remembered,
     ...(nats.own ? { nats: nats.own.port } : {}),
     activator: Number(new URL(urls.activator ?? "http://127.0.0.1:0").port),
+    gateway: Number(new URL(running.urls.gateway).port),
+    xds: running.controller.xds.port,
   });
   const isolation = controlPlane.isolation;
   if (isolation) options.log(`isolation: ${isolation.summary}`);
@@ -154,7 +225,9 @@ async function startClaimed(
     urls,
     dataDir,
     controlPlane,
+    ingress: running,
     async stop() {
+      await running.stop();
       await controlPlane.close();
       await nats.own?.stop();
       await claim.release();
@@ -162,17 +235,14 @@ async function startClaimed(
   };
 }
 
-/**
- * The activator's port: --activator-port, else the one used last time (when
- * it is still free), else a free one.
- */
-async function chooseActivatorPort(options: UpOptions, dataDir: DataDir): Promise<number> {
-  if (options.activatorPort !== undefined) return options.activatorPort;
-  const remembered = (await readPorts(dataDir.path)).activator;
-  if (remembered === undefined) return 0;
-  if (await isFree(remembered)) return remembered;
-  options.log(
-    `activator: port ${remembered}, used last time, is taken by another program: picking a free one (--activator-port sets one)`,
-  );
-  return 0;
+/** The gateway's port on a first start, when it is free: the API has 8080. */
+const defaultGatewayPort = 8081;
+
+/** The gateway's line in `dispatch status`: which data planes the xds-server serves. */
+function ingressLine(ingress: UpIngress | undefined): string {
+  if (!ingress) return "starting";
+  const proxies = ingress.controller.xds.clients().map((c) => c.node.id);
+  return proxies.length === 0
+    ? "no data plane connected to the xds-server"
+    : `programmed by the xds-server; data planes: ${proxies.sort().join(", ")}`;
 }

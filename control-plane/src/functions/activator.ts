@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { isName } from "@dispatch/proto";
 import type { Principal } from "../auth/principal.js";
 import type { Invoker } from "./invoker.js";
 
@@ -12,13 +13,16 @@ export interface Activator {
 
 /**
  * The activator: the HTTP door to functions. A request to
- * `/<org>/<function>/<path>` is parsed, its caller authenticated, and handed
+ * `/<org>/<function>/<path>`, or one a proxy routed here naming the function
+ * in the `dispatch-org` and `dispatch-function` headers, is parsed, its
+ * caller authenticated, and handed
  * to the {@link Invoker}, which holds it while the function has no ready
  * instance (waking it), passes it through to a worker's `/http/<path>`
  * (runtimes/CONTRACT.md) with both bodies streamed, and records a Run
  * (trigger HTTP). The data plane (gateway or Envoy) sends traffic here when a
  * function runs no instance. Callers authenticate with a Dispatch token in
- * the `Dispatch-Token` header (admin, or a member of the function's org).
+ * the `Dispatch-Token` header (admin, a member of the function's org, or a
+ * component: the gateway's token, which the xds-server puts on its routes).
  */
 export async function startActivator(
   invoker: Invoker,
@@ -58,11 +62,15 @@ async function forward(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const match = /^\/([a-z0-9-]+)\/([a-z0-9-]+)(\/[^?]*)?(\?.*)?$/.exec(req.url ?? "");
-  if (!match) {
-    return sendError(res, 404, "use /<org>/<function>/<path>");
+  const target = callTarget(req);
+  if (!target) {
+    return sendError(
+      res,
+      404,
+      `use /<org>/<function>/<path>, or name the function in the "${routedHeaders.org}" and "${routedHeaders.function}" headers`,
+    );
   }
-  const [, org = "", name = "", path = "/", query = ""] = match;
+  const { org, name, target: path } = target;
   // Only the platform (the gateway, tools with a token) may call functions
   // here: the call runs with the function's secrets. The token travels in its
   // own header so the caller's Authorization header reaches the function.
@@ -91,8 +99,8 @@ async function forward(
       secrets: [],
       exchange: {
         method: req.method ?? "GET",
-        target: `${path}${query}`,
-        headers: withoutToken(req.headers),
+        target: path,
+        headers: withoutPlatformHeaders(req.headers),
         body: req,
         response: res,
         signal: gone.signal,
@@ -113,7 +121,39 @@ function sendError(res: ServerResponse, status: number, message: string): void {
   res.end(JSON.stringify({ error: { type, message } }));
 }
 
-function withoutToken(headers: IncomingMessage["headers"]): IncomingMessage["headers"] {
-  const { "dispatch-token": _token, ...rest } = headers;
+/**
+ * The headers a proxy (the gateway, Envoy) sets on a routed call: which
+ * function it is for, as the xds-server's routes add them (replacing any a
+ * client sent). The path is then the function's own.
+ */
+export const routedHeaders = { org: "dispatch-org", function: "dispatch-function" } as const;
+
+/**
+ * Which function a request is for and the path it sees: the routed form
+ * (function headers, any path), else `/<org>/<function>/<path>`.
+ */
+function callTarget(req: IncomingMessage): { org: string; name: string; target: string } | undefined {
+  const url = req.url ?? "";
+  const org = req.headers[routedHeaders.org];
+  const name = req.headers[routedHeaders.function];
+  if (org !== undefined || name !== undefined) {
+    if (typeof org !== "string" || typeof name !== "string") return undefined;
+    if (!isName(org) || !isName(name) || !url.startsWith("/")) return undefined;
+    return { org, name, target: url };
+  }
+  const match = /^\/([a-z0-9-]+)\/([a-z0-9-]+)(\/[^?]*)?(\?.*)?$/.exec(url);
+  if (!match) return undefined;
+  const [, matchedOrg = "", matchedName = "", path = "/", query = ""] = match;
+  return { org: matchedOrg, name: matchedName, target: `${path}${query}` };
+}
+
+/** What the function sees: neither the caller's Dispatch token nor the routing headers. */
+function withoutPlatformHeaders(headers: IncomingMessage["headers"]): IncomingMessage["headers"] {
+  const {
+    "dispatch-token": _token,
+    [routedHeaders.org]: _org,
+    [routedHeaders.function]: _function,
+    ...rest
+  } = headers;
   return rest;
 }

@@ -19,6 +19,12 @@ export interface IngressIR {
   jwtProviders: JwtProviderIR[];
   /** One per JWKS origin the providers fetch keys from; sorted by name. */
   jwksClusters: JwksClusterIR[];
+  /**
+   * Edits of every request's headers, whatever its route: headers only the
+   * platform may send, removed from what clients send (sorted), and the
+   * activator's credential when every call goes through it.
+   */
+  requestHeaders: { remove: string[]; set: { name: string; value: string }[] };
 }
 
 /** The name of the virtual host that serves endpoints without hosts. */

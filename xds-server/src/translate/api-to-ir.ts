@@ -13,6 +13,7 @@ import { functionTarget } from "./function-target.js";
 import type { ResolvedTranslateOptions } from "./options.js";
 import { compareRoutes, compareStrings, matchValue, routesCollide, sortedUnique } from "./order.js";
 import type { EndpointProblem, IngressSnapshot } from "./snapshot.js";
+import { upstreamHeaders } from "./upstream-headers.js";
 
 /** The IR and every endpoint problem found on the way. */
 export interface ApiTranslation {
@@ -92,8 +93,26 @@ export function translateApiToIr(
       virtualHosts: virtualHosts(hostRoutes),
       clusters: functionClusters(accepted, functions, options),
       ...jwt(accepted),
+      requestHeaders: platformRequestHeaders(options),
     },
     problems,
+  };
+}
+
+/**
+ * Headers a client may never send upstream: the worker's credential, secrets
+ * and run id (runtimes/CONTRACT.md), and the activator's credential, which the
+ * proxy sets itself when every call goes through the activator. The function
+ * headers (`dispatch-org`, `dispatch-function`) are set on each route.
+ */
+function platformRequestHeaders(options: ResolvedTranslateOptions): IngressIR["requestHeaders"] {
+  const reserved = [upstreamHeaders.runId, upstreamHeaders.secrets, upstreamHeaders.workerToken];
+  if (options.activatorToken === undefined) {
+    return { remove: sortedUnique([...reserved, upstreamHeaders.activatorToken]), set: [] };
+  }
+  return {
+    remove: sortedUnique(reserved),
+    set: [{ name: upstreamHeaders.activatorToken, value: options.activatorToken }],
   };
 }
 
@@ -194,12 +213,13 @@ function functionClusters(
           backend.function,
           functions.get(`${backend.org}/${backend.function}`),
         );
+        const direct = target.kind === "instances" && options.warmPath === "direct";
         cluster = {
           name: backend.cluster,
           org: backend.org,
           function: backend.function,
-          endpoints: target.kind === "instances" ? target.addresses : [options.activator],
-          activator: target.kind !== "instances",
+          endpoints: direct ? target.addresses : [options.activator],
+          activator: !direct,
           connectTimeoutMs: options.connectTimeoutMs,
           usedBy: [],
         };

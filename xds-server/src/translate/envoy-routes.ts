@@ -30,13 +30,14 @@ import {
   setHeader,
 } from "./envoy-common.js";
 import { filterNames, rateLimitStatPrefix } from "./envoy-listener.js";
+import { upstreamHeaders } from "./upstream-headers.js";
 
 /**
  * Request headers that tell the upstream which function a call is for. The
  * proxy sets them on every forwarded request, replacing any a client sent, so
  * the activator (one address for every function at zero) knows what to wake.
  */
-export const functionHeaders = { org: "dispatch-org", function: "dispatch-function" } as const;
+export const functionHeaders = { org: upstreamHeaders.org, function: upstreamHeaders.function } as const;
 
 /** Where in the route configuration each endpoint's routes sit. */
 export interface RouteOwners {
@@ -85,6 +86,8 @@ export function translateRoutes(ir: IngressIR): {
     virtualHosts,
     // "api.example.com:8080" is served by the virtual host of "api.example.com".
     ignorePortInHostMatching: true,
+    requestHeadersToRemove: ir.requestHeaders.remove,
+    requestHeadersToAdd: ir.requestHeaders.set.map((h) => setHeader(h.name, h.value)),
   });
   return { routeConfiguration, owners };
 }

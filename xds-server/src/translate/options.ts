@@ -4,8 +4,22 @@ import type { AddressIR } from "../ir/ir.js";
 
 /** How endpoints become Envoy configuration: addresses, names and defaults. */
 export interface TranslateOptions {
-  /** Where a function with no ready instance is sent: the activator (an IP address and port). */
-  activator: AddressIR;
+  /**
+   * Where a function with no ready instance is sent: the activator (an IP
+   * address and port), and `token`, the Dispatch token the proxy presents
+   * there (as `Dispatch-Token`). A token is only allowed with `warmPath:
+   * "activator"`: then the activator is the only upstream, and no worker ever
+   * sees it.
+   */
+  activator: AddressIR & { token?: string };
+  /**
+   * Where calls to a function with ready instances go. `"direct"` (default):
+   * EDS lists the instances and the proxy calls them. `"activator"`: every
+   * call goes through the activator, which passes the function's secrets and
+   * records a Run (what `dispatch up` runs; see decision 0006). Switching
+   * between the two changes load assignments and route headers only.
+   */
+  warmPath?: "direct" | "activator";
   /** The HTTP listener. */
   listener?: {
     /** Listener (and route configuration) name; default `dispatch-http`. */
@@ -37,6 +51,9 @@ export interface TranslateOptions {
 /** {@link TranslateOptions} with every default applied. */
 export interface ResolvedTranslateOptions {
   activator: AddressIR;
+  /** The activator's credential, set only with `warmPath: "activator"`. */
+  activatorToken: string | undefined;
+  warmPath: "direct" | "activator";
   listenerName: string;
   listenerHost: string;
   listenerPort: number;
@@ -56,7 +73,9 @@ export interface ResolvedTranslateOptions {
  */
 export function resolveTranslateOptions(options: TranslateOptions): ResolvedTranslateOptions {
   const resolved: ResolvedTranslateOptions = {
-    activator: options.activator,
+    activator: { host: options.activator.host, port: options.activator.port },
+    activatorToken: options.activator.token,
+    warmPath: options.warmPath ?? "direct",
     listenerName: options.listener?.name ?? "dispatch-http",
     listenerHost: options.listener?.host ?? "0.0.0.0",
     listenerPort: options.listener?.port ?? 8080,
@@ -74,6 +93,17 @@ export function resolveTranslateOptions(options: TranslateOptions): ResolvedTran
     errors.push(
       `activator.host "${resolved.activator.host}" must be an IP address (EDS does not resolve names)`,
     );
+  }
+  if (resolved.warmPath !== "direct" && resolved.warmPath !== "activator") {
+    errors.push(`warmPath "${String(resolved.warmPath)}" must be "direct" or "activator"`);
+  }
+  if (resolved.activatorToken !== undefined && resolved.warmPath !== "activator") {
+    errors.push(
+      'activator.token needs warmPath "activator": with "direct" the proxy would send it to workers too',
+    );
+  }
+  if (resolved.activatorToken !== undefined && !/^[\x21-\x7e]{16,512}$/.test(resolved.activatorToken)) {
+    errors.push("activator.token must be 16 to 512 printable characters without spaces");
   }
   if (!isPort(resolved.activator.port))
     errors.push(`activator.port ${resolved.activator.port} is not a port`);

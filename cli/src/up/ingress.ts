@@ -1,0 +1,102 @@
+import { isIP } from "node:net";
+import { createDispatchClients, createDispatchTransport } from "@dispatch/client";
+import { type Gateway, startGateway } from "@dispatch/gateway";
+import { bearerToken } from "@dispatch/server-kit";
+import { type IngressController, startIngressController } from "@dispatch/xds-server";
+import { clientVersion } from "../version.js";
+
+/** Options of {@link startUpIngress}. */
+export interface UpIngressOptions {
+  /** The control plane's API URL. */
+  apiUrl: string;
+  /** The activator's URL (an IP address: EDS does not resolve names). */
+  activatorUrl: string;
+  /** The component token (reads the API, writes endpoint status, calls the activator). */
+  componentToken: string;
+  /** The token the gateway presents to the xds-server. */
+  xdsNodeToken: string;
+  /** Interface and port of the gateway's HTTP listener (0: a free port). */
+  gateway: { host: string; port: number };
+  /** Port of the xds-server on 127.0.0.1 (0: a free port). */
+  xdsPort: number;
+  log(line: string): void;
+}
+
+/** The ingress of `dispatch up`: the xds-server (fed by the API) and the embedded gateway it programs. */
+export interface UpIngress {
+  urls: { gateway: string; xds: string };
+  controller: IngressController;
+  gateway: Gateway;
+  stop(): Promise<void>;
+}
+
+/** The node id the embedded gateway has at the xds-server (what endpoint status names). */
+export const gatewayNodeId = "dispatch-up-gateway";
+
+/**
+ * Starts the ingress: the xds-server as a controller of the API (Endpoints
+ * and Functions through watch caches, endpoint status written back), serving
+ * ADS on 127.0.0.1 to clients with the node token; then the embedded gateway
+ * as its Delta ADS client. Every call goes through the activator, which
+ * records the Run and passes the function's secrets (decision 0006).
+ */
+export async function startUpIngress(options: UpIngressOptions): Promise<UpIngress> {
+  const activator = new URL(options.activatorUrl);
+  const activatorHost = activator.hostname.replace(/^\[|\]$/g, "");
+  if (isIP(activatorHost) === 0) {
+    throw new Error(`the activator must listen on an IP address, not "${activatorHost}"`);
+  }
+  const clients = createDispatchClients(
+    createDispatchTransport({
+      server: options.apiUrl,
+      token: options.componentToken,
+      userAgent: `dispatch-xds-server/${clientVersion()}`,
+    }),
+  );
+  const controller = await startIngressController({
+    clients,
+    xds: {
+      host: "127.0.0.1",
+      port: options.xdsPort,
+      authenticate: (metadata) => {
+        const [value] = metadata.get("authorization");
+        return typeof value === "string" && bearerToken(value) === options.xdsNodeToken;
+      },
+      translation: {
+        activator: { host: activatorHost, port: Number(activator.port), token: options.componentToken },
+        warmPath: "activator",
+        listener: { host: options.gateway.host, port: options.gateway.port },
+      },
+    },
+    onNack: (event) => options.log(`xds-server: ${event.node.id} refused ${event.typeUrl}: ${event.message}`),
+    log: (message, error) =>
+      options.log(`xds-server: ${message}${error === undefined ? "" : `: ${describe(error)}`}`),
+  });
+  let gateway: Gateway;
+  try {
+    await controller.synced;
+    gateway = await startGateway({
+      ads: { address: controller.xds.address, nodeId: gatewayNodeId, token: options.xdsNodeToken },
+      listen: options.gateway,
+      log: (message, error) =>
+        options.log(`gateway: ${message}${error === undefined ? "" : `: ${describe(error)}`}`),
+    });
+    await gateway.ready();
+  } catch (err) {
+    await controller.close();
+    throw err;
+  }
+  return {
+    urls: { gateway: gateway.url, xds: controller.xds.address },
+    controller,
+    gateway,
+    async stop() {
+      await gateway.close(5_000);
+      await controller.close();
+    },
+  };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,183 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createWatchCache, type DispatchClients } from "@dispatch/client";
+import type { Endpoint, Status } from "@dispatch/proto";
+import {
+  CLUSTER_TYPE_URL,
+  ENDPOINT_TYPE_URL,
+  LISTENER_TYPE_URL,
+  ROUTE_TYPE_URL,
+} from "@dispatch/proto/envoy";
+import { createReconciler } from "@dispatch/server-kit";
+import type { NackEvent } from "../server/session-types.js";
+import type { EndpointProblem } from "../translate/snapshot.js";
+import { startXdsServer, type XdsServer, type XdsServerOptions } from "../xds-server.js";
+import { endpointConfigs } from "./endpoint-configs.js";
+import { endpointStatus, sameStatus } from "./endpoint-status.js";
+import { createRolloutTracker } from "./rollout-tracker.js";
+
+/** Options of {@link startIngressController}. */
+export interface IngressControllerOptions {
+  /**
+   * Clients of the control plane's API, authenticated with a component token
+   * (it reads every org's endpoints and functions and writes endpoint status).
+   */
+  clients: Pick<DispatchClients, "endpoints" | "functions">;
+  /** The xds-server: where it listens, who it serves, how it translates. */
+  xds: Omit<XdsServerOptions, "onAck" | "onNack">;
+  /** Told of every NACK (after it became the endpoints' status). */
+  onNack?(event: NackEvent): void;
+  /** Failures: a status write that failed, a watch that stopped. */
+  log(message: string, error?: unknown): void;
+  /** For conditions' transition times; default the clock. */
+  now?: () => Date;
+}
+
+/** A running ingress controller: the xds-server, fed and reporting. */
+export interface IngressController {
+  readonly xds: XdsServer;
+  /** Resolves once the first complete state is translated and served. */
+  readonly synced: Promise<void>;
+  /** Resolves when no translation and no status write is pending. */
+  idle(): Promise<void>;
+  /** Stops following the API, writing status, and serving ADS. */
+  close(): Promise<void>;
+}
+
+const typeUrls = [CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL, LISTENER_TYPE_URL, ROUTE_TYPE_URL];
+
+/**
+ * The xds-server as a controller of the Dispatch API: it follows Endpoints
+ * and Functions through watch caches (list + watch, resumed across
+ * reconnects; never polled), translates every change into the configuration
+ * every proxy is served, and writes each endpoint's status back through
+ * `UpdateStatus`: accepted or why not, whether its functions exist and are
+ * ready, and READY only once every connected data plane has ACKed a
+ * configuration that carries it (a NACK becomes its ERROR, with the proxy's
+ * message).
+ */
+export async function startIngressController(options: IngressControllerOptions): Promise<IngressController> {
+  const stop = new AbortController();
+  const signal = stop.signal;
+  const now = options.now ?? (() => new Date());
+  const endpoints = createWatchCache({ client: options.clients.endpoints, request: { org: "" }, signal });
+  const functions = createWatchCache({ client: options.clients.functions, request: { org: "" }, signal });
+  const listenerName = options.xds.translation.listener?.name ?? "dispatch-http";
+  const tracker = createRolloutTracker(
+    (client) => client.acked.get(LISTENER_TYPE_URL)?.has(listenerName) ?? false,
+  );
+  let problems = new Map<string, EndpointProblem[]>();
+  let translated = false;
+
+  const xds = await startXdsServer({
+    ...options.xds,
+    onAck: () => scheduleStatus(),
+    onNack: (event) => {
+      tracker.rejected(event);
+      scheduleStatus();
+      options.onNack?.(event);
+    },
+  });
+
+  const statuses = createReconciler<Endpoint, { object: Endpoint; status: Status }>({
+    events: endpoints.events({ signal }),
+    reconcile: async ({ object, key }) => {
+      if (!object || !translated) return undefined;
+      const status = endpointStatus(
+        object,
+        problems.get(key) ?? [],
+        tracker.rollout(key, xds.clients()),
+        now(),
+      );
+      return sameStatus(object.status, status) ? undefined : { object, status };
+    },
+    writeStatus: async (_key, { object, status }) => {
+      try {
+        await options.clients.endpoints.updateStatus({ endpoint: { meta: object.meta, status } }, { signal });
+      } catch (err) {
+        // Gone meanwhile: nothing to report on.
+        if (err instanceof ConnectError && err.code === Code.NotFound) return;
+        throw err;
+      }
+    },
+    log: options.log,
+  });
+
+  let rebuildPending = false;
+  let statusPending = false;
+  const rebuild = () => {
+    rebuildPending = false;
+    if (signal.aborted) return;
+    try {
+      const update = xds.update({
+        endpoints: endpoints.list(),
+        functions: functions.list(),
+        // Token-auth endpoints get no tokens yet: their calls are refused (401) and their status says so.
+        tokens: () => undefined,
+      });
+      const grouped = new Map<string, EndpointProblem[]>();
+      for (const problem of update.problems) {
+        const list = grouped.get(problem.endpoint) ?? [];
+        list.push(problem);
+        grouped.set(problem.endpoint, list);
+      }
+      problems = grouped;
+      const versions = new Map<string, Map<string, string>>();
+      for (const typeUrl of typeUrls) {
+        versions.set(typeUrl, new Map([...xds.cache.get(typeUrl)].map(([name, r]) => [name, r.version])));
+      }
+      tracker.served(versions, endpointConfigs(update.translation));
+      translated = true;
+    } catch (err) {
+      // What was served before stays served.
+      options.log("the ingress configuration could not be translated; the previous one is still served", err);
+    }
+    enqueueAll();
+  };
+  const scheduleRebuild = () => {
+    if (rebuildPending) return;
+    rebuildPending = true;
+    setImmediate(rebuild);
+  };
+  const enqueueAll = () => {
+    statusPending = false;
+    if (signal.aborted) return;
+    for (const endpoint of endpoints.list()) statuses.enqueue(endpoints.keyOf(endpoint));
+  };
+  const scheduleStatus = () => {
+    if (statusPending || !translated) return;
+    statusPending = true;
+    setImmediate(enqueueAll);
+  };
+
+  const follow = async (changes: AsyncIterable<unknown>, what: string) => {
+    try {
+      for await (const _batch of changes) scheduleRebuild();
+    } catch (err) {
+      if (!signal.aborted) options.log(`the watch of ${what} stopped`, err);
+    }
+  };
+  const synced = Promise.all([endpoints.synced, functions.synced]).then(() => {
+    rebuild();
+  });
+  const followers = [
+    follow(endpoints.changes({ signal }), "endpoints"),
+    follow(functions.changes({ signal }), "functions"),
+  ];
+  // A failed first sync is the caller's to see through `synced`; keep it from being unhandled meanwhile.
+  synced.catch(() => {});
+
+  return {
+    xds,
+    synced,
+    async idle() {
+      while (rebuildPending || statusPending) await new Promise((resolve) => setImmediate(resolve));
+      await statuses.idle();
+    },
+    async close() {
+      stop.abort();
+      await statuses.close();
+      await Promise.allSettled([...followers, endpoints.done, functions.done]);
+      await xds.close();
+    },
+  };
+}
