@@ -42,7 +42,12 @@ export async function startDispatchProcess(): Promise<DispatchProcess> {
       nats.urlWithCredentials,
     ],
     {
-      env: { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), DISPATCH_GATEWAY_PORT: "0" },
+      env: {
+        ...process.env,
+        DISPATCH_CONFIG: join(dir, "config.json"),
+        DISPATCH_GATEWAY_PORT: "0",
+        DISPATCH_GATEWAY_TLS_PORT: "0",
+      },
       stdio: ["ignore", "pipe", "inherit"],
     },
   );

@@ -173,6 +173,7 @@ test("dispatch up: its own nats-server with credentials, admin token, CLI contex
     DISPATCH_CONFIG: join(dir, "config.json"),
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
+    DISPATCH_GATEWAY_TLS_PORT: "0",
   };
   const data = join(dir, "data");
   const args = ["--data-dir", data, "--port", String(apiPort)];
@@ -245,6 +246,7 @@ test("dispatch up: a NATS it did not start is never used, even where its own lis
     DISPATCH_CONFIG: join(dir, "config.json"),
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
+    DISPATCH_GATEWAY_TLS_PORT: "0",
   };
   const data = join(dir, "data");
   // Someone else's NATS, open to all, on the port dispatch up used last time.
@@ -284,6 +286,7 @@ test("dispatch up --nats-url: a NATS that wants credentials it was not given is 
     DISPATCH_CONFIG: join(dir, "config.json"),
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
+    DISPATCH_GATEWAY_TLS_PORT: "0",
   };
   const nats = await startNats();
   t.teardown(() => nats.stop());
@@ -310,6 +313,7 @@ test("dispatch up --nats-url tls://… with a password in the URL and --nats-tls
     DISPATCH_CONFIG: join(dir, "config.json"),
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
+    DISPATCH_GATEWAY_TLS_PORT: "0",
   };
   const certs = await makeCertificates(join(dir, "certs"));
   const nats = await startNats({
@@ -350,6 +354,7 @@ test("dispatch up: no nats-server to start is a clear error", async (t) => {
     DISPATCH_CONFIG: join(dir, "config.json"),
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
+    DISPATCH_GATEWAY_TLS_PORT: "0",
   };
   const result = await run(env, [
     "up",
@@ -376,6 +381,7 @@ async function upInOwnGroup(t: ExecutionContext, natsArgs: string[] = []) {
     DISPATCH_CONFIG: join(dir, "config.json"),
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
+    DISPATCH_GATEWAY_TLS_PORT: "0",
   };
   const args = ["--data-dir", join(dir, "data"), "--port", "0", ...natsArgs];
   const up = await startUp(env, args, true);
@@ -473,6 +479,7 @@ test("dispatch up: Ctrl-C while it is still starting stops what it started", asy
     DISPATCH_CONFIG: join(dir, "config.json"),
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
+    DISPATCH_GATEWAY_TLS_PORT: "0",
   };
   const natsPort = await freePort();
   const args = ["up", "--data-dir", join(dir, "data"), "--port", "0", "--nats-port", String(natsPort)];

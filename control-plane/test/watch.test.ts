@@ -1,5 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { SecretService, WatchEventType, type WatchSecretsResponse } from "@dispatch/proto";
+import {
+  OrganizationService,
+  Role,
+  SecretService,
+  TokenService,
+  WatchEventType,
+  type WatchSecretsResponse,
+} from "@dispatch/proto";
 import { startDispatch, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
 import { client } from "./helpers.js";
@@ -110,4 +117,38 @@ test("restart with another secret key is refused with a message that says why", 
   const error = await t.throwsAsync(start({ nats }));
   t.is(error?.name, "ConfigurationError");
   t.regex(error?.message ?? "", /secret encryption key differs from the one this NATS store was set up with/);
+});
+
+test('watch of every org (org "*"): a component follows each org\'s objects and deletions; members may not', async (t) => {
+  const { url, token } = t.context.dispatch;
+  await client(OrganizationService, url, token).create({ organization: { meta: { name: "acme" } } });
+  const tokens = client(TokenService, url, token);
+  const component = (await tokens.create({ name: "xds", role: Role.COMPONENT })).secret;
+  const member = (await tokens.create({ name: "acme-dev", org: "acme" })).secret;
+  const admin = client(SecretService, url, token);
+  await admin.create({ secret: { meta: { name: "a" }, spec: { data: { k: "1" } } } });
+  await admin.create({ secret: { meta: { name: "b", org: "acme" }, spec: { data: { k: "2" } } } });
+
+  const abort = new AbortController();
+  const iterator = client(SecretService, url, component)
+    .watch({ org: "*" }, { signal: abort.signal })
+    [Symbol.asyncIterator]();
+  const where = (e: WatchSecretsResponse) =>
+    `${WatchEventType[e.type]} ${e.object?.meta?.org}/${e.object?.meta?.name}`;
+  const initial: string[] = [];
+  for (;;) {
+    const event = (await iterator.next()).value as WatchSecretsResponse;
+    if (event.type === WatchEventType.SYNCED) break;
+    initial.push(where(event));
+  }
+  t.deepEqual(initial.sort(), ["ADDED acme/b", "ADDED default/a"]);
+  await admin.delete({ name: "b", org: "acme" });
+  t.is(where((await iterator.next()).value as WatchSecretsResponse), "DELETED acme/b");
+  abort.abort();
+
+  const refused = await t.throwsAsync(
+    collect(client(SecretService, url, member).watch({ org: "*" }), () => true),
+  );
+  t.is(ConnectError.from(refused).code, Code.PermissionDenied);
+  t.regex(ConnectError.from(refused).rawMessage, /every org.*admin or component token/);
 });

@@ -23,6 +23,9 @@ export interface UpFlags {
   natsPort?: number;
   activatorPort?: number;
   gatewayPort?: number;
+  gatewayTlsPort?: number;
+  gatewayTlsCert?: string;
+  gatewayTlsKey?: string;
   xdsPort?: number;
   natsServerBin?: string;
   saveContext: string;
@@ -76,6 +79,25 @@ export function createUpCommand(): Command {
       )
         .env("DISPATCH_GATEWAY_PORT")
         .argParser(parsePort),
+    )
+    .addOption(
+      new Option(
+        "--gateway-tls-port <port>",
+        "HTTPS port of the gateway (default: the one used last time, else 8444, else a free one)",
+      )
+        .env("DISPATCH_GATEWAY_TLS_PORT")
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option(
+        "--gateway-tls-cert <file>",
+        "PEM certificate of the gateway's HTTPS listener (default: a self-signed one for localhost, made in <data-dir>/gateway-tls)",
+      ).env("DISPATCH_GATEWAY_TLS_CERT"),
+    )
+    .addOption(
+      new Option("--gateway-tls-key <file>", "PEM private key for --gateway-tls-cert").env(
+        "DISPATCH_GATEWAY_TLS_KEY",
+      ),
     )
     .addOption(
       new Option(
@@ -190,8 +212,8 @@ the activator's). Clients must log in: the user and password are in
 machine is never used unless --nats-url names it. A nats-server left running by
 a dispatch up that was killed is used again, and stopped with this one.
 
-Endpoints: the gateway (http://<host>:8081 unless that port is taken, then the
-port it prints) serves every endpoint; the xds-server programs it over ADS on
+Endpoints: the gateway (http://<host>:8081 and https://<host>:8444 unless those
+ports are taken, then the ones it prints) serves every endpoint; the xds-server programs it over ADS on
 127.0.0.1, and no other program may connect there without the node token in
 <data-dir>/xds-node.token. Warm or cold, a call goes gateway -> activator ->
 worker, so each one is recorded as a Run with the function's secrets at hand.

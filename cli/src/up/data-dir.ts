@@ -94,10 +94,11 @@ export interface StoredPorts {
   nats?: number;
   activator?: number;
   gateway?: number;
+  gatewayTls?: number;
   xds?: number;
 }
 
-const storedPortNames = ["nats", "activator", "gateway", "xds"] as const;
+const storedPortNames = ["nats", "activator", "gateway", "gatewayTls", "xds"] as const;
 
 /** The ports the last start used (file `ports.json`); none on first start. */
 export async function readPorts(dataDir: string): Promise<StoredPorts> {

@@ -15,16 +15,18 @@ export interface UpIngressOptions {
   componentToken: string;
   /** The token the gateway presents to the xds-server. */
   xdsNodeToken: string;
-  /** Interface and port of the gateway's HTTP listener (0: a free port). */
-  gateway: { host: string; port: number };
+  /** Interface and port of the gateway's HTTP listener (0: a free port), and its HTTPS one if any. */
+  gateway: { host: string; port: number; tls?: { port: number; cert: Buffer; key: Buffer } };
   /** Port of the xds-server on 127.0.0.1 (0: a free port). */
   xdsPort: number;
+  /** Whether the gateway writes an access log line per request (JSON, on stdout). */
+  accessLog: boolean;
   log(line: string): void;
 }
 
 /** The ingress of `dispatch up`: the xds-server (fed by the API) and the embedded gateway it programs. */
 export interface UpIngress {
-  urls: { gateway: string; xds: string };
+  urls: { gateway: string; gatewayTls?: string; xds: string };
   controller: IngressController;
   gateway: Gateway;
   stop(): Promise<void>;
@@ -77,7 +79,9 @@ export async function startUpIngress(options: UpIngressOptions): Promise<UpIngre
     await controller.synced;
     gateway = await startGateway({
       ads: { address: controller.xds.address, nodeId: gatewayNodeId, token: options.xdsNodeToken },
-      listen: options.gateway,
+      listen: { host: options.gateway.host, port: options.gateway.port },
+      ...(options.gateway.tls ? { listenTls: { host: options.gateway.host, ...options.gateway.tls } } : {}),
+      ...(options.accessLog ? {} : { accessLog: false as const }),
       log: (message, error) =>
         options.log(`gateway: ${message}${error === undefined ? "" : `: ${describe(error)}`}`),
     });
@@ -87,7 +91,11 @@ export async function startUpIngress(options: UpIngressOptions): Promise<UpIngre
     throw err;
   }
   return {
-    urls: { gateway: gateway.url, xds: controller.xds.address },
+    urls: {
+      gateway: gateway.url,
+      ...(gateway.tlsUrl ? { gatewayTls: gateway.tlsUrl } : {}),
+      xds: controller.xds.address,
+    },
     controller,
     gateway,
     async stop() {

@@ -31,6 +31,9 @@ export async function runUp(flags: UpFlags, configPath: string | undefined): Pro
       ...(flags.activatorPort === undefined ? {} : { activatorPort: flags.activatorPort }),
       ...(flags.gatewayPort === undefined ? {} : { gatewayPort: flags.gatewayPort }),
       ...(flags.xdsPort === undefined ? {} : { xdsPort: flags.xdsPort }),
+      ...(flags.gatewayTlsPort === undefined ? {} : { gatewayTlsPort: flags.gatewayTlsPort }),
+      ...(flags.gatewayTlsCert === undefined ? {} : { gatewayTlsCert: flags.gatewayTlsCert }),
+      ...(flags.gatewayTlsKey === undefined ? {} : { gatewayTlsKey: flags.gatewayTlsKey }),
       // Looked up only here, not for every dispatch command.
       natsServerBin: flags.natsServerBin ?? natsServerBinary(),
       contextName: flags.saveContext,

@@ -10,6 +10,7 @@ import { Role } from "@dispatch/proto";
 import { configPath, saveContext } from "../config.js";
 import { clientVersion } from "../version.js";
 import { claimDataDir, type DataDir, openDataDir, readPorts, savePorts } from "./data-dir.js";
+import { gatewayTls } from "./gateway-tls.js";
 import { startUpIngress, type UpIngress } from "./ingress.js";
 import { externalNats, startOwnNats, type UpNats } from "./nats.js";
 import { choosePort } from "./ports.js";
@@ -37,6 +38,11 @@ export interface UpOptions {
   gatewayPort?: number;
   /** The xds-server's port (on 127.0.0.1); default the one used last time, else a free one. */
   xdsPort?: number;
+  /** The gateway's HTTPS port; default the one used last time, else 8444, else a free one. */
+  gatewayTlsPort?: number;
+  /** The gateway's certificate and key (PEM files); default a self-signed one made in the data dir. */
+  gatewayTlsCert?: string;
+  gatewayTlsKey?: string;
   /** The CLI context to write (server + admin token). */
   contextName: string;
   /** Run record retention. */
@@ -47,6 +53,8 @@ export interface UpOptions {
   functionLimits?: Partial<FunctionLimits>;
   /** How function workers are isolated; default auto (the strongest available). */
   isolation?: IsolationChoice;
+  /** Whether the gateway writes an access log line (JSON) per request on stdout; default true. */
+  accessLog?: boolean;
   /** The CLI config file to write the context to. */
   configPath?: string;
   log(line: string): void;
@@ -132,6 +140,7 @@ async function startClaimed(
                 url: ingress.urls.gateway,
                 describe: () => ingressLine(ingress),
               },
+              ...(ingress.urls.gatewayTls ? [{ name: "gateway-https", url: ingress.urls.gatewayTls }] : []),
               { name: "xds", url: ingress.urls.xds },
             ]
           : [],
@@ -183,13 +192,35 @@ async function startClaimed(
       remembered: remembered.xds,
       log: options.log,
     });
+    const tls = await gatewayTls({
+      dataDir: dataDir.path,
+      ...(options.gatewayTlsCert === undefined ? {} : { certFile: options.gatewayTlsCert }),
+      ...(options.gatewayTlsKey === undefined ? {} : { keyFile: options.gatewayTlsKey }),
+      log: options.log,
+    });
+    const tlsPort = tls
+      ? await choosePort({
+          name: "gateway (HTTPS)",
+          flag: "--gateway-tls-port",
+          asked: options.gatewayTlsPort,
+          remembered: remembered.gatewayTls,
+          preferred: defaultGatewayTlsPort,
+          host: options.host,
+          log: options.log,
+        })
+      : undefined;
     ingress = await startUpIngress({
       apiUrl: controlPlane.url,
       activatorUrl: controlPlane.urls().activator ?? "",
       componentToken: dataDir.componentToken,
       xdsNodeToken: dataDir.xdsNodeToken,
-      gateway: { host: options.host, port: gatewayPort },
+      gateway: {
+        host: options.host,
+        port: gatewayPort,
+        ...(tls && tlsPort !== undefined ? { tls: { port: tlsPort, cert: tls.cert, key: tls.key } } : {}),
+      },
       xdsPort,
+      accessLog: options.accessLog ?? true,
       log: options.log,
     });
   } catch (err) {
@@ -211,6 +242,7 @@ async function startClaimed(
     ...(nats.own ? { nats: nats.own.port } : {}),
     activator: Number(new URL(urls.activator ?? "http://127.0.0.1:0").port),
     gateway: Number(new URL(running.urls.gateway).port),
+    ...(running.urls.gatewayTls ? { gatewayTls: Number(new URL(running.urls.gatewayTls).port) } : {}),
     xds: running.controller.xds.port,
   });
   const isolation = controlPlane.isolation;
@@ -237,6 +269,8 @@ async function startClaimed(
 
 /** The gateway's port on a first start, when it is free: the API has 8080. */
 const defaultGatewayPort = 8081;
+/** The gateway's HTTPS port on a first start, when it is free. */
+const defaultGatewayTlsPort = 8444;
 
 /** The gateway's line in `dispatch status`: which data planes the xds-server serves. */
 function ingressLine(ingress: UpIngress | undefined): string {

@@ -43,8 +43,9 @@ export interface WatchCacheOptions<Req, T> {
   client: WatchableClient<Req, T>;
   /**
    * The Watch request without `resumeRevision` (the cache sets it): the org
-   * (`{ org: "acme" }`; empty: the token's org, every org for admin and
-   * component tokens where the kind allows), `name` to follow one object,
+   * (`{ org: "acme" }`; empty: the token's own org, or "default" for admin
+   * and component tokens; `"*"`: every org, for admin and component tokens),
+   * `name` to follow one object,
    * `function` for runs.
    */
   request?: Omit<NoInfer<Req>, "resumeRevision">;

@@ -86,6 +86,8 @@ async function forward(
       `token "${principal.token}" belongs to org "${principal.org}" and cannot call functions of org "${org}"`,
     );
   }
+  const unsupported = unsupportedBody(req);
+  if (unsupported !== undefined) return sendError(res, 415, unsupported);
   // The client may leave at any point, even before anything is awaited.
   const gone = new AbortController();
   res.once("close", () => {
@@ -145,6 +147,33 @@ function callTarget(req: IncomingMessage): { org: string; name: string; target: 
   if (!match) return undefined;
   const [, matchedOrg = "", matchedName = "", path = "/", query = ""] = match;
   return { org: matchedOrg, name: matchedName, target: `${path}${query}` };
+}
+
+/**
+ * Why a request body cannot become a handler's payload, if it cannot: the
+ * worker parses JSON (`application/json`, `*+json`), forms
+ * (`application/x-www-form-urlencoded`), text (`text/*`) and raw bytes
+ * (`application/octet-stream`, or no content type); anything else is refused
+ * (415) before a function runs, as Dispatch v1's gateway did.
+ */
+function unsupportedBody(req: IncomingMessage): string | undefined {
+  const hasBody =
+    req.headers["transfer-encoding"] !== undefined ||
+    (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
+  const type = req.headers["content-type"];
+  if (!hasBody || type === undefined) return undefined;
+  const essence = (type.split(";")[0] ?? "").trim().toLowerCase();
+  if (
+    essence === "" ||
+    essence === "application/json" ||
+    essence.endsWith("+json") ||
+    essence === "application/x-www-form-urlencoded" ||
+    essence === "application/octet-stream" ||
+    essence.startsWith("text/")
+  ) {
+    return undefined;
+  }
+  return `request body type is not supported: ${essence.slice(0, 100)}; send application/json, application/x-www-form-urlencoded, text/*, or application/octet-stream`;
 }
 
 /** What the function sees: neither the caller's Dispatch token nor the routing headers. */

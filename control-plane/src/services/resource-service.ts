@@ -352,13 +352,16 @@ export function createResourceService<T extends Resource>(
 
     watch: async function* (request: AnyRequest, ctx: HandlerContext) {
       const principal = principalOf(ctx);
-      const org = orgFor(principal, request.org ?? "", "read");
       const name = request.name ?? "";
+      // "*": every org at once, for the platform's components (and admins).
+      const everyOrg = !kind.global && request.org === everyOrgWatch;
+      if (everyOrg) requireEveryOrgWatch(principal, name, kind.label);
+      const org = everyOrg ? "" : orgFor(principal, request.org ?? "", "read");
       if (name !== "") requireName(name, kind.label);
       if (name !== "") requireReadable(principal, name);
       requireReveal(principal, request);
       const own = ownOnly(principal);
-      const filter = kind.global ? name || (own ?? "*") : `${org}.${name || "*"}`;
+      const filter = kind.global ? name || (own ?? "*") : everyOrg ? "*.*" : `${org}.${name || "*"}`;
       const tags = request.options?.tags ?? {};
       const output = method("Watch").output;
       const resumeAfter = Number(request.resumeRevision ?? 0n);
@@ -366,9 +369,15 @@ export function createResourceService<T extends Resource>(
         if (event.type === "synced") {
           yield create(output, { type: WatchEventType.SYNCED, revision: BigInt(event.revision) } as never);
         } else if (event.type === "deleted") {
-          const objectName = kind.global ? event.key : event.key.slice(org.length + 1);
+          const dot = event.key.indexOf(".");
+          const objectOrg = everyOrg ? event.key.slice(0, dot) : org;
+          const objectName = kind.global ? event.key : event.key.slice(objectOrg.length + 1);
           const object = create(kind.schema, {
-            meta: create(ObjectMetaSchema, { name: objectName, org, revision: BigInt(event.revision) }),
+            meta: create(ObjectMetaSchema, {
+              name: objectName,
+              org: objectOrg,
+              revision: BigInt(event.revision),
+            }),
           } as never);
           yield create(output, {
             type: WatchEventType.DELETED,
@@ -385,6 +394,24 @@ export function createResourceService<T extends Resource>(
       }
     },
   } as unknown as Partial<ServiceImpl<DescService>>;
+}
+
+/** The `org` of a Watch request that follows every org (admins and components only). */
+export const everyOrgWatch = "*";
+
+function requireEveryOrgWatch(principal: Principal, name: string, label: string): void {
+  if (!readsEveryOrg(principal)) {
+    throw new ConnectError(
+      `token "${principal.token}" may not watch ${label}s of every org (org "*"): that needs an admin or component token; name your org instead`,
+      Code.PermissionDenied,
+    );
+  }
+  if (name !== "") {
+    throw new ConnectError(
+      `a watch of every org (org "*") follows every ${label}: leave name empty, or name the org`,
+      Code.InvalidArgument,
+    );
+  }
 }
 
 /** A new object of the kind holding only what a client may set: a copy of the spec. */

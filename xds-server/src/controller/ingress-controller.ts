@@ -59,8 +59,8 @@ export async function startIngressController(options: IngressControllerOptions):
   const stop = new AbortController();
   const signal = stop.signal;
   const now = options.now ?? (() => new Date());
-  const endpoints = createWatchCache({ client: options.clients.endpoints, request: { org: "" }, signal });
-  const functions = createWatchCache({ client: options.clients.functions, request: { org: "" }, signal });
+  const endpoints = createWatchCache({ client: options.clients.endpoints, request: { org: "*" }, signal });
+  const functions = createWatchCache({ client: options.clients.functions, request: { org: "*" }, signal });
   const listenerName = options.xds.translation.listener?.name ?? "dispatch-http";
   const tracker = createRolloutTracker(
     (client) => client.acked.get(LISTENER_TYPE_URL)?.has(listenerName) ?? false,

@@ -75,6 +75,8 @@ export function translateListener(ir: IngressIR): { listener: Listener; owners: 
   const hcm: HttpConnectionManager = create(HttpConnectionManagerSchema, {
     statPrefix: ir.listener.name.replaceAll("-", "_"),
     codecType: HttpConnectionManager_CodecType.AUTO,
+    // The Server header of every answer (Envoy's default is "envoy").
+    serverName: "dispatch",
     routeSpecifier: {
       case: "rds",
       value: { configSource: adsConfigSource(), routeConfigName: ir.listener.routeConfigName },
