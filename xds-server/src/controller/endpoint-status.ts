@@ -45,20 +45,24 @@ export function endpointStatus(
 ): Status {
   let conditions: Condition[] = endpoint.status?.conditions.slice() ?? [];
   const reasons: string[] = [];
-  const set = (type: string, problem: EndpointProblem | undefined, okReason: string, okMessage: string) => {
+  // The condition says the first problem of its kind; `reason` lists every one.
+  const set = (type: string, found: readonly EndpointProblem[], okReason: string, okMessage: string) => {
+    const [problem] = found;
     if (problem) {
       conditions = markFalse(conditions, type, problem.reason, problem.message, now);
-      reasons.push(problem.message);
+      for (const p of found) reasons.push(p.message);
     } else {
       conditions = markTrue(conditions, type, okReason, okMessage, now);
     }
   };
-  const find = (reasons: readonly ProblemReason[]) => problems.find((p) => reasons.includes(p.reason));
-  const rejected = find(notAccepted);
-  set(endpointConditions.accepted, rejected, "Accepted", "the endpoint's routes are valid and its own");
+  const find = (reasons: readonly ProblemReason[]) => problems.filter((p) => reasons.includes(p.reason));
+  const notServable = find(notAccepted);
+  const rejected = notServable[0];
+  const unresolvedRefs = find(unresolved);
+  set(endpointConditions.accepted, notServable, "Accepted", "the endpoint's routes are valid and its own");
   set(
     endpointConditions.resolvedRefs,
-    find(unresolved),
+    unresolvedRefs,
     "ResolvedRefs",
     "its functions (and token secret) exist",
   );
@@ -75,6 +79,8 @@ export function endpointStatus(
       ? "not served: it is left out of the configuration until it is fixed"
       : "not served yet: the xds-server has not translated it";
     conditions = markFalse(conditions, endpointConditions.programmed, "NotServed", message, now);
+    // When it is rejected, its problems above already say why.
+    if (!rejected) reasons.push(message);
     programmed = ConditionStatus.FALSE;
   } else {
     switch (rollout.state) {
@@ -128,7 +134,7 @@ export function endpointStatus(
     : markFalse(conditions, endpointConditions.ready, "NotReady", reasons[0] ?? "not ready", now);
 
   const error =
-    rejected !== undefined || find(unresolved) !== undefined || (rollout?.state === "rejected" && !rejected);
+    rejected !== undefined || unresolvedRefs.length > 0 || (rollout?.state === "rejected" && !rejected);
   return create(StatusSchema, {
     phase: ready ? Phase.READY : error ? Phase.ERROR : Phase.CREATING,
     conditions,
