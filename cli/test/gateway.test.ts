@@ -4,6 +4,7 @@ import { Agent, request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createDispatchClients, createDispatchTransport } from "@dispatch/client";
 import { natsServerBinary } from "@dispatch/server-kit";
 import { startNats } from "@dispatch/testkit";
 import test from "ava";
@@ -92,7 +93,7 @@ async function fn(name: string, code: string, ...flags: string[]): Promise<void>
 const echo =
   "export default async (context, payload) => ({ payload, method: context.http?.method, path: context.http?.path, headers: context.http?.headers });\n";
 const hello =
-  'export default async (context, payload) => { const { name = "Noone", place = "Nowhere" } = payload ?? {}; return { myField: `Hello, ${name} from ${place}` }; };\n';
+  'export default async (context, payload) => { const { name = "Noone", place = "Nowhere" } = payload ?? {}; return { myField: "Hello, " + name + " from " + place }; };\n';
 
 interface Answer {
   status: number;
@@ -341,4 +342,48 @@ test("scale to zero: a call through the gateway wakes a function that runs no in
   const woken = await call(`${ctx.gateway}/sleepy?name=Bran`);
   t.is(woken.status, 200, woken.text);
   t.deepEqual(woken.json(), { myField: "Hello, Bran from Nowhere" });
+});
+
+test("token auth: the endpoint's secret holds the accepted tokens; rotating it takes effect; the components' token reveals no other secret", async (t) => {
+  await fn("guarded", hello);
+  await ok("create", "secret", "api-tokens", "--from-literal", "ci=tok-ci-0123456789");
+  await ok("create", "secret", "unrelated", "--from-literal", "password=hunter2");
+  await ok(
+    "create",
+    "endpoint",
+    "guarded",
+    "guarded",
+    "--path",
+    "/guarded",
+    "--auth",
+    "token",
+    "--token-secret",
+    "api-tokens",
+    "--wait",
+  );
+  const url = `${ctx.gateway}/guarded`;
+  const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+  const anonymous = await call(url);
+  t.is(anonymous.status, 401);
+  t.regex((anonymous.json() as { error: { message: string } }).error.message, /needs a token/);
+  t.is((await call(url, bearer("wrong-token-0000000"))).status, 401);
+  const allowed = await call(url, bearer("tok-ci-0123456789"));
+  t.is(allowed.status, 200, allowed.text);
+
+  // Rotation: the old token stops working once the gateway has the new config.
+  await ok("update", "secret", "api-tokens", "--from-literal", "ci=tok-ci-rotated-98765");
+  let old = await call(url, bearer("tok-ci-0123456789"));
+  while (old.status === 200) old = await call(url, bearer("tok-ci-0123456789"));
+  t.is(old.status, 401);
+  t.is((await call(url, bearer("tok-ci-rotated-98765"))).status, 200);
+
+  // The component's grant is narrow: a secret no token endpoint names stays sealed to it.
+  const component = (await readFile(join(ctx.dir, "data", "component.token"), "utf8")).trim();
+  const clients = createDispatchClients(
+    createDispatchTransport({ server: ctx.up.controlPlane.url, token: component }),
+  );
+  const named = await clients.secrets.get({ name: "api-tokens", reveal: true });
+  t.deepEqual(named.secret?.spec?.data, { ci: "tok-ci-rotated-98765" });
+  const refused = await t.throwsAsync(clients.secrets.get({ name: "unrelated", reveal: true }));
+  t.regex(refused?.message ?? "", /component token and may not read secret values/);
 });

@@ -27,7 +27,7 @@ import { organizationKind } from "./kinds/organization.js";
 import { presentSecret } from "./kinds/secret.js";
 import { subscriptionKind } from "./kinds/subscription.js";
 import type { OrgRules } from "./org-rules.js";
-import { checkRouteConflicts } from "./services/endpoint-conflicts.js";
+import { checkRouteConflicts, isTokenSecret } from "./services/endpoint-conflicts.js";
 import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
 import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
 import { createResourceService, type PageSize } from "./services/resource-service.js";
@@ -117,6 +117,8 @@ export function createRoutes(options: RoutesOptions): (router: ConnectRouter) =>
     service(SecretService, options.secretKind, stores.secrets, {
       present: (secret: never, request: { reveal?: boolean }) =>
         presentSecret(secret, request.reveal === true),
+      // The ingress reads a token-auth endpoint's tokens; no other secret.
+      componentMayReveal: (at: { org: string; name: string }) => isTokenSecret(stores.endpoints, at),
     });
     service(OrganizationService, organizationKind, stores.organizations, {
       checkDelete: rules.checkOrgDelete,

@@ -29,3 +29,19 @@ export async function checkRouteConflicts(
     `${describeClaim(conflict.claim)} is already served by ${whose}; choose another path, host or method, or change that endpoint`,
   );
 }
+
+/**
+ * Whether an endpoint of the org names this secret as its token secret: the
+ * one secret a component (the xds-server) may read the values of, to put the
+ * endpoint's accepted tokens on its routes.
+ */
+export async function isTokenSecret(
+  store: ResourceStore<Endpoint>,
+  at: { org: string; name: string },
+): Promise<boolean> {
+  const { items } = await store.list(`${at.org}.*`);
+  return items.some(({ object }) => {
+    const mode = object.spec?.auth?.mode;
+    return mode?.case === "token" && mode.value.secret === at.name;
+  });
+}

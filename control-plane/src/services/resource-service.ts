@@ -36,6 +36,12 @@ export interface ResourceServiceOptions<T extends Resource> {
    * goes (its org resolved: the object's own may be empty).
    */
   validateAsync?(object: T, violations: Violations, at: { org: string; name: string }): Promise<void>;
+  /**
+   * Whether a component may Get this object revealed (`reveal: true`), which
+   * components otherwise never may: e.g. the xds-server reading a secret an
+   * endpoint names as its token secret. Default never.
+   */
+  componentMayReveal?(at: { org: string; name: string }): Promise<boolean>;
   /** Shapes an object for a response (e.g. hides secret values unless `reveal`). */
   present?(object: T, request: { reveal?: boolean }): T;
   /** List page sizes: the default when a request names none, and the most one page holds. */
@@ -224,7 +230,11 @@ export function createResourceService<T extends Resource>(
       const org = orgFor(principal, request.org ?? "", "read");
       const name = requireName(request.name ?? "", kind.label);
       requireReadable(principal, name);
-      requireReveal(principal, request);
+      const granted =
+        request.reveal === true &&
+        principal.role === Role.COMPONENT &&
+        (await options.componentMayReveal?.({ org, name }));
+      if (!granted) requireReveal(principal, request);
       const found = await store.mustGet(keyOf(org, name), notFound(name, org));
       return respond("Get", withRevision(found.object, found.revision), request);
     },

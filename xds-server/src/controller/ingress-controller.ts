@@ -14,6 +14,7 @@ import { startXdsServer, type XdsServer, type XdsServerOptions } from "../xds-se
 import { endpointConfigs } from "./endpoint-configs.js";
 import { endpointStatus, sameStatus } from "./endpoint-status.js";
 import { createRolloutTracker } from "./rollout-tracker.js";
+import { createTokenSource } from "./token-source.js";
 
 /** Options of {@link startIngressController}. */
 export interface IngressControllerOptions {
@@ -21,7 +22,7 @@ export interface IngressControllerOptions {
    * Clients of the control plane's API, authenticated with a component token
    * (it reads every org's endpoints and functions and writes endpoint status).
    */
-  clients: Pick<DispatchClients, "endpoints" | "functions">;
+  clients: Pick<DispatchClients, "endpoints" | "functions" | "secrets">;
   /** The xds-server: where it listens, who it serves, how it translates. */
   xds: Omit<XdsServerOptions, "onAck" | "onNack">;
   /** Told of every NACK (after it became the endpoints' status). */
@@ -61,6 +62,9 @@ export async function startIngressController(options: IngressControllerOptions):
   const now = options.now ?? (() => new Date());
   const endpoints = createWatchCache({ client: options.clients.endpoints, request: { org: "*" }, signal });
   const functions = createWatchCache({ client: options.clients.functions, request: { org: "*" }, signal });
+  // Secrets without their values: a change tells which token secret to read again.
+  const secrets = createWatchCache({ client: options.clients.secrets, request: { org: "*" }, signal });
+  const tokens = createTokenSource(options.clients.secrets, options.xds.translation.defaultOrg ?? "default");
   const listenerName = options.xds.translation.listener?.name ?? "dispatch-http";
   const tracker = createRolloutTracker(
     (client) => client.acked.get(LISTENER_TYPE_URL)?.has(listenerName) ?? false,
@@ -102,17 +106,24 @@ export async function startIngressController(options: IngressControllerOptions):
     log: options.log,
   });
 
-  let rebuildPending = false;
+  let dirty = false;
+  let building: Promise<void> | undefined;
   let statusPending = false;
-  const rebuild = () => {
-    rebuildPending = false;
+  const rebuild = async () => {
+    const endpointList = endpoints.list();
+    try {
+      await tokens.load(endpointList, signal);
+    } catch (err) {
+      if (signal.aborted) return;
+      // Served as known: an endpoint whose secret could not be read refuses every call, and says so.
+      options.log("token secrets could not be read; token-auth endpoints refuse calls until they are", err);
+    }
     if (signal.aborted) return;
     try {
       const update = xds.update({
-        endpoints: endpoints.list(),
+        endpoints: endpointList,
         functions: functions.list(),
-        // Token-auth endpoints get no tokens yet: their calls are refused (401) and their status says so.
-        tokens: () => undefined,
+        tokens: (org, secret) => tokens.tokens(org, secret),
       });
       const grouped = new Map<string, EndpointProblem[]>();
       for (const problem of update.problems) {
@@ -133,10 +144,17 @@ export async function startIngressController(options: IngressControllerOptions):
     }
     enqueueAll();
   };
+  /** Translates again soon; changes that arrive meanwhile are taken in one more pass. */
   const scheduleRebuild = () => {
-    if (rebuildPending) return;
-    rebuildPending = true;
-    setImmediate(rebuild);
+    dirty = true;
+    building ??= (async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      while (dirty && !signal.aborted) {
+        dirty = false;
+        await rebuild();
+      }
+      building = undefined;
+    })();
   };
   const enqueueAll = () => {
     statusPending = false;
@@ -149,6 +167,17 @@ export async function startIngressController(options: IngressControllerOptions):
     setImmediate(enqueueAll);
   };
 
+  /** Each changed secret is read again (if an endpoint uses it) at the next translation. */
+  async function* secretChanges() {
+    for await (const batch of secrets.changes({ signal })) {
+      for (const change of batch) {
+        if (change.type === "synced") continue;
+        const meta = change.object.meta;
+        tokens.forget(meta?.org ?? "", meta?.name ?? "");
+      }
+      yield batch;
+    }
+  }
   const follow = async (changes: AsyncIterable<unknown>, what: string) => {
     try {
       for await (const _batch of changes) scheduleRebuild();
@@ -156,12 +185,14 @@ export async function startIngressController(options: IngressControllerOptions):
       if (!signal.aborted) options.log(`the watch of ${what} stopped`, err);
     }
   };
-  const synced = Promise.all([endpoints.synced, functions.synced]).then(() => {
-    rebuild();
+  const synced = Promise.all([endpoints.synced, functions.synced, secrets.synced]).then(async () => {
+    scheduleRebuild();
+    await building;
   });
   const followers = [
     follow(endpoints.changes({ signal }), "endpoints"),
     follow(functions.changes({ signal }), "functions"),
+    follow(secretChanges(), "secrets"),
   ];
   // A failed first sync is the caller's to see through `synced`; keep it from being unhandled meanwhile.
   synced.catch(() => {});
@@ -170,13 +201,17 @@ export async function startIngressController(options: IngressControllerOptions):
     xds,
     synced,
     async idle() {
-      while (rebuildPending || statusPending) await new Promise((resolve) => setImmediate(resolve));
+      while (building || statusPending) {
+        await building;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       await statuses.idle();
     },
     async close() {
       stop.abort();
       await statuses.close();
-      await Promise.allSettled([...followers, endpoints.done, functions.done]);
+      await building;
+      await Promise.allSettled([...followers, endpoints.done, functions.done, secrets.done]);
       await xds.close();
     },
   };
