@@ -140,6 +140,7 @@ function callTls(
 async function endpointStatus(name: string): Promise<{
   phase: string;
   reason?: string[];
+  urls?: string[];
   conditions: { type: string; status: string; reason: string; message: string }[];
 }> {
   return JSON.parse(await ok("get", "endpoint", name, "-o", "json")).status;
@@ -308,8 +309,15 @@ test("status: READY says which proxy applied it; a missing function is an ERROR 
   const programmed = status.conditions.find((c) => c.type === "Programmed");
   t.is(programmed?.status, "CONDITION_STATUS_TRUE");
   t.regex(programmed?.message ?? "", /dispatch-up-gateway/);
+  t.deepEqual(
+    status.urls,
+    [`${ctx.gateway}/later`, `${ctx.gatewayTls}/later`],
+    "status says where it answers",
+  );
   const served = await call(`${ctx.gateway}/later`);
   t.is(served.status, 200, served.text);
+  const table = await ok("get", "endpoints");
+  t.regex(table, new RegExp(`later\\s.*${ctx.gateway.replaceAll(".", "\\.")}/later\\s+READY`));
 
   await ok("delete", "endpoint", "later");
   // Deleting is routed away once the gateway applied it: look until it is.

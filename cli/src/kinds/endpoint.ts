@@ -1,5 +1,5 @@
 import { type Endpoint, EndpointSchema, EndpointSpecSchema, parsePath, servedPath } from "@dispatch/proto";
-import { ageColumn, listCell, nameColumn, statusColumn } from "./columns.js";
+import { ageColumn, listCell, nameColumn, shorten, statusColumn } from "./columns.js";
 import { type Kind, metaOf } from "./kind.js";
 import { resourceOps } from "./resource-ops.js";
 
@@ -27,8 +27,10 @@ export const endpointKind: Kind = {
     { header: "METHODS", value: (o) => listCell((o as Endpoint).spec?.methods ?? [], "*") },
     { header: "HOSTS", value: (o) => listCell((o as Endpoint).spec?.hosts ?? [], "*") },
     { header: "PATHS", value: (o) => listCell(servedPaths(o as Endpoint)) },
+    { header: "URL", value: (o) => (o as Endpoint).status?.urls[0] ?? "-" },
     statusColumn,
     ageColumn,
+    { header: "REASON", value: (o) => shorten((o as Endpoint).status?.reason[0] ?? "", 70) || "-" },
   ],
   nameOf: (o) => metaOf(o)?.name ?? "",
   ops: (c) => resourceOps(c.endpoints, "endpoint", false),

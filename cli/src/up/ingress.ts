@@ -70,6 +70,7 @@ export async function startUpIngress(options: UpIngressOptions): Promise<UpIngre
         listener: { host: options.gateway.host, port: options.gateway.port },
       },
     },
+    publicUrls: publicUrls(options.gateway),
     onNack: (event) => options.log(`xds-server: ${event.node.id} refused ${event.typeUrl}: ${event.message}`),
     log: (message, error) =>
       options.log(`xds-server: ${message}${error === undefined ? "" : `: ${describe(error)}`}`),
@@ -103,6 +104,16 @@ export async function startUpIngress(options: UpIngressOptions): Promise<UpIngre
       await controller.close();
     },
   };
+}
+
+/** Where users reach the gateway (a wildcard bind address is shown as loopback). */
+function publicUrls(gateway: UpIngressOptions["gateway"]): string[] {
+  const host = gateway.host === "0.0.0.0" || gateway.host === "::" ? "127.0.0.1" : gateway.host;
+  const shown = host.includes(":") ? `[${host}]` : host;
+  return [
+    `http://${shown}:${gateway.port}`,
+    ...(gateway.tls ? [`https://${shown}:${gateway.tls.port}`] : []),
+  ];
 }
 
 function describe(error: unknown): string {

@@ -206,6 +206,7 @@ async function startClaimed(
           remembered: remembered.gatewayTls,
           preferred: defaultGatewayTlsPort,
           host: options.host,
+          concrete: true,
           log: options.log,
         })
       : undefined;

@@ -6,9 +6,9 @@ import {
   ConditionStatus,
   type Endpoint,
   EndpointSchema,
+  EndpointStatusSchema,
   Phase,
-  type Status,
-  StatusSchema,
+  type EndpointStatus as Status,
 } from "@dispatch/proto";
 import test from "ava";
 import type { EndpointProblem, ProblemReason } from "../translate/snapshot.js";
@@ -245,7 +245,7 @@ test("endpoint status: lastTransition stays while a condition's status does not 
 });
 
 test("endpoint status: the conditions an endpoint has keep their order; the others are added after them", (t) => {
-  const stored = create(StatusSchema, {
+  const stored = create(EndpointStatusSchema, {
     phase: Phase.CREATING,
     conditions: [
       create(ConditionSchema, {
@@ -291,7 +291,7 @@ test("sameStatus: any other difference counts", (t) => {
     t0,
   );
   const changed = (what: string, edit: (s: Status) => void) => {
-    const other = clone(StatusSchema, base);
+    const other = clone(EndpointStatusSchema, base);
     edit(other);
     t.false(sameStatus(base, other), what);
     t.false(sameStatus(other, base), `${what} (the other way)`);
@@ -327,7 +327,7 @@ test("sameStatus: any other difference counts", (t) => {
   edit("reason", "Applied");
   edit("message", "waiting for 1 proxy to apply it: p9");
 
-  const moved = clone(StatusSchema, base);
+  const moved = clone(EndpointStatusSchema, base);
   for (const c of moved.conditions) c.lastTransition = timestampFromDate(t2);
   t.true(sameStatus(base, moved), "only the transition times differ");
 });

@@ -3,9 +3,9 @@ import {
   type Condition,
   ConditionStatus,
   type Endpoint,
+  type EndpointStatus,
+  EndpointStatusSchema,
   Phase,
-  type Status,
-  StatusSchema,
 } from "@dispatch/proto";
 import { markFalse, markTrue, markUnknown } from "@dispatch/server-kit";
 import type { EndpointProblem, ProblemReason } from "../translate/snapshot.js";
@@ -42,7 +42,8 @@ export function endpointStatus(
   problems: readonly EndpointProblem[],
   rollout: Rollout | undefined,
   now: Date,
-): Status {
+  urls: readonly string[] = [],
+): EndpointStatus {
   let conditions: Condition[] = endpoint.status?.conditions.slice() ?? [];
   const reasons: string[] = [];
   // The condition says the first problem of its kind; `reason` lists every one.
@@ -135,11 +136,12 @@ export function endpointStatus(
 
   const error =
     rejected !== undefined || unresolvedRefs.length > 0 || (rollout?.state === "rejected" && !rejected);
-  return create(StatusSchema, {
+  return create(EndpointStatusSchema, {
     phase: ready ? Phase.READY : error ? Phase.ERROR : Phase.CREATING,
     conditions,
     reason: reasons,
     observedGeneration: endpoint.meta?.generation ?? 0n,
+    urls: [...urls],
   });
 }
 
@@ -147,8 +149,9 @@ export function endpointStatus(
  * Whether two statuses say the same (conditions' `last_transition` aside,
  * which the server keeps): a status equal to the stored one is not written.
  */
-export function sameStatus(a: Status | undefined, b: Status): boolean {
+export function sameStatus(a: EndpointStatus | undefined, b: EndpointStatus): boolean {
   if (!a) return false;
+  if (a.urls.length !== b.urls.length || a.urls.some((u, i) => u !== b.urls[i])) return false;
   if (a.phase !== b.phase || a.observedGeneration !== b.observedGeneration) return false;
   if (a.reason.length !== b.reason.length || a.reason.some((r, i) => r !== b.reason[i])) return false;
   if (a.conditions.length !== b.conditions.length) return false;

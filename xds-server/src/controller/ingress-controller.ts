@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createWatchCache, type DispatchClients } from "@dispatch/client";
-import type { Endpoint, Status } from "@dispatch/proto";
+import type { Endpoint, EndpointStatus } from "@dispatch/proto";
 import {
   CLUSTER_TYPE_URL,
   ENDPOINT_TYPE_URL,
@@ -13,6 +13,7 @@ import type { EndpointProblem } from "../translate/snapshot.js";
 import { startXdsServer, type XdsServer, type XdsServerOptions } from "../xds-server.js";
 import { endpointConfigs } from "./endpoint-configs.js";
 import { endpointStatus, sameStatus } from "./endpoint-status.js";
+import { endpointUrls } from "./endpoint-urls.js";
 import { createRolloutTracker } from "./rollout-tracker.js";
 import { createTokenSource } from "./token-source.js";
 
@@ -25,6 +26,11 @@ export interface IngressControllerOptions {
   clients: Pick<DispatchClients, "endpoints" | "functions" | "secrets">;
   /** The xds-server: where it listens, who it serves, how it translates. */
   xds: Omit<XdsServerOptions, "onAck" | "onNack">;
+  /**
+   * The data plane's public base URLs (`http://127.0.0.1:8081`), from which
+   * each endpoint's status lists where it answers; default none.
+   */
+  publicUrls?: readonly string[];
   /** Told of every NACK (after it became the endpoints' status). */
   onNack?(event: NackEvent): void;
   /** Failures: a status write that failed, a watch that stopped. */
@@ -70,6 +76,7 @@ export async function startIngressController(options: IngressControllerOptions):
     (client) => client.acked.get(LISTENER_TYPE_URL)?.has(listenerName) ?? false,
   );
   let problems = new Map<string, EndpointProblem[]>();
+  let urls = new Map<string, string[]>();
   let translated = false;
 
   const xds = await startXdsServer({
@@ -82,7 +89,7 @@ export async function startIngressController(options: IngressControllerOptions):
     },
   });
 
-  const statuses = createReconciler<Endpoint, { object: Endpoint; status: Status }>({
+  const statuses = createReconciler<Endpoint, { object: Endpoint; status: EndpointStatus }>({
     events: endpoints.events({ signal }),
     reconcile: async ({ object, key }) => {
       if (!object || !translated) return undefined;
@@ -91,6 +98,7 @@ export async function startIngressController(options: IngressControllerOptions):
         problems.get(key) ?? [],
         tracker.rollout(key, xds.clients()),
         now(),
+        urls.get(key) ?? [],
       );
       return sameStatus(object.status, status) ? undefined : { object, status };
     },
@@ -137,6 +145,7 @@ export async function startIngressController(options: IngressControllerOptions):
         versions.set(typeUrl, new Map([...xds.cache.get(typeUrl)].map(([name, r]) => [name, r.version])));
       }
       tracker.served(versions, endpointConfigs(update.translation));
+      urls = endpointUrls(update.translation, options.publicUrls ?? []);
       translated = true;
     } catch (err) {
       // What was served before stays served.

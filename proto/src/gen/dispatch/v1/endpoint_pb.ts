@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { ListOptions, ObjectMeta, Status, WatchEventType } from "./meta_pb.js";
+import type { Condition, ListOptions, ObjectMeta, Phase, WatchEventType } from "./meta_pb.js";
 import { file_dispatch_v1_meta } from "./meta_pb.js";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dispatch/v1/endpoint.proto.
  */
 export const file_dispatch_v1_endpoint: GenFile = /*@__PURE__*/
-  fileDesc("ChpkaXNwYXRjaC92MS9lbmRwb2ludC5wcm90bxILZGlzcGF0Y2gudjEifwoIRW5kcG9pbnQSJQoEbWV0YRgBIAEoCzIXLmRpc3BhdGNoLnYxLk9iamVjdE1ldGESJwoEc3BlYxgCIAEoCzIZLmRpc3BhdGNoLnYxLkVuZHBvaW50U3BlYxIjCgZzdGF0dXMYAyABKAsyEy5kaXNwYXRjaC52MS5TdGF0dXMi1AIKDEVuZHBvaW50U3BlYxIQCghmdW5jdGlvbhgBIAEoCRImCghiYWNrZW5kcxgCIAMoCzIULmRpc3BhdGNoLnYxLkJhY2tlbmQSDwoHbWV0aG9kcxgDIAMoCRINCgVwYXRocxgEIAMoCRINCgVob3N0cxgFIAMoCRIfCgRjb3JzGAYgASgLMhEuZGlzcGF0Y2gudjEuQ29ycxISCgpodHRwc19vbmx5GAcgASgIEicKBGF1dGgYCCABKAsyGS5kaXNwYXRjaC52MS5FbmRwb2ludEF1dGgSKgoHdGltZW91dBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIlCgdyZXRyaWVzGAogASgLMhQuZGlzcGF0Y2gudjEuUmV0cmllcxIqCgpyYXRlX2xpbWl0GAsgASgLMhYuZGlzcGF0Y2gudjEuUmF0ZUxpbWl0IisKB0JhY2tlbmQSEAoIZnVuY3Rpb24YASABKAkSDgoGd2VpZ2h0GAIgASgNIqoBCgRDb3JzEhUKDWFsbG93X29yaWdpbnMYASADKAkSFQoNYWxsb3dfbWV0aG9kcxgCIAMoCRIVCg1hbGxvd19oZWFkZXJzGAMgAygJEhYKDmV4cG9zZV9oZWFkZXJzGAQgAygJEhkKEWFsbG93X2NyZWRlbnRpYWxzGAUgASgIEioKB21heF9hZ2UYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24idgoMRW5kcG9pbnRBdXRoEhAKBnB1YmxpYxgBIAEoCEgAEiMKA2p3dBgCIAEoCzIULmRpc3BhdGNoLnYxLkp3dEF1dGhIABInCgV0b2tlbhgDIAEoCzIWLmRpc3BhdGNoLnYxLlRva2VuQXV0aEgAQgYKBG1vZGUiTAoHSnd0QXV0aBIOCgZpc3N1ZXIYASABKAkSEAoIandrc191cmkYAiABKAkSEQoJYXVkaWVuY2VzGAMgAygJEgwKBGp3a3MYBCABKAkiGwoJVG9rZW5BdXRoEg4KBnNlY3JldBgBIAEoCSJhCgdSZXRyaWVzEhAKCGF0dGVtcHRzGAEgASgNEjIKD3Blcl90cnlfdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghyZXRyeV9vbhgDIAMoCSJFCglSYXRlTGltaXQSEAoIcmVxdWVzdHMYASABKA0SJgoDcGVyGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkAKFUNyZWF0ZUVuZHBvaW50UmVxdWVzdBInCghlbmRwb2ludBgBIAEoCzIVLmRpc3BhdGNoLnYxLkVuZHBvaW50IkEKFkNyZWF0ZUVuZHBvaW50UmVzcG9uc2USJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCIvChJHZXRFbmRwb2ludFJlcXVlc3QSCwoDb3JnGAEgASgJEgwKBG5hbWUYAiABKAkiPgoTR2V0RW5kcG9pbnRSZXNwb25zZRInCghlbmRwb2ludBgBIAEoCzIVLmRpc3BhdGNoLnYxLkVuZHBvaW50Ik4KFExpc3RFbmRwb2ludHNSZXF1ZXN0EgsKA29yZxgBIAEoCRIpCgdvcHRpb25zGAIgASgLMhguZGlzcGF0Y2gudjEuTGlzdE9wdGlvbnMiaAoVTGlzdEVuZHBvaW50c1Jlc3BvbnNlEiQKBWl0ZW1zGAEgAygLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQSEAoIcmV2aXNpb24YAiABKAQSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJIkAKFVVwZGF0ZUVuZHBvaW50UmVxdWVzdBInCghlbmRwb2ludBgBIAEoCzIVLmRpc3BhdGNoLnYxLkVuZHBvaW50IkEKFlVwZGF0ZUVuZHBvaW50UmVzcG9uc2USJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJGChtVcGRhdGVFbmRwb2ludFN0YXR1c1JlcXVlc3QSJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJHChxVcGRhdGVFbmRwb2ludFN0YXR1c1Jlc3BvbnNlEicKCGVuZHBvaW50GAEgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQiRAoVRGVsZXRlRW5kcG9pbnRSZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCHJldmlzaW9uGAMgASgEIkEKFkRlbGV0ZUVuZHBvaW50UmVzcG9uc2USJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJ2ChVXYXRjaEVuZHBvaW50c1JlcXVlc3QSCwoDb3JnGAEgASgJEgwKBG5hbWUYAiABKAkSKQoHb3B0aW9ucxgDIAEoCzIYLmRpc3BhdGNoLnYxLkxpc3RPcHRpb25zEhcKD3Jlc3VtZV9yZXZpc2lvbhgEIAEoBCJ8ChZXYXRjaEVuZHBvaW50c1Jlc3BvbnNlEikKBHR5cGUYASABKA4yGy5kaXNwYXRjaC52MS5XYXRjaEV2ZW50VHlwZRIlCgZvYmplY3QYAiABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludBIQCghyZXZpc2lvbhgDIAEoBDLcBAoPRW5kcG9pbnRTZXJ2aWNlElEKBkNyZWF0ZRIiLmRpc3BhdGNoLnYxLkNyZWF0ZUVuZHBvaW50UmVxdWVzdBojLmRpc3BhdGNoLnYxLkNyZWF0ZUVuZHBvaW50UmVzcG9uc2USSAoDR2V0Eh8uZGlzcGF0Y2gudjEuR2V0RW5kcG9pbnRSZXF1ZXN0GiAuZGlzcGF0Y2gudjEuR2V0RW5kcG9pbnRSZXNwb25zZRJNCgRMaXN0EiEuZGlzcGF0Y2gudjEuTGlzdEVuZHBvaW50c1JlcXVlc3QaIi5kaXNwYXRjaC52MS5MaXN0RW5kcG9pbnRzUmVzcG9uc2USUQoGVXBkYXRlEiIuZGlzcGF0Y2gudjEuVXBkYXRlRW5kcG9pbnRSZXF1ZXN0GiMuZGlzcGF0Y2gudjEuVXBkYXRlRW5kcG9pbnRSZXNwb25zZRJjCgxVcGRhdGVTdGF0dXMSKC5kaXNwYXRjaC52MS5VcGRhdGVFbmRwb2ludFN0YXR1c1JlcXVlc3QaKS5kaXNwYXRjaC52MS5VcGRhdGVFbmRwb2ludFN0YXR1c1Jlc3BvbnNlElEKBkRlbGV0ZRIiLmRpc3BhdGNoLnYxLkRlbGV0ZUVuZHBvaW50UmVxdWVzdBojLmRpc3BhdGNoLnYxLkRlbGV0ZUVuZHBvaW50UmVzcG9uc2USUgoFV2F0Y2gSIi5kaXNwYXRjaC52MS5XYXRjaEVuZHBvaW50c1JlcXVlc3QaIy5kaXNwYXRjaC52MS5XYXRjaEVuZHBvaW50c1Jlc3BvbnNlMAFiBnByb3RvMw", [file_dispatch_v1_meta, file_google_protobuf_duration]);
+  fileDesc("ChpkaXNwYXRjaC92MS9lbmRwb2ludC5wcm90bxILZGlzcGF0Y2gudjEihwEKCEVuZHBvaW50EiUKBG1ldGEYASABKAsyFy5kaXNwYXRjaC52MS5PYmplY3RNZXRhEicKBHNwZWMYAiABKAsyGS5kaXNwYXRjaC52MS5FbmRwb2ludFNwZWMSKwoGc3RhdHVzGAMgASgLMhsuZGlzcGF0Y2gudjEuRW5kcG9pbnRTdGF0dXMimgEKDkVuZHBvaW50U3RhdHVzEiEKBXBoYXNlGAEgASgOMhIuZGlzcGF0Y2gudjEuUGhhc2USKgoKY29uZGl0aW9ucxgCIAMoCzIWLmRpc3BhdGNoLnYxLkNvbmRpdGlvbhIOCgZyZWFzb24YAyADKAkSGwoTb2JzZXJ2ZWRfZ2VuZXJhdGlvbhgEIAEoBBIMCgR1cmxzGAUgAygJItQCCgxFbmRwb2ludFNwZWMSEAoIZnVuY3Rpb24YASABKAkSJgoIYmFja2VuZHMYAiADKAsyFC5kaXNwYXRjaC52MS5CYWNrZW5kEg8KB21ldGhvZHMYAyADKAkSDQoFcGF0aHMYBCADKAkSDQoFaG9zdHMYBSADKAkSHwoEY29ycxgGIAEoCzIRLmRpc3BhdGNoLnYxLkNvcnMSEgoKaHR0cHNfb25seRgHIAEoCBInCgRhdXRoGAggASgLMhkuZGlzcGF0Y2gudjEuRW5kcG9pbnRBdXRoEioKB3RpbWVvdXQYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJQoHcmV0cmllcxgKIAEoCzIULmRpc3BhdGNoLnYxLlJldHJpZXMSKgoKcmF0ZV9saW1pdBgLIAEoCzIWLmRpc3BhdGNoLnYxLlJhdGVMaW1pdCIrCgdCYWNrZW5kEhAKCGZ1bmN0aW9uGAEgASgJEg4KBndlaWdodBgCIAEoDSKqAQoEQ29ycxIVCg1hbGxvd19vcmlnaW5zGAEgAygJEhUKDWFsbG93X21ldGhvZHMYAiADKAkSFQoNYWxsb3dfaGVhZGVycxgDIAMoCRIWCg5leHBvc2VfaGVhZGVycxgEIAMoCRIZChFhbGxvd19jcmVkZW50aWFscxgFIAEoCBIqCgdtYXhfYWdlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uInYKDEVuZHBvaW50QXV0aBIQCgZwdWJsaWMYASABKAhIABIjCgNqd3QYAiABKAsyFC5kaXNwYXRjaC52MS5Kd3RBdXRoSAASJwoFdG9rZW4YAyABKAsyFi5kaXNwYXRjaC52MS5Ub2tlbkF1dGhIAEIGCgRtb2RlIkwKB0p3dEF1dGgSDgoGaXNzdWVyGAEgASgJEhAKCGp3a3NfdXJpGAIgASgJEhEKCWF1ZGllbmNlcxgDIAMoCRIMCgRqd2tzGAQgASgJIhsKCVRva2VuQXV0aBIOCgZzZWNyZXQYASABKAkiYQoHUmV0cmllcxIQCghhdHRlbXB0cxgBIAEoDRIyCg9wZXJfdHJ5X3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIcmV0cnlfb24YAyADKAkiRQoJUmF0ZUxpbWl0EhAKCHJlcXVlc3RzGAEgASgNEiYKA3BlchgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJAChVDcmVhdGVFbmRwb2ludFJlcXVlc3QSJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJBChZDcmVhdGVFbmRwb2ludFJlc3BvbnNlEicKCGVuZHBvaW50GAEgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQiLwoSR2V0RW5kcG9pbnRSZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJIj4KE0dldEVuZHBvaW50UmVzcG9uc2USJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJOChRMaXN0RW5kcG9pbnRzUmVxdWVzdBILCgNvcmcYASABKAkSKQoHb3B0aW9ucxgCIAEoCzIYLmRpc3BhdGNoLnYxLkxpc3RPcHRpb25zImgKFUxpc3RFbmRwb2ludHNSZXNwb25zZRIkCgVpdGVtcxgBIAMoCzIVLmRpc3BhdGNoLnYxLkVuZHBvaW50EhAKCHJldmlzaW9uGAIgASgEEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJAChVVcGRhdGVFbmRwb2ludFJlcXVlc3QSJwoIZW5kcG9pbnQYASABKAsyFS5kaXNwYXRjaC52MS5FbmRwb2ludCJBChZVcGRhdGVFbmRwb2ludFJlc3BvbnNlEicKCGVuZHBvaW50GAEgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQiRgobVXBkYXRlRW5kcG9pbnRTdGF0dXNSZXF1ZXN0EicKCGVuZHBvaW50GAEgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQiRwocVXBkYXRlRW5kcG9pbnRTdGF0dXNSZXNwb25zZRInCghlbmRwb2ludBgBIAEoCzIVLmRpc3BhdGNoLnYxLkVuZHBvaW50IkQKFURlbGV0ZUVuZHBvaW50UmVxdWVzdBILCgNvcmcYASABKAkSDAoEbmFtZRgCIAEoCRIQCghyZXZpc2lvbhgDIAEoBCJBChZEZWxldGVFbmRwb2ludFJlc3BvbnNlEicKCGVuZHBvaW50GAEgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQidgoVV2F0Y2hFbmRwb2ludHNSZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJEikKB29wdGlvbnMYAyABKAsyGC5kaXNwYXRjaC52MS5MaXN0T3B0aW9ucxIXCg9yZXN1bWVfcmV2aXNpb24YBCABKAQifAoWV2F0Y2hFbmRwb2ludHNSZXNwb25zZRIpCgR0eXBlGAEgASgOMhsuZGlzcGF0Y2gudjEuV2F0Y2hFdmVudFR5cGUSJQoGb2JqZWN0GAIgASgLMhUuZGlzcGF0Y2gudjEuRW5kcG9pbnQSEAoIcmV2aXNpb24YAyABKAQy3AQKD0VuZHBvaW50U2VydmljZRJRCgZDcmVhdGUSIi5kaXNwYXRjaC52MS5DcmVhdGVFbmRwb2ludFJlcXVlc3QaIy5kaXNwYXRjaC52MS5DcmVhdGVFbmRwb2ludFJlc3BvbnNlEkgKA0dldBIfLmRpc3BhdGNoLnYxLkdldEVuZHBvaW50UmVxdWVzdBogLmRpc3BhdGNoLnYxLkdldEVuZHBvaW50UmVzcG9uc2USTQoETGlzdBIhLmRpc3BhdGNoLnYxLkxpc3RFbmRwb2ludHNSZXF1ZXN0GiIuZGlzcGF0Y2gudjEuTGlzdEVuZHBvaW50c1Jlc3BvbnNlElEKBlVwZGF0ZRIiLmRpc3BhdGNoLnYxLlVwZGF0ZUVuZHBvaW50UmVxdWVzdBojLmRpc3BhdGNoLnYxLlVwZGF0ZUVuZHBvaW50UmVzcG9uc2USYwoMVXBkYXRlU3RhdHVzEiguZGlzcGF0Y2gudjEuVXBkYXRlRW5kcG9pbnRTdGF0dXNSZXF1ZXN0GikuZGlzcGF0Y2gudjEuVXBkYXRlRW5kcG9pbnRTdGF0dXNSZXNwb25zZRJRCgZEZWxldGUSIi5kaXNwYXRjaC52MS5EZWxldGVFbmRwb2ludFJlcXVlc3QaIy5kaXNwYXRjaC52MS5EZWxldGVFbmRwb2ludFJlc3BvbnNlElIKBVdhdGNoEiIuZGlzcGF0Y2gudjEuV2F0Y2hFbmRwb2ludHNSZXF1ZXN0GiMuZGlzcGF0Y2gudjEuV2F0Y2hFbmRwb2ludHNSZXNwb25zZTABYgZwcm90bzM", [file_dispatch_v1_meta, file_google_protobuf_duration]);
 
 /**
  * Endpoint publishes functions as HTTP routes on the gateway (alias: API).
@@ -33,9 +33,9 @@ export type Endpoint = Message<"dispatch.v1.Endpoint"> & {
   spec?: EndpointSpec | undefined;
 
   /**
-   * @generated from field: dispatch.v1.Status status = 3;
+   * @generated from field: dispatch.v1.EndpointStatus status = 3;
    */
-  status?: Status | undefined;
+  status?: EndpointStatus | undefined;
 };
 
 /**
@@ -44,6 +44,49 @@ export type Endpoint = Message<"dispatch.v1.Endpoint"> & {
  */
 export const EndpointSchema: GenMessage<Endpoint> = /*@__PURE__*/
   messageDesc(file_dispatch_v1_endpoint, 0);
+
+/**
+ * EndpointStatus is what the xds-server reports: the Status fields (same
+ * numbers), and where the endpoint answers.
+ *
+ * @generated from message dispatch.v1.EndpointStatus
+ */
+export type EndpointStatus = Message<"dispatch.v1.EndpointStatus"> & {
+  /**
+   * @generated from field: dispatch.v1.Phase phase = 1;
+   */
+  phase: Phase;
+
+  /**
+   * @generated from field: repeated dispatch.v1.Condition conditions = 2;
+   */
+  conditions: Condition[];
+
+  /**
+   * @generated from field: repeated string reason = 3;
+   */
+  reason: string[];
+
+  /**
+   * @generated from field: uint64 observed_generation = 4;
+   */
+  observedGeneration: bigint;
+
+  /**
+   * Where to call it through the gateway, one URL per served path and host
+   * (a prefix path ends in "/*", a regex path is shown as "~REGEX").
+   *
+   * @generated from field: repeated string urls = 5;
+   */
+  urls: string[];
+};
+
+/**
+ * Describes the message dispatch.v1.EndpointStatus.
+ * Use `create(EndpointStatusSchema)` to create a new message.
+ */
+export const EndpointStatusSchema: GenMessage<EndpointStatus> = /*@__PURE__*/
+  messageDesc(file_dispatch_v1_endpoint, 1);
 
 /**
  * EndpointSpec is the desired routing.
@@ -124,7 +167,7 @@ export type EndpointSpec = Message<"dispatch.v1.EndpointSpec"> & {
  * Use `create(EndpointSpecSchema)` to create a new message.
  */
 export const EndpointSpecSchema: GenMessage<EndpointSpec> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 1);
+  messageDesc(file_dispatch_v1_endpoint, 2);
 
 /**
  * Backend is one weighted target of an endpoint.
@@ -148,7 +191,7 @@ export type Backend = Message<"dispatch.v1.Backend"> & {
  * Use `create(BackendSchema)` to create a new message.
  */
 export const BackendSchema: GenMessage<Backend> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 2);
+  messageDesc(file_dispatch_v1_endpoint, 3);
 
 /**
  * Cors configures cross-origin resource sharing.
@@ -192,7 +235,7 @@ export type Cors = Message<"dispatch.v1.Cors"> & {
  * Use `create(CorsSchema)` to create a new message.
  */
 export const CorsSchema: GenMessage<Cors> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 3);
+  messageDesc(file_dispatch_v1_endpoint, 4);
 
 /**
  * EndpointAuth selects how callers authenticate.
@@ -231,7 +274,7 @@ export type EndpointAuth = Message<"dispatch.v1.EndpointAuth"> & {
  * Use `create(EndpointAuthSchema)` to create a new message.
  */
 export const EndpointAuthSchema: GenMessage<EndpointAuth> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 4);
+  messageDesc(file_dispatch_v1_endpoint, 5);
 
 /**
  * JwtAuth validates bearer JWTs.
@@ -274,7 +317,7 @@ export type JwtAuth = Message<"dispatch.v1.JwtAuth"> & {
  * Use `create(JwtAuthSchema)` to create a new message.
  */
 export const JwtAuthSchema: GenMessage<JwtAuth> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 5);
+  messageDesc(file_dispatch_v1_endpoint, 6);
 
 /**
  * TokenAuth accepts static bearer tokens kept in a Secret.
@@ -293,7 +336,7 @@ export type TokenAuth = Message<"dispatch.v1.TokenAuth"> & {
  * Use `create(TokenAuthSchema)` to create a new message.
  */
 export const TokenAuthSchema: GenMessage<TokenAuth> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 6);
+  messageDesc(file_dispatch_v1_endpoint, 7);
 
 /**
  * Retries retries failed upstream calls.
@@ -322,7 +365,7 @@ export type Retries = Message<"dispatch.v1.Retries"> & {
  * Use `create(RetriesSchema)` to create a new message.
  */
 export const RetriesSchema: GenMessage<Retries> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 7);
+  messageDesc(file_dispatch_v1_endpoint, 8);
 
 /**
  * RateLimit is a token bucket per endpoint.
@@ -346,7 +389,7 @@ export type RateLimit = Message<"dispatch.v1.RateLimit"> & {
  * Use `create(RateLimitSchema)` to create a new message.
  */
 export const RateLimitSchema: GenMessage<RateLimit> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 8);
+  messageDesc(file_dispatch_v1_endpoint, 9);
 
 /**
  * @generated from message dispatch.v1.CreateEndpointRequest
@@ -363,7 +406,7 @@ export type CreateEndpointRequest = Message<"dispatch.v1.CreateEndpointRequest">
  * Use `create(CreateEndpointRequestSchema)` to create a new message.
  */
 export const CreateEndpointRequestSchema: GenMessage<CreateEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 9);
+  messageDesc(file_dispatch_v1_endpoint, 10);
 
 /**
  * @generated from message dispatch.v1.CreateEndpointResponse
@@ -380,7 +423,7 @@ export type CreateEndpointResponse = Message<"dispatch.v1.CreateEndpointResponse
  * Use `create(CreateEndpointResponseSchema)` to create a new message.
  */
 export const CreateEndpointResponseSchema: GenMessage<CreateEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 10);
+  messageDesc(file_dispatch_v1_endpoint, 11);
 
 /**
  * @generated from message dispatch.v1.GetEndpointRequest
@@ -402,7 +445,7 @@ export type GetEndpointRequest = Message<"dispatch.v1.GetEndpointRequest"> & {
  * Use `create(GetEndpointRequestSchema)` to create a new message.
  */
 export const GetEndpointRequestSchema: GenMessage<GetEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 11);
+  messageDesc(file_dispatch_v1_endpoint, 12);
 
 /**
  * @generated from message dispatch.v1.GetEndpointResponse
@@ -419,7 +462,7 @@ export type GetEndpointResponse = Message<"dispatch.v1.GetEndpointResponse"> & {
  * Use `create(GetEndpointResponseSchema)` to create a new message.
  */
 export const GetEndpointResponseSchema: GenMessage<GetEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 12);
+  messageDesc(file_dispatch_v1_endpoint, 13);
 
 /**
  * @generated from message dispatch.v1.ListEndpointsRequest
@@ -441,7 +484,7 @@ export type ListEndpointsRequest = Message<"dispatch.v1.ListEndpointsRequest"> &
  * Use `create(ListEndpointsRequestSchema)` to create a new message.
  */
 export const ListEndpointsRequestSchema: GenMessage<ListEndpointsRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 13);
+  messageDesc(file_dispatch_v1_endpoint, 14);
 
 /**
  * @generated from message dispatch.v1.ListEndpointsResponse
@@ -470,7 +513,7 @@ export type ListEndpointsResponse = Message<"dispatch.v1.ListEndpointsResponse">
  * Use `create(ListEndpointsResponseSchema)` to create a new message.
  */
 export const ListEndpointsResponseSchema: GenMessage<ListEndpointsResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 14);
+  messageDesc(file_dispatch_v1_endpoint, 15);
 
 /**
  * @generated from message dispatch.v1.UpdateEndpointRequest
@@ -487,7 +530,7 @@ export type UpdateEndpointRequest = Message<"dispatch.v1.UpdateEndpointRequest">
  * Use `create(UpdateEndpointRequestSchema)` to create a new message.
  */
 export const UpdateEndpointRequestSchema: GenMessage<UpdateEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 15);
+  messageDesc(file_dispatch_v1_endpoint, 16);
 
 /**
  * @generated from message dispatch.v1.UpdateEndpointResponse
@@ -504,7 +547,7 @@ export type UpdateEndpointResponse = Message<"dispatch.v1.UpdateEndpointResponse
  * Use `create(UpdateEndpointResponseSchema)` to create a new message.
  */
 export const UpdateEndpointResponseSchema: GenMessage<UpdateEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 16);
+  messageDesc(file_dispatch_v1_endpoint, 17);
 
 /**
  * @generated from message dispatch.v1.UpdateEndpointStatusRequest
@@ -528,7 +571,7 @@ export type UpdateEndpointStatusRequest = Message<"dispatch.v1.UpdateEndpointSta
  * Use `create(UpdateEndpointStatusRequestSchema)` to create a new message.
  */
 export const UpdateEndpointStatusRequestSchema: GenMessage<UpdateEndpointStatusRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 17);
+  messageDesc(file_dispatch_v1_endpoint, 18);
 
 /**
  * @generated from message dispatch.v1.UpdateEndpointStatusResponse
@@ -545,7 +588,7 @@ export type UpdateEndpointStatusResponse = Message<"dispatch.v1.UpdateEndpointSt
  * Use `create(UpdateEndpointStatusResponseSchema)` to create a new message.
  */
 export const UpdateEndpointStatusResponseSchema: GenMessage<UpdateEndpointStatusResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 18);
+  messageDesc(file_dispatch_v1_endpoint, 19);
 
 /**
  * @generated from message dispatch.v1.DeleteEndpointRequest
@@ -574,7 +617,7 @@ export type DeleteEndpointRequest = Message<"dispatch.v1.DeleteEndpointRequest">
  * Use `create(DeleteEndpointRequestSchema)` to create a new message.
  */
 export const DeleteEndpointRequestSchema: GenMessage<DeleteEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 19);
+  messageDesc(file_dispatch_v1_endpoint, 20);
 
 /**
  * @generated from message dispatch.v1.DeleteEndpointResponse
@@ -591,7 +634,7 @@ export type DeleteEndpointResponse = Message<"dispatch.v1.DeleteEndpointResponse
  * Use `create(DeleteEndpointResponseSchema)` to create a new message.
  */
 export const DeleteEndpointResponseSchema: GenMessage<DeleteEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 20);
+  messageDesc(file_dispatch_v1_endpoint, 21);
 
 /**
  * @generated from message dispatch.v1.WatchEndpointsRequest
@@ -627,7 +670,7 @@ export type WatchEndpointsRequest = Message<"dispatch.v1.WatchEndpointsRequest">
  * Use `create(WatchEndpointsRequestSchema)` to create a new message.
  */
 export const WatchEndpointsRequestSchema: GenMessage<WatchEndpointsRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 21);
+  messageDesc(file_dispatch_v1_endpoint, 22);
 
 /**
  * @generated from message dispatch.v1.WatchEndpointsResponse
@@ -654,7 +697,7 @@ export type WatchEndpointsResponse = Message<"dispatch.v1.WatchEndpointsResponse
  * Use `create(WatchEndpointsResponseSchema)` to create a new message.
  */
 export const WatchEndpointsResponseSchema: GenMessage<WatchEndpointsResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_endpoint, 22);
+  messageDesc(file_dispatch_v1_endpoint, 23);
 
 /**
  * EndpointService manages endpoints: Create and Update return at once; reconcilers
