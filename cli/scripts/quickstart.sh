@@ -46,6 +46,15 @@ step apply -f docs/examples/quickstart.yaml --wait
 step apply -f docs/examples/quickstart.yaml
 step get functions
 step exec hello --input '{"name":"Jon","place":"Winterfell"}'
+step get endpoints
+gateway=$(dispatch status -o json | node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>console.log(JSON.parse(s).gateway))')
+printf '\n\033[1m$ curl -s "%s/hello?name=Arya&place=Braavos"\033[0m\n' "$gateway"
+if command -v curl >/dev/null; then
+  curl -s "$gateway/hello?name=Arya&place=Braavos"
+else
+  node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(t))' "$gateway/hello?name=Arya&place=Braavos"
+fi
+echo
 step get runs hello
 step logs hello
 step get secret open-sesame --reveal -o yaml
@@ -55,6 +64,7 @@ printf '\nDispatch is running (data in %s). In another terminal, from %s, try:\n
 printf '%s\n' "  alias dispatch=\"node $PWD/cli/bin/dispatch.js\"" \
   "  dispatch create function hello-py docs/examples/hello.py --wait" \
   "  dispatch exec hello-py --input '{\"name\":\"Arya\"}'" \
+  "  dispatch create endpoint hello-py hello-py --path /hello-py --wait && curl -s $gateway/hello-py" \
   "  dispatch logs hello -f"
 printf 'README.md goes on from here ("The dispatch command"). Press Ctrl-C to stop Dispatch.\n'
 wait "$up"
