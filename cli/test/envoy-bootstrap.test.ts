@@ -4,7 +4,7 @@ import { type DescMessage, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { registry } from "@dispatch/proto/envoy";
 import test from "ava";
 import { parse } from "yaml";
-import { envoyBootstrap, envoyBootstrapYaml } from "../src/install/envoy-bootstrap.js";
+import { buildEnvoyBootstrap, envoyBootstrap, envoyBootstrapYaml } from "../src/install/envoy-bootstrap.js";
 import { loadInstallConfig } from "../src/install/load-config.js";
 import { createRenderContext } from "../src/install/render-context.js";
 import { matchGolden } from "./golden.js";
@@ -101,4 +101,25 @@ test("the bootstrap asks the xds-server for Delta ADS on v3, over HTTP/2, and ke
     loadInstallConfig({ text: "namespace: prod\nclusterDomain: k8s.internal\n", defaultTag: "0.1.0" }),
   );
   t.regex(envoyBootstrapYaml(prod), /address: dispatch-xds-server\.prod\.svc\.k8s\.internal\n/);
+});
+
+test("dispatch up's Envoy bootstrap: a static xds cluster on loopback, the node token in the ADS stream's metadata, no health listener", (t) => {
+  const bootstrap = buildEnvoyBootstrap({
+    nodeId: "dispatch-up-envoy",
+    xds: { host: "127.0.0.1", port: 18000, resolve: "STATIC" },
+    nodeToken: "node-token-0123456789",
+    adminPort: 19000,
+  });
+  asEnvoy(t, "envoy.config.core.v3.ApiConfigSource", bootstrap.dynamic_resources.ads_config);
+  t.deepEqual(bootstrap.dynamic_resources.ads_config.grpc_services[0]?.initial_metadata, [
+    { key: "authorization", value: "Bearer node-token-0123456789" },
+  ]);
+  t.deepEqual(bootstrap.static_resources.listeners, []);
+  const xds = bootstrap.static_resources.clusters.find((c) => c.name === "dispatch-xds");
+  t.like(xds, { type: "STATIC" });
+  const { typed_extension_protocol_options: _options, ...rest } = xds as NonNullable<typeof xds> & {
+    typed_extension_protocol_options?: unknown;
+  };
+  asEnvoy(t, "envoy.config.cluster.v3.Cluster", rest);
+  t.like(bootstrap.admin.address, { socket_address: { address: "127.0.0.1", port_value: 19000 } });
 });

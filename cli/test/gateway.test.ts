@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createDispatchClients, createDispatchTransport } from "@dispatch/client";
-import { natsServerBinary } from "@dispatch/server-kit";
 import { startNats } from "@dispatch/testkit";
 import test from "ava";
 import { startUp, type Up } from "../src/up/up.js";
@@ -39,7 +38,8 @@ test.before(async () => {
     host: "127.0.0.1",
     port: 0,
     natsUrl: nats.urlWithCredentials,
-    natsServerBin: natsServerBinary(),
+    // Not started: the test's own nats-server is given.
+    natsServerBin: "nats-server",
     activatorPort: 0,
     gatewayPort: 0,
     gatewayTlsPort: 0,

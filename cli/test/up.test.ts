@@ -562,3 +562,66 @@ test("dispatch up: async runs in flight when it is killed (SIGKILL) end as inter
   again.child.kill("SIGTERM");
   t.is(await again.exited, 0, again.output());
 });
+
+test("dispatch up --gateway envoy: without Envoy it says how to get one and makes nothing; with one it waits for its first ACK, serves through it and stops it", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-up-envoy-"));
+  const env = { ...process.env, DISPATCH_CONFIG: join(dir, "config.json"), HOME: dir };
+  const data = join(dir, "data");
+  // A name no machine has, so that the test holds where Envoy is installed too.
+  const absent = "envoy-not-installed-here";
+  const missing = await run(env, [
+    "up",
+    "--data-dir",
+    data,
+    "--port",
+    "0",
+    "--gateway",
+    "envoy",
+    "--envoy-bin",
+    absent,
+  ]);
+  t.is(missing.code, 1);
+  t.regex(
+    missing.stderr,
+    new RegExp(`no "${absent}" binary on the PATH: install Envoy \\(https://www\\.envoyproxy\\.io`),
+  );
+  await t.throwsAsync(stat(data), undefined, "nothing was made");
+
+  // The stand-in reads the bootstrap and serves with the embedded gateway (see its header).
+  const standin = fileURLToPath(new URL("../../testdata/envoy-standin/envoy.mjs", import.meta.url));
+  const port = await freePort();
+  const up = await startUp({ ...env, STANDIN_PORT: String(port) }, [
+    "--data-dir",
+    data,
+    "--port",
+    "0",
+    "--gateway",
+    "envoy",
+    "--envoy-bin",
+    standin,
+    "--gateway-port",
+    String(port),
+  ]);
+  t.teardown(() => up.child.kill("SIGKILL"));
+  t.is(printedUrl(up.output(), "gateway"), `http://127.0.0.1:${port}`);
+  const bootstrap = JSON.parse(await readFile(join(data, "envoy", "bootstrap.json"), "utf8"));
+  t.is(bootstrap.node.id, "dispatch-up-envoy");
+  t.is((await stat(join(data, "envoy", "bootstrap.json"))).mode & 0o777, 0o600, "it holds the node token");
+
+  const file = join(dir, "hi.js");
+  await writeFile(file, 'export default async () => ({ hi: "through envoy" });\n');
+  t.is((await run(env, ["create", "function", "hi", file, "--wait"])).code, 0);
+  const created = await run(env, ["create", "endpoint", "hi", "hi", "--path", "/hi", "--wait"]);
+  t.is(created.code, 0, created.stderr);
+  const status = JSON.parse((await run(env, ["get", "endpoint", "hi", "-o", "json"])).stdout).status;
+  t.regex(
+    status.conditions.find((c: { type: string }) => c.type === "Programmed").message,
+    /dispatch-up-envoy/,
+  );
+  const answer = await fetch(`http://127.0.0.1:${port}/hi`);
+  t.deepEqual(await answer.json(), { hi: "through envoy" });
+
+  up.child.kill("SIGINT");
+  t.is(await up.exited, 0, up.output());
+  t.false(await listens(port), "the data plane was stopped with dispatch up");
+});

@@ -31,78 +31,108 @@ function singleHostCluster(name: string, type: "STRICT_DNS" | "STATIC", address:
   };
 }
 
+/** What differs between the bootstraps Dispatch writes (Kubernetes install, `dispatch up --gateway envoy`). */
+export interface EnvoyBootstrapParams {
+  nodeId: string;
+  /** The xds-server: a DNS name (STRICT_DNS) or an IP (STATIC), and its port. */
+  xds: { host: string; port: number; resolve: "STRICT_DNS" | "STATIC" };
+  /** The node token Envoy presents to the xds-server (gRPC `authorization: Bearer …`), if it asks for one. */
+  nodeToken?: string;
+  /** Envoy's admin interface, on loopback. */
+  adminPort: number;
+  /** A static listener for probes and metrics on 0.0.0.0, if wanted. */
+  healthPort?: number;
+}
+
+/**
+ * Envoy's bootstrap (v3, as JSON) for Dispatch in Kubernetes: see
+ * {@link buildEnvoyBootstrap}. `deploy/envoy/bootstrap.yaml` is this for the
+ * default namespace (a test checks they agree).
+ */
+export function envoyBootstrap(ctx: RenderContext) {
+  return buildEnvoyBootstrap({
+    nodeId: "dispatch-envoy",
+    xds: { host: ctx.componentHost("xds-server"), port: ports.ads, resolve: "STRICT_DNS" },
+    adminPort: ports.envoyAdmin,
+    healthPort: ports.envoyHealth,
+  });
+}
+
 /**
  * Envoy's bootstrap (v3, as JSON): everything but a health listener comes
  * over one Delta ADS stream (xds_protocol: "Aggregated Discovery Service",
  * incremental variant) from the xds-server; CDS and LDS name ADS as their
  * source, and the clusters' EDS and the listeners' RDS follow from what the
- * xds-server sends. The admin interface listens on loopback only; a static
- * listener answers the kubelet's probes (`/healthz` always, `/readyz` with
+ * xds-server sends. The admin interface listens on loopback only; the
+ * optional static listener answers probes (`/healthz` always, `/readyz` with
  * the admin's `/ready`, 200 once Envoy has its first configuration) and
- * serves `/stats/prometheus`. `deploy/envoy/bootstrap.yaml` is this for the
- * default namespace (a test checks they agree).
+ * serves `/stats/prometheus`.
  */
-export function envoyBootstrap(ctx: RenderContext) {
+export function buildEnvoyBootstrap(params: EnvoyBootstrapParams) {
   const adminRoute = (path: string, rewrite?: string) => ({
     match: { path },
     route: { cluster: ADMIN_CLUSTER, ...(rewrite ? { prefix_rewrite: rewrite } : {}) },
   });
+  const healthListener = (port: number) => ({
+    name: "dispatch-health",
+    address: socket("0.0.0.0", port),
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: "envoy.filters.network.http_connection_manager",
+            typed_config: {
+              "@type": HCM_TYPE,
+              stat_prefix: "dispatch_health",
+              route_config: {
+                name: "dispatch-health",
+                virtual_hosts: [
+                  {
+                    name: "health",
+                    domains: ["*"],
+                    routes: [
+                      {
+                        match: { path: "/healthz" },
+                        direct_response: { status: 200, body: { inline_string: "ok\n" } },
+                      },
+                      adminRoute("/readyz", "/ready"),
+                      adminRoute("/stats/prometheus"),
+                    ],
+                  },
+                ],
+              },
+              http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": ROUTER_TYPE } }],
+            },
+          },
+        ],
+      },
+    ],
+  });
   return {
-    node: { id: "dispatch-envoy", cluster: "dispatch-envoy" },
-    admin: { address: socket("127.0.0.1", ports.envoyAdmin) },
+    node: { id: params.nodeId, cluster: params.nodeId },
+    admin: { address: socket("127.0.0.1", params.adminPort) },
     dynamic_resources: {
       ads_config: {
         api_type: "DELTA_GRPC",
         transport_api_version: "V3",
-        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
+        grpc_services: [
+          {
+            envoy_grpc: { cluster_name: XDS_CLUSTER },
+            ...(params.nodeToken
+              ? { initial_metadata: [{ key: "authorization", value: `Bearer ${params.nodeToken}` }] }
+              : {}),
+          },
+        ],
         set_node_on_first_message_only: true,
       },
       cds_config: { ads: {}, resource_api_version: "V3" },
       lds_config: { ads: {}, resource_api_version: "V3" },
     },
     static_resources: {
-      listeners: [
-        {
-          name: "dispatch-health",
-          address: socket("0.0.0.0", ports.envoyHealth),
-          filter_chains: [
-            {
-              filters: [
-                {
-                  name: "envoy.filters.network.http_connection_manager",
-                  typed_config: {
-                    "@type": HCM_TYPE,
-                    stat_prefix: "dispatch_health",
-                    route_config: {
-                      name: "dispatch-health",
-                      virtual_hosts: [
-                        {
-                          name: "health",
-                          domains: ["*"],
-                          routes: [
-                            {
-                              match: { path: "/healthz" },
-                              direct_response: { status: 200, body: { inline_string: "ok\n" } },
-                            },
-                            adminRoute("/readyz", "/ready"),
-                            adminRoute("/stats/prometheus"),
-                          ],
-                        },
-                      ],
-                    },
-                    http_filters: [
-                      { name: "envoy.filters.http.router", typed_config: { "@type": ROUTER_TYPE } },
-                    ],
-                  },
-                },
-              ],
-            },
-          ],
-        },
-      ],
+      listeners: params.healthPort === undefined ? [] : [healthListener(params.healthPort)],
       clusters: [
         {
-          ...singleHostCluster(XDS_CLUSTER, "STRICT_DNS", ctx.componentHost("xds-server"), ports.ads),
+          ...singleHostCluster(XDS_CLUSTER, params.xds.resolve, params.xds.host, params.xds.port),
           // ADS is gRPC: HTTP/2 to the xds-server.
           typed_extension_protocol_options: {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -111,7 +141,7 @@ export function envoyBootstrap(ctx: RenderContext) {
             },
           },
         },
-        singleHostCluster(ADMIN_CLUSTER, "STATIC", "127.0.0.1", ports.envoyAdmin),
+        singleHostCluster(ADMIN_CLUSTER, "STATIC", "127.0.0.1", params.adminPort),
       ],
     },
   };

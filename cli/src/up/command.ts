@@ -22,6 +22,8 @@ export interface UpFlags {
   natsTlsKey?: string;
   natsPort?: number;
   activatorPort?: number;
+  gateway: "embedded" | "envoy";
+  envoyBin?: string;
   gatewayPort?: number;
   gatewayTlsPort?: number;
   gatewayTlsCert?: string;
@@ -71,6 +73,21 @@ export function createUpCommand(): Command {
       )
         .env("DISPATCH_ACTIVATOR_PORT")
         .argParser(parsePort),
+    )
+    .addOption(
+      new Option(
+        "--gateway <kind>",
+        "what serves endpoints: the embedded gateway, or an envoy binary programmed by the same xds-server",
+      )
+        .choices(["embedded", "envoy"])
+        .env("DISPATCH_GATEWAY")
+        .default("embedded"),
+    )
+    .addOption(
+      new Option(
+        "--envoy-bin <path>",
+        "with --gateway envoy: the Envoy binary (default: envoy on the PATH)",
+      ).env("DISPATCH_ENVOY_BIN"),
     )
     .addOption(
       new Option(
@@ -217,10 +234,13 @@ ports are taken, then the ones it prints) serves every endpoint; the xds-server 
 127.0.0.1, and no other program may connect there without the node token in
 <data-dir>/xds-node.token. Warm or cold, a call goes gateway -> activator ->
 worker, so each one is recorded as a Run with the function's secrets at hand.
+With --gateway envoy, an envoy binary takes the embedded gateway's place (plain
+HTTP on the gateway port; its bootstrap and admin address are in <data-dir>/envoy).
 
 Examples:
   dispatch up
   dispatch up --port 9090 --data-dir /tmp/dispatch
+  dispatch up --gateway envoy --gateway-port 8000
   dispatch up --nats-url nats://dispatch:s3cret@nats.example:4222
   dispatch up --nats-url tls://nats.example:4222 --nats-creds user.creds --nats-tls-ca ca.pem`,
     )

@@ -1,9 +1,12 @@
 import { isIP } from "node:net";
 import { createDispatchClients, createDispatchTransport } from "@dispatch/client";
 import { type Gateway, startGateway } from "@dispatch/gateway";
+import { LISTENER_TYPE_URL } from "@dispatch/proto/envoy";
 import { bearerToken } from "@dispatch/server-kit";
-import { type IngressController, startIngressController } from "@dispatch/xds-server";
+import { type AckEvent, type IngressController, startIngressController } from "@dispatch/xds-server";
 import { clientVersion } from "../version.js";
+import { envoyNodeId, startEnvoy } from "./envoy.js";
+import { UpError } from "./up-error.js";
 
 /** Options of {@link startUpIngress}. */
 export interface UpIngressOptions {
@@ -21,6 +24,8 @@ export interface UpIngressOptions {
   xdsPort: number;
   /** Whether the gateway writes an access log line per request (JSON, on stdout). */
   accessLog: boolean;
+  /** The data plane: the embedded gateway, or Envoy (this binary) programmed the same way. */
+  dataPlane: { kind: "embedded" } | { kind: "envoy"; bin: string; dataDir: string };
   log(line: string): void;
 }
 
@@ -28,7 +33,8 @@ export interface UpIngressOptions {
 export interface UpIngress {
   urls: { gateway: string; gatewayTls?: string; xds: string };
   controller: IngressController;
-  gateway: Gateway;
+  /** The embedded gateway, unless Envoy serves. */
+  gateway: Gateway | undefined;
   stop(): Promise<void>;
 }
 
@@ -48,6 +54,7 @@ export async function startUpIngress(options: UpIngressOptions): Promise<UpIngre
   if (isIP(activatorHost) === 0) {
     throw new Error(`the activator must listen on an IP address, not "${activatorHost}"`);
   }
+  let onListenerAck: (event: AckEvent) => void = () => {};
   const clients = createDispatchClients(
     createDispatchTransport({
       server: options.apiUrl,
@@ -70,15 +77,57 @@ export async function startUpIngress(options: UpIngressOptions): Promise<UpIngre
         listener: { host: options.gateway.host, port: options.gateway.port },
       },
     },
-    publicUrls: publicUrls(options.gateway),
+    publicUrls: publicUrls(options.gateway, options.dataPlane.kind === "embedded"),
+    onAck: (event) => onListenerAck(event),
     onNack: (event) => options.log(`xds-server: ${event.node.id} refused ${event.typeUrl}: ${event.message}`),
     log: (message, error) =>
       options.log(`xds-server: ${message}${error === undefined ? "" : `: ${describe(error)}`}`),
   });
-  let gateway: Gateway;
+  const firstAck = new Map<string, () => void>();
+  const acked = (nodeId: string) =>
+    new Promise<void>((resolve) => {
+      firstAck.set(nodeId, resolve);
+    });
+  onListenerAck = (event) => {
+    if (event.typeUrl === LISTENER_TYPE_URL) firstAck.get(event.node.id)?.();
+  };
   try {
     await controller.synced;
-    gateway = await startGateway({
+    if (options.dataPlane.kind === "envoy") {
+      if (options.gateway.tls) {
+        options.log(
+          "envoy: the HTTPS listener is for the embedded gateway only; Envoy serves plain HTTP here",
+        );
+      }
+      const ready = acked(envoyNodeId);
+      const envoy = await startEnvoy({
+        bin: options.dataPlane.bin,
+        dataDir: options.dataPlane.dataDir,
+        xdsPort: controller.xds.port,
+        nodeToken: options.xdsNodeToken,
+        log: options.log,
+      });
+      const outcome = await Promise.race([
+        ready.then(() => "ready" as const),
+        envoy.exited.then((code) => ({ code })),
+      ]);
+      if (outcome !== "ready") {
+        throw new UpError(
+          `envoy exited (code ${outcome.code}) before it took its configuration; its output is above`,
+        );
+      }
+      const url = `http://${hostForUrl(publicHost(options.gateway.host))}:${options.gateway.port}`;
+      return {
+        urls: { gateway: url, xds: controller.xds.address },
+        controller,
+        gateway: undefined,
+        async stop() {
+          await envoy.stop();
+          await controller.close();
+        },
+      };
+    }
+    const gateway = await startGateway({
       ads: { address: controller.xds.address, nodeId: gatewayNodeId, token: options.xdsNodeToken },
       listen: { host: options.gateway.host, port: options.gateway.port },
       ...(options.gateway.tls ? { listenTls: { host: options.gateway.host, ...options.gateway.tls } } : {}),
@@ -87,33 +136,40 @@ export async function startUpIngress(options: UpIngressOptions): Promise<UpIngre
         options.log(`gateway: ${message}${error === undefined ? "" : `: ${describe(error)}`}`),
     });
     await gateway.ready();
+    return {
+      urls: {
+        gateway: gateway.url,
+        ...(gateway.tlsUrl ? { gatewayTls: gateway.tlsUrl } : {}),
+        xds: controller.xds.address,
+      },
+      controller,
+      gateway,
+      async stop() {
+        await gateway.close(5_000);
+        await controller.close();
+      },
+    };
   } catch (err) {
     await controller.close();
     throw err;
   }
-  return {
-    urls: {
-      gateway: gateway.url,
-      ...(gateway.tlsUrl ? { gatewayTls: gateway.tlsUrl } : {}),
-      xds: controller.xds.address,
-    },
-    controller,
-    gateway,
-    async stop() {
-      await gateway.close(5_000);
-      await controller.close();
-    },
-  };
 }
 
 /** Where users reach the gateway (a wildcard bind address is shown as loopback). */
-function publicUrls(gateway: UpIngressOptions["gateway"]): string[] {
-  const host = gateway.host === "0.0.0.0" || gateway.host === "::" ? "127.0.0.1" : gateway.host;
-  const shown = host.includes(":") ? `[${host}]` : host;
+function publicUrls(gateway: UpIngressOptions["gateway"], tls: boolean): string[] {
+  const shown = hostForUrl(publicHost(gateway.host));
   return [
     `http://${shown}:${gateway.port}`,
-    ...(gateway.tls ? [`https://${shown}:${gateway.tls.port}`] : []),
+    ...(gateway.tls && tls ? [`https://${shown}:${gateway.tls.port}`] : []),
   ];
+}
+
+function publicHost(host: string): string {
+  return host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 function describe(error: unknown): string {

@@ -31,6 +31,8 @@ export async function runUp(flags: UpFlags, configPath: string | undefined): Pro
       ...(flags.activatorPort === undefined ? {} : { activatorPort: flags.activatorPort }),
       ...(flags.gatewayPort === undefined ? {} : { gatewayPort: flags.gatewayPort }),
       ...(flags.xdsPort === undefined ? {} : { xdsPort: flags.xdsPort }),
+      gateway: flags.gateway,
+      ...(flags.envoyBin === undefined ? {} : { envoyBin: flags.envoyBin }),
       ...(flags.gatewayTlsPort === undefined ? {} : { gatewayTlsPort: flags.gatewayTlsPort }),
       ...(flags.gatewayTlsCert === undefined ? {} : { gatewayTlsCert: flags.gatewayTlsCert }),
       ...(flags.gatewayTlsKey === undefined ? {} : { gatewayTlsKey: flags.gatewayTlsKey }),

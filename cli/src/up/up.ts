@@ -10,6 +10,7 @@ import { Role } from "@dispatch/proto";
 import { configPath, saveContext } from "../config.js";
 import { clientVersion } from "../version.js";
 import { claimDataDir, type DataDir, openDataDir, readPorts, savePorts } from "./data-dir.js";
+import { findEnvoy, installEnvoyHint } from "./envoy.js";
 import { gatewayTls } from "./gateway-tls.js";
 import { startUpIngress, type UpIngress } from "./ingress.js";
 import { externalNats, startOwnNats, type UpNats } from "./nats.js";
@@ -53,6 +54,9 @@ export interface UpOptions {
   functionLimits?: Partial<FunctionLimits>;
   /** How function workers are isolated; default auto (the strongest available). */
   isolation?: IsolationChoice;
+  /** The data plane: the embedded gateway (default), or Envoy from the PATH (or `envoyBin`). */
+  gateway?: "embedded" | "envoy";
+  envoyBin?: string;
   /** Whether the gateway writes an access log line (JSON) per request on stdout; default true. */
   accessLog?: boolean;
   /** The CLI config file to write the context to. */
@@ -77,6 +81,12 @@ export interface Up {
  * ports it used for the next start.
  */
 export async function startUp(options: UpOptions): Promise<Up> {
+  // Before anything is made or started: a missing Envoy changes nothing.
+  if (options.gateway === "envoy" && !(await findEnvoy(options.envoyBin ?? "envoy"))) {
+    throw new UpError(
+      `--gateway envoy: there is no "${options.envoyBin ?? "envoy"}" binary on the PATH: ${installEnvoyHint}`,
+    );
+  }
   const dataDir = await openDataDir(options.dataDir);
   const claim = await claimDataDir(dataDir.path);
   if ("heldBy" in claim) {
@@ -97,6 +107,12 @@ async function startClaimed(
   dataDir: DataDir,
   claim: { release(): Promise<void> },
 ): Promise<Up> {
+  // Before anything starts: without Envoy there is nothing to undo.
+  if (options.gateway === "envoy" && !(await findEnvoy(options.envoyBin ?? "envoy"))) {
+    throw new UpError(
+      `--gateway envoy: there is no "${options.envoyBin ?? "envoy"}" binary on the PATH: ${installEnvoyHint}`,
+    );
+  }
   const nats: UpNats =
     options.natsUrl === undefined
       ? await startOwnNats({
@@ -192,12 +208,15 @@ async function startClaimed(
       remembered: remembered.xds,
       log: options.log,
     });
-    const tls = await gatewayTls({
-      dataDir: dataDir.path,
-      ...(options.gatewayTlsCert === undefined ? {} : { certFile: options.gatewayTlsCert }),
-      ...(options.gatewayTlsKey === undefined ? {} : { keyFile: options.gatewayTlsKey }),
-      log: options.log,
-    });
+    const embedded = (options.gateway ?? "embedded") === "embedded";
+    const tls = !embedded
+      ? undefined
+      : await gatewayTls({
+          dataDir: dataDir.path,
+          ...(options.gatewayTlsCert === undefined ? {} : { certFile: options.gatewayTlsCert }),
+          ...(options.gatewayTlsKey === undefined ? {} : { keyFile: options.gatewayTlsKey }),
+          log: options.log,
+        });
     const tlsPort = tls
       ? await choosePort({
           name: "gateway (HTTPS)",
@@ -222,6 +241,9 @@ async function startClaimed(
       },
       xdsPort,
       accessLog: options.accessLog ?? true,
+      dataPlane: embedded
+        ? { kind: "embedded" }
+        : { kind: "envoy", bin: options.envoyBin ?? "envoy", dataDir: dataDir.path },
       log: options.log,
     });
   } catch (err) {

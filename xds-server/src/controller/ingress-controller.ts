@@ -8,7 +8,7 @@ import {
   ROUTE_TYPE_URL,
 } from "@dispatch/proto/envoy";
 import { createReconciler } from "@dispatch/server-kit";
-import type { NackEvent } from "../server/session-types.js";
+import type { AckEvent, NackEvent } from "../server/session-types.js";
 import type { EndpointProblem } from "../translate/snapshot.js";
 import { startXdsServer, type XdsServer, type XdsServerOptions } from "../xds-server.js";
 import { endpointConfigs } from "./endpoint-configs.js";
@@ -31,6 +31,8 @@ export interface IngressControllerOptions {
    * each endpoint's status lists where it answers; default none.
    */
   publicUrls?: readonly string[];
+  /** Told of every ACK (e.g. to learn that a proxy has its first configuration). */
+  onAck?(event: AckEvent): void;
   /** Told of every NACK (after it became the endpoints' status). */
   onNack?(event: NackEvent): void;
   /** Failures: a status write that failed, a watch that stopped. */
@@ -81,7 +83,10 @@ export async function startIngressController(options: IngressControllerOptions):
 
   const xds = await startXdsServer({
     ...options.xds,
-    onAck: () => scheduleStatus(),
+    onAck: (event) => {
+      scheduleStatus();
+      options.onAck?.(event);
+    },
     onNack: (event) => {
       tracker.rejected(event);
       scheduleStatus();
