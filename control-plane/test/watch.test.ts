@@ -119,7 +119,7 @@ test("restart with another secret key is refused with a message that says why", 
   t.regex(error?.message ?? "", /secret encryption key differs from the one this NATS store was set up with/);
 });
 
-test('watch of every org (org "*"): a component follows each org\'s objects and deletions; members may not', async (t) => {
+test("watch of every org (all_orgs): a component follows each org's objects and deletions; members may not", async (t) => {
   const { url, token } = t.context.dispatch;
   await client(OrganizationService, url, token).create({ organization: { meta: { name: "acme" } } });
   const tokens = client(TokenService, url, token);
@@ -131,7 +131,7 @@ test('watch of every org (org "*"): a component follows each org\'s objects and 
 
   const abort = new AbortController();
   const iterator = client(SecretService, url, component)
-    .watch({ org: "*" }, { signal: abort.signal })
+    .watch({ allOrgs: true }, { signal: abort.signal })
     [Symbol.asyncIterator]();
   const where = (e: WatchSecretsResponse) =>
     `${WatchEventType[e.type]} ${e.object?.meta?.org}/${e.object?.meta?.name}`;
@@ -147,7 +147,7 @@ test('watch of every org (org "*"): a component follows each org\'s objects and 
   abort.abort();
 
   const refused = await t.throwsAsync(
-    collect(client(SecretService, url, member).watch({ org: "*" }), () => true),
+    collect(client(SecretService, url, member).watch({ allOrgs: true }), () => true),
   );
   t.is(ConnectError.from(refused).code, Code.PermissionDenied);
   t.regex(ConnectError.from(refused).rawMessage, /every org.*admin or component token/);

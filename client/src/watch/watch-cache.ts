@@ -44,7 +44,8 @@ export interface WatchCacheOptions<Req, T> {
   /**
    * The Watch request without `resumeRevision` (the cache sets it): the org
    * (`{ org: "acme" }`; empty: the token's own org, or "default" for admin
-   * and component tokens; `"*"`: every org, for admin and component tokens),
+   * and component tokens; `{ allOrgs: true }`: every org, for admin and
+   * component tokens),
    * `name` to follow one object,
    * `function` for runs.
    */

@@ -73,6 +73,7 @@ interface AnyRequest extends Message {
   options?: ListOptions;
   resumeRevision?: bigint;
   reveal?: boolean;
+  allOrgs?: boolean;
 }
 
 /**
@@ -363,9 +364,9 @@ export function createResourceService<T extends Resource>(
     watch: async function* (request: AnyRequest, ctx: HandlerContext) {
       const principal = principalOf(ctx);
       const name = request.name ?? "";
-      // "*": every org at once, for the platform's components (and admins).
-      const everyOrg = !kind.global && request.org === everyOrgWatch;
-      if (everyOrg) requireEveryOrgWatch(principal, name, kind.label);
+      // Every org at once, for the platform's components (and admins).
+      const everyOrg = !kind.global && request.allOrgs === true;
+      if (everyOrg) requireEveryOrgWatch(principal, request.org ?? "", name, kind.label);
       const org = everyOrg ? "" : orgFor(principal, request.org ?? "", "read");
       if (name !== "") requireName(name, kind.label);
       if (name !== "") requireReadable(principal, name);
@@ -406,19 +407,17 @@ export function createResourceService<T extends Resource>(
   } as unknown as Partial<ServiceImpl<DescService>>;
 }
 
-/** The `org` of a Watch request that follows every org (admins and components only). */
-export const everyOrgWatch = "*";
-
-function requireEveryOrgWatch(principal: Principal, name: string, label: string): void {
+/** Checks a Watch with `all_orgs`: admins and components only, without an org or a name. */
+function requireEveryOrgWatch(principal: Principal, org: string, name: string, label: string): void {
   if (!readsEveryOrg(principal)) {
     throw new ConnectError(
-      `token "${principal.token}" may not watch ${label}s of every org (org "*"): that needs an admin or component token; name your org instead`,
+      `token "${principal.token}" may not watch ${label}s of every org (all_orgs): that needs an admin or component token; name your org instead`,
       Code.PermissionDenied,
     );
   }
-  if (name !== "") {
+  if (org !== "" || name !== "") {
     throw new ConnectError(
-      `a watch of every org (org "*") follows every ${label}: leave name empty, or name the org`,
+      `a watch of every org (all_orgs) follows every ${label}: leave org and name empty, or drop all_orgs`,
       Code.InvalidArgument,
     );
   }

@@ -68,10 +68,10 @@ export async function startIngressController(options: IngressControllerOptions):
   const stop = new AbortController();
   const signal = stop.signal;
   const now = options.now ?? (() => new Date());
-  const endpoints = createWatchCache({ client: options.clients.endpoints, request: { org: "*" }, signal });
-  const functions = createWatchCache({ client: options.clients.functions, request: { org: "*" }, signal });
+  const endpoints = createWatchCache({ client: options.clients.endpoints, request: { allOrgs: true }, signal });
+  const functions = createWatchCache({ client: options.clients.functions, request: { allOrgs: true }, signal });
   // Secrets without their values: a change tells which token secret to read again.
-  const secrets = createWatchCache({ client: options.clients.secrets, request: { org: "*" }, signal });
+  const secrets = createWatchCache({ client: options.clients.secrets, request: { allOrgs: true }, signal });
   const tokens = createTokenSource(options.clients.secrets, options.xds.translation.defaultOrg ?? "default");
   const listenerName = options.xds.translation.listener?.name ?? "dispatch-http";
   const tracker = createRolloutTracker(
