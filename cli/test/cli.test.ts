@@ -536,6 +536,19 @@ test("endpoints from flags: create with defaults, update keeps what no flag name
   t.is(splitted.spec.cors, undefined);
 });
 
+test("endpoints from flags: an update without --cors or --https-only leaves both off", async (t) => {
+  t.is((await dispatch(t, ["create", "endpoint", "plain", "hello", "--path", "/plain"])).code, 0);
+  const moved = await dispatch(t, ["update", "endpoint", "plain", "--path", "/plain-moved"]);
+  t.is(moved.code, 0, moved.stderr);
+  const after = parse((await dispatch(t, ["get", "endpoint", "plain", "-o", "yaml"])).stdout);
+  t.deepEqual(after.spec.paths, ["/plain-moved"]);
+  t.is(after.spec.cors, undefined);
+  t.is(after.spec.httpsOnly, undefined);
+  const nothing = await dispatch(t, ["update", "endpoint", "plain"]);
+  t.is(nothing.code, 2);
+  t.regex(nothing.stderr, /nothing to change/);
+});
+
 test("endpoints from flags: a route another endpoint serves, a bad regex and mixed auth flags are refused, and nothing changes", async (t) => {
   t.is((await dispatch(t, ["create", "endpoint", "owner", "hello", "--path", "/owned"])).code, 0);
   const conflict = await dispatch(t, [

@@ -65,12 +65,7 @@ export function parseRateLimitFlag(value: string): { requests: number; perMs: nu
  */
 export function addEndpointOptions(command: Command, verb: "create" | "update"): Command {
   const replaces = verb === "update" ? "; replaces the endpoint's list" : "";
-  if (verb === "update") {
-    command
-      .option("--no-cors", "stop answering cross-origin requests")
-      .option("--no-https-only", "take plain-HTTP calls again");
-  }
-  return command
+  command
     .option(
       "--method <method>",
       `an HTTP method the endpoint takes (repeatable; default: all${replaces})`,
@@ -92,7 +87,15 @@ export function addEndpointOptions(command: Command, verb: "create" | "update"):
       `an origin allowed cross-origin, e.g. https://app.example.com (repeatable${replaces})`,
       collect,
     )
-    .option("--https-only", "refuse plain-HTTP calls with a message to use HTTPS")
+    .option("--https-only", "refuse plain-HTTP calls with a message to use HTTPS");
+  if (verb === "update") {
+    // After --cors and --https-only: Commander gives a `--no-x` declared first
+    // (or alone) the default x = true, which would switch both on at every update.
+    command
+      .option("--no-cors", "stop answering cross-origin requests")
+      .option("--no-https-only", "take plain-HTTP calls again");
+  }
+  return command
     .addOption(
       new Option("--auth <mode>", "who may call (default public)").choices(["public", "token", "jwt"]),
     )

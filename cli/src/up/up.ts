@@ -252,7 +252,7 @@ async function startClaimed(
     const failed = err as NodeJS.ErrnoException & { port?: number };
     if (failed.code === "EADDRINUSE") {
       throw new UpError(
-        `port ${failed.port ?? ""} of the gateway or xds-server is in use: pick others with --gateway-port and --xds-port`,
+        `port ${failed.port ?? ""} of the gateway (HTTP or HTTPS) or xds-server is in use: pick others with --gateway-port, --gateway-tls-port and --xds-port`,
       );
     }
     if (err instanceof ConfigurationError) throw new UpError(err.message);
