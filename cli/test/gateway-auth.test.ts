@@ -3,7 +3,6 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { natsServerBinary } from "@dispatch/server-kit";
 import { startNats } from "@dispatch/testkit";
 import test from "ava";
 import { type CryptoKey, exportJWK, generateKeyPair, type JWTPayload, SignJWT } from "jose";
@@ -34,7 +33,7 @@ test.before(async () => {
     host: "127.0.0.1",
     port: 0,
     natsUrl: nats.urlWithCredentials,
-    natsServerBin: natsServerBinary(),
+    natsServerBin: "nats-server", // not started: the test's own nats-server is given
     activatorPort: 0,
     gatewayPort: 0,
     gatewayTlsPort: 0,

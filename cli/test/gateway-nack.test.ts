@@ -6,13 +6,13 @@ import { fileURLToPath } from "node:url";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
   AggregatedDiscoveryService,
-  type DeltaDiscoveryResponse,
+  CLUSTER_TYPE_URL,
   DeltaDiscoveryRequestSchema,
+  type DeltaDiscoveryResponse,
   DeltaDiscoveryResponseSchema,
+  ENDPOINT_TYPE_URL,
   LISTENER_TYPE_URL,
   ROUTE_TYPE_URL,
-  CLUSTER_TYPE_URL,
-  ENDPOINT_TYPE_URL,
 } from "@dispatch/proto/envoy";
 import { startNats } from "@dispatch/testkit";
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
@@ -27,7 +27,12 @@ import { startUp } from "../src/up/up.js";
 const bin = fileURLToPath(new URL("../../bin/dispatch.js", import.meta.url));
 
 /** A raw Delta ADS client that ACKs what `accept` allows and NACKs the rest, with `reason`. */
-function openProxy(address: string, token: string, nodeId: string, accept: (r: DeltaDiscoveryResponse) => boolean) {
+function openProxy(
+  address: string,
+  token: string,
+  nodeId: string,
+  accept: (r: DeltaDiscoveryResponse) => boolean,
+) {
   const client = new Client(address, credentials.createInsecure());
   const metadata = new Metadata();
   metadata.set("authorization", `Bearer ${token}`);
@@ -98,7 +103,8 @@ test("a NACK from one proxy: the refused endpoint is ERROR with the proxy's mess
       phase: string;
       conditions: { type: string; status: string; reason: string; message: string }[];
     };
-  const programmed = (s: Awaited<ReturnType<typeof status>>) => s.conditions.find((c) => c.type === "Programmed");
+  const programmed = (s: Awaited<ReturnType<typeof status>>) =>
+    s.conditions.find((c) => c.type === "Programmed");
 
   const file = join(dir, "hi.js");
   await writeFile(file, 'export default async () => "hi";\n');

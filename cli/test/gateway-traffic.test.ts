@@ -4,7 +4,6 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { natsServerBinary } from "@dispatch/server-kit";
 import { startNats } from "@dispatch/testkit";
 import test from "ava";
 import { startUp } from "../src/up/up.js";
@@ -35,7 +34,7 @@ test.before(async () => {
     host: "127.0.0.1",
     port: 0,
     natsUrl: nats.urlWithCredentials,
-    natsServerBin: natsServerBinary(),
+    natsServerBin: "nats-server", // not started: the test's own nats-server is given
     activatorPort: 0,
     gatewayPort: 0,
     gatewayTlsPort: 0,

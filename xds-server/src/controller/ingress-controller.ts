@@ -25,7 +25,7 @@ export interface IngressControllerOptions {
    */
   clients: Pick<DispatchClients, "endpoints" | "functions" | "secrets">;
   /** The xds-server: where it listens, who it serves, how it translates. */
-  xds: Omit<XdsServerOptions, "onAck" | "onNack">;
+  xds: Omit<XdsServerOptions, "onAck" | "onNack" | "onDisconnect">;
   /**
    * The data plane's public base URLs (`http://127.0.0.1:8081`), from which
    * each endpoint's status lists where it answers; default none.
@@ -68,8 +68,16 @@ export async function startIngressController(options: IngressControllerOptions):
   const stop = new AbortController();
   const signal = stop.signal;
   const now = options.now ?? (() => new Date());
-  const endpoints = createWatchCache({ client: options.clients.endpoints, request: { allOrgs: true }, signal });
-  const functions = createWatchCache({ client: options.clients.functions, request: { allOrgs: true }, signal });
+  const endpoints = createWatchCache({
+    client: options.clients.endpoints,
+    request: { allOrgs: true },
+    signal,
+  });
+  const functions = createWatchCache({
+    client: options.clients.functions,
+    request: { allOrgs: true },
+    signal,
+  });
   // Secrets without their values: a change tells which token secret to read again.
   const secrets = createWatchCache({ client: options.clients.secrets, request: { allOrgs: true }, signal });
   const tokens = createTokenSource(options.clients.secrets, options.xds.translation.defaultOrg ?? "default");
@@ -87,6 +95,8 @@ export async function startIngressController(options: IngressControllerOptions):
       scheduleStatus();
       options.onAck?.(event);
     },
+    // A proxy that left no longer holds anything back (nor serves anything).
+    onDisconnect: () => scheduleStatus(),
     onNack: (event) => {
       tracker.rejected(event);
       scheduleStatus();

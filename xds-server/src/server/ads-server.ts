@@ -41,6 +41,8 @@ export interface AdsServerOptions {
   onAck?: (event: AckEvent) => void;
   /** Called for every NACK, with the resources refused and the proxy's message. */
   onNack?: (event: NackEvent) => void;
+  /** Called when a stream ends: the set of {@link AdsServer.clients} changed. */
+  onDisconnect?: () => void;
   /** `control_plane.identifier` in every response; default `dispatch-xds-server`. */
   identifier?: string;
   /** Remembers refused versions per node (shared across its reconnects); default a new one. */
@@ -108,9 +110,10 @@ export async function startAdsServer(options: AdsServerOptions): Promise<AdsServ
     calls.add(call);
     let closed = false;
     const done = () => {
+      const was = sessions.delete(session);
       closed = true;
-      sessions.delete(session);
       calls.delete(call);
+      if (was) options.onDisconnect?.();
     };
     call.on("data", (request: unknown) => {
       if (closed) return;
