@@ -24,6 +24,9 @@ function label(cmdline: string[]): string {
   if (args.includes("nats-server")) return "nats-server";
   if (/worker(\.js|\.py)/.test(args)) return "worker";
   if (args.includes(" up ")) return "control plane";
+  // A bench's own helper process: its script's name, or the mode it was started in.
+  const helper = /dist\/src\/([\w-]+)\.js(?: ([\w-]+))?/.exec(args);
+  if (helper?.[1]) return helper[1] === "proxy-process" && helper[2] ? helper[2] : helper[1];
   return cmdline[0]?.split("/").pop() ?? "?";
 }
 

@@ -33,10 +33,10 @@ import { Phase, RunSchema } from "@dispatch/proto";
 import { WORKER_TOKEN_HEADER, workerCommand } from "@dispatch/runtimes";
 import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { cpuPerCall, sampleCpu } from "./cpu.js";
+import { compare, type Result } from "./compare.js";
 import { clients, createFunction, execOnce, isReady, waitFor } from "./dispatch.js";
 import { startDispatchProcess } from "./process.js";
-import { format, type Summary, summarize } from "./stats.js";
+import { format } from "./stats.js";
 
 const calls = Number(process.argv[2] ?? 2000);
 const handler = "export default async (context, payload) => ({ hello: payload.name });\n";
@@ -97,75 +97,6 @@ function direct(url: string, token: string, body: Buffer): Promise<void> {
     req.once("error", reject);
     req.end(body);
   });
-}
-
-interface Result {
-  summary: Summary;
-  rate: number;
-  cpu: string;
-  /** CPU time of every process per call, in µs: what bounds throughput when the cores are busy. */
-  cpuUs: number;
-}
-
-/** One path's tally over the rounds of {@link compare}. */
-interface Tally {
-  latencies: number[];
-  seconds: number;
-  cpu: Map<string, number>;
-}
-
-/**
- * Runs `total` calls of each path with `concurrency` in flight, in rounds that take
- * turns between the paths, so that a machine whose load drifts (other processes come
- * and go) weighs on every path alike: latencies, calls per second, CPU per call.
- */
-async function compare<K extends string>(
-  concurrency: number,
-  total: number,
-  paths: Record<K, () => Promise<void>>,
-  rounds = 10,
-): Promise<Record<K, Result>> {
-  const names = Object.keys(paths) as K[];
-  const tallies = new Map<K, Tally>(
-    names.map((name) => [name, { latencies: [], seconds: 0, cpu: new Map() }]),
-  );
-  const perRound = Math.ceil(total / rounds);
-  for (let round = 0; round < rounds; round++) {
-    // A different path goes first in each round.
-    const order = names.map((_, i) => names[(i + round) % names.length] as K);
-    for (const name of order) {
-      const tally = tallies.get(name) as Tally;
-      const call = paths[name];
-      let next = 0;
-      const cpuBefore = sampleCpu();
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < perRound) {
-            next++;
-            const t0 = performance.now();
-            await call();
-            tally.latencies.push(performance.now() - t0);
-          }
-        }),
-      );
-      tally.seconds += (performance.now() - started) / 1000;
-      for (const [process, ms] of sampleCpu()) {
-        tally.cpu.set(process, (tally.cpu.get(process) ?? 0) + ms - (cpuBefore.get(process) ?? 0));
-      }
-    }
-  }
-  const results = {} as Record<K, Result>;
-  for (const [name, tally] of tallies) {
-    const n = tally.latencies.length;
-    results[name] = {
-      summary: summarize(tally.latencies),
-      rate: n / tally.seconds,
-      cpu: cpuPerCall(new Map(), tally.cpu, n),
-      cpuUs: ([...tally.cpu.values()].reduce((sum, ms) => sum + ms, 0) * 1000) / n,
-    };
-  }
-  return results;
 }
 
 const dispatch = await startDispatchProcess();
