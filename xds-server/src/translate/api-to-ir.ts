@@ -51,6 +51,8 @@ export function translateApiToIr(
 
   const problems: EndpointProblem[] = [];
   const hostRoutes = new Map<string, RouteIR[]>();
+  // The routes taken, by host and match: only routes with the same match can collide.
+  const claims = new Map<string, RouteIR[]>();
   const accepted: EndpointPlan[] = [];
   const byAge = [...plans.values()]
     .map((p) => p.plan)
@@ -59,7 +61,7 @@ export function translateApiToIr(
     problems.push(...plan.problems);
     if (!plan.served || exclude.has(plan.key)) continue;
     const routes = routesOf(plan);
-    const conflict = findConflict(routes, hostRoutes);
+    const conflict = findConflict(routes, claims);
     if (conflict) {
       problems.push({
         endpoint: plan.key,
@@ -75,6 +77,10 @@ export function translateApiToIr(
       const list = hostRoutes.get(host) ?? [];
       list.push(route);
       hostRoutes.set(host, list);
+      const key = claimKey(host, route);
+      const same = claims.get(key) ?? [];
+      same.push(route);
+      claims.set(key, same);
     }
     accepted.push(plan);
   }
@@ -157,12 +163,17 @@ function routesOf(plan: EndpointPlan): { host: string; route: RouteIR }[] {
   return out;
 }
 
+/** Routes that can collide share this key: the host and the match (kind and value). */
+function claimKey(host: string, route: RouteIR): string {
+  return `${host}\n${route.match.kind}\n${matchValue(route.match)}`;
+}
+
 function findConflict(
   routes: { host: string; route: RouteIR }[],
-  taken: ReadonlyMap<string, RouteIR[]>,
+  claims: ReadonlyMap<string, RouteIR[]>,
 ): { host: string; route: RouteIR; owner: string } | undefined {
   for (const { host, route } of routes) {
-    const clash = taken.get(host)?.find((other) => routesCollide(other, route));
+    const clash = claims.get(claimKey(host, route))?.find((other) => routesCollide(other, route));
     if (clash) return { host, route, owner: clash.endpoint };
   }
   return undefined;
