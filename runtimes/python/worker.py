@@ -749,7 +749,8 @@ class Endpoints(BaseHTTPRequestHandler):
             ("Dispatch-Logs", logs_header(logs or {"stdout": [], "stderr": []})),
             ("Dispatch-Error", error_header(error)),
         ]
-        self._send(status, headers, json.dumps({"error": error}).encode())
+        # The caller gets the type and message; the stack is the Run's (Dispatch-Error), not the caller's.
+        self._send(status, headers, json.dumps({"error": {"type": error["type"], "message": error["message"]}}).encode())
 
     def _send_method_not_allowed(self, allow):
         self._send(405, [("Allow", allow), ("Content-Type", "application/json")], json.dumps({"error": _error("InputError", f"use {allow}")}).encode())

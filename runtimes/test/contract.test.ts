@@ -414,7 +414,7 @@ for (const runtime of runtimes) {
     });
   });
 
-  test(`${runtime}: /http maps errors to 400 and 500, with the run in Dispatch-* headers`, async (t) => {
+  test(`${runtime}: /http maps errors to 400 and 500, with the run in Dispatch-* headers and no stack in the body`, async (t) => {
     for (const [name, status, type] of [
       ["rejects", 400, "InputError"],
       ["fails", 500, "FunctionError"],
@@ -424,7 +424,10 @@ for (const runtime of runtimes) {
         t.is(answer.status, status);
         const { error } = answer.json() as { error: CallError };
         t.is(error.type, type);
-        t.deepEqual(decodeHeader(answer.headers["dispatch-error"]), error);
+        // The caller gets type and message; the whole error, stack too, is the Run's.
+        const recorded = decodeHeader(answer.headers["dispatch-error"]) as CallError;
+        t.deepEqual(error, { type: recorded.type, message: recorded.message });
+        if (type === "FunctionError") t.true(recorded.stack.length > 0, "the Run keeps the stack");
         const logs = decodeHeader(answer.headers["dispatch-logs"]) as CallLogs;
         t.true(logs.stderr.length > 0, "the stack is in the call's stderr");
       });

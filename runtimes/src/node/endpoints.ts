@@ -335,7 +335,8 @@ function sendFailure(
     "dispatch-logs": logsHeader(logs),
     "dispatch-error": errorHeader(error),
   };
-  send(res, status, headers, JSON.stringify({ error }));
+  // The caller gets the type and message; the stack is the Run's (Dispatch-Error), not the caller's.
+  send(res, status, headers, JSON.stringify({ error: { type: error.type, message: error.message } }));
 }
 
 function sendMethodNotAllowed(res: ServerResponse, allow: string): void {
