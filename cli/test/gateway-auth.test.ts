@@ -1,86 +1,26 @@
-import { execFile } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { startNats } from "@dispatch/testkit";
 import test from "ava";
 import { type CryptoKey, exportJWK, generateKeyPair, type JWTPayload, SignJWT } from "jose";
-import { startUp } from "../src/up/up.js";
+import { type IngressHarness, startIngressHarness } from "./ingress-harness.js";
 
 // An endpoint's policies as a user sets them with the CLI and a caller meets
 // them through the gateway of `dispatch up` (gateway → activator → worker):
 // JWT auth with really signed tokens, a weighted split, a rate limit, a
 // request timeout and retries.
 
-const bin = fileURLToPath(new URL("../../bin/dispatch.js", import.meta.url));
-
-interface Ctx {
-  env: NodeJS.ProcessEnv;
-  dir: string;
-  gateway: string;
-}
-
-let ctx: Ctx;
-let stop: (() => Promise<void>) | undefined;
+let h: IngressHarness;
 
 test.before(async () => {
-  const nats = await startNats();
-  const dir = await mkdtemp(join(tmpdir(), "dispatch-gateway-auth-"));
-  const configPath = join(dir, "config.json");
-  const up = await startUp({
-    dataDir: join(dir, "data"),
-    host: "127.0.0.1",
-    port: 0,
-    natsUrl: nats.urlWithCredentials,
-    natsServerBin: "nats-server", // not started: the test's own nats-server is given
-    activatorPort: 0,
-    gatewayPort: 0,
-    gatewayTlsPort: 0,
-    xdsPort: 0,
-    contextName: "local",
-    configPath,
-    accessLog: false,
-    log: () => {},
-  }).catch(async (err: unknown) => {
-    await nats.stop();
-    throw err;
-  });
-  ctx = {
-    env: { ...process.env, DISPATCH_CONFIG: configPath, HOME: dir },
-    dir,
-    gateway: up.ingress.urls.gateway,
-  };
-  stop = async () => {
-    await up.stop();
-    await nats.stop();
-  };
+  h = await startIngressHarness("gateway-auth");
 });
 
 test.after.always(async () => {
-  await stop?.();
+  await h?.stop();
 });
 
-function dispatch(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: ctx.env }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-async function ok(...args: string[]): Promise<string> {
-  const result = await dispatch(...args);
-  if (result.code !== 0)
-    throw new Error(`dispatch ${args.join(" ")} failed (${result.code}):\n${result.stderr}`);
-  return result.stdout;
-}
-
-async function fn(name: string, code: string, ...flags: string[]): Promise<void> {
-  const file = join(ctx.dir, `${name}.js`);
-  await writeFile(file, code);
-  await ok("create", "function", name, file, "--wait", ...flags);
-}
+const ok = (...args: string[]) => h.ok(...args);
+const fn = (name: string, code: string, ...flags: string[]) => h.fn(name, code, ...flags);
 
 interface Answer {
   status: number;
@@ -90,7 +30,7 @@ interface Answer {
 }
 
 async function call(path: string, init: RequestInit = {}): Promise<Answer> {
-  const res = await fetch(`${ctx.gateway}${path}`, init);
+  const res = await fetch(`${h.gateway}${path}`, init);
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };
 }
@@ -111,7 +51,7 @@ test("JWT: a token signed by the JWKS key passes; missing, expired, wrong issuer
   const audience = "orders-api";
   const { publicKey, privateKey } = await generateKeyPair("ES256");
   const kid = "test-key-1";
-  const jwks = join(ctx.dir, "jwks.json");
+  const jwks = join(h.dir, "jwks.json");
   await writeFile(
     jwks,
     JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" }] }),

@@ -1,8 +1,5 @@
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
   AggregatedDiscoveryService,
@@ -14,17 +11,14 @@ import {
   LISTENER_TYPE_URL,
   ROUTE_TYPE_URL,
 } from "@dispatch/proto/envoy";
-import { startNats } from "@dispatch/testkit";
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
 import test from "ava";
-import { startUp } from "../src/up/up.js";
+import { startIngressHarness } from "./ingress-harness.js";
 
 // A second data plane that refuses a configuration (a NACK), beside the
 // embedded gateway of `dispatch up`: the endpoint whose change it refused
 // says so in its status with the proxy's words, the other endpoints stay
 // READY, and the gateway, which took the configuration, keeps serving both.
-
-const bin = fileURLToPath(new URL("../../bin/dispatch.js", import.meta.url));
 
 /** A raw Delta ADS client that ACKs what `accept` allows and NACKs the rest, with `reason`. */
 function openProxy(
@@ -71,33 +65,9 @@ function openProxy(
 }
 
 test("a NACK from one proxy: the refused endpoint is ERROR with the proxy's message, others stay READY and served", async (t) => {
-  const nats = await startNats();
-  t.teardown(() => nats.stop());
-  const dir = await mkdtemp(join(tmpdir(), "dispatch-nack-"));
-  const configPath = join(dir, "config.json");
-  const up = await startUp({
-    dataDir: join(dir, "data"),
-    host: "127.0.0.1",
-    port: 0,
-    natsUrl: nats.urlWithCredentials,
-    natsServerBin: "nats-server",
-    activatorPort: 0,
-    gatewayPort: 0,
-    gatewayTlsPort: 0,
-    xdsPort: 0,
-    contextName: "local",
-    configPath,
-    accessLog: false,
-    log: () => {},
-  });
-  t.teardown(() => up.stop());
-  const env = { ...process.env, DISPATCH_CONFIG: configPath, HOME: dir };
-  const dispatch = (...args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [bin, ...args], { env }, (error, stdout, stderr) =>
-        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const h = await startIngressHarness("gateway-nack");
+  t.teardown(() => h.stop());
+  const { up, dir, dispatch } = h;
   const status = async (name: string) =>
     JSON.parse((await dispatch("get", "endpoint", name, "-o", "json")).stdout).status as {
       phase: string;

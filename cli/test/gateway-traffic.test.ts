@@ -1,12 +1,8 @@
-import { execFile } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { startNats } from "@dispatch/testkit";
 import test from "ava";
-import { startUp } from "../src/up/up.js";
+import { type IngressHarness, startIngressHarness } from "./ingress-harness.js";
 
 // Zero failed requests while routes change: steady traffic to one READY
 // endpoint through the gateway of `dispatch up` (gateway → activator →
@@ -14,71 +10,20 @@ import { startUp } from "../src/up/up.js";
 // other endpoints and rolls out a new revision of the function behind the
 // steady one. Bounded by counts (changes, requests), never by time.
 
-const bin = fileURLToPath(new URL("../../bin/dispatch.js", import.meta.url));
-
-interface Ctx {
-  env: NodeJS.ProcessEnv;
-  dir: string;
-  gateway: string;
-}
-
-let ctx: Ctx;
-let stop: (() => Promise<void>) | undefined;
+let h: IngressHarness;
 
 test.before(async () => {
-  const nats = await startNats();
-  const dir = await mkdtemp(join(tmpdir(), "dispatch-gateway-traffic-"));
-  const configPath = join(dir, "config.json");
-  const up = await startUp({
-    dataDir: join(dir, "data"),
-    host: "127.0.0.1",
-    port: 0,
-    natsUrl: nats.urlWithCredentials,
-    natsServerBin: "nats-server", // not started: the test's own nats-server is given
-    activatorPort: 0,
-    gatewayPort: 0,
-    gatewayTlsPort: 0,
-    xdsPort: 0,
-    contextName: "local",
-    configPath,
-    accessLog: false,
-    log: () => {},
-  }).catch(async (err: unknown) => {
-    await nats.stop();
-    throw err;
-  });
-  ctx = {
-    env: { ...process.env, DISPATCH_CONFIG: configPath, HOME: dir },
-    dir,
-    gateway: up.ingress.urls.gateway,
-  };
-  stop = async () => {
-    await up.stop();
-    await nats.stop();
-  };
+  h = await startIngressHarness("gateway-traffic");
 });
 
 test.after.always(async () => {
-  await stop?.();
+  await h?.stop();
 });
 
-function dispatch(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: ctx.env }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-async function ok(...args: string[]): Promise<string> {
-  const result = await dispatch(...args);
-  if (result.code !== 0)
-    throw new Error(`dispatch ${args.join(" ")} failed (${result.code}):\n${result.stderr}`);
-  return result.stdout;
-}
+const ok = (...args: string[]) => h.ok(...args);
 
 async function writeCode(name: string, code: string): Promise<string> {
-  const file = join(ctx.dir, `${name}.js`);
+  const file = join(h.dir, `${name}.js`);
   await writeFile(file, code);
   return file;
 }
@@ -128,7 +73,7 @@ test("no call fails while other endpoints change and the function behind the cal
   await ok("create", "function", "steady", await writeCode("steady-v1", answering("v1")), "--wait");
   await ok("create", "function", "side", await writeCode("side", answering("side")), "--wait");
   await ok("create", "endpoint", "steady", "steady", "--path", "/steady", "--wait");
-  const url = `${ctx.gateway}/steady`;
+  const url = `${h.gateway}/steady`;
 
   // Steady traffic: two loops on keep-alive connections, two opening a
   // connection per call. Every non-2xx and every network error counts.
@@ -241,21 +186,21 @@ test("no call fails while other endpoints change and the function behind the cal
   for (const e of churned) {
     if (e.deleted) {
       // Deleting is routed away once the gateway applied it: look until it is.
-      let gone = await viaFetch(`${ctx.gateway}/${e.name}/moved`);
+      let gone = await viaFetch(`${h.gateway}/${e.name}/moved`);
       while (!("status" in gone) || gone.status !== 404) {
         await new Promise((resolve) => setTimeout(resolve, 100));
-        gone = await viaFetch(`${ctx.gateway}/${e.name}/moved`);
+        gone = await viaFetch(`${h.gateway}/${e.name}/moved`);
       }
       t.pass(`${e.name} is gone`);
     } else {
-      const moved = await viaFetch(`${ctx.gateway}/${e.name}/moved`);
+      const moved = await viaFetch(`${h.gateway}/${e.name}/moved`);
       t.is(
         "status" in moved ? moved.status : moved.error,
         200,
         `${e.name} answers at its new path: ${JSON.stringify(moved)}`,
       );
       if ("text" in moved) t.deepEqual(JSON.parse(moved.text), { answer: e.fn === "steady" ? "v2" : "side" });
-      const old = await viaFetch(`${ctx.gateway}/${e.name}`);
+      const old = await viaFetch(`${h.gateway}/${e.name}`);
       t.is("status" in old ? old.status : old.error, 404, `${e.name}'s old path is not served`);
     }
   }

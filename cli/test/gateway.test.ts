@@ -1,94 +1,38 @@
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { Agent, request as httpsRequest } from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createDispatchClients, createDispatchTransport } from "@dispatch/client";
-import { startNats } from "@dispatch/testkit";
 import test from "ava";
-import { startUp, type Up } from "../src/up/up.js";
+import { type IngressHarness, startIngressHarness } from "./ingress-harness.js";
 
 // Endpoints as a user reaches them: `dispatch up` (in this process, with a
 // nats-server of the test's own), the CLI as a separate process, and plain
 // HTTP(S) through the embedded gateway to real workers. Dispatch v1's API
 // scenarios (inventory §4, 25-29) run here.
 
-const bin = fileURLToPath(new URL("../../bin/dispatch.js", import.meta.url));
-
-interface Ctx {
-  up: Up;
-  env: NodeJS.ProcessEnv;
-  dir: string;
-  gateway: string;
+interface Ctx extends IngressHarness {
   gatewayTls: string;
   ca: Buffer;
 }
 
 let ctx: Ctx;
-let stop: (() => Promise<void>) | undefined;
 
 test.before(async () => {
-  const nats = await startNats();
-  const dir = await mkdtemp(join(tmpdir(), "dispatch-gateway-"));
-  const configPath = join(dir, "config.json");
-  const log: string[] = [];
-  const up = await startUp({
-    dataDir: join(dir, "data"),
-    host: "127.0.0.1",
-    port: 0,
-    natsUrl: nats.urlWithCredentials,
-    // Not started: the test's own nats-server is given.
-    natsServerBin: "nats-server",
-    activatorPort: 0,
-    gatewayPort: 0,
-    gatewayTlsPort: 0,
-    xdsPort: 0,
-    contextName: "local",
-    configPath,
-    accessLog: false,
-    log: (line) => log.push(line),
-  });
-  const gatewayTls = up.ingress.urls.gatewayTls;
-  if (!gatewayTls) throw new Error(`the gateway has no HTTPS listener:\n${log.join("\n")}`);
-  ctx = {
-    up,
-    env: { ...process.env, DISPATCH_CONFIG: configPath, HOME: dir },
-    dir,
-    gateway: up.ingress.urls.gateway,
-    gatewayTls,
-    ca: await readFile(join(dir, "data", "gateway-tls", "cert.pem")),
-  };
-  stop = async () => {
-    await up.stop();
-    await nats.stop();
-  };
+  const h = await startIngressHarness("gateway");
+  const gatewayTls = h.up.ingress.urls.gatewayTls;
+  if (!gatewayTls) {
+    await h.stop();
+    throw new Error("the gateway has no HTTPS listener");
+  }
+  ctx = { ...h, gatewayTls, ca: await readFile(join(h.dir, "data", "gateway-tls", "cert.pem")) };
 });
 
 test.after.always(async () => {
-  await stop?.();
+  await ctx?.stop();
 });
 
-function dispatch(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: ctx.env }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-async function ok(...args: string[]): Promise<string> {
-  const result = await dispatch(...args);
-  if (result.code !== 0)
-    throw new Error(`dispatch ${args.join(" ")} failed (${result.code}):\n${result.stderr}`);
-  return result.stdout;
-}
-
-async function fn(name: string, code: string, ...flags: string[]): Promise<void> {
-  const file = join(ctx.dir, `${name}.js`);
-  await writeFile(file, code);
-  await ok("create", "function", name, file, "--wait", ...flags);
-}
+const ok = (...args: string[]) => ctx.ok(...args);
+const fn = (name: string, code: string, ...flags: string[]) => ctx.fn(name, code, ...flags);
 
 const echo =
   "export default async (context, payload) => ({ payload, method: context.http?.method, path: context.http?.path, headers: context.http?.headers });\n";
