@@ -40,6 +40,7 @@ import { createNatsGate } from "./nats/nats-gate.js";
 import { createOrgRules } from "./org-rules.js";
 import { createRoutes, type KindStores, servedServices } from "./routes.js";
 import { createSealer } from "./secrets/sealer.js";
+import { defaultMaxEndpointsPerOrg } from "./services/endpoint-conflicts.js";
 import { defaultPageSize, type PageSize } from "./services/resource-service.js";
 import type { Component } from "./services/system-service.js";
 import { ResourceStore } from "./store/resource-store.js";
@@ -76,6 +77,8 @@ export interface ControlPlaneOptions {
   functionLimits?: Partial<FunctionLimits>;
   /** How long and how many run records are kept. */
   runRetention?: Partial<RunRetention>;
+  /** Most endpoints one org may have; default 10,000. */
+  maxEndpointsPerOrg?: number;
   /** Defaults for what function specs leave out (instances, concurrency, idle time, timeout). */
   functionDefaults?: Partial<FunctionDefaults>;
   /**
@@ -243,6 +246,7 @@ async function startOn(
       tokens,
       functions,
       pageSize: { ...defaultPageSize, ...options.pageSize },
+      maxEndpointsPerOrg: options.maxEndpointsPerOrg ?? defaultMaxEndpointsPerOrg,
       version: options.version ?? "0.0.0-dev",
       components,
     }),

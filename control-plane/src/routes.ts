@@ -75,6 +75,8 @@ export interface RoutesOptions {
   tokens: TokenRegistry;
   functions: Functions;
   pageSize: PageSize;
+  /** Most endpoints one org may have. */
+  maxEndpointsPerOrg: number;
   /** Reported by SystemService.GetVersion. */
   version: string;
   /** The installation's components, for SystemService.GetStatus. */
@@ -111,7 +113,7 @@ export function createRoutes(options: RoutesOptions): (router: ConnectRouter) =>
     });
     service(EndpointService, endpointKind, stores.endpoints, {
       validateAsync: (endpoint: Endpoint, v: Violations, at: { org: string; name: string }) =>
-        checkRouteConflicts(stores.endpoints, endpoint, at, v),
+        checkRouteConflicts(stores.endpoints, endpoint, at, v, options.maxEndpointsPerOrg),
     });
     service(SubscriptionService, subscriptionKind, stores.subscriptions);
     service(SecretService, options.secretKind, stores.secrets, {

@@ -166,3 +166,29 @@ test("orgs: another org's routes live under /<org>; a host is shared by all orgs
   t.regex(taken.rawMessage, /host api\.acme\.io, path \/v1 is already served by an endpoint of another org/);
   t.notRegex(taken.rawMessage, /acme"/);
 });
+
+test("quota: an org's endpoints are bounded (the next is refused, saying why), updates still work, other orgs are not counted", async (t) => {
+  const small = await startDispatch({ controlPlane: { maxEndpointsPerOrg: 2 } });
+  t.teardown(() => small.stop());
+  const api = client(EndpointService, small.url, small.token);
+  await client(OrganizationService, small.url, small.token).create({
+    organization: { meta: { name: "other" } },
+  });
+  for (const name of ["one", "two"]) {
+    await api.create({ endpoint: { meta: { name }, spec: { function: "hello", paths: [`/${name}`] } } });
+  }
+  const err = await rejects(
+    api.create({ endpoint: { meta: { name: "three" }, spec: { function: "hello", paths: ["/three"] } } }),
+  );
+  t.is(err.code, Code.InvalidArgument);
+  t.regex(err.rawMessage, /org "default" has 2 endpoints, the most it may have/);
+  t.is((await api.list({})).items.length, 2, "nothing was stored");
+  const updated = await api.update({
+    endpoint: { meta: { name: "two" }, spec: { function: "hello", paths: ["/two-moved"] } },
+  });
+  t.deepEqual(updated.endpoint?.spec?.paths, ["/two-moved"]);
+  await api.create({
+    endpoint: { meta: { name: "three", org: "other" }, spec: { function: "hello", paths: ["/three"] } },
+  });
+  t.is((await api.list({ org: "other" })).items.length, 1, "another org has a quota of its own");
+});

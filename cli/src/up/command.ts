@@ -39,6 +39,7 @@ export interface UpFlags {
   maxScaleMin: number;
   maxScaleMax: number;
   maxInstancesPerOrg: number;
+  maxEndpointsPerOrg: number;
   isolation: IsolationChoice;
 }
 
@@ -214,6 +215,15 @@ export function createUpCommand(): Command {
         .env("DISPATCH_MAX_INSTANCES_PER_ORG")
         .default(50)
         .argParser((v) => parseCount(v, "--max-instances-per-org")),
+    )
+    .addOption(
+      new Option(
+        "--max-endpoints-per-org <n>",
+        "most endpoints one org may have (each is a route on every proxy)",
+      )
+        .env("DISPATCH_MAX_ENDPOINTS_PER_ORG")
+        .default(10_000)
+        .argParser((v) => parseCount(v, "--max-endpoints-per-org")),
     )
     .addHelpText(
       "after",

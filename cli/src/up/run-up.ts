@@ -49,6 +49,7 @@ export async function runUp(flags: UpFlags, configPath: string | undefined): Pro
         maxInstancesPerOrg: flags.maxInstancesPerOrg,
       },
       isolation: flags.isolation,
+      maxEndpointsPerOrg: flags.maxEndpointsPerOrg,
       ...(configPath ? { configPath } : {}),
       log,
     });

@@ -52,6 +52,8 @@ export interface UpOptions {
   maxBundleBytes?: number;
   /** Unpacked bundle size and files, scale bounds, instances per org. */
   functionLimits?: Partial<FunctionLimits>;
+  /** Most endpoints one org may have; default 10,000. */
+  maxEndpointsPerOrg?: number;
   /** How function workers are isolated; default auto (the strongest available). */
   isolation?: IsolationChoice;
   /** The data plane: the embedded gateway (default), or Envoy from the PATH (or `envoyBin`). */
@@ -168,6 +170,7 @@ async function startClaimed(
       ...(options.maxBundleBytes ? { maxBundleBytes: options.maxBundleBytes } : {}),
       ...(options.functionLimits ? { functionLimits: options.functionLimits } : {}),
       ...(options.isolation ? { isolation: options.isolation } : {}),
+      ...(options.maxEndpointsPerOrg ? { maxEndpointsPerOrg: options.maxEndpointsPerOrg } : {}),
       log: (message, error) =>
         options.log(
           `control-plane: ${message}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,

@@ -2,8 +2,11 @@ import { describeClaim, type Endpoint, findRouteConflict } from "@dispatch/proto
 import type { ResourceStore } from "../store/resource-store.js";
 import type { Violations } from "../validation/violations.js";
 
+/** Most endpoints one org may have, unless the installation says otherwise. */
+export const defaultMaxEndpointsPerOrg = 10_000;
+
 /**
- * Refuses an endpoint that would serve a (host, method, path) another
+ * Refuses an endpoint past its org's quota, or one that would serve a (host, method, path) another
  * endpoint already serves, naming that one. Two creates at the same moment
  * can both pass: the translator then serves the older one and reports the
  * other as conflicting, so the wire never carries two routes for one request.
@@ -13,9 +16,21 @@ export async function checkRouteConflicts(
   endpoint: Endpoint,
   at: { org: string; name: string },
   v: Violations,
+  maxPerOrg = defaultMaxEndpointsPerOrg,
 ): Promise<void> {
   const candidate = { meta: { org: at.org, name: at.name }, spec: endpoint.spec };
   const { items } = await store.list("*.*");
+  // Every endpoint is a route on every proxy: an org may not grow the configuration without bound.
+  const others = items.filter(
+    ({ object }) => (object.meta?.org ?? "") === at.org && (object.meta?.name ?? "") !== at.name,
+  ).length;
+  if (others >= maxPerOrg) {
+    v.add(
+      "meta.name",
+      `org "${at.org}" has ${others} endpoints, the most it may have (the installation's limit); delete one first, or ask an operator to raise the limit`,
+    );
+    return;
+  }
   const conflict = findRouteConflict(
     candidate,
     items.map((item) => item.object),
