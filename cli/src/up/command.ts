@@ -23,6 +23,7 @@ export interface UpFlags {
   natsPort?: number;
   activatorPort?: number;
   gateway: "embedded" | "envoy";
+  accessLog: boolean;
   envoyBin?: string;
   gatewayPort?: number;
   gatewayTlsPort?: number;
@@ -83,6 +84,12 @@ export function createUpCommand(): Command {
         .choices(["embedded", "envoy"])
         .env("DISPATCH_GATEWAY")
         .default("embedded"),
+    )
+    .addOption(
+      new Option(
+        "--no-access-log",
+        "do not print the gateway's access log (a JSON line per request on stdout)",
+      ),
     )
     .addOption(
       new Option(

@@ -32,6 +32,7 @@ export async function runUp(flags: UpFlags, configPath: string | undefined): Pro
       ...(flags.gatewayPort === undefined ? {} : { gatewayPort: flags.gatewayPort }),
       ...(flags.xdsPort === undefined ? {} : { xdsPort: flags.xdsPort }),
       gateway: flags.gateway,
+      accessLog: flags.accessLog,
       ...(flags.envoyBin === undefined ? {} : { envoyBin: flags.envoyBin }),
       ...(flags.gatewayTlsPort === undefined ? {} : { gatewayTlsPort: flags.gatewayTlsPort }),
       ...(flags.gatewayTlsCert === undefined ? {} : { gatewayTlsCert: flags.gatewayTlsCert }),
