@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createWatchCache, type DispatchClients } from "@dispatch/client";
 import type { Endpoint, EndpointStatus } from "@dispatch/proto";
@@ -67,6 +68,8 @@ const typeUrls = [CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL, LISTENER_TYPE_URL, ROUTE_
 export async function startIngressController(options: IngressControllerOptions): Promise<IngressController> {
   const stop = new AbortController();
   const signal = stop.signal;
+  // Every watch and every status write in flight listens to it.
+  setMaxListeners(0, signal);
   const now = options.now ?? (() => new Date());
   const endpoints = createWatchCache({
     client: options.clients.endpoints,
@@ -202,6 +205,32 @@ export async function startIngressController(options: IngressControllerOptions):
       yield batch;
     }
   }
+  /**
+   * The endpoint changes that need a translation: created, deleted, or a new
+   * spec (generation). A status write (this controller's own, mostly) changes
+   * only the revision and status, which the translation does not read.
+   */
+  async function* specChanges() {
+    const generations = new Map<string, bigint>();
+    for await (const batch of endpoints.changes({ signal })) {
+      let changed = false;
+      for (const change of batch) {
+        if (change.type === "synced") {
+          changed = true;
+          continue;
+        }
+        const generation = change.object.meta?.generation ?? 0n;
+        if (change.type === "delete") {
+          generations.delete(change.key);
+          changed = true;
+        } else if (generations.get(change.key) !== generation) {
+          generations.set(change.key, generation);
+          changed = true;
+        }
+      }
+      if (changed) yield batch;
+    }
+  }
   const follow = async (changes: AsyncIterable<unknown>, what: string) => {
     try {
       for await (const _batch of changes) scheduleRebuild();
@@ -214,7 +243,7 @@ export async function startIngressController(options: IngressControllerOptions):
     await building;
   });
   const followers = [
-    follow(endpoints.changes({ signal }), "endpoints"),
+    follow(specChanges(), "endpoints"),
     follow(functions.changes({ signal }), "functions"),
     follow(secretChanges(), "secrets"),
   ];
