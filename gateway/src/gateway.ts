@@ -111,7 +111,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     pools.keepOnly(new Set(event.snapshot.clusters.keys()));
     prefetchJwks(event.snapshot, runtime);
   });
-  const accessLog = options.accessLog === false ? () => {} : (options.accessLog ?? writeAccessLogLine);
+  const accessLog = options.accessLog === false ? undefined : (options.accessLog ?? writeAccessLogLine);
   const handler = createProxyHandler({ snapshot: xds.current, runtime, pools, accessLog, log });
 
   const servers: { server: http.Server; sockets: Set<Socket> }[] = [];

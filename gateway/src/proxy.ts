@@ -1,5 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { pipeline } from "node:stream";
+import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
 import { TLSSocket } from "node:tls";
 import { type FilterResult, type FilterRuntime, runFilterChain } from "./filters/filter-chain.js";
 import { requireTls } from "./filters/https-only.js";
@@ -27,7 +26,8 @@ export interface ProxyOptions {
   readonly snapshot: () => GatewaySnapshot;
   readonly runtime: FilterRuntime;
   readonly pools: UpstreamPools;
-  readonly accessLog: (entry: AccessLogEntry) => void;
+  /** Where access log entries go; none are made without one. */
+  readonly accessLog: ((entry: AccessLogEntry) => void) | undefined;
   readonly log: (message: string, error?: unknown) => void;
   /** How much of a request body is kept so a retry can send it again; default 1 MiB. */
   readonly retryBufferBytes?: number;
@@ -68,24 +68,27 @@ export function createProxyHandler(
       flags: [],
     };
     let requestId = "";
-    res.once("close", () => {
-      if (!res.writableFinished && !account.flags.includes("DC") && account.status === 0)
-        account.flags.push("DC");
-      options.accessLog({
-        time: startTime.toISOString(),
-        method: req.method ?? "",
-        path: req.url ?? "",
-        authority: req.headers.host ?? "",
-        status: res.headersSent ? res.statusCode : account.status,
-        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-        route: account.route,
-        cluster: account.cluster,
-        upstream: account.upstream,
-        attempts: account.attempts,
-        flags: account.flags.join(","),
-        requestId,
+    const accessLog = options.accessLog;
+    if (accessLog) {
+      res.once("close", () => {
+        if (!res.writableFinished && !account.flags.includes("DC") && account.status === 0)
+          account.flags.push("DC");
+        accessLog({
+          time: startTime.toISOString(),
+          method: req.method ?? "",
+          path: req.url ?? "",
+          authority: req.headers.host ?? "",
+          status: res.headersSent ? res.statusCode : account.status,
+          durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+          route: account.route,
+          cluster: account.cluster,
+          upstream: account.upstream,
+          attempts: account.attempts,
+          flags: account.flags.join(","),
+          requestId,
+        });
       });
-    });
+    }
     handle(req, res, options, account, startTime, (id) => {
       requestId = id;
     }).catch((error: unknown) => {
@@ -371,11 +374,6 @@ async function forward(
       previous ? `${previous}, ${prepared.originalAuthority}` : prepared.originalAuthority,
     );
   }
-  const client = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) client.abort(new Error("the client went away"));
-  };
-  res.once("close", onClose);
   const result = await forwardRequest({
     cluster,
     action,
@@ -388,7 +386,7 @@ async function forward(
     body: context.body,
     pools: options.pools,
     random: options.runtime.random,
-    signal: client.signal,
+    downstream: res,
   });
   account.upstream = result.upstream;
   account.attempts = result.attempts;
@@ -416,23 +414,79 @@ async function forward(
   finishHeaders(out, context.manager, prepared);
   const status = upstream.statusCode ?? 502;
   account.status = status;
-  res.writeHead(status, upstream.statusMessage, out.toObject());
-  const onTimeout = () => {
-    account.flags.push("UT");
-    upstream.destroy();
-    res.destroy();
-  };
-  result.timeout.addEventListener("abort", onTimeout, { once: true });
-  pipeline(upstream, res, (error) => {
-    result.timeout.removeEventListener("abort", onTimeout);
+  res.writeHead(status, upstream.statusMessage, out.toFlat() ?? out.toObject());
+  streamResponse(res, result, account);
+}
+
+/**
+ * Streams an upstream response downstream with backpressure, and ends both
+ * sides together: the client going away (or a downstream timeout cutting
+ * the response off) destroys the upstream request; an upstream response
+ * that breaks off before its end (`UPE`) or outlives the route timeout (`UT`)
+ * cuts the client's response off, as Envoy resets the downstream stream.
+ * Written out rather than `stream.pipeline` (an AbortController and an
+ * AbortError per response, the largest single cost of a proxied call in
+ * bench/src/gateway.ts) or `pipe` (eight listeners where two do).
+ */
+function streamResponse(
+  res: ServerResponse,
+  result: {
+    response: IncomingMessage;
+    request: ClientRequest;
+    onTimeout: (expired: () => void) => void;
+    done: () => void;
+  },
+  account: Account,
+): void {
+  const upstream = result.response;
+  let over = false;
+  let draining = false;
+  const end = (broken: boolean) => {
+    if (over) return;
+    over = true;
+    upstream.off("close", onUpstreamClose);
+    res.off("close", onDownstreamClose);
     result.done();
-    if (error && !res.writableFinished) {
-      if (!client.signal.aborted) account.flags.push("UPE");
+    if (broken) {
+      upstream.off("data", onData);
       result.request.destroy();
+      upstream.destroy();
       res.destroy();
     }
+  };
+  const onData = (chunk: Buffer) => {
+    if (res.write(chunk) || draining) return;
+    draining = true;
+    upstream.pause();
+    res.once("drain", () => {
+      draining = false;
+      upstream.resume();
+    });
+  };
+  const onUpstreamClose = () => {
+    // Closed after its end: the response is whole, and ends downstream once written.
+    if (over || upstream.readableEnded) return;
+    account.flags.push("UPE");
+    end(true);
+  };
+  const onDownstreamClose = () => end(!res.writableFinished);
+  upstream.once("close", onUpstreamClose);
+  res.once("close", onDownstreamClose);
+  // Failures are handled on "close"; these keep an "error" from being thrown.
+  upstream.on("error", ignore);
+  res.on("error", ignore);
+  result.onTimeout(() => {
+    if (over || res.writableFinished) return;
+    account.flags.push("UT");
+    end(true);
   });
+  upstream.on("data", onData);
+  upstream.once("end", () => res.end());
+  // Broken off between its headers and now: its "close" may already be past.
+  if (upstream.destroyed) onUpstreamClose();
 }
+
+function ignore(): void {}
 
 /** Header edits of the routed levels in Envoy's order: weighted cluster, route, virtual host, route configuration (reversed when the most specific wins). */
 function mutationsInOrder(
@@ -440,14 +494,10 @@ function mutationsInOrder(
   kind: "request" | "response",
   mostSpecificWins: boolean,
 ): HeaderMutation[] {
-  const pick = (level: { requestHeaders: HeaderMutation; responseHeaders: HeaderMutation } | undefined) =>
-    level ? [kind === "request" ? level.requestHeaders : level.responseHeaders] : [];
-  const order = [
-    ...pick(levels.weighted),
-    ...pick(levels.route),
-    ...pick(levels.virtualHost),
-    ...pick(levels.table),
-  ];
+  const order: HeaderMutation[] = [];
+  for (const level of [levels.weighted, levels.route, levels.virtualHost, levels.table]) {
+    if (level) order.push(kind === "request" ? level.requestHeaders : level.responseHeaders);
+  }
   return mostSpecificWins ? order.reverse() : order;
 }
 

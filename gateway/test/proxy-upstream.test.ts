@@ -312,3 +312,233 @@ test("timeouts: a request whose body does not arrive within request_timeout gets
   t.deepEqual(JSON.parse(answer.body), { error: { type: "InputError", message: "request timeout" } });
   t.is((await logEntry((e) => e.path === "/upload")).flags, "DT");
 });
+
+/** Resolves when `emitter` emits `event` (tests wait on events, not on time). */
+function once(emitter: NodeJS.EventEmitter, event: string): Promise<void> {
+  return new Promise((resolve) => emitter.once(event, () => resolve()));
+}
+
+/**
+ * An upstream that starts every response and never finishes it; `closed`
+ * resolves (with whether the response had finished) once the gateway's side
+ * of a request goes away.
+ */
+async function endlessUpstream(t: { teardown(fn: () => Promise<void>): void }) {
+  let onClosed!: (finished: boolean) => void;
+  const closed = new Promise<boolean>((resolve) => {
+    onClosed = resolve;
+  });
+  let onRequest!: () => void;
+  const requested = new Promise<void>((resolve) => {
+    onRequest = resolve;
+  });
+  const upstream = await rawUpstream(t, (req, res) => {
+    req.resume();
+    res.once("close", () => onClosed(res.writableFinished));
+    onRequest();
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.write("first;");
+  });
+  return { ...upstream, closed, requested };
+}
+
+/** GETs `url` and resolves with the response once its first bytes are in. */
+function firstBytes(
+  url: string,
+): Promise<{ req: http.ClientRequest; res: http.IncomingMessage; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, (res) => {
+      res.setEncoding("utf8");
+      res.once("data", (chunk: string) => resolve({ req, res, text: chunk }));
+    });
+    req.on("error", reject);
+  });
+}
+
+test("streaming: a client that goes away mid-response ends the upstream request", async (t) => {
+  const upstream = await endlessUpstream(t);
+  const { url, logEntry } = await withGateway(t, [], () => config([["127.0.0.1", upstream.port]]));
+  const { req, res, text } = await firstBytes(`${url}/leave`);
+  t.is(text, "first;");
+  res.on("error", () => {});
+  req.destroy();
+  t.false(await upstream.closed, "the upstream response was cut off, not finished");
+  t.like(await logEntry((e) => e.path === "/leave"), { status: 200, attempts: 1 });
+});
+
+test("streaming: a client that goes away before the upstream answers ends the upstream request; the log says DC", async (t) => {
+  let onClosed!: () => void;
+  const closed = new Promise<void>((resolve) => {
+    onClosed = resolve;
+  });
+  let onRequest!: () => void;
+  const requested = new Promise<void>((resolve) => {
+    onRequest = resolve;
+  });
+  const upstream = await rawUpstream(t, (req, res) => {
+    req.resume();
+    res.once("close", () => onClosed());
+    onRequest();
+    // Never answers.
+  });
+  const { url, logEntry } = await withGateway(t, [], () => config([["127.0.0.1", upstream.port]]));
+  const req = http.get(`${url}/early`);
+  req.on("error", () => {});
+  await requested;
+  req.destroy();
+  await closed;
+  t.like(await logEntry((e) => e.path === "/early"), { status: 0, flags: "DC" });
+});
+
+test("streaming: an upstream that breaks off mid-body ends the client's response; the log says UPE", async (t) => {
+  const upstream = await rawUpstream(t, (req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.write("partial", () => res.socket?.destroy());
+  });
+  const { url, logEntry } = await withGateway(t, [], () => config([["127.0.0.1", upstream.port]]));
+  const { res, text } = await firstBytes(`${url}/cut`);
+  t.is(text, "partial");
+  res.on("error", () => {});
+  await once(res, "close");
+  t.false(res.complete, "the client's response ended before its end");
+  t.like(await logEntry((e) => e.path === "/cut"), { status: 200, flags: "UPE", attempts: 1 });
+});
+
+test("timeouts: the route timeout cuts off a response still streaming and ends the upstream request", async (t) => {
+  const upstream = await endlessUpstream(t);
+  const { url, logEntry } = await withGateway(t, [], () =>
+    config([["127.0.0.1", upstream.port]], { timeout: durationFromMs(300) }),
+  );
+  const { res, text } = await firstBytes(`${url}/endless`);
+  t.is(text, "first;");
+  res.on("error", () => {});
+  await once(res, "close");
+  t.false(res.complete);
+  t.false(await upstream.closed);
+  t.like(await logEntry((e) => e.path === "/endless"), { status: 200, flags: "UT" });
+});
+
+test("upstream pool: a streamed response ends cleanly and its connection carries the next request", async (t) => {
+  const upstream = await rawUpstream(t, (req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.write("a;");
+    setImmediate(() => res.end("b"));
+  });
+  const { url, logEntry } = await withGateway(t, [], () => config([["127.0.0.1", upstream.port]]));
+  for (let i = 0; i < 3; i++) {
+    const answer = await call(`${url}/s${i}`, { method: "POST", body: "x" });
+    t.is(answer.status, 200);
+    t.is(answer.body, "a;b");
+    t.like(await logEntry((e) => e.path === `/s${i}`), { status: 200, flags: "", attempts: 1 });
+  }
+  t.is(upstream.connections(), 1);
+});
+
+test("streaming: a large response reaches a client that keeps pausing, whole and in order", async (t) => {
+  const chunk = 64 * 1024;
+  const chunks = 256;
+  const expected = createHash("sha256");
+  const parts: Buffer[] = [];
+  for (let i = 0; i < chunks; i++) {
+    const part = Buffer.alloc(chunk, i % 251);
+    parts.push(part);
+    expected.update(part);
+  }
+  const upstream = await rawUpstream(t, (req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-type": "application/octet-stream" });
+    let i = 0;
+    // Writes as fast as the gateway takes it: the client's pauses reach back here.
+    const more = () => {
+      while (i < chunks) {
+        if (!res.write(parts[i++])) return void res.once("drain", more);
+      }
+      res.end();
+    };
+    more();
+  });
+  const { url, logEntry } = await withGateway(t, [], () => config([["127.0.0.1", upstream.port]]));
+  const got = await new Promise<{ size: number; sha256: string }>((resolve, reject) => {
+    http
+      .get(`${url}/large`, (res) => {
+        const hash = createHash("sha256");
+        let size = 0;
+        res.on("data", (c: Buffer) => {
+          hash.update(c);
+          size += c.length;
+          res.pause();
+          setImmediate(() => res.resume());
+        });
+        res.on("end", () => resolve({ size, sha256: hash.digest("hex") }));
+        res.on("error", reject);
+      })
+      .on("error", reject);
+  });
+  t.deepEqual(got, { size: chunk * chunks, sha256: expected.digest("hex") });
+  t.like(await logEntry((e) => e.path === "/large"), { status: 200, flags: "" });
+});
+
+test("headers: repeated request headers reach the upstream as node:http sends them (cookies joined, others one line each)", async (t) => {
+  let seen: string[] = [];
+  const upstream = await rawUpstream(t, (req, res) => {
+    seen = req.rawHeaders;
+    req.resume();
+    res.writeHead(200, { "x-twice": ["1", "2"], "content-type": "text/plain" }).end("ok");
+  });
+  const { url } = await withGateway(t, [], () => config([["127.0.0.1", upstream.port]]));
+  const answer = await new Promise<{ raw: string[] }>((resolve, reject) => {
+    const req = http.request(
+      `${url}/twice`,
+      {
+        // A flat list, so that node:http sends each line as given (and no Host of its own).
+        headers: [
+          "host",
+          new URL(url).host,
+          "x-multi",
+          "a",
+          "cookie",
+          "c=1",
+          "x-other",
+          "o",
+          "x-multi",
+          "b",
+          "cookie",
+          "d=2",
+        ] as unknown as http.OutgoingHttpHeaders,
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve({ raw: res.rawHeaders }));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+  const pairs = (raw: string[]) => {
+    const out: [string, string][] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2)
+      out.push([(raw[i] as string).toLowerCase(), raw[i + 1] as string]);
+    return out;
+  };
+  const up = pairs(seen);
+  t.deepEqual(
+    up.filter(([n]) => n === "x-multi").map(([, v]) => v),
+    ["a", "b"],
+  );
+  t.deepEqual(
+    up.filter(([n]) => n === "cookie").map(([, v]) => v),
+    ["c=1; d=2"],
+  );
+  t.deepEqual(
+    up.filter(([n]) => n === "x-other").map(([, v]) => v),
+    ["o"],
+  );
+  t.deepEqual(
+    pairs(answer.raw)
+      .filter(([n]) => n === "x-twice")
+      .map(([, v]) => v),
+    ["1", "2"],
+  );
+});

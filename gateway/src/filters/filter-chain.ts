@@ -55,10 +55,11 @@ export interface FilterResult {
  * the listener runs only where a route configures it.
  */
 export async function runFilterChain(input: FilterInput, runtime: FilterRuntime): Promise<FilterResult> {
-  const removeRequestHeaders: string[] = [];
-  const setRequestHeaders: (readonly [string, string])[] = [];
-  const addRequestHeaders: (readonly [string, string])[] = [];
-  const responseHeaders: (readonly [string, string])[] = [];
+  // The lists stay the shared empty ones until a filter has something for them: most requests change nothing.
+  let removeRequestHeaders: readonly string[] = noNames;
+  let setRequestHeaders: Headers = noHeaders;
+  let addRequestHeaders: Headers = noHeaders;
+  let responseHeaders: Headers = noHeaders;
   const result = (reply?: LocalReply, respond?: FilterResult["respond"]): FilterResult => ({
     reply: reply ? { ...reply, headers: [...responseHeaders, ...reply.headers] } : undefined,
     respond,
@@ -72,26 +73,25 @@ export async function runFilterChain(input: FilterInput, runtime: FilterRuntime)
     const mostSpecific = levels[0];
     if (mostSpecific?.disabled) continue;
     if (filter.disabled && !mostSpecific) continue;
-    const routeConfigs = levels.flatMap((l) => (l.disabled ? [] : [l.config as RouteFilterConfig]));
     const config = filter.config as FilterConfig;
     switch (config.kind) {
       case "cors": {
         if (!input.selection.route || !input.selection.virtualHost) break;
-        const decision = decideCors(corsPolicies(input, routeConfigs), input.request, input.random);
+        // Without an Origin no policy changes anything (decideCors answers "none").
+        const origin = input.request.header("origin");
+        if (origin === undefined || origin === "") break;
+        const decision = decideCors(corsPolicies(input, levels), input.request, input.random);
         if (decision.kind === "preflight")
           return result(undefined, { status: 200, headers: decision.headers });
-        if (decision.kind === "actual") responseHeaders.push(...decision.responseHeaders);
+        if (decision.kind === "actual") responseHeaders = concat(responseHeaders, decision.responseHeaders);
         break;
       }
       case "jwt": {
-        const perRoute = routeConfigs.find((c) => c.kind === "jwt");
-        const outcome = await checkJwt(
-          config.config,
-          perRoute?.kind === "jwt" ? perRoute.config : undefined,
-          input.request,
-          input.random,
-          { jwks: runtime.jwks, now: runtime.now },
-        );
+        const perRoute = firstEnabled(levels, "jwt");
+        const outcome = await checkJwt(config.config, perRoute?.config, input.request, input.random, {
+          jwks: runtime.jwks,
+          now: runtime.now,
+        });
         if (!outcome.ok) {
           const { status, message, missing } = outcome.failure;
           const strip = config.config.stripFailureResponse;
@@ -104,17 +104,17 @@ export async function runFilterChain(input: FilterInput, runtime: FilterRuntime)
             headers: strip ? [] : [["www-authenticate", missing ? realm : `${realm}, error="invalid_token"`]],
           });
         }
-        removeRequestHeaders.push(...outcome.effects.removeHeaders);
-        setRequestHeaders.push(...outcome.effects.setHeaders);
+        removeRequestHeaders = concat(removeRequestHeaders, outcome.effects.removeHeaders);
+        setRequestHeaders = concat(setRequestHeaders, outcome.effects.setHeaders);
         break;
       }
       case "rate-limit": {
-        const perRoute = routeConfigs.find((c) => c.kind === "rate-limit");
-        const limit = perRoute?.kind === "rate-limit" ? perRoute.config : config.config;
+        const perRoute = firstEnabled(levels, "rate-limit");
+        const limit = perRoute ? perRoute.config : config.config;
         const key = perRoute ? `route:${routeKey(input)}:${filter.name}` : `listener:${filter.name}`;
         const decision = runtime.rateLimiter.decide(key, limit, runtime.now(), runtime.random);
-        responseHeaders.push(...decision.responseHeaders);
-        addRequestHeaders.push(...decision.requestHeaders);
+        responseHeaders = concat(responseHeaders, decision.responseHeaders);
+        addRequestHeaders = concat(addRequestHeaders, decision.requestHeaders);
         if (decision.limited) {
           return result({
             status: limit.status,
@@ -131,18 +131,44 @@ export async function runFilterChain(input: FilterInput, runtime: FilterRuntime)
   return result();
 }
 
+type Headers = readonly (readonly [string, string])[];
+const noHeaders: Headers = Object.freeze([]);
+const noNames: readonly string[] = Object.freeze([]);
+const noLevels: readonly PerFilterConfig[] = Object.freeze([]);
+
+/** `list` then `more`, sharing either when the other is empty (neither is ever changed). */
+function concat<T>(list: readonly T[], more: readonly T[]): readonly T[] {
+  if (more.length === 0) return list;
+  if (list.length === 0) return more;
+  return [...list, ...more];
+}
+
 /** The per-route configs of a filter, most specific first: weighted cluster, route, virtual host, route configuration. */
-function perFilterLevels(input: FilterInput, name: string): PerFilterConfig[] {
+function perFilterLevels(input: FilterInput, name: string): readonly PerFilterConfig[] {
+  const weighted = input.weighted?.perFilter?.get(name);
+  const route = input.selection.route?.perFilter?.get(name);
+  const virtualHost = input.selection.virtualHost?.perFilter?.get(name);
+  const table = input.table?.perFilter?.get(name);
+  if (!weighted && !route && !virtualHost && !table) return noLevels;
   const out: PerFilterConfig[] = [];
-  const add = (map: ReadonlyMap<string, PerFilterConfig> | undefined) => {
-    const config = map?.get(name);
-    if (config) out.push(config);
-  };
-  add(input.weighted?.perFilter);
-  add(input.selection.route?.perFilter);
-  add(input.selection.virtualHost?.perFilter);
-  add(input.table?.perFilter);
+  if (weighted) out.push(weighted);
+  if (route) out.push(route);
+  if (virtualHost) out.push(virtualHost);
+  if (table) out.push(table);
   return out;
+}
+
+/** The most specific enabled per-route config of a filter, when it is of `kind`. */
+function firstEnabled<K extends RouteFilterConfig["kind"]>(
+  levels: readonly PerFilterConfig[],
+  kind: K,
+): Extract<RouteFilterConfig, { kind: K }> | undefined {
+  for (const level of levels) {
+    if (level.disabled) continue;
+    const config = level.config as RouteFilterConfig;
+    if (config.kind === kind) return config as Extract<RouteFilterConfig, { kind: K }>;
+  }
+  return undefined;
 }
 
 /**
@@ -150,8 +176,13 @@ function perFilterLevels(input: FilterInput, name: string): PerFilterConfig[] {
  * configs; only when there are none, the legacy `cors` of the route action and
  * then of the virtual host (Envoy ignores the legacy fields otherwise).
  */
-function corsPolicies(input: FilterInput, routeConfigs: readonly RouteFilterConfig[]): CompiledCorsPolicy[] {
-  const typed = routeConfigs.flatMap((c) => (c.kind === "cors" ? [c.policy] : []));
+function corsPolicies(input: FilterInput, levels: readonly PerFilterConfig[]): CompiledCorsPolicy[] {
+  const typed: CompiledCorsPolicy[] = [];
+  for (const level of levels) {
+    if (level.disabled) continue;
+    const config = level.config as RouteFilterConfig;
+    if (config.kind === "cors") typed.push(config.policy);
+  }
   if (typed.length > 0) return typed;
   const legacy: CompiledCorsPolicy[] = [];
   const action = input.selection.route?.action;

@@ -85,7 +85,7 @@ export function prepareRequest(
   }
   const headers = new HeaderList();
   let host: string | undefined;
-  const connectionTokens = new Set<string>();
+  let connectionTokens: Set<string> | undefined;
   for (let i = 0; i + 1 < raw.rawHeaders.length; i += 2) {
     const name = (raw.rawHeaders[i] as string).toLowerCase();
     const value = raw.rawHeaders[i + 1] as string;
@@ -93,7 +93,15 @@ export function prepareRequest(
       host ??= value;
       continue;
     }
-    if (name === "connection") for (const t of value.split(",")) connectionTokens.add(t.trim().toLowerCase());
+    if (name === "connection") {
+      for (const t of value.split(",")) {
+        const token = t.trim().toLowerCase();
+        // Only these are removed below ("keep-alive" and "close" need no set).
+        if (hopByHop.has(token) && token !== "te") continue;
+        connectionTokens ??= new Set();
+        connectionTokens.add(token);
+      }
+    }
     if (name === "te" && value.trim().toLowerCase() === "trailers") {
       headers.add(name, value);
       continue;
@@ -101,7 +109,7 @@ export function prepareRequest(
     if (hopByHop.has(name)) continue;
     headers.add(name, value);
   }
-  for (const token of connectionTokens) if (!hopByHop.has(token) || token === "te") headers.remove(token);
+  if (connectionTokens) for (const token of connectionTokens) headers.remove(token);
 
   const originalAuthority = absoluteHost ?? host;
   if (originalAuthority === undefined || originalAuthority === "") {
@@ -162,13 +170,26 @@ function badRequest(message: string): LocalReply {
   return { status: 400, body: message, flags: [], details: "bad_request", headers: [] };
 }
 
+/** The last address asked about and the answer: a kept-alive connection asks again and again. */
+let lastAddress = "";
+let lastInternal = false;
+
 /** Loopback and private addresses (RFC 1918, RFC 4193): Envoy's notion of internal. */
 export function isInternalAddress(address: string): boolean {
+  if (address !== lastAddress) {
+    lastInternal = classifyAddress(address);
+    lastAddress = address;
+  }
+  return lastInternal;
+}
+
+function classifyAddress(address: string): boolean {
   const ip = address.startsWith("::ffff:") ? address.slice(7) : address;
-  if (isIP(ip) === 4) {
+  const version = isIP(ip);
+  if (version === 4) {
     const [a, b] = ip.split(".").map(Number) as [number, number];
     return a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
   }
-  if (isIP(ip) === 6) return ip === "::1" || /^f[cd]/i.test(ip);
+  if (version === 6) return ip === "::1" || /^f[cd]/i.test(ip);
   return false;
 }

@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { Socket } from "node:net";
+import type { Writable } from "node:stream";
 import { pickEndpoint, type UpstreamEndpoint } from "../route-table/endpoints.js";
 import { HeaderList } from "../route-table/header-list.js";
 import type { LocalReply } from "../route-table/local-reply.js";
@@ -32,8 +33,11 @@ export interface ForwardRequest {
   readonly body: RequestBody;
   readonly pools: UpstreamPools;
   readonly random: () => number;
-  /** Aborted when the client goes away. */
-  readonly signal: AbortSignal;
+  /**
+   * The downstream response, not yet started: the client went away when it
+   * closes before finishing.
+   */
+  readonly downstream: Writable;
 }
 
 /** How a forwarded request ended for the access log. */
@@ -53,8 +57,11 @@ export type ForwardResult =
       readonly request: http.ClientRequest;
       readonly upstream: string;
       readonly attempts: number;
-      /** Aborted when the route timeout passes while the response is still streaming. */
-      readonly timeout: AbortSignal;
+      /**
+       * Calls `expired` if the route timeout passes while the response is
+       * still streaming (at once if it has passed); until `done`.
+       */
+      readonly onTimeout: (expired: () => void) => void;
       /** Call once the response is over (or abandoned): frees the endpoint and the timer. */
       readonly done: () => void;
     }
@@ -90,7 +97,7 @@ const upstreamResetBody = "upstream connect error or disconnect/reset before hea
  * that is no failure of the upstream.
  */
 export async function forwardRequest(request: ForwardRequest): Promise<ForwardResult> {
-  const { cluster, pools } = request;
+  const { cluster, pools, downstream } = request;
   const policy = request.retryPolicy;
   let retriesLeft = policy?.numRetries ?? 0;
   let staleRetried = false;
@@ -98,25 +105,31 @@ export async function forwardRequest(request: ForwardRequest): Promise<ForwardRe
   let upstream: string | undefined;
   const pool = pools.pool(cluster.cluster);
 
+  const stop = new Stop();
+  const onDownstreamClose = () => {
+    if (!downstream.writableFinished) stop.halt("client");
+  };
+  downstream.once("close", onDownstreamClose);
   // The route timeout: armed once the request has fully arrived.
-  const routeTimeout = new AbortController();
   let routeTimer: NodeJS.Timeout | undefined;
+  let finished = false;
   if (request.action.timeoutMs > 0) {
     request.body.onComplete(() => {
-      routeTimer = setTimeout(
-        () => routeTimeout.abort(new AttemptTimeout("route")),
-        request.action.timeoutMs,
-      );
+      if (finished) return;
+      routeTimer = setTimeout(() => stop.halt("route-timeout"), request.action.timeoutMs);
     });
   }
-  const stop = AbortSignal.any([request.signal, routeTimeout.signal]);
   let keepTimer = false;
-  const finish = () => clearTimeout(routeTimer);
+  const finish = () => {
+    finished = true;
+    clearTimeout(routeTimer);
+    stop.listener = undefined;
+  };
 
   try {
     for (;;) {
-      if (request.signal.aborted) return { kind: "aborted", upstream, attempts };
-      if (routeTimeout.signal.aborted) return timeoutReply(upstream, attempts);
+      if (stop.clientGone) return { kind: "aborted", upstream, attempts };
+      if (stop.timedOut) return timeoutReply(upstream, attempts);
       const endpoint = pickEndpoint(
         cluster.endpoints,
         cluster.cluster.lbPolicy,
@@ -145,13 +158,16 @@ export async function forwardRequest(request: ForwardRequest): Promise<ForwardRe
       const release = pools.begin(pool, endpoint);
       const result = await attempt(request, pool, endpoint, attempts, policy?.perTryTimeoutMs, stop);
       if (result.kind === "response") {
-        const status = result.response.statusCode ?? 502;
-        const header = (name: string) => headerValue(result.response.headers[name]);
+        const response = result.response;
         if (
           policy &&
           retriesLeft > 0 &&
           request.body.canAttempt() &&
-          shouldRetry(policy, { kind: "response", status, header })
+          shouldRetry(policy, {
+            kind: "response",
+            status: response.statusCode ?? 502,
+            header: (name) => headerValue(response.headers[name]),
+          })
         ) {
           result.response.resume();
           result.request.destroy();
@@ -169,8 +185,16 @@ export async function forwardRequest(request: ForwardRequest): Promise<ForwardRe
           request: result.request,
           upstream: endpoint.key,
           attempts,
-          timeout: routeTimeout.signal,
+          onTimeout: (expired) => {
+            if (finished) return;
+            if (stop.timedOut) expired();
+            else
+              stop.listener = () => {
+                if (stop.timedOut) expired();
+              };
+          },
           done: () => {
+            if (finished) return;
             finish();
             release();
           },
@@ -178,8 +202,8 @@ export async function forwardRequest(request: ForwardRequest): Promise<ForwardRe
       }
       release();
       request.body.detach();
-      if (request.signal.aborted) return { kind: "aborted", upstream, attempts };
-      if (routeTimeout.signal.aborted) return timeoutReply(upstream, attempts);
+      if (stop.clientGone) return { kind: "aborted", upstream, attempts };
+      if (stop.timedOut) return timeoutReply(upstream, attempts);
       if (
         result.reusedSocket &&
         !staleRetried &&
@@ -198,7 +222,40 @@ export async function forwardRequest(request: ForwardRequest): Promise<ForwardRe
       return { kind: "reply", reply: failureReply(result.failure), upstream, attempts };
     }
   } finally {
+    // From here the proxy watches the client itself (the response is about to start).
+    downstream.off("close", onDownstreamClose);
     if (!keepTimer) finish();
+  }
+}
+
+/**
+ * Why a forwarded request stops early: the client went away, or the route
+ * timeout passed. Only one party listens at a time (the running attempt, the
+ * back-off between attempts, or the streaming response), so this is one
+ * callback field, not an AbortController with `AbortSignal.any`: those cost
+ * an AbortSignal, a DOMException and event-target bookkeeping per request, a
+ * good part of the proxy's CPU per call (bench/src/gateway.ts).
+ */
+class Stop {
+  clientGone = false;
+  timedOut = false;
+  /** Told once, when the first reason comes. */
+  listener: (() => void) | undefined;
+
+  get stopped(): boolean {
+    return this.clientGone || this.timedOut;
+  }
+
+  /** The error an attempt's upstream request is destroyed with. */
+  get reason(): Error {
+    return this.clientGone ? new Error("the client went away") : new AttemptTimeout("route");
+  }
+
+  halt(why: "client" | "route-timeout"): void {
+    const first = !this.stopped;
+    if (why === "client") this.clientGone = true;
+    else this.timedOut = true;
+    if (first) this.listener?.();
   }
 }
 
@@ -243,20 +300,20 @@ function backoff(
   policy: CompiledRetryPolicy,
   retry: number,
   random: () => number,
-  stop: AbortSignal,
+  stop: Stop,
 ): Promise<boolean> {
   const ms = retryBackoffMs(policy, retry, random());
-  if (ms <= 0 || stop.aborted) return Promise.resolve(!stop.aborted);
+  if (ms <= 0 || stop.stopped) return Promise.resolve(!stop.stopped);
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
-      stop.removeEventListener("abort", onAbort);
+      stop.listener = undefined;
       resolve(true);
     }, ms);
-    const onAbort = () => {
+    stop.listener = () => {
+      stop.listener = undefined;
       clearTimeout(timer);
       resolve(false);
     };
-    stop.addEventListener("abort", onAbort, { once: true });
   });
 }
 
@@ -266,52 +323,54 @@ function attempt(
   endpoint: UpstreamEndpoint,
   attemptNumber: number,
   perTryTimeoutMs: number | undefined,
-  stop: AbortSignal,
+  stop: Stop,
 ): Promise<AttemptResult> {
-  const headers = new HeaderList(request.headers.entries());
-  if (request.includeAttemptCount) headers.set("x-envoy-attempt-count", String(attemptNumber));
-  headers.set("host", request.authority(endpoint));
+  // The request's own headers, with `host` (and the attempt count) set last; no copy of the list.
+  // Over TLS the agent reads `host` back from the request's header map (for SNI), so those keep one.
+  const host: readonly [string, string] = ["host", request.authority(endpoint)];
+  const last: (readonly [string, string])[] = request.includeAttemptCount
+    ? [["x-envoy-attempt-count", String(attemptNumber)], host]
+    : [host];
+  const headers = (!pool.tls && request.headers.toFlat(last)) || request.headers.toObject(last);
   const client = pool.tls ? https : http;
   return new Promise((resolve) => {
     let connected = false;
     let settled = false;
-    const timers: NodeJS.Timeout[] = [];
+    let perTryTimer: NodeJS.Timeout | undefined;
+    let connectTimer: NodeJS.Timeout | undefined;
     const upstream = client.request({
       agent: pool.agent,
       host: endpoint.address,
       port: endpoint.port,
       method: request.method,
       path: request.path,
-      headers: headers.toObject(),
+      headers,
       setHost: false,
     });
     const settle = (result: AttemptResult) => {
       if (settled) return;
       settled = true;
-      for (const t of timers) clearTimeout(t);
-      stop.removeEventListener("abort", onStop);
+      clearTimeout(perTryTimer);
+      clearTimeout(connectTimer);
+      stop.listener = undefined;
       resolve(result);
     };
-    const onStop = () =>
-      upstream.destroy(stop.reason instanceof Error ? stop.reason : new AttemptTimeout("route"));
-    stop.addEventListener("abort", onStop, { once: true });
+    stop.listener = () => upstream.destroy(stop.reason);
     if (perTryTimeoutMs !== undefined) {
-      timers.push(setTimeout(() => upstream.destroy(new AttemptTimeout("per-try")), perTryTimeoutMs));
+      perTryTimer = setTimeout(() => upstream.destroy(new AttemptTimeout("per-try")), perTryTimeoutMs);
     }
     upstream.on("socket", (socket: Socket) => {
-      const connectEvent = pool.tls ? "secureConnect" : "connect";
       if (!socket.connecting) {
         connected = true;
         return;
       }
-      const timer = setTimeout(
+      connectTimer = setTimeout(
         () => upstream.destroy(new AttemptTimeout("connect")),
         request.cluster.cluster.connectTimeoutMs,
       );
-      timers.push(timer);
-      socket.once(connectEvent, () => {
+      socket.once(pool.tls ? "secureConnect" : "connect", () => {
         connected = true;
-        clearTimeout(timer);
+        clearTimeout(connectTimer);
       });
     });
     upstream.once("response", (response) => settle({ kind: "response", response, request: upstream }));
@@ -331,13 +390,22 @@ function attempt(
 /** Copies an upstream response's headers for downstream, without hop-by-hop ones. */
 export function responseHeaders(response: http.IncomingMessage): HeaderList {
   const headers = new HeaderList();
-  const connectionTokens = new Set(
-    (headerValue(response.headers.connection) ?? "").split(",").map((t) => t.trim().toLowerCase()),
-  );
+  // Read from rawHeaders only: `response.headers` would build a second, parsed copy.
   const raw = response.rawHeaders;
+  let connectionTokens: Set<string> | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== "connection") continue;
+    for (const t of (raw[i + 1] as string).split(",")) {
+      const token = t.trim().toLowerCase();
+      // Hop-by-hop ones are dropped anyway ("keep-alive" and "close" need no set).
+      if (hopByHop.has(token)) continue;
+      connectionTokens ??= new Set();
+      connectionTokens.add(token);
+    }
+  }
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
-    if (hopByHop.has(name) || connectionTokens.has(name)) continue;
+    if (hopByHop.has(name) || connectionTokens?.has(name)) continue;
     headers.add(name, raw[i + 1] as string);
   }
   return headers;

@@ -34,3 +34,33 @@ test("paths: escaped slashes are kept, refused, or unescaped (and redirected) as
   });
   t.is(normalizePath("http://x/", all).kind, "reject");
 });
+
+test("paths: a path already normal is kept as sent, dots inside segments and the query included", (t) => {
+  for (const path of [
+    "/",
+    "/hello",
+    "/a/b/",
+    "/.well-known/openid-configuration",
+    "/a..b/...c/x.",
+    "/v1/items;matrix=1/:id@x",
+    "/?q=/../x//y%2F",
+    "/a/b?x=1#frag/../z",
+  ]) {
+    t.deepEqual(normalizePath(path, all), { kind: "ok", path }, path);
+    t.deepEqual(normalizePath(path, { ...all, escapedSlashes: "reject" }), { kind: "ok", path }, path);
+  }
+});
+
+test("paths: dot segments, empty segments and escapes anywhere in the path are still normalized", (t) => {
+  t.deepEqual(normalizePath("/a/b/..", all), { kind: "ok", path: "/a/" });
+  t.deepEqual(normalizePath("/a/.?q", all), { kind: "ok", path: "/a/?q" });
+  t.deepEqual(normalizePath("/..", all), { kind: "ok", path: "/" });
+  t.deepEqual(normalizePath("/a/b//", all), { kind: "ok", path: "/a/b/" });
+  t.deepEqual(normalizePath("/a//b", { ...all, mergeSlashes: false }), { kind: "ok", path: "/a//b" });
+  t.deepEqual(normalizePath("/a\\..\\b", all), { kind: "ok", path: "/b" });
+  t.deepEqual(normalizePath("/x/%61", all), { kind: "ok", path: "/x/a" });
+  t.deepEqual(normalizePath("/x/..", { normalize: false, mergeSlashes: false, escapedSlashes: "keep" }), {
+    kind: "ok",
+    path: "/x/..",
+  });
+});
