@@ -407,8 +407,9 @@ test("streaming: an upstream that breaks off mid-body ends the client's response
 
 test("timeouts: the route timeout cuts off a response still streaming and ends the upstream request", async (t) => {
   const upstream = await endlessUpstream(t);
+  // Long enough for the first bytes to arrive on a loaded machine; the stream never ends before it.
   const { url, logEntry } = await withGateway(t, [], () =>
-    config([["127.0.0.1", upstream.port]], { timeout: durationFromMs(300) }),
+    config([["127.0.0.1", upstream.port]], { timeout: durationFromMs(5_000) }),
   );
   const { res, text } = await firstBytes(`${url}/endless`);
   t.is(text, "first;");
