@@ -103,23 +103,29 @@ test("the bootstrap asks the xds-server for Delta ADS on v3, over HTTP/2, and ke
   t.regex(envoyBootstrapYaml(prod), /address: dispatch-xds-server\.prod\.svc\.k8s\.internal\n/);
 });
 
-test("dispatch up's Envoy bootstrap: a static xds cluster on loopback, the node token in the ADS stream's metadata, no health listener", (t) => {
+test("dispatch up's Envoy bootstrap: a static xds cluster on loopback, the node token in the ADS stream's metadata, the admin on a Unix socket, no health listener", (t) => {
   const bootstrap = buildEnvoyBootstrap({
     nodeId: "dispatch-up-envoy",
     xds: { host: "127.0.0.1", port: 18000, resolve: "STATIC" },
     nodeToken: "node-token-0123456789",
-    adminPort: 19000,
+    admin: { pipe: "/data/envoy/admin.sock" },
   });
   asEnvoy(t, "envoy.config.core.v3.ApiConfigSource", bootstrap.dynamic_resources.ads_config);
   t.deepEqual(bootstrap.dynamic_resources.ads_config.grpc_services[0]?.initial_metadata, [
     { key: "authorization", value: "Bearer node-token-0123456789" },
   ]);
   t.deepEqual(bootstrap.static_resources.listeners, []);
+  t.deepEqual(
+    bootstrap.static_resources.clusters.map((c) => c.name),
+    ["dispatch-xds"],
+    "no loopback cluster to the admin: nothing on the loopback reaches it",
+  );
   const xds = bootstrap.static_resources.clusters.find((c) => c.name === "dispatch-xds");
   t.like(xds, { type: "STATIC" });
   const { typed_extension_protocol_options: _options, ...rest } = xds as NonNullable<typeof xds> & {
     typed_extension_protocol_options?: unknown;
   };
   asEnvoy(t, "envoy.config.cluster.v3.Cluster", rest);
-  t.like(bootstrap.admin.address, { socket_address: { address: "127.0.0.1", port_value: 19000 } });
+  asEnvoy(t, "envoy.config.core.v3.Address", bootstrap.admin.address);
+  t.deepEqual(bootstrap.admin.address, { pipe: { path: "/data/envoy/admin.sock", mode: 0o600 } });
 });

@@ -29,7 +29,8 @@ missing=""
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || [ -x /usr/local/sbin/nats-server ] || missing="$missing nats-server"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v bwrap >/dev/null 2>&1 || [ -x /usr/bin/bwrap ] || missing="$missing bubblewrap"
-# openssl makes the TLS certificates of the NATS-over-TLS tests and the fake Kubernetes API server.
+# openssl makes the TLS certificates of the NATS-over-TLS tests, the fake Kubernetes API server and
+# the HTTPS listener of dispatch up's gateway.
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 if [ -n "$missing" ]; then
   echo "installing$missing (apt-get)..." >&2

@@ -38,9 +38,13 @@ export interface EnvoyBootstrapParams {
   xds: { host: string; port: number; resolve: "STRICT_DNS" | "STATIC" };
   /** The node token Envoy presents to the xds-server (gRPC `authorization: Bearer …`), if it asks for one. */
   nodeToken?: string;
-  /** Envoy's admin interface, on loopback. */
-  adminPort: number;
-  /** A static listener for probes and metrics on 0.0.0.0, if wanted. */
+  /**
+   * Envoy's admin interface: a loopback port (a pod of its own), or a Unix
+   * socket (on a machine whose other programs, function workers included,
+   * share the loopback: the admin's config dump holds credentials).
+   */
+  admin: { port: number } | { pipe: string };
+  /** A static listener for probes and metrics on 0.0.0.0, if wanted (needs an admin port). */
   healthPort?: number;
 }
 
@@ -53,7 +57,7 @@ export function envoyBootstrap(ctx: RenderContext) {
   return buildEnvoyBootstrap({
     nodeId: "dispatch-envoy",
     xds: { host: ctx.componentHost("xds-server"), port: ports.ads, resolve: "STRICT_DNS" },
-    adminPort: ports.envoyAdmin,
+    admin: { port: ports.envoyAdmin },
     healthPort: ports.envoyHealth,
   });
 }
@@ -69,6 +73,11 @@ export function envoyBootstrap(ctx: RenderContext) {
  * serves `/stats/prometheus`.
  */
 export function buildEnvoyBootstrap(params: EnvoyBootstrapParams) {
+  // The health listener reaches the admin through a loopback cluster.
+  const health =
+    params.healthPort !== undefined && "port" in params.admin
+      ? { port: params.healthPort, adminPort: params.admin.port }
+      : undefined;
   const adminRoute = (path: string, rewrite?: string) => ({
     match: { path },
     route: { cluster: ADMIN_CLUSTER, ...(rewrite ? { prefix_rewrite: rewrite } : {}) },
@@ -110,7 +119,12 @@ export function buildEnvoyBootstrap(params: EnvoyBootstrapParams) {
   });
   return {
     node: { id: params.nodeId, cluster: params.nodeId },
-    admin: { address: socket("127.0.0.1", params.adminPort) },
+    admin: {
+      address:
+        "pipe" in params.admin
+          ? { pipe: { path: params.admin.pipe, mode: 0o600 } }
+          : socket("127.0.0.1", params.admin.port),
+    },
     dynamic_resources: {
       ads_config: {
         api_type: "DELTA_GRPC",
@@ -129,7 +143,7 @@ export function buildEnvoyBootstrap(params: EnvoyBootstrapParams) {
       lds_config: { ads: {}, resource_api_version: "V3" },
     },
     static_resources: {
-      listeners: params.healthPort === undefined ? [] : [healthListener(params.healthPort)],
+      listeners: health === undefined ? [] : [healthListener(health.port)],
       clusters: [
         {
           ...singleHostCluster(XDS_CLUSTER, params.xds.resolve, params.xds.host, params.xds.port),
@@ -141,7 +155,9 @@ export function buildEnvoyBootstrap(params: EnvoyBootstrapParams) {
             },
           },
         },
-        singleHostCluster(ADMIN_CLUSTER, "STATIC", "127.0.0.1", params.adminPort),
+        ...(health === undefined
+          ? []
+          : [singleHostCluster(ADMIN_CLUSTER, "STATIC", "127.0.0.1", health.adminPort)]),
       ],
     },
   };

@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { access, constants, mkdir, writeFile } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { buildEnvoyBootstrap } from "../install/envoy-bootstrap.js";
-import { freePort } from "./ports.js";
 import { UpError } from "./up-error.js";
 
 /** The node id Envoy has at the xds-server under `dispatch up --gateway envoy`. */
@@ -35,8 +34,8 @@ export async function findEnvoy(
 
 /** A running Envoy. */
 export interface UpEnvoy {
-  /** Envoy's admin interface (loopback). */
-  adminUrl: string;
+  /** Envoy's admin interface: a Unix socket in the data dir (curl --unix-socket). */
+  adminSocket: string;
   bootstrapPath: string;
   /** Resolves with its exit code when Envoy exits (on its own, or stopped). */
   exited: Promise<number | null>;
@@ -65,27 +64,20 @@ export async function startEnvoy(options: {
   const dir = join(options.dataDir, "envoy");
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const bootstrapPath = join(dir, "bootstrap.json");
-  const adminPathFile = join(dir, "admin-address");
-  const adminPort = await freePort();
+  // A Unix socket in the data dir (0700), not a loopback port: workers share the loopback,
+  // and the admin's config dump holds the credential the routes carry.
+  const adminPipe = join(dir, "admin.sock");
   const bootstrap = buildEnvoyBootstrap({
     nodeId: envoyNodeId,
     xds: { host: "127.0.0.1", port: options.xdsPort, resolve: "STATIC" },
     nodeToken: options.nodeToken,
-    adminPort,
+    admin: { pipe: adminPipe },
   });
   // It holds the node token: readable by this user only.
   await writeFile(bootstrapPath, `${JSON.stringify(bootstrap, null, 2)}\n`, { mode: 0o600 });
   const child: ChildProcess = spawn(
     binary,
-    [
-      "--config-path",
-      bootstrapPath,
-      "--admin-address-path",
-      adminPathFile,
-      "--use-dynamic-base-id",
-      "--log-level",
-      "warn",
-    ],
+    ["--config-path", bootstrapPath, "--use-dynamic-base-id", "--log-level", "warn"],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const exited = new Promise<number | null>((resolve) => {
@@ -101,9 +93,9 @@ export async function startEnvoy(options: {
       for (const line of chunk.split("\n")) if (line.trim() !== "") options.log(`envoy: ${line}`);
     });
   }
-  options.log(`envoy: ${binary} runs with ${bootstrapPath} (admin on 127.0.0.1:${adminPort})`);
+  options.log(`envoy: ${binary} runs with ${bootstrapPath} (admin on the socket ${adminPipe})`);
   return {
-    adminUrl: `http://127.0.0.1:${adminPort}`,
+    adminSocket: adminPipe,
     bootstrapPath,
     exited,
     async stop() {

@@ -8,7 +8,7 @@
 // spawns, waits for and stops its data plane; Envoy's own behaviour is not
 // tested here. It listens on $STANDIN_PORT (Envoy would bind the Listener's
 // address from xDS).
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { startGateway } from "@dispatch/gateway";
 
 const args = process.argv.slice(2);
@@ -34,8 +34,7 @@ const gateway = await startGateway({
   listen: { host: "127.0.0.1", port: Number(process.env.STANDIN_PORT) },
   accessLog: false,
 });
-const adminPath = flag("--admin-address-path");
-if (adminPath) writeFileSync(adminPath, `127.0.0.1:${bootstrap.admin.address.socket_address.port_value}`);
+if (!bootstrap.admin.address.pipe) throw new Error("the admin must be on a Unix socket");
 process.stdout.write(`stand-in envoy serving at ${gateway.url}\n`);
 process.once("SIGTERM", async () => {
   await gateway.close(1_000);
