@@ -40,7 +40,7 @@ import { createNatsGate } from "./nats/nats-gate.js";
 import { createOrgRules } from "./org-rules.js";
 import { createRoutes, type KindStores, servedServices } from "./routes.js";
 import { createSealer } from "./secrets/sealer.js";
-import { defaultMaxEndpointsPerOrg } from "./services/endpoint-conflicts.js";
+import { defaultMaxEndpointsPerOrg } from "./services/endpoint-checks.js";
 import { defaultPageSize, type PageSize } from "./services/resource-service.js";
 import type { Component } from "./services/system-service.js";
 import { ResourceStore } from "./store/resource-store.js";

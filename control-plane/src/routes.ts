@@ -27,7 +27,7 @@ import { organizationKind } from "./kinds/organization.js";
 import { presentSecret } from "./kinds/secret.js";
 import { subscriptionKind } from "./kinds/subscription.js";
 import type { OrgRules } from "./org-rules.js";
-import { checkRouteConflicts, isTokenSecret } from "./services/endpoint-conflicts.js";
+import { checkAgainstOtherEndpoints, isTokenSecret } from "./services/endpoint-checks.js";
 import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
 import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
 import { createResourceService, type PageSize } from "./services/resource-service.js";
@@ -113,7 +113,7 @@ export function createRoutes(options: RoutesOptions): (router: ConnectRouter) =>
     });
     service(EndpointService, endpointKind, stores.endpoints, {
       validateAsync: (endpoint: Endpoint, v: Violations, at: { org: string; name: string }) =>
-        checkRouteConflicts(stores.endpoints, endpoint, at, v, options.maxEndpointsPerOrg),
+        checkAgainstOtherEndpoints(stores.endpoints, endpoint, at, v, options.maxEndpointsPerOrg),
     });
     service(SubscriptionService, subscriptionKind, stores.subscriptions);
     service(SecretService, options.secretKind, stores.secrets, {

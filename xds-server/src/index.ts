@@ -45,7 +45,6 @@ export type { AckEvent, ClientInfo, NackEvent, NodeInfo } from "./server/session
 export { type ApiTranslation, translateApiToIr } from "./translate/api-to-ir.js";
 export { metadataNamespace } from "./translate/envoy-clusters.js";
 export { filterNames } from "./translate/envoy-listener.js";
-export { functionHeaders } from "./translate/envoy-routes.js";
 export { type EnvoyResources, type ResourceOwner, translateIrToEnvoy } from "./translate/ir-to-envoy.js";
 export {
   type ResolvedTranslateOptions,
@@ -60,7 +59,6 @@ export {
   translateIngress,
   type XdsResource,
 } from "./translate/translate-ingress.js";
-export { upstreamHeaders } from "./translate/upstream-headers.js";
 export {
   type IngressUpdate,
   startXdsServer,

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { isName } from "@dispatch/proto";
+import { isName, upstreamHeaders } from "@dispatch/proto";
 import type { Principal } from "../auth/principal.js";
 import type { Invoker } from "./invoker.js";
 
@@ -67,14 +67,14 @@ async function forward(
     return sendError(
       res,
       404,
-      `use /<org>/<function>/<path>, or name the function in the "${routedHeaders.org}" and "${routedHeaders.function}" headers`,
+      `use /<org>/<function>/<path>, or name the function in the "${upstreamHeaders.org}" and "${upstreamHeaders.function}" headers`,
     );
   }
   const { org, name, target: path } = target;
   // Only the platform (the gateway, tools with a token) may call functions
   // here: the call runs with the function's secrets. The token travels in its
   // own header so the caller's Authorization header reaches the function.
-  const token = req.headers["dispatch-token"];
+  const token = req.headers[upstreamHeaders.activatorToken];
   const principal = typeof token === "string" ? authenticate(token) : undefined;
   if (!principal) {
     return sendError(res, 401, `the activator needs a Dispatch token in the "Dispatch-Token" header`);
@@ -124,20 +124,13 @@ function sendError(res: ServerResponse, status: number, message: string): void {
 }
 
 /**
- * The headers a proxy (the gateway, Envoy) sets on a routed call: which
- * function it is for, as the xds-server's routes add them (replacing any a
- * client sent). The path is then the function's own.
- */
-export const routedHeaders = { org: "dispatch-org", function: "dispatch-function" } as const;
-
-/**
  * Which function a request is for and the path it sees: the routed form
  * (function headers, any path), else `/<org>/<function>/<path>`.
  */
 function callTarget(req: IncomingMessage): { org: string; name: string; target: string } | undefined {
   const url = req.url ?? "";
-  const org = req.headers[routedHeaders.org];
-  const name = req.headers[routedHeaders.function];
+  const org = req.headers[upstreamHeaders.org];
+  const name = req.headers[upstreamHeaders.function];
   if (org !== undefined || name !== undefined) {
     if (typeof org !== "string" || typeof name !== "string") return undefined;
     if (!isName(org) || !isName(name) || !url.startsWith("/")) return undefined;
@@ -179,9 +172,9 @@ function unsupportedBody(req: IncomingMessage): string | undefined {
 /** What the function sees: neither the caller's Dispatch token nor the routing headers. */
 function withoutPlatformHeaders(headers: IncomingMessage["headers"]): IncomingMessage["headers"] {
   const {
-    "dispatch-token": _token,
-    [routedHeaders.org]: _org,
-    [routedHeaders.function]: _function,
+    [upstreamHeaders.activatorToken]: _token,
+    [upstreamHeaders.org]: _org,
+    [upstreamHeaders.function]: _function,
     ...rest
   } = headers;
   return rest;

@@ -1,4 +1,4 @@
-import type { Function as FunctionResource } from "@dispatch/proto";
+import { type Function as FunctionResource, upstreamHeaders } from "@dispatch/proto";
 import {
   ANY_HOST,
   type FunctionClusterIR,
@@ -13,7 +13,6 @@ import { functionTarget } from "./function-target.js";
 import type { ResolvedTranslateOptions } from "./options.js";
 import { compareRoutes, compareStrings, matchValue, routesCollide, sortedUnique } from "./order.js";
 import type { EndpointProblem, IngressSnapshot } from "./snapshot.js";
-import { upstreamHeaders } from "./upstream-headers.js";
 
 /** The IR and every endpoint problem found on the way. */
 export interface ApiTranslation {

@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { type Any, anyPack, durationFromMs } from "@bufbuild/protobuf/wkt";
+import { upstreamHeaders } from "@dispatch/proto";
 import {
   CorsPolicySchema,
   DirectResponseActionSchema,
@@ -30,14 +31,6 @@ import {
   setHeader,
 } from "./envoy-common.js";
 import { filterNames, rateLimitStatPrefix } from "./envoy-listener.js";
-import { upstreamHeaders } from "./upstream-headers.js";
-
-/**
- * Request headers that tell the upstream which function a call is for. The
- * proxy sets them on every forwarded request, replacing any a client sent, so
- * the activator (one address for every function at zero) knows what to wake.
- */
-export const functionHeaders = { org: upstreamHeaders.org, function: upstreamHeaders.function } as const;
 
 /** Where in the route configuration each endpoint's routes sit. */
 export interface RouteOwners {
@@ -235,7 +228,9 @@ function routeAction(route: RouteIR, forward: ForwardIR): RouteAction {
 }
 
 function backendHeaders(backend: BackendIR) {
-  return [setHeader(functionHeaders.org, backend.org), setHeader(functionHeaders.function, backend.function)];
+  // Which function a call is for, replacing any a client sent: the activator (one
+  // address for every function at zero) knows what to wake.
+  return [setHeader(upstreamHeaders.org, backend.org), setHeader(upstreamHeaders.function, backend.function)];
 }
 
 /** With one backend the function headers go on the route; weighted backends carry their own. */

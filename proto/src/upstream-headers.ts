@@ -1,7 +1,8 @@
 /**
- * Request headers between the data plane and what it calls, as
- * runtimes/CONTRACT.md and the activator read them. Only the platform sets
- * them: the route configuration removes (or overwrites) any a client sent.
+ * Request headers between the data plane (the gateway, Envoy) and what it
+ * calls, as the xds-server's routes set them and the activator and workers
+ * (runtimes/CONTRACT.md) read them. Only the platform sets them: the route
+ * configuration removes (or overwrites) any a client sent.
  */
 export const upstreamHeaders = {
   /** The org of the function a call is for (set per route). */

@@ -1,3 +1,8 @@
+/**
+ * What the control plane checks of an endpoint against the others it stores:
+ * its org's quota and route conflicts at create and update, and which secret
+ * a token-auth endpoint names (the one a component may read the values of).
+ */
 import { describeClaim, type Endpoint, findRouteConflict } from "@dispatch/proto";
 import type { ResourceStore } from "../store/resource-store.js";
 import type { Violations } from "../validation/violations.js";
@@ -11,7 +16,7 @@ export const defaultMaxEndpointsPerOrg = 10_000;
  * can both pass: the translator then serves the older one and reports the
  * other as conflicting, so the wire never carries two routes for one request.
  */
-export async function checkRouteConflicts(
+export async function checkAgainstOtherEndpoints(
   store: ResourceStore<Endpoint>,
   endpoint: Endpoint,
   at: { org: string; name: string },
