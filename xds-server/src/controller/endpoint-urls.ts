@@ -30,14 +30,19 @@ export function endpointUrls(
   }
   const out = new Map<string, string[]>();
   for (const vh of translation.ir.virtualHosts) {
+    // The origins once per virtual host, not per route: a host's own name, the base's scheme and port.
+    const origins = bases.map((base) => {
+      if (vh.name === ANY_HOST) return { https: base.protocol === "https:", origin: base.origin };
+      const url = new URL(base.href);
+      url.hostname = vh.name;
+      return { https: base.protocol === "https:", origin: url.origin };
+    });
     for (const route of vh.routes) {
       if (vh.name !== ANY_HOST && hostless.has(route.endpoint)) continue;
       const list = out.get(route.endpoint) ?? [];
-      for (const base of bases) {
-        if (route.httpsOnly && base.protocol !== "https:") continue;
-        const url = new URL(base.href);
-        if (vh.name !== ANY_HOST) url.hostname = vh.name;
-        const shown = `${url.origin}${display(route.match)}`;
+      for (const { https, origin } of origins) {
+        if (route.httpsOnly && !https) continue;
+        const shown = `${origin}${display(route.match)}`;
         if (!list.includes(shown) && list.length < maxUrls) list.push(shown);
       }
       out.set(route.endpoint, list);
