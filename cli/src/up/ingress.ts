@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
 import { createDispatchClients, createDispatchTransport } from "@dispatch/client";
 import { type Gateway, startGateway } from "@dispatch/gateway";
@@ -69,7 +70,8 @@ export async function startUpIngress(options: UpIngressOptions): Promise<UpIngre
       port: options.xdsPort,
       authenticate: (metadata) => {
         const [value] = metadata.get("authorization");
-        return typeof value === "string" && bearerToken(value) === options.xdsNodeToken;
+        const token = typeof value === "string" ? bearerToken(value) : undefined;
+        return token !== undefined && sameSecret(token, options.xdsNodeToken);
       },
       translation: {
         activator: { host: activatorHost, port: Number(activator.port), token: options.componentToken },
@@ -170,6 +172,12 @@ function publicHost(host: string): string {
 
 function hostForUrl(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
+}
+
+/** Compares two secrets in constant time (their digests, so lengths leak nothing either). */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (value: string) => createHash("sha256").update(value).digest();
+  return timingSafeEqual(digest(given), digest(expected));
 }
 
 function describe(error: unknown): string {
