@@ -115,7 +115,15 @@ export function createRoutes(options: RoutesOptions): (router: ConnectRouter) =>
       validateAsync: (endpoint: Endpoint, v: Violations, at: { org: string; name: string }) =>
         checkAgainstOtherEndpoints(stores.endpoints, endpoint, at, v, options.maxEndpointsPerOrg),
     });
-    service(SubscriptionService, subscriptionKind, stores.subscriptions);
+    service(SubscriptionService, subscriptionKind, stores.subscriptions, {
+      // A subscription names a function that exists (it may go later: its events then wait and are retried).
+      validateAsync: async (sub: Subscription, v: Violations, at: { org: string; name: string }) => {
+        const fn = sub.spec?.function ?? "";
+        if (fn !== "" && !(await stores.functions.get(`${at.org}.${fn}`))) {
+          v.add("spec.function", `names function "${fn}", which does not exist in org "${at.org}": create it first`);
+        }
+      },
+    });
     service(SecretService, options.secretKind, stores.secrets, {
       present: (secret: never, request: { reveal?: boolean }) =>
         presentSecret(secret, request.reveal === true),

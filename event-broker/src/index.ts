@@ -1,13 +1,15 @@
 /**
- * @dispatch/event-broker: the CloudEvents broker. So far, its filter language: CESQL v1, the CloudEvents SQL
- * Expression Language, which `dispatch create subscription --filter` and the `sql` filter dialect use.
- *
- * @example
- * import { compileCesql } from "@dispatch/event-broker";
- * const compiled = compileCesql("source LIKE 'https://%' AND EXISTS subject");
- * if (compiled.ok) compiled.expression.matches({ id: "1", source: "https://a", type: "t", specversion: "1.0" });
+ * @dispatch/event-broker: the CloudEvents broker. Ingress (HTTP binary,
+ * structured and batched modes; the Connect `EventService`), storage in
+ * NATS JetStream (one stream per org and broker, subjects from the event
+ * type: `store/layout.ts`), and the dispatcher (a durable consumer per
+ * subscription, delivery through the invoker with retries, backoff, dead
+ * letters and replies). Its filter language is CESQL v1 (`cesql/`) beside
+ * the Subscriptions API dialects (`@dispatch/event-broker/filters`).
  */
 
+export { type Caller, type Callers, createCallers } from "./api/callers.js";
+export { type EventBroker, type EventBrokerOptions, defaultMaxEventBytes, startEventBroker } from "./broker.js";
 export {
   type CesqlCompileResult,
   type CesqlExpression,
@@ -30,3 +32,7 @@ export {
 export type { CesqlEvent } from "./cesql/event.js";
 export { CESQL_DEFAULT_LIMITS, type CesqlLimits } from "./cesql/limits.js";
 export type { CesqlType, CesqlValue } from "./cesql/values.js";
+export { defaultDelivery, type DeliveryPolicy, retryDelayMs } from "./delivery/policy.js";
+export { eventsFromHttp, IngressError } from "./ingress/http-events.js";
+export { defaultRetention, duplicateWindowMs, type Retention } from "./store/event-store.js";
+export * as layout from "./store/layout.js";

@@ -7,6 +7,7 @@
 export * from "./api-rules.js";
 export * from "./endpoint-routes.js";
 export * from "./gen/dispatch/v1/endpoint_pb.js";
+export * from "./gen/dispatch/v1/event_pb.js";
 export * from "./gen/dispatch/v1/function_pb.js";
 export * from "./gen/dispatch/v1/log_pb.js";
 export * from "./gen/dispatch/v1/meta_pb.js";
@@ -20,6 +21,7 @@ export * from "./gen/dispatch/v1/token_pb.js";
 export * from "./upstream-headers.js";
 
 import { file_dispatch_v1_endpoint } from "./gen/dispatch/v1/endpoint_pb.js";
+import { file_dispatch_v1_event } from "./gen/dispatch/v1/event_pb.js";
 import { file_dispatch_v1_function } from "./gen/dispatch/v1/function_pb.js";
 import { file_dispatch_v1_log } from "./gen/dispatch/v1/log_pb.js";
 import { file_dispatch_v1_organization } from "./gen/dispatch/v1/organization_pb.js";
@@ -33,6 +35,7 @@ import { file_dispatch_v1_token } from "./gen/dispatch/v1/token_pb.js";
 /** Every file of the dispatch.v1 API (for registries and server reflection). */
 export const apiFiles = [
   file_dispatch_v1_endpoint,
+  file_dispatch_v1_event,
   file_dispatch_v1_function,
   file_dispatch_v1_log,
   file_dispatch_v1_organization,

@@ -30,6 +30,9 @@ export interface UpFlags {
   gatewayTlsCert?: string;
   gatewayTlsKey?: string;
   xdsPort?: number;
+  eventsPort?: number;
+  eventsMaxAge: number;
+  eventsMaxBytes: number;
   natsServerBin?: string;
   saveContext: string;
   runsMaxAge: number;
@@ -232,6 +235,29 @@ export function createUpCommand(): Command {
         .default(10_000)
         .argParser((v) => parseCount(v, "--max-endpoints-per-org")),
     )
+    .addOption(
+      new Option(
+        "--events-port <port>",
+        "port of the event broker (CloudEvents in, the EventService API; default: the one used last time, else 8082, else a free one)",
+      )
+        .env("DISPATCH_EVENTS_PORT")
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option("--events-max-age <duration>", "drop stored events older than this (each org's broker; e.g. 24h)")
+        .env("DISPATCH_EVENTS_MAX_AGE")
+        .default(7 * 24 * 3_600_000, "168h")
+        .argParser(parseDurationFlag),
+    )
+    .addOption(
+      new Option(
+        "--events-max-bytes <n>",
+        "most bytes each org's broker keeps, oldest events dropped first (suffixes K, M, G: e.g. 512M)",
+      )
+        .env("DISPATCH_EVENTS_MAX_BYTES")
+        .default(1024 ** 3, "1G")
+        .argParser(parseByteSize),
+    )
     .addHelpText(
       "after",
       `
@@ -253,6 +279,11 @@ ports are taken, then the ones it prints) serves every endpoint; the xds-server 
 worker, so each one is recorded as a Run with the function's secrets at hand.
 With --gateway envoy, an envoy binary takes the embedded gateway's place (plain
 HTTP on the gateway port; its bootstrap and admin address are in <data-dir>/envoy).
+
+Events: the event broker (http://<host>:8082 unless taken) takes CloudEvents
+(POST /<org>/default, binary, structured or batched mode, with a Dispatch
+token), stores them in JetStream before it answers 202, and delivers them to
+subscribed functions (dispatch create subscription, dispatch emit).
 
 Examples:
   dispatch up
@@ -306,6 +337,17 @@ function parseCount(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1)
     throw new InvalidArgumentError(`${flag} takes a whole number of at least 1, not "${value}"`);
+  return n;
+}
+
+/** A size in bytes: a whole number, optionally with K, M or G (powers of 1024). */
+function parseByteSize(value: string): number {
+  const match = /^(\d+)([KMG]i?B?)?$/i.exec(value.trim());
+  const unit = (match?.[2] ?? "").charAt(0).toUpperCase();
+  const n = match ? Number(match[1]) * ({ K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[unit] ?? 1) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1024 * 1024) {
+    throw new InvalidArgumentError(`"${value}" is not a size of at least 1M (e.g. 512M, 2G)`);
+  }
   return n;
 }
 

@@ -96,9 +96,10 @@ export interface StoredPorts {
   gateway?: number;
   gatewayTls?: number;
   xds?: number;
+  events?: number;
 }
 
-const storedPortNames = ["nats", "activator", "gateway", "gatewayTls", "xds"] as const;
+const storedPortNames = ["nats", "activator", "gateway", "gatewayTls", "xds", "events"] as const;
 
 /** The ports the last start used (file `ports.json`); none on first start. */
 export async function readPorts(dataDir: string): Promise<StoredPorts> {

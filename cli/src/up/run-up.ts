@@ -31,6 +31,8 @@ export async function runUp(flags: UpFlags, configPath: string | undefined): Pro
       ...(flags.activatorPort === undefined ? {} : { activatorPort: flags.activatorPort }),
       ...(flags.gatewayPort === undefined ? {} : { gatewayPort: flags.gatewayPort }),
       ...(flags.xdsPort === undefined ? {} : { xdsPort: flags.xdsPort }),
+      ...(flags.eventsPort === undefined ? {} : { eventsPort: flags.eventsPort }),
+      eventsRetention: { maxAgeMs: flags.eventsMaxAge, maxBytes: flags.eventsMaxBytes },
       gateway: flags.gateway,
       accessLog: flags.accessLog,
       ...(flags.envoyBin === undefined ? {} : { envoyBin: flags.envoyBin }),

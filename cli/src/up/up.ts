@@ -10,6 +10,7 @@ import { Role } from "@dispatch/proto";
 import { configPath, saveContext } from "../config.js";
 import { clientVersion } from "../version.js";
 import { claimDataDir, type DataDir, openDataDir, readPorts, savePorts } from "./data-dir.js";
+import { startUpEvents, type UpEvents } from "./events.js";
 import { findEnvoy, installEnvoyHint } from "./envoy.js";
 import { gatewayTls } from "./gateway-tls.js";
 import { startUpIngress, type UpIngress } from "./ingress.js";
@@ -39,6 +40,10 @@ export interface UpOptions {
   gatewayPort?: number;
   /** The xds-server's port (on 127.0.0.1); default the one used last time, else a free one. */
   xdsPort?: number;
+  /** The event broker's port; default the one used last time, else 8082, else a free one. */
+  eventsPort?: number;
+  /** How long and how much each org's broker keeps; default 7 days, 1 GiB. */
+  eventsRetention?: { maxAgeMs: number; maxBytes: number };
   /** The gateway's HTTPS port; default the one used last time, else 8444, else a free one. */
   gatewayTlsPort?: number;
   /** The gateway's certificate and key (PEM files); default a self-signed one made in the data dir. */
@@ -72,6 +77,7 @@ export interface Up {
   dataDir: DataDir;
   controlPlane: ControlPlane;
   ingress: UpIngress;
+  events: UpEvents;
   /** Stops every component, its own nats-server last. */
   stop(): Promise<void>;
 }
@@ -138,6 +144,7 @@ async function startClaimed(
     log: options.log,
   });
   let ingress: UpIngress | undefined;
+  let events: UpEvents | undefined;
   let controlPlane: ControlPlane;
   try {
     controlPlane = await startControlPlane({
@@ -160,6 +167,16 @@ async function startClaimed(
               },
               ...(ingress.urls.gatewayTls ? [{ name: "gateway-https", url: ingress.urls.gatewayTls }] : []),
               { name: "xds", url: ingress.urls.xds },
+              ...(events
+                ? [
+                    {
+                      name: "events",
+                      url: events.broker.url,
+                      check: () => events?.problem(),
+                      describe: () => eventsLine(events),
+                    },
+                  ]
+                : []),
             ]
           : [],
       // Every caller sees this: no file paths. The CLI adds where its token came from.
@@ -249,19 +266,41 @@ async function startClaimed(
         : { kind: "envoy", bin: options.envoyBin ?? "envoy", dataDir: dataDir.path },
       log: options.log,
     });
+    const eventsPort = await choosePort({
+      name: "event broker",
+      flag: "--events-port",
+      asked: options.eventsPort,
+      remembered: remembered.events,
+      preferred: defaultEventsPort,
+      host: options.host,
+      concrete: true,
+      log: options.log,
+    });
+    events = await startUpEvents({
+      apiUrl: controlPlane.url,
+      componentToken: dataDir.componentToken,
+      nats: nats.connection,
+      host: options.host,
+      port: eventsPort,
+      retention: options.eventsRetention ?? { maxAgeMs: 7 * 24 * 3_600_000, maxBytes: 1024 ** 3 },
+      log: options.log,
+    });
   } catch (err) {
+    await events?.stop();
+    await ingress?.stop();
     await controlPlane.close();
     await nats.own?.stop();
     const failed = err as NodeJS.ErrnoException & { port?: number };
     if (failed.code === "EADDRINUSE") {
       throw new UpError(
-        `port ${failed.port ?? ""} of the gateway (HTTP or HTTPS) or xds-server is in use: pick others with --gateway-port, --gateway-tls-port and --xds-port`,
+        `port ${failed.port ?? ""} of the gateway (HTTP or HTTPS), the xds-server or the event broker is in use: pick others with --gateway-port, --gateway-tls-port, --xds-port and --events-port`,
       );
     }
     if (err instanceof ConfigurationError) throw new UpError(err.message);
     throw err;
   }
   const running = ingress;
+  const broker = events;
   const urls = controlPlane.urls();
   await savePorts(dataDir.path, {
     ...remembered,
@@ -270,6 +309,7 @@ async function startClaimed(
     gateway: Number(new URL(running.urls.gateway).port),
     ...(running.urls.gatewayTls ? { gatewayTls: Number(new URL(running.urls.gatewayTls).port) } : {}),
     xds: running.controller.xds.port,
+    events: broker.broker.port,
   });
   const isolation = controlPlane.isolation;
   if (isolation) options.log(`isolation: ${isolation.summary}`);
@@ -284,7 +324,9 @@ async function startClaimed(
     dataDir,
     controlPlane,
     ingress: running,
+    events: broker,
     async stop() {
+      await broker.stop();
       await running.stop();
       await controlPlane.close();
       await nats.own?.stop();
@@ -297,6 +339,15 @@ async function startClaimed(
 const defaultGatewayPort = 8081;
 /** The gateway's HTTPS port on a first start, when it is free. */
 const defaultGatewayTlsPort = 8444;
+/** The event broker's port on a first start, when it is free. */
+const defaultEventsPort = 8082;
+
+/** The broker's line in `dispatch status`: how many subscriptions it delivers. */
+function eventsLine(events: UpEvents | undefined): string {
+  if (!events) return "starting";
+  const count = events.broker.subscriptions.running().size;
+  return `CloudEvents in at POST /<org>/default; ${count} subscription${count === 1 ? "" : "s"} delivering`;
+}
 
 /** The gateway's line in `dispatch status`: which data planes the xds-server serves. */
 function ingressLine(ingress: UpIngress | undefined): string {

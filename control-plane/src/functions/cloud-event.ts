@@ -160,9 +160,22 @@ export function eventRequest(event: CloudEvent): { headers: Record<string, strin
   }
 }
 
-/** The payload a handler receives for the event, when it is JSON (for the function's input schema). */
+/**
+ * The payload a handler receives for the event, when it is JSON (for the
+ * function's input schema): JSON data, or bytes of a JSON content type (as
+ * the broker delivers them: the data exactly as sent) that parse.
+ */
 export function eventJsonData(event: CloudEvent): JsonValue | undefined {
-  return event.data.case === "jsonData" ? toJson(ValueSchema, event.data.value) : undefined;
+  if (event.data.case === "jsonData") return toJson(ValueSchema, event.data.value);
+  if (event.data.case === "binaryData" && isJsonMediaType(event.datacontenttype)) {
+    try {
+      return JSON.parse(Buffer.from(event.data.value).toString("utf8")) as JsonValue;
+    } catch {
+      // The worker answers that the data is not JSON (an InputError).
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 /** A reply event the worker sent cannot be recorded (a FunctionError: the handler's result is at fault). */

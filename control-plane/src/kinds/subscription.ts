@@ -1,5 +1,6 @@
-import { type Filter, Phase, type Subscription, SubscriptionSchema } from "@dispatch/proto";
-import { checkName, type Violations } from "../validation/violations.js";
+import { filterProblems, maxConcurrency, maxRetries } from "@dispatch/event-broker/rules";
+import { Phase, type Subscription, SubscriptionSchema } from "@dispatch/proto";
+import { checkName } from "../validation/violations.js";
 import { checkDuration } from "./function.js";
 import { binaryCodec, type Kind } from "./kind.js";
 
@@ -19,47 +20,23 @@ export const subscriptionKind: Kind<Subscription> = {
       return;
     }
     checkName(v, "spec.function", spec.function);
-    for (const [i, f] of spec.filters.entries()) checkFilter(v, `spec.filters[${i}]`, f);
-    if (spec.delivery) {
-      if (spec.delivery.retries > 100)
-        v.add("spec.delivery.retries", `is ${spec.delivery.retries}; the limit is 100`);
-      checkDuration(v, "spec.delivery.timeout", spec.delivery.timeout, 15 * 60 * 1000);
+    // The broker's own rules (one set: @dispatch/event-broker/filters), CESQL compiled once here.
+    for (const problem of filterProblems(spec.filters, "spec.filters")) v.add(problem.path, problem.message);
+    const delivery = spec.delivery;
+    if (delivery) {
+      if (delivery.retries > maxRetries) {
+        v.add("spec.delivery.retries", `is ${delivery.retries}; the limit is ${maxRetries}`);
+      }
+      checkDuration(v, "spec.delivery.timeout", delivery.timeout, 15 * 60 * 1000);
+      checkDuration(v, "spec.delivery.backoff.delay", delivery.backoff?.delay, 24 * 3600 * 1000);
+      checkDuration(v, "spec.delivery.backoff.max", delivery.backoff?.max, 24 * 3600 * 1000);
+      if (!["", "store", "drop"].includes(delivery.deadLetter)) {
+        v.add("spec.delivery.dead_letter", `is "${delivery.deadLetter}"; use "store" (the default) or "drop"`);
+      }
+      if (delivery.concurrency > maxConcurrency) {
+        v.add("spec.delivery.concurrency", `is ${delivery.concurrency}; the limit is ${maxConcurrency}`);
+      }
     }
   },
 };
 
-function checkFilter(v: Violations, path: string, filter: Filter): void {
-  const d = filter.dialect;
-  switch (d.case) {
-    case undefined:
-      v.add(path, "names no dialect (use exact, prefix, suffix, all, any, not or sql)");
-      return;
-    case "exact":
-    case "prefix":
-    case "suffix":
-      if (Object.keys(d.value.attributes).length === 0) {
-        v.add(`${path}.${d.case}`, 'needs at least one attribute (e.g. {"type": "com.example.created"})');
-      }
-      for (const [name, value] of Object.entries(d.value.attributes)) {
-        if (!/^[a-z0-9]{1,20}$/.test(name)) {
-          v.add(
-            `${path}.${d.case}.${name}`,
-            "is not a CloudEvents attribute name (lowercase letters and digits)",
-          );
-        }
-        if (value === "" && d.case !== "exact") v.add(`${path}.${d.case}.${name}`, "must not be empty");
-      }
-      return;
-    case "all":
-    case "any":
-      if (d.value.filters.length === 0) v.add(`${path}.${d.case}`, "needs at least one filter");
-      for (const [i, f] of d.value.filters.entries()) checkFilter(v, `${path}.${d.case}[${i}]`, f);
-      return;
-    case "not":
-      checkFilter(v, `${path}.not`, d.value);
-      return;
-    case "sql":
-      if (d.value.trim() === "") v.add(`${path}.sql`, "must not be empty");
-      return;
-  }
-}

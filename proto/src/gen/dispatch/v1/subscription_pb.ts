@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { ListOptions, ObjectMeta, Status, WatchEventType } from "./meta_pb.js";
+import type { Condition, ListOptions, ObjectMeta, Phase, WatchEventType } from "./meta_pb.js";
 import { file_dispatch_v1_meta } from "./meta_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dispatch/v1/subscription.proto.
  */
 export const file_dispatch_v1_subscription: GenFile = /*@__PURE__*/
-  fileDesc("Ch5kaXNwYXRjaC92MS9zdWJzY3JpcHRpb24ucHJvdG8SC2Rpc3BhdGNoLnYxIocBCgxTdWJzY3JpcHRpb24SJQoEbWV0YRgBIAEoCzIXLmRpc3BhdGNoLnYxLk9iamVjdE1ldGESKwoEc3BlYxgCIAEoCzIdLmRpc3BhdGNoLnYxLlN1YnNjcmlwdGlvblNwZWMSIwoGc3RhdHVzGAMgASgLMhMuZGlzcGF0Y2gudjEuU3RhdHVzIsgBChBTdWJzY3JpcHRpb25TcGVjEhAKCGZ1bmN0aW9uGAEgASgJEiQKB2ZpbHRlcnMYAiADKAsyEy5kaXNwYXRjaC52MS5GaWx0ZXISJwoIZGVsaXZlcnkYAyABKAsyFS5kaXNwYXRjaC52MS5EZWxpdmVyeRIqCgpzdGFydF9mcm9tGAQgASgLMhYuZGlzcGF0Y2gudjEuU3RhcnRGcm9tEicKCG9yZGVyaW5nGAUgASgOMhUuZGlzcGF0Y2gudjEuT3JkZXJpbmciogIKBkZpbHRlchIsCgVleGFjdBgBIAEoCzIbLmRpc3BhdGNoLnYxLkF0dHJpYnV0ZU1hdGNoSAASLQoGcHJlZml4GAIgASgLMhsuZGlzcGF0Y2gudjEuQXR0cmlidXRlTWF0Y2hIABItCgZzdWZmaXgYAyABKAsyGy5kaXNwYXRjaC52MS5BdHRyaWJ1dGVNYXRjaEgAEiYKA2FsbBgEIAEoCzIXLmRpc3BhdGNoLnYxLkZpbHRlckxpc3RIABImCgNhbnkYBSABKAsyFy5kaXNwYXRjaC52MS5GaWx0ZXJMaXN0SAASIgoDbm90GAYgASgLMhMuZGlzcGF0Y2gudjEuRmlsdGVySAASDQoDc3FsGAcgASgJSABCCQoHZGlhbGVjdCKEAQoOQXR0cmlidXRlTWF0Y2gSPwoKYXR0cmlidXRlcxgBIAMoCzIrLmRpc3BhdGNoLnYxLkF0dHJpYnV0ZU1hdGNoLkF0dHJpYnV0ZXNFbnRyeRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIyCgpGaWx0ZXJMaXN0EiQKB2ZpbHRlcnMYASADKAsyEy5kaXNwYXRjaC52MS5GaWx0ZXIigwEKCERlbGl2ZXJ5Eg8KB3JldHJpZXMYASABKA0SJQoHYmFja29mZhgCIAEoCzIULmRpc3BhdGNoLnYxLkJhY2tvZmYSKgoHdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhITCgtkZWFkX2xldHRlchgEIAEoCSKHAQoHQmFja29mZhIqCgZwb2xpY3kYASABKA4yGi5kaXNwYXRjaC52MS5CYWNrb2ZmUG9saWN5EigKBWRlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiYKA21heBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJhCglTdGFydEZyb20SDQoDbmV3GAEgASgISAASDQoDYWxsGAIgASgISAASKgoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIAEIKCghwb3NpdGlvbiJMChlDcmVhdGVTdWJzY3JpcHRpb25SZXF1ZXN0Ei8KDHN1YnNjcmlwdGlvbhgBIAEoCzIZLmRpc3BhdGNoLnYxLlN1YnNjcmlwdGlvbiJNChpDcmVhdGVTdWJzY3JpcHRpb25SZXNwb25zZRIvCgxzdWJzY3JpcHRpb24YASABKAsyGS5kaXNwYXRjaC52MS5TdWJzY3JpcHRpb24iMwoWR2V0U3Vic2NyaXB0aW9uUmVxdWVzdBILCgNvcmcYASABKAkSDAoEbmFtZRgCIAEoCSJKChdHZXRTdWJzY3JpcHRpb25SZXNwb25zZRIvCgxzdWJzY3JpcHRpb24YASABKAsyGS5kaXNwYXRjaC52MS5TdWJzY3JpcHRpb24iUgoYTGlzdFN1YnNjcmlwdGlvbnNSZXF1ZXN0EgsKA29yZxgBIAEoCRIpCgdvcHRpb25zGAIgASgLMhguZGlzcGF0Y2gudjEuTGlzdE9wdGlvbnMicAoZTGlzdFN1YnNjcmlwdGlvbnNSZXNwb25zZRIoCgVpdGVtcxgBIAMoCzIZLmRpc3BhdGNoLnYxLlN1YnNjcmlwdGlvbhIQCghyZXZpc2lvbhgCIAEoBBIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkiTAoZVXBkYXRlU3Vic2NyaXB0aW9uUmVxdWVzdBIvCgxzdWJzY3JpcHRpb24YASABKAsyGS5kaXNwYXRjaC52MS5TdWJzY3JpcHRpb24iTQoaVXBkYXRlU3Vic2NyaXB0aW9uUmVzcG9uc2USLwoMc3Vic2NyaXB0aW9uGAEgASgLMhkuZGlzcGF0Y2gudjEuU3Vic2NyaXB0aW9uIlIKH1VwZGF0ZVN1YnNjcmlwdGlvblN0YXR1c1JlcXVlc3QSLwoMc3Vic2NyaXB0aW9uGAEgASgLMhkuZGlzcGF0Y2gudjEuU3Vic2NyaXB0aW9uIlMKIFVwZGF0ZVN1YnNjcmlwdGlvblN0YXR1c1Jlc3BvbnNlEi8KDHN1YnNjcmlwdGlvbhgBIAEoCzIZLmRpc3BhdGNoLnYxLlN1YnNjcmlwdGlvbiJIChlEZWxldGVTdWJzY3JpcHRpb25SZXF1ZXN0EgsKA29yZxgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCHJldmlzaW9uGAMgASgEIk0KGkRlbGV0ZVN1YnNjcmlwdGlvblJlc3BvbnNlEi8KDHN1YnNjcmlwdGlvbhgBIAEoCzIZLmRpc3BhdGNoLnYxLlN1YnNjcmlwdGlvbiKMAQoZV2F0Y2hTdWJzY3JpcHRpb25zUmVxdWVzdBILCgNvcmcYASABKAkSDAoEbmFtZRgCIAEoCRIpCgdvcHRpb25zGAMgASgLMhguZGlzcGF0Y2gudjEuTGlzdE9wdGlvbnMSFwoPcmVzdW1lX3JldmlzaW9uGAQgASgEEhAKCGFsbF9vcmdzGAYgASgIIoQBChpXYXRjaFN1YnNjcmlwdGlvbnNSZXNwb25zZRIpCgR0eXBlGAEgASgOMhsuZGlzcGF0Y2gudjEuV2F0Y2hFdmVudFR5cGUSKQoGb2JqZWN0GAIgASgLMhkuZGlzcGF0Y2gudjEuU3Vic2NyaXB0aW9uEhAKCHJldmlzaW9uGAMgASgEKmoKDUJhY2tvZmZQb2xpY3kSHgoaQkFDS09GRl9QT0xJQ1lfVU5TUEVDSUZJRUQQABIZChVCQUNLT0ZGX1BPTElDWV9MSU5FQVIQARIeChpCQUNLT0ZGX1BPTElDWV9FWFBPTkVOVElBTBACKlIKCE9yZGVyaW5nEhgKFE9SREVSSU5HX1VOU1BFQ0lGSUVEEAASFgoST1JERVJJTkdfVU5PUkRFUkVEEAESFAoQT1JERVJJTkdfT1JERVJFRBACMpgFChNTdWJzY3JpcHRpb25TZXJ2aWNlElkKBkNyZWF0ZRImLmRpc3BhdGNoLnYxLkNyZWF0ZVN1YnNjcmlwdGlvblJlcXVlc3QaJy5kaXNwYXRjaC52MS5DcmVhdGVTdWJzY3JpcHRpb25SZXNwb25zZRJQCgNHZXQSIy5kaXNwYXRjaC52MS5HZXRTdWJzY3JpcHRpb25SZXF1ZXN0GiQuZGlzcGF0Y2gudjEuR2V0U3Vic2NyaXB0aW9uUmVzcG9uc2USVQoETGlzdBIlLmRpc3BhdGNoLnYxLkxpc3RTdWJzY3JpcHRpb25zUmVxdWVzdBomLmRpc3BhdGNoLnYxLkxpc3RTdWJzY3JpcHRpb25zUmVzcG9uc2USWQoGVXBkYXRlEiYuZGlzcGF0Y2gudjEuVXBkYXRlU3Vic2NyaXB0aW9uUmVxdWVzdBonLmRpc3BhdGNoLnYxLlVwZGF0ZVN1YnNjcmlwdGlvblJlc3BvbnNlEmsKDFVwZGF0ZVN0YXR1cxIsLmRpc3BhdGNoLnYxLlVwZGF0ZVN1YnNjcmlwdGlvblN0YXR1c1JlcXVlc3QaLS5kaXNwYXRjaC52MS5VcGRhdGVTdWJzY3JpcHRpb25TdGF0dXNSZXNwb25zZRJZCgZEZWxldGUSJi5kaXNwYXRjaC52MS5EZWxldGVTdWJzY3JpcHRpb25SZXF1ZXN0GicuZGlzcGF0Y2gudjEuRGVsZXRlU3Vic2NyaXB0aW9uUmVzcG9uc2USWgoFV2F0Y2gSJi5kaXNwYXRjaC52MS5XYXRjaFN1YnNjcmlwdGlvbnNSZXF1ZXN0GicuZGlzcGF0Y2gudjEuV2F0Y2hTdWJzY3JpcHRpb25zUmVzcG9uc2UwAWIGcHJvdG8z", [file_dispatch_v1_meta, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch5kaXNwYXRjaC92MS9zdWJzY3JpcHRpb24ucHJvdG8SC2Rpc3BhdGNoLnYxIpMBCgxTdWJzY3JpcHRpb24SJQoEbWV0YRgBIAEoCzIXLmRpc3BhdGNoLnYxLk9iamVjdE1ldGESKwoEc3BlYxgCIAEoCzIdLmRpc3BhdGNoLnYxLlN1YnNjcmlwdGlvblNwZWMSLwoGc3RhdHVzGAMgASgLMh8uZGlzcGF0Y2gudjEuU3Vic2NyaXB0aW9uU3RhdHVzIokCChJTdWJzY3JpcHRpb25TdGF0dXMSIQoFcGhhc2UYASABKA4yEi5kaXNwYXRjaC52MS5QaGFzZRIqCgpjb25kaXRpb25zGAIgAygLMhYuZGlzcGF0Y2gudjEuQ29uZGl0aW9uEg4KBnJlYXNvbhgDIAMoCRIbChNvYnNlcnZlZF9nZW5lcmF0aW9uGAQgASgEEg8KB3BlbmRpbmcYBSABKAQSEQoJZGVsaXZlcmVkGAYgASgEEg4KBmZhaWxlZBgHIAEoBBIVCg1kZWFkX2xldHRlcmVkGAggASgEEiwKCG9ic2VydmVkGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLIAQoQU3Vic2NyaXB0aW9uU3BlYxIQCghmdW5jdGlvbhgBIAEoCRIkCgdmaWx0ZXJzGAIgAygLMhMuZGlzcGF0Y2gudjEuRmlsdGVyEicKCGRlbGl2ZXJ5GAMgASgLMhUuZGlzcGF0Y2gudjEuRGVsaXZlcnkSKgoKc3RhcnRfZnJvbRgEIAEoCzIWLmRpc3BhdGNoLnYxLlN0YXJ0RnJvbRInCghvcmRlcmluZxgFIAEoDjIVLmRpc3BhdGNoLnYxLk9yZGVyaW5nIqICCgZGaWx0ZXISLAoFZXhhY3QYASABKAsyGy5kaXNwYXRjaC52MS5BdHRyaWJ1dGVNYXRjaEgAEi0KBnByZWZpeBgCIAEoCzIbLmRpc3BhdGNoLnYxLkF0dHJpYnV0ZU1hdGNoSAASLQoGc3VmZml4GAMgASgLMhsuZGlzcGF0Y2gudjEuQXR0cmlidXRlTWF0Y2hIABImCgNhbGwYBCABKAsyFy5kaXNwYXRjaC52MS5GaWx0ZXJMaXN0SAASJgoDYW55GAUgASgLMhcuZGlzcGF0Y2gudjEuRmlsdGVyTGlzdEgAEiIKA25vdBgGIAEoCzITLmRpc3BhdGNoLnYxLkZpbHRlckgAEg0KA3NxbBgHIAEoCUgAQgkKB2RpYWxlY3QihAEKDkF0dHJpYnV0ZU1hdGNoEj8KCmF0dHJpYnV0ZXMYASADKAsyKy5kaXNwYXRjaC52MS5BdHRyaWJ1dGVNYXRjaC5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMgoKRmlsdGVyTGlzdBIkCgdmaWx0ZXJzGAEgAygLMhMuZGlzcGF0Y2gudjEuRmlsdGVyIpgBCghEZWxpdmVyeRIPCgdyZXRyaWVzGAEgASgNEiUKB2JhY2tvZmYYAiABKAsyFC5kaXNwYXRjaC52MS5CYWNrb2ZmEioKB3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEwoLZGVhZF9sZXR0ZXIYBCABKAkSEwoLY29uY3VycmVuY3kYBSABKA0ihwEKB0JhY2tvZmYSKgoGcG9saWN5GAEgASgOMhouZGlzcGF0Y2gudjEuQmFja29mZlBvbGljeRIoCgVkZWxheRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhImCgNtYXgYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iYQoJU3RhcnRGcm9tEg0KA25ldxgBIAEoCEgAEg0KA2FsbBgCIAEoCEgAEioKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSABCCgoIcG9zaXRpb24iTAoZQ3JlYXRlU3Vic2NyaXB0aW9uUmVxdWVzdBIvCgxzdWJzY3JpcHRpb24YASABKAsyGS5kaXNwYXRjaC52MS5TdWJzY3JpcHRpb24iTQoaQ3JlYXRlU3Vic2NyaXB0aW9uUmVzcG9uc2USLwoMc3Vic2NyaXB0aW9uGAEgASgLMhkuZGlzcGF0Y2gudjEuU3Vic2NyaXB0aW9uIjMKFkdldFN1YnNjcmlwdGlvblJlcXVlc3QSCwoDb3JnGAEgASgJEgwKBG5hbWUYAiABKAkiSgoXR2V0U3Vic2NyaXB0aW9uUmVzcG9uc2USLwoMc3Vic2NyaXB0aW9uGAEgASgLMhkuZGlzcGF0Y2gudjEuU3Vic2NyaXB0aW9uIlIKGExpc3RTdWJzY3JpcHRpb25zUmVxdWVzdBILCgNvcmcYASABKAkSKQoHb3B0aW9ucxgCIAEoCzIYLmRpc3BhdGNoLnYxLkxpc3RPcHRpb25zInAKGUxpc3RTdWJzY3JpcHRpb25zUmVzcG9uc2USKAoFaXRlbXMYASADKAsyGS5kaXNwYXRjaC52MS5TdWJzY3JpcHRpb24SEAoIcmV2aXNpb24YAiABKAQSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJIkwKGVVwZGF0ZVN1YnNjcmlwdGlvblJlcXVlc3QSLwoMc3Vic2NyaXB0aW9uGAEgASgLMhkuZGlzcGF0Y2gudjEuU3Vic2NyaXB0aW9uIk0KGlVwZGF0ZVN1YnNjcmlwdGlvblJlc3BvbnNlEi8KDHN1YnNjcmlwdGlvbhgBIAEoCzIZLmRpc3BhdGNoLnYxLlN1YnNjcmlwdGlvbiJSCh9VcGRhdGVTdWJzY3JpcHRpb25TdGF0dXNSZXF1ZXN0Ei8KDHN1YnNjcmlwdGlvbhgBIAEoCzIZLmRpc3BhdGNoLnYxLlN1YnNjcmlwdGlvbiJTCiBVcGRhdGVTdWJzY3JpcHRpb25TdGF0dXNSZXNwb25zZRIvCgxzdWJzY3JpcHRpb24YASABKAsyGS5kaXNwYXRjaC52MS5TdWJzY3JpcHRpb24iSAoZRGVsZXRlU3Vic2NyaXB0aW9uUmVxdWVzdBILCgNvcmcYASABKAkSDAoEbmFtZRgCIAEoCRIQCghyZXZpc2lvbhgDIAEoBCJNChpEZWxldGVTdWJzY3JpcHRpb25SZXNwb25zZRIvCgxzdWJzY3JpcHRpb24YASABKAsyGS5kaXNwYXRjaC52MS5TdWJzY3JpcHRpb24ijAEKGVdhdGNoU3Vic2NyaXB0aW9uc1JlcXVlc3QSCwoDb3JnGAEgASgJEgwKBG5hbWUYAiABKAkSKQoHb3B0aW9ucxgDIAEoCzIYLmRpc3BhdGNoLnYxLkxpc3RPcHRpb25zEhcKD3Jlc3VtZV9yZXZpc2lvbhgEIAEoBBIQCghhbGxfb3JncxgGIAEoCCKEAQoaV2F0Y2hTdWJzY3JpcHRpb25zUmVzcG9uc2USKQoEdHlwZRgBIAEoDjIbLmRpc3BhdGNoLnYxLldhdGNoRXZlbnRUeXBlEikKBm9iamVjdBgCIAEoCzIZLmRpc3BhdGNoLnYxLlN1YnNjcmlwdGlvbhIQCghyZXZpc2lvbhgDIAEoBCpqCg1CYWNrb2ZmUG9saWN5Eh4KGkJBQ0tPRkZfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVQkFDS09GRl9QT0xJQ1lfTElORUFSEAESHgoaQkFDS09GRl9QT0xJQ1lfRVhQT05FTlRJQUwQAipSCghPcmRlcmluZxIYChRPUkRFUklOR19VTlNQRUNJRklFRBAAEhYKEk9SREVSSU5HX1VOT1JERVJFRBABEhQKEE9SREVSSU5HX09SREVSRUQQAjKYBQoTU3Vic2NyaXB0aW9uU2VydmljZRJZCgZDcmVhdGUSJi5kaXNwYXRjaC52MS5DcmVhdGVTdWJzY3JpcHRpb25SZXF1ZXN0GicuZGlzcGF0Y2gudjEuQ3JlYXRlU3Vic2NyaXB0aW9uUmVzcG9uc2USUAoDR2V0EiMuZGlzcGF0Y2gudjEuR2V0U3Vic2NyaXB0aW9uUmVxdWVzdBokLmRpc3BhdGNoLnYxLkdldFN1YnNjcmlwdGlvblJlc3BvbnNlElUKBExpc3QSJS5kaXNwYXRjaC52MS5MaXN0U3Vic2NyaXB0aW9uc1JlcXVlc3QaJi5kaXNwYXRjaC52MS5MaXN0U3Vic2NyaXB0aW9uc1Jlc3BvbnNlElkKBlVwZGF0ZRImLmRpc3BhdGNoLnYxLlVwZGF0ZVN1YnNjcmlwdGlvblJlcXVlc3QaJy5kaXNwYXRjaC52MS5VcGRhdGVTdWJzY3JpcHRpb25SZXNwb25zZRJrCgxVcGRhdGVTdGF0dXMSLC5kaXNwYXRjaC52MS5VcGRhdGVTdWJzY3JpcHRpb25TdGF0dXNSZXF1ZXN0Gi0uZGlzcGF0Y2gudjEuVXBkYXRlU3Vic2NyaXB0aW9uU3RhdHVzUmVzcG9uc2USWQoGRGVsZXRlEiYuZGlzcGF0Y2gudjEuRGVsZXRlU3Vic2NyaXB0aW9uUmVxdWVzdBonLmRpc3BhdGNoLnYxLkRlbGV0ZVN1YnNjcmlwdGlvblJlc3BvbnNlEloKBVdhdGNoEiYuZGlzcGF0Y2gudjEuV2F0Y2hTdWJzY3JpcHRpb25zUmVxdWVzdBonLmRpc3BhdGNoLnYxLldhdGNoU3Vic2NyaXB0aW9uc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_dispatch_v1_meta, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Subscription delivers matching CloudEvents to a function.
@@ -33,9 +33,9 @@ export type Subscription = Message<"dispatch.v1.Subscription"> & {
   spec?: SubscriptionSpec | undefined;
 
   /**
-   * @generated from field: dispatch.v1.Status status = 3;
+   * @generated from field: dispatch.v1.SubscriptionStatus status = 3;
    */
-  status?: Status | undefined;
+  status?: SubscriptionStatus | undefined;
 };
 
 /**
@@ -44,6 +44,76 @@ export type Subscription = Message<"dispatch.v1.Subscription"> & {
  */
 export const SubscriptionSchema: GenMessage<Subscription> = /*@__PURE__*/
   messageDesc(file_dispatch_v1_subscription, 0);
+
+/**
+ * SubscriptionStatus is the status of a subscription: the common fields and
+ * what its delivery has done so far, as the event broker reports it.
+ *
+ * @generated from message dispatch.v1.SubscriptionStatus
+ */
+export type SubscriptionStatus = Message<"dispatch.v1.SubscriptionStatus"> & {
+  /**
+   * @generated from field: dispatch.v1.Phase phase = 1;
+   */
+  phase: Phase;
+
+  /**
+   * @generated from field: repeated dispatch.v1.Condition conditions = 2;
+   */
+  conditions: Condition[];
+
+  /**
+   * @generated from field: repeated string reason = 3;
+   */
+  reason: string[];
+
+  /**
+   * @generated from field: uint64 observed_generation = 4;
+   */
+  observedGeneration: bigint;
+
+  /**
+   * Matching events stored but not yet delivered (waiting or in flight).
+   *
+   * @generated from field: uint64 pending = 5;
+   */
+  pending: bigint;
+
+  /**
+   * Events the function took (a run that succeeded).
+   *
+   * @generated from field: uint64 delivered = 6;
+   */
+  delivered: bigint;
+
+  /**
+   * Failed delivery attempts (each retry counts).
+   *
+   * @generated from field: uint64 failed = 7;
+   */
+  failed: bigint;
+
+  /**
+   * Events in the dead-letter stream for this subscription.
+   *
+   * @generated from field: uint64 dead_lettered = 8;
+   */
+  deadLettered: bigint;
+
+  /**
+   * When the broker last read these figures.
+   *
+   * @generated from field: google.protobuf.Timestamp observed = 9;
+   */
+  observed?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message dispatch.v1.SubscriptionStatus.
+ * Use `create(SubscriptionStatusSchema)` to create a new message.
+ */
+export const SubscriptionStatusSchema: GenMessage<SubscriptionStatus> = /*@__PURE__*/
+  messageDesc(file_dispatch_v1_subscription, 1);
 
 /**
  * SubscriptionSpec is the desired delivery.
@@ -84,7 +154,7 @@ export type SubscriptionSpec = Message<"dispatch.v1.SubscriptionSpec"> & {
  * Use `create(SubscriptionSpecSchema)` to create a new message.
  */
 export const SubscriptionSpecSchema: GenMessage<SubscriptionSpec> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 1);
+  messageDesc(file_dispatch_v1_subscription, 2);
 
 /**
  * Filter is one CloudEvents Subscriptions API filter dialect.
@@ -147,7 +217,7 @@ export type Filter = Message<"dispatch.v1.Filter"> & {
  * Use `create(FilterSchema)` to create a new message.
  */
 export const FilterSchema: GenMessage<Filter> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 2);
+  messageDesc(file_dispatch_v1_subscription, 3);
 
 /**
  * AttributeMatch maps CloudEvents attribute names to values.
@@ -166,7 +236,7 @@ export type AttributeMatch = Message<"dispatch.v1.AttributeMatch"> & {
  * Use `create(AttributeMatchSchema)` to create a new message.
  */
 export const AttributeMatchSchema: GenMessage<AttributeMatch> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 3);
+  messageDesc(file_dispatch_v1_subscription, 4);
 
 /**
  * FilterList is a list of nested filters.
@@ -185,15 +255,18 @@ export type FilterList = Message<"dispatch.v1.FilterList"> & {
  * Use `create(FilterListSchema)` to create a new message.
  */
 export const FilterListSchema: GenMessage<FilterList> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 4);
+  messageDesc(file_dispatch_v1_subscription, 5);
 
 /**
- * Delivery configures retries and dead letters.
+ * Delivery configures retries, dead letters and how many events are in
+ * flight at once.
  *
  * @generated from message dispatch.v1.Delivery
  */
 export type Delivery = Message<"dispatch.v1.Delivery"> & {
   /**
+   * Attempts after the first one fails; 0 means none.
+   *
    * @generated from field: uint32 retries = 1;
    */
   retries: number;
@@ -204,16 +277,28 @@ export type Delivery = Message<"dispatch.v1.Delivery"> & {
   backoff?: Backoff | undefined;
 
   /**
+   * How long one attempt may take; unset means the function's timeout.
+   *
    * @generated from field: google.protobuf.Duration timeout = 3;
    */
   timeout?: Duration | undefined;
 
   /**
-   * A subject suffix or function name that receives undeliverable events.
+   * What happens to an event after its last attempt failed: "" or "store"
+   * keeps it in the subscription's dead letters (dispatch get deadletters,
+   * dispatch redeliver); "drop" drops it.
    *
    * @generated from field: string dead_letter = 4;
    */
   deadLetter: string;
+
+  /**
+   * Events delivered at once (unordered delivery); 0 means 16. Ordered
+   * delivery takes one at a time whatever this says.
+   *
+   * @generated from field: uint32 concurrency = 5;
+   */
+  concurrency: number;
 };
 
 /**
@@ -221,7 +306,7 @@ export type Delivery = Message<"dispatch.v1.Delivery"> & {
  * Use `create(DeliverySchema)` to create a new message.
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 5);
+  messageDesc(file_dispatch_v1_subscription, 6);
 
 /**
  * Backoff spaces retries.
@@ -250,7 +335,7 @@ export type Backoff = Message<"dispatch.v1.Backoff"> & {
  * Use `create(BackoffSchema)` to create a new message.
  */
 export const BackoffSchema: GenMessage<Backoff> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 6);
+  messageDesc(file_dispatch_v1_subscription, 7);
 
 /**
  * StartFrom says where a new subscription starts reading.
@@ -291,7 +376,7 @@ export type StartFrom = Message<"dispatch.v1.StartFrom"> & {
  * Use `create(StartFromSchema)` to create a new message.
  */
 export const StartFromSchema: GenMessage<StartFrom> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 7);
+  messageDesc(file_dispatch_v1_subscription, 8);
 
 /**
  * @generated from message dispatch.v1.CreateSubscriptionRequest
@@ -308,7 +393,7 @@ export type CreateSubscriptionRequest = Message<"dispatch.v1.CreateSubscriptionR
  * Use `create(CreateSubscriptionRequestSchema)` to create a new message.
  */
 export const CreateSubscriptionRequestSchema: GenMessage<CreateSubscriptionRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 8);
+  messageDesc(file_dispatch_v1_subscription, 9);
 
 /**
  * @generated from message dispatch.v1.CreateSubscriptionResponse
@@ -325,7 +410,7 @@ export type CreateSubscriptionResponse = Message<"dispatch.v1.CreateSubscription
  * Use `create(CreateSubscriptionResponseSchema)` to create a new message.
  */
 export const CreateSubscriptionResponseSchema: GenMessage<CreateSubscriptionResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 9);
+  messageDesc(file_dispatch_v1_subscription, 10);
 
 /**
  * @generated from message dispatch.v1.GetSubscriptionRequest
@@ -347,7 +432,7 @@ export type GetSubscriptionRequest = Message<"dispatch.v1.GetSubscriptionRequest
  * Use `create(GetSubscriptionRequestSchema)` to create a new message.
  */
 export const GetSubscriptionRequestSchema: GenMessage<GetSubscriptionRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 10);
+  messageDesc(file_dispatch_v1_subscription, 11);
 
 /**
  * @generated from message dispatch.v1.GetSubscriptionResponse
@@ -364,7 +449,7 @@ export type GetSubscriptionResponse = Message<"dispatch.v1.GetSubscriptionRespon
  * Use `create(GetSubscriptionResponseSchema)` to create a new message.
  */
 export const GetSubscriptionResponseSchema: GenMessage<GetSubscriptionResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 11);
+  messageDesc(file_dispatch_v1_subscription, 12);
 
 /**
  * @generated from message dispatch.v1.ListSubscriptionsRequest
@@ -386,7 +471,7 @@ export type ListSubscriptionsRequest = Message<"dispatch.v1.ListSubscriptionsReq
  * Use `create(ListSubscriptionsRequestSchema)` to create a new message.
  */
 export const ListSubscriptionsRequestSchema: GenMessage<ListSubscriptionsRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 12);
+  messageDesc(file_dispatch_v1_subscription, 13);
 
 /**
  * @generated from message dispatch.v1.ListSubscriptionsResponse
@@ -415,7 +500,7 @@ export type ListSubscriptionsResponse = Message<"dispatch.v1.ListSubscriptionsRe
  * Use `create(ListSubscriptionsResponseSchema)` to create a new message.
  */
 export const ListSubscriptionsResponseSchema: GenMessage<ListSubscriptionsResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 13);
+  messageDesc(file_dispatch_v1_subscription, 14);
 
 /**
  * @generated from message dispatch.v1.UpdateSubscriptionRequest
@@ -432,7 +517,7 @@ export type UpdateSubscriptionRequest = Message<"dispatch.v1.UpdateSubscriptionR
  * Use `create(UpdateSubscriptionRequestSchema)` to create a new message.
  */
 export const UpdateSubscriptionRequestSchema: GenMessage<UpdateSubscriptionRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 14);
+  messageDesc(file_dispatch_v1_subscription, 15);
 
 /**
  * @generated from message dispatch.v1.UpdateSubscriptionResponse
@@ -449,7 +534,7 @@ export type UpdateSubscriptionResponse = Message<"dispatch.v1.UpdateSubscription
  * Use `create(UpdateSubscriptionResponseSchema)` to create a new message.
  */
 export const UpdateSubscriptionResponseSchema: GenMessage<UpdateSubscriptionResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 15);
+  messageDesc(file_dispatch_v1_subscription, 16);
 
 /**
  * @generated from message dispatch.v1.UpdateSubscriptionStatusRequest
@@ -473,7 +558,7 @@ export type UpdateSubscriptionStatusRequest = Message<"dispatch.v1.UpdateSubscri
  * Use `create(UpdateSubscriptionStatusRequestSchema)` to create a new message.
  */
 export const UpdateSubscriptionStatusRequestSchema: GenMessage<UpdateSubscriptionStatusRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 16);
+  messageDesc(file_dispatch_v1_subscription, 17);
 
 /**
  * @generated from message dispatch.v1.UpdateSubscriptionStatusResponse
@@ -490,7 +575,7 @@ export type UpdateSubscriptionStatusResponse = Message<"dispatch.v1.UpdateSubscr
  * Use `create(UpdateSubscriptionStatusResponseSchema)` to create a new message.
  */
 export const UpdateSubscriptionStatusResponseSchema: GenMessage<UpdateSubscriptionStatusResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 17);
+  messageDesc(file_dispatch_v1_subscription, 18);
 
 /**
  * @generated from message dispatch.v1.DeleteSubscriptionRequest
@@ -519,7 +604,7 @@ export type DeleteSubscriptionRequest = Message<"dispatch.v1.DeleteSubscriptionR
  * Use `create(DeleteSubscriptionRequestSchema)` to create a new message.
  */
 export const DeleteSubscriptionRequestSchema: GenMessage<DeleteSubscriptionRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 18);
+  messageDesc(file_dispatch_v1_subscription, 19);
 
 /**
  * @generated from message dispatch.v1.DeleteSubscriptionResponse
@@ -536,7 +621,7 @@ export type DeleteSubscriptionResponse = Message<"dispatch.v1.DeleteSubscription
  * Use `create(DeleteSubscriptionResponseSchema)` to create a new message.
  */
 export const DeleteSubscriptionResponseSchema: GenMessage<DeleteSubscriptionResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 19);
+  messageDesc(file_dispatch_v1_subscription, 20);
 
 /**
  * @generated from message dispatch.v1.WatchSubscriptionsRequest
@@ -580,7 +665,7 @@ export type WatchSubscriptionsRequest = Message<"dispatch.v1.WatchSubscriptionsR
  * Use `create(WatchSubscriptionsRequestSchema)` to create a new message.
  */
 export const WatchSubscriptionsRequestSchema: GenMessage<WatchSubscriptionsRequest> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 20);
+  messageDesc(file_dispatch_v1_subscription, 21);
 
 /**
  * @generated from message dispatch.v1.WatchSubscriptionsResponse
@@ -607,7 +692,7 @@ export type WatchSubscriptionsResponse = Message<"dispatch.v1.WatchSubscriptions
  * Use `create(WatchSubscriptionsResponseSchema)` to create a new message.
  */
 export const WatchSubscriptionsResponseSchema: GenMessage<WatchSubscriptionsResponse> = /*@__PURE__*/
-  messageDesc(file_dispatch_v1_subscription, 21);
+  messageDesc(file_dispatch_v1_subscription, 22);
 
 /**
  * BackoffPolicy says how the retry delay grows.

@@ -1,0 +1,119 @@
+import { createHash } from "node:crypto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { DispatchClients } from "@dispatch/client";
+import { Role } from "@dispatch/proto";
+
+/** Who calls the broker, as the control plane knows the token. */
+export interface Caller {
+  role: Role;
+  /** The token's org; empty for admin tokens. */
+  org: string;
+}
+
+/** Options of {@link createCallers}. */
+export interface CallersOptions {
+  /** The API without a token of its own (WhoAmI is asked with the caller's token). */
+  tokens: Pick<DispatchClients["tokens"], "whoAmI">;
+  /** The API with the component token (to tell whether an org exists). */
+  organizations: Pick<DispatchClients["organizations"], "get">;
+  now?: () => number;
+}
+
+/** The org an event goes to, checked against its caller, and the caller themselves. */
+export interface Callers {
+  /** The caller a bearer token stands for; a ConnectError (Unauthenticated, Unavailable) otherwise. */
+  authenticate(token: string | undefined): Promise<Caller>;
+  /**
+   * The org `caller` acts in for a request naming `org` (empty: the caller's
+   * own, "default" for admins): a ConnectError when the caller may not send
+   * events there (PermissionDenied) or the org does not exist (NotFound).
+   */
+  orgFor(caller: Caller, org: string): Promise<string>;
+}
+
+/** A token's answer is kept this long (a revoked token stops working within it). */
+const tokenTtlMs = 10_000;
+/** A refused token is refused without asking again for this long. */
+const refusedTtlMs = 2_000;
+const orgTtlMs = 30_000;
+/** At most this many tokens are remembered. */
+const maxCached = 10_000;
+
+/**
+ * Authentication at the broker: a Dispatch token, checked with the control
+ * plane (`TokenService.WhoAmI` asked with that token), remembered briefly so
+ * that ingest does not ask once per event. Member tokens send to their own
+ * org, admin tokens to any; component tokens send none (the broker stores
+ * replies itself).
+ */
+export function createCallers(options: CallersOptions): Callers {
+  const now = options.now ?? Date.now;
+  const tokens = new Map<string, { until: number; caller?: Caller; error?: ConnectError }>();
+  const orgs = new Map<string, { until: number; exists: boolean }>();
+  const remember = <K, V>(map: Map<K, V>, key: K, value: V) => {
+    if (map.size >= maxCached) map.delete(map.keys().next().value as K);
+    map.set(key, value);
+  };
+  return {
+    async authenticate(token) {
+      if (!token) {
+        throw new ConnectError(
+          'this call needs a Dispatch token: send "Authorization: Bearer <token>" (dispatch create token, or the CLI context\'s token)',
+          Code.Unauthenticated,
+        );
+      }
+      const key = createHash("sha256").update(token).digest("base64url");
+      const cached = tokens.get(key);
+      if (cached && cached.until > now()) {
+        if (cached.error) throw cached.error;
+        return cached.caller as Caller;
+      }
+      try {
+        const { token: info } = await options.tokens.whoAmI({}, { headers: { authorization: `Bearer ${token}` } });
+        const caller = { role: info?.role ?? Role.UNSPECIFIED, org: info?.org ?? "" };
+        remember(tokens, key, { until: now() + tokenTtlMs, caller });
+        return caller;
+      } catch (err) {
+        const e = ConnectError.from(err);
+        if (e.code === Code.Unauthenticated) {
+          const error = new ConnectError("the token is not valid (unknown, revoked, or its org was deleted)", Code.Unauthenticated);
+          remember(tokens, key, { until: now() + refusedTtlMs, error });
+          throw error;
+        }
+        throw new ConnectError(`the token could not be checked with the control plane: ${e.rawMessage}`, Code.Unavailable);
+      }
+    },
+    async orgFor(caller, org) {
+      let target: string;
+      if (caller.role === Role.ADMIN) target = org || "default";
+      else if (caller.role === Role.ORG_MEMBER) {
+        if (org !== "" && org !== caller.org) {
+          throw new ConnectError(
+            `this token belongs to org "${caller.org}" and cannot send events to org "${org}"`,
+            Code.PermissionDenied,
+          );
+        }
+        target = caller.org;
+      } else {
+        throw new ConnectError("component tokens cannot send events; use a member or admin token", Code.PermissionDenied);
+      }
+      const cached = orgs.get(target);
+      if (cached && cached.until > now()) {
+        if (!cached.exists) throw new ConnectError(`org "${target}" not found`, Code.NotFound);
+        return target;
+      }
+      try {
+        await options.organizations.get({ name: target });
+        remember(orgs, target, { until: now() + orgTtlMs, exists: true });
+        return target;
+      } catch (err) {
+        const e = ConnectError.from(err);
+        if (e.code === Code.NotFound) {
+          remember(orgs, target, { until: now() + refusedTtlMs, exists: false });
+          throw new ConnectError(`org "${target}" not found`, Code.NotFound);
+        }
+        throw new ConnectError(`org "${target}" could not be checked with the control plane: ${e.rawMessage}`, Code.Unavailable);
+      }
+    },
+  };
+}

@@ -1,0 +1,164 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { DispatchClients } from "@dispatch/client";
+import {
+  type CloudEvent,
+  type DeadLetter,
+  EmitResponseSchema,
+  EventService,
+  ListDeadLettersResponseSchema,
+  ListEventsResponseSchema,
+  RedeliverResponseSchema,
+  WatchEventsResponseSchema,
+} from "@dispatch/proto";
+import { bearerToken } from "@dispatch/server-kit";
+import { dataBytes, eventProblems, normalizeEvent } from "../events/cloud-event.js";
+import type { Deliver } from "../delivery/deliver.js";
+import type { EventStore } from "../store/event-store.js";
+import type { Caller, Callers } from "./callers.js";
+
+/** Options of {@link createEventService}. */
+export interface EventServiceOptions {
+  store: EventStore;
+  callers: Callers;
+  /** The API with the component token (a subscription's function, for Redeliver). */
+  subscriptions: Pick<DispatchClients["subscriptions"], "get">;
+  deliver: Deliver;
+  maxEventBytes: number;
+}
+
+/** The most events one Emit (or one HTTP batch) carries. */
+export const maxBatchEvents = 1000;
+
+/** Every org has this broker; no other exists yet. */
+export const defaultBroker = "default";
+
+/** The broker a request names ("" is the default one), or NotFound. */
+export function brokerFor(org: string, broker: string): string {
+  if (broker === "" || broker === defaultBroker) return defaultBroker;
+  throw new ConnectError(
+    `org "${org}" has no broker "${broker}": every org has the broker "default", and no other can be made yet`,
+    Code.NotFound,
+  );
+}
+
+/**
+ * Checks and normalizes the events of one request: the first problem (with
+ * the event's place in the batch) is an InvalidArgument, and nothing is
+ * stored.
+ */
+export function checkedEvents(events: readonly CloudEvent[], maxEventBytes: number): CloudEvent[] {
+  if (events.length > maxBatchEvents) {
+    throw new ConnectError(`${events.length} events in one request; the limit is ${maxBatchEvents}`, Code.InvalidArgument);
+  }
+  return events.map((raw, i) => {
+    const what = events.length === 1 ? "the event" : `event [${i}]`;
+    const event = normalizeEvent(raw.specversion === "" ? { ...raw, specversion: "1.0" } : raw);
+    const problems = eventProblems(event);
+    if (problems.length > 0) throw new ConnectError(`${what} is not valid: ${problems.join("; ")}`, Code.InvalidArgument);
+    const size = dataBytes(event).length;
+    if (size > maxEventBytes) {
+      throw new ConnectError(
+        `${what}'s data is ${size} bytes; the limit is ${maxEventBytes} (store large payloads elsewhere and send a reference)`,
+        Code.ResourceExhausted,
+      );
+    }
+    return event;
+  });
+}
+
+const caller = async (callers: Callers, ctx: HandlerContext): Promise<Caller> =>
+  callers.authenticate(bearerToken(ctx.requestHeader.get("authorization")));
+
+/** The broker's Connect API (`dispatch.v1.EventService`). */
+export function createEventService(options: EventServiceOptions): ServiceImpl<typeof EventService> {
+  const { store, callers } = options;
+  const where = async (ctx: HandlerContext, org: string, broker: string) => {
+    const resolved = await callers.orgFor(await caller(callers, ctx), org);
+    return { org: resolved, broker: brokerFor(resolved, broker) };
+  };
+  const limit = (asked: number, fallback: number) => Math.min(asked || fallback, 1000);
+  return {
+    async emit(request, ctx) {
+      const at = await where(ctx, request.org, request.broker);
+      const events = checkedEvents(request.events, options.maxEventBytes);
+      if (events.length === 0) throw new ConnectError("the request has no events", Code.InvalidArgument);
+      const results = await store.publish(at.org, at.broker, events);
+      return create(EmitResponseSchema, { results });
+    },
+    async listEvents(request, ctx) {
+      const at = await where(ctx, request.org, request.broker);
+      const events = await store.list(at.org, at.broker, {
+        ...(request.type ? { type: request.type } : {}),
+        limit: limit(request.limit, 20),
+      });
+      return create(ListEventsResponseSchema, { events });
+    },
+    async *watchEvents(request, ctx) {
+      const at = await where(ctx, request.org, request.broker);
+      for await (const event of store.follow(
+        at.org,
+        at.broker,
+        { ...(request.type ? { type: request.type } : {}), last: Math.min(request.last, 1000) },
+        ctx.signal,
+      )) {
+        yield create(WatchEventsResponseSchema, { event });
+      }
+    },
+    async listDeadLetters(request, ctx) {
+      const at = await where(ctx, request.org, "");
+      const items = await store.deadLetters(at.org, request.subscription, limit(request.limit, 100));
+      return create(ListDeadLettersResponseSchema, { items });
+    },
+    async redeliver(request, ctx) {
+      const at = await where(ctx, request.org, "");
+      if (!request.all && request.ids.length === 0) {
+        throw new ConnectError("name the events to send again (their ids), or ask for all of them", Code.InvalidArgument);
+      }
+      const { subscription } = await options.subscriptions.get({ org: at.org, name: request.subscription });
+      const fn = subscription?.spec?.function ?? "";
+      const wanted = new Set(request.ids);
+      const letters = (await store.deadLetters(at.org, request.subscription, 10_000)).filter(
+        (l) => request.all || wanted.has(l.event?.event?.id ?? ""),
+      );
+      if (!request.all) {
+        const found = new Set(letters.map((l) => l.event?.event?.id));
+        const missing = request.ids.filter((id) => !found.has(id));
+        if (missing.length > 0) {
+          throw new ConnectError(
+            `no dead letter of subscription "${request.subscription}" has the id ${missing.map((m) => `"${m}"`).join(", ")} (dispatch get deadletters ${request.subscription} lists them)`,
+            Code.NotFound,
+          );
+        }
+      }
+      let delivered = 0;
+      const failed: DeadLetter[] = [];
+      for (const letter of letters) {
+        const event = letter.event?.event;
+        if (!event) continue;
+        const outcome = await options.deliver({
+          org: at.org,
+          subscription: request.subscription,
+          function: fn,
+          event,
+          timeoutMs: undefined,
+          signal: ctx.signal,
+        });
+        if (outcome.ok) {
+          delivered += 1;
+        } else {
+          const again = {
+            subscription: request.subscription,
+            attempts: letter.attempts + 1,
+            error: outcome.error,
+            eventSequence: Number(letter.eventSequence),
+          };
+          await store.deadLetter(at.org, event, again);
+          failed.push({ ...letter, attempts: again.attempts, lastError: again.error });
+        }
+        await store.removeDeadLetter(at.org, letter.event?.sequence ?? 0n);
+      }
+      return create(RedeliverResponseSchema, { delivered, failed });
+    },
+  };
+}

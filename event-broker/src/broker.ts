@@ -1,0 +1,120 @@
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { DispatchClients } from "@dispatch/client";
+import { EventService } from "@dispatch/proto";
+import { createHealthAnswers, type DualServer, listenDual, type NatsHealth } from "@dispatch/server-kit";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { createCallers } from "./api/callers.js";
+import { createEventService } from "./api/event-service.js";
+import { createDeliver } from "./delivery/deliver.js";
+import { type SubscriptionController, startSubscriptionController } from "./delivery/subscription-controller.js";
+import { createHttpIngress } from "./ingress/http-ingress.js";
+import { createEventStore, type EventStore, type Retention } from "./store/event-store.js";
+
+/** Options of {@link startEventBroker}. */
+export interface EventBrokerOptions {
+  /** A connection to NATS with JetStream (the broker's own). */
+  nats: NatsConnection;
+  natsHealth?: NatsHealth;
+  /** The API with the component token: subscriptions, their status, event runs, orgs. */
+  clients: Pick<DispatchClients, "subscriptions" | "runs" | "organizations">;
+  /** The API without a token (WhoAmI is asked with each caller's token). */
+  anonymous: Pick<DispatchClients, "tokens">;
+  host: string;
+  /** 0: a free port. */
+  port: number;
+  retention?: Partial<Retention>;
+  /** The largest event data; default 256 KiB. */
+  maxEventBytes?: number;
+  /** How often subscriptions' figures are refreshed; default 5 s. */
+  statsIntervalMs?: number;
+  log(message: string, error?: unknown): void;
+}
+
+/** A running broker: its ingress and API on one port, and its dispatcher. */
+export interface EventBroker {
+  /** Where events are sent (`POST <url>/<org>/default`) and the EventService answers. */
+  readonly url: string;
+  readonly port: number;
+  readonly store: EventStore;
+  readonly subscriptions: SubscriptionController;
+  close(graceMs?: number): Promise<void>;
+}
+
+export const defaultMaxEventBytes = 256 * 1024;
+
+/**
+ * Starts the event broker: CloudEvents over HTTP and the Connect
+ * `EventService` on one port (HTTP/1.1 and h2c), events stored in JetStream
+ * before any is acknowledged, and the dispatcher, which keeps one durable
+ * consumer per subscription and delivers through the invoker.
+ */
+export async function startEventBroker(options: EventBrokerOptions): Promise<EventBroker> {
+  const maxEventBytes = options.maxEventBytes ?? defaultMaxEventBytes;
+  const store = createEventStore({
+    nats: options.nats,
+    maxEventBytes,
+    ...(options.retention ? { retention: options.retention } : {}),
+  });
+  await store.ensureBroker("default", "default");
+  const deliver = createDeliver(options.clients.runs);
+  const callers = createCallers({ tokens: options.anonymous.tokens, organizations: options.clients.organizations });
+  const ingress = createHttpIngress({ store, callers, maxEventBytes });
+  const health = createHealthAnswers(
+    options.natsHealth ? [{ name: "nats", problem: () => options.natsHealth?.problem() }] : [],
+  );
+  const adapter = connectNodeAdapter({
+    routes: (router) =>
+      router.service(
+        EventService,
+        createEventService({
+          store,
+          callers,
+          subscriptions: options.clients.subscriptions,
+          deliver,
+          maxEventBytes,
+        }),
+      ),
+    readMaxBytes: 1000 * (maxEventBytes + 32 * 1024),
+    fallback(req, res) {
+      if (health(req, res)) return;
+      if (ingress(req, res)) return;
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          error: {
+            code: "not_found",
+            message: "this is the Dispatch event broker: POST CloudEvents to /<org>/default",
+          },
+        }),
+      );
+    },
+  });
+  const subscriptions = startSubscriptionController({
+    clients: options.clients,
+    store,
+    deliver,
+    publishReply: async (org, broker, event) => {
+      await store.publish(org, broker, [event]);
+    },
+    ...(options.statsIntervalMs ? { statsIntervalMs: options.statsIntervalMs } : {}),
+    log: options.log,
+  });
+  let server: DualServer;
+  try {
+    server = await listenDual(adapter, options.host, options.port);
+  } catch (err) {
+    await subscriptions.close();
+    throw err;
+  }
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${host}:${server.port}`,
+    port: server.port,
+    store,
+    subscriptions,
+    async close(graceMs = 5000) {
+      await server.close(graceMs);
+      await subscriptions.close();
+    },
+  };
+}

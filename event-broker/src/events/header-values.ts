@@ -1,0 +1,26 @@
+/**
+ * Attribute values in `ce-` headers (CloudEvents HTTP binding §3.1.3.2, and
+ * the NATS binding's binary mode, which the broker stores events in).
+ * Encoding is the runtimes' (one codec with the workers); decoding here is
+ * strict, for input from outside: an escape that is not `%XX`, or bytes that
+ * are not UTF-8 (an overlong form too), make the value unreadable.
+ */
+export { encodeHeaderValue } from "@dispatch/runtimes";
+
+/**
+ * The value of a `ce-` header: an RFC 7230 quoted-string unquoted, then
+ * percent-decoded once; undefined when it is not valid percent-encoded UTF-8.
+ */
+export function decodeHeaderValueStrict(raw: string): string | undefined {
+  const value =
+    raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"')
+      ? raw.slice(1, -1).replace(/\\(.)/g, "$1")
+      : raw;
+  if (!value.includes("%")) return value;
+  try {
+    // Throws on `%` without two hex digits and on escapes that are not UTF-8 (overlong forms too).
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,140 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { bearerToken } from "@dispatch/server-kit";
+import { brokerFor, checkedEvents, maxBatchEvents } from "../api/event-service.js";
+import type { Callers } from "../api/callers.js";
+import type { EventStore } from "../store/event-store.js";
+import { eventsFromHttp, IngressError } from "./http-events.js";
+
+/** What the ingress needs of a request: an HTTP/1.1 or HTTP/2 one, as Node or connect-node passes it. */
+interface Request extends AsyncIterable<unknown> {
+  method?: string | undefined;
+  url?: string | undefined;
+  headers: IncomingHttpHeaders;
+}
+
+/** What the ingress needs of a response (HTTP/1.1 or HTTP/2). */
+interface Response {
+  readonly headersSent: boolean;
+  writeHead(status: number, headers: Record<string, string | number>): unknown;
+  end(body: string): unknown;
+}
+
+/** Options of {@link createHttpIngress}. */
+export interface HttpIngressOptions {
+  store: EventStore;
+  callers: Callers;
+  maxEventBytes: number;
+}
+
+/** The most one batch request may carry, in bytes. */
+export const maxBatchBytes = 16 * 1024 * 1024;
+
+/** HTTP status of each Connect code the ingress can meet. */
+const statusOf: Partial<Record<Code, number>> = {
+  [Code.InvalidArgument]: 400,
+  [Code.Unauthenticated]: 401,
+  [Code.PermissionDenied]: 403,
+  [Code.NotFound]: 404,
+  [Code.ResourceExhausted]: 413,
+  [Code.Unavailable]: 503,
+};
+
+/**
+ * CloudEvents over HTTP: `POST /<org>/<broker>` (or `POST /`: the caller's
+ * org, its default broker) in binary, structured or batched mode. Answers
+ * 202 only once JetStream has stored every event of the request (a re-sent
+ * event is stored once and answered 202 again); 4xx with a JSON
+ * `{"error": {"code", "message"}}` that says what was wrong, and then
+ * nothing is stored. Returns false for requests that are not its own.
+ */
+export function createHttpIngress(options: HttpIngressOptions): (req: Request, res: Response) => boolean {
+  return (req, res) => {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const match = /^\/(?:([a-z0-9][-a-z0-9]*)(?:\/([a-z0-9][-a-z0-9]*))?)?\/?$/.exec(path);
+    if (!match) return false;
+    if (req.method !== "POST") {
+      answer(res, 405, { error: { code: "method_not_allowed", message: "send events with POST" } }, { allow: "POST" });
+      return true;
+    }
+    void ingest(req, res, match[1] ?? "", match[2] ?? "");
+    return true;
+  };
+
+  async function ingest(req: Request, res: Response, org: string, broker: string) {
+    try {
+      const caller = await options.callers.authenticate(bearerToken(header(req, "authorization")));
+      const target = await options.callers.orgFor(caller, org);
+      const at = brokerFor(target, broker);
+      const body = await readBody(req, limitFor(header(req, "content-type") ?? "", options.maxEventBytes));
+      const events = checkedEvents(eventsFromHttp(req.headers, body), options.maxEventBytes);
+      if (events.length > maxBatchEvents) throw new IngressError(413, `a batch holds at most ${maxBatchEvents} events`);
+      const results = events.length === 0 ? [] : await options.store.publish(target, at, events);
+      const duplicates = results.filter((r) => r.duplicate).length;
+      answer(res, 202, { accepted: results.length, duplicates });
+    } catch (err) {
+      if (err instanceof IngressError) {
+        answer(res, err.status, { error: { code: codeName(err.status), message: err.message } });
+      } else if (err instanceof ConnectError) {
+        const status = statusOf[err.code] ?? 500;
+        answer(res, status, { error: { code: codeName(status), message: err.rawMessage } });
+      } else {
+        // Not stored (or not known to be): the sender tries again; dedup keeps it single.
+        answer(res, 503, {
+          error: { code: "unavailable", message: `the events could not be stored: ${(err as Error).message}` },
+        });
+      }
+    }
+  }
+}
+
+function limitFor(contentType: string, maxEventBytes: number): number {
+  return contentType.toLowerCase().startsWith("application/cloudevents-batch")
+    ? maxBatchBytes
+    : // A structured event's attributes and JSON around the data.
+      maxEventBytes + 64 * 1024;
+}
+
+function header(req: Request, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function codeName(status: number): string {
+  return (
+    {
+      400: "invalid_argument",
+      401: "unauthenticated",
+      403: "permission_denied",
+      404: "not_found",
+      413: "too_large",
+      415: "unsupported_media_type",
+      503: "unavailable",
+    }[status] ?? "internal"
+  );
+}
+
+/** The request body, or a 413 as soon as it passes `limit` bytes. */
+async function readBody(req: Request, limit: number): Promise<Buffer> {
+  const declared = Number(header(req, "content-length") ?? "NaN");
+  if (declared > limit) throw new IngressError(413, `the request is ${declared} bytes; the limit is ${limit}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new IngressError(413, `the request is larger than the limit of ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function answer(res: Response, status: number, body: unknown, extra: Record<string, string> = {}) {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...extra,
+  });
+  res.end(text);
+}

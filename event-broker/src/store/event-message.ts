@@ -1,0 +1,64 @@
+import { create, fromJson } from "@bufbuild/protobuf";
+import { TimestampSchema } from "@bufbuild/protobuf/wkt";
+import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/nats-core";
+import { attributesOf, dataBytes } from "../events/cloud-event.js";
+import { decodeHeaderValueStrict, encodeHeaderValue } from "../events/header-values.js";
+
+/**
+ * An event as a JetStream message: the NATS protocol binding's binary mode
+ * (every attribute in a percent-encoded `ce-` header, `datacontenttype`
+ * too; the body is the data, as sent). Header names are lower case.
+ */
+
+const prefix = "ce-";
+
+/** The headers and body of the message that stores `event` (normalized: data as bytes). */
+export function eventToMessage(event: CloudEvent): { headers: MsgHdrs; data: Uint8Array } {
+  const headers = natsHeaders();
+  for (const [name, value] of Object.entries(attributesOf(event))) {
+    headers.set(`${prefix}${name}`, encodeHeaderValue(value));
+  }
+  return { headers, data: dataBytes(event) };
+}
+
+/** A stored message that does not hold a readable event (written by something else). */
+export class UnreadableEventError extends Error {}
+
+/** The event a stored message holds; its data as bytes. Throws {@link UnreadableEventError}. */
+export function eventFromMessage(headers: MsgHdrs | undefined, data: Uint8Array): CloudEvent {
+  const event = create(CloudEventSchema);
+  if (!headers) throw new UnreadableEventError("the message has no headers");
+  for (const key of headers.keys()) {
+    const header = key.toLowerCase();
+    if (!header.startsWith(prefix)) continue;
+    const name = header.slice(prefix.length);
+    const value = decodeHeaderValueStrict(headers.get(key));
+    if (value === undefined) throw new UnreadableEventError(`its ${header} header is not percent-encoded UTF-8`);
+    switch (name) {
+      case "id":
+      case "source":
+      case "type":
+      case "specversion":
+      case "subject":
+      case "dataschema":
+      case "datacontenttype":
+        event[name] = value;
+        break;
+      case "time":
+        try {
+          event.time = fromJson(TimestampSchema, value);
+        } catch {
+          throw new UnreadableEventError(`its time "${value}" is not RFC 3339`);
+        }
+        break;
+      default:
+        event.extensions[name] = value;
+    }
+  }
+  if (event.id === "" || event.type === "" || event.source === "") {
+    throw new UnreadableEventError("it has no id, source or type");
+  }
+  if (data.length > 0) event.data = { case: "binaryData", value: data };
+  return event;
+}

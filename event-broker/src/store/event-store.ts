@@ -1,0 +1,290 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  type CloudEvent,
+  type DeadLetter,
+  DeadLetterSchema,
+  type EmitResult,
+  EmitResultSchema,
+  type StoredEvent,
+  StoredEventSchema,
+} from "@dispatch/proto";
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { decodeHeaderValueStrict, encodeHeaderValue } from "../events/header-values.js";
+import { eventFromMessage, eventToMessage } from "./event-message.js";
+import {
+  brokerSubjects,
+  dedupId,
+  deadLetterStreamName,
+  deadLetterSubject,
+  eventSubject,
+  streamName,
+} from "./layout.js";
+
+/** How long each broker keeps events, and how much. */
+export interface Retention {
+  /** Events older than this are dropped; default 7 days. */
+  maxAgeMs: number;
+  /** A broker's stream holds at most this many bytes (the oldest go first); default 1 GiB. */
+  maxBytes: number;
+}
+
+export const defaultRetention: Retention = { maxAgeMs: 7 * 24 * 3600_000, maxBytes: 1024 ** 3 };
+
+/** The JetStream dedup window: a re-sent event (same source and id) within it is stored once. */
+export const duplicateWindowMs = 2 * 60_000;
+
+/** Options of {@link createEventStore}. */
+export interface EventStoreOptions {
+  nats: NatsConnection;
+  retention?: Partial<Retention>;
+  /** The largest stored message (an event's data and attributes). */
+  maxEventBytes: number;
+}
+
+/** Why a dead letter was written. */
+export interface Failure {
+  subscription: string;
+  attempts: number;
+  error: string;
+  eventSequence: number;
+}
+
+/** Events in JetStream: brokers' streams and the dead letters (layout: `layout.ts`, decision 0008). */
+export interface EventStore {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  /** Makes (or brings up to date) the stream of an org's broker. */
+  ensureBroker(org: string, broker: string): Promise<void>;
+  /** Stores events; resolves once JetStream has stored (or already had) every one. */
+  publish(org: string, broker: string, events: readonly CloudEvent[]): Promise<EmitResult[]>;
+  /** The newest `limit` events (of `type`, when given), oldest first. */
+  list(org: string, broker: string, options: { type?: string; limit: number }): Promise<StoredEvent[]>;
+  /** The newest `last` events, then each new one, until `signal` aborts. */
+  follow(
+    org: string,
+    broker: string,
+    options: { type?: string; last: number },
+    signal: AbortSignal,
+  ): AsyncIterable<StoredEvent>;
+  /** Stores an event a subscription gave up on. */
+  deadLetter(org: string, event: CloudEvent, failure: Failure): Promise<void>;
+  /** A subscription's dead letters, oldest first. */
+  deadLetters(org: string, subscription: string, limit: number): Promise<DeadLetter[]>;
+  /** How many dead letters a subscription has. */
+  deadLetterCount(org: string, subscription: string): Promise<number>;
+  removeDeadLetter(org: string, sequence: bigint): Promise<void>;
+}
+
+/** Events at most this far back are looked at for a `list` by type. */
+const listWindow = 10_000;
+
+export function createEventStore(options: EventStoreOptions): EventStore {
+  const js = jetstream(options.nats);
+  let jsm: JetStreamManager | undefined;
+  const manager = async () => {
+    jsm ??= await jetstreamManager(options.nats);
+    return jsm;
+  };
+  const retention = { ...defaultRetention, ...options.retention };
+  const ensured = new Map<string, Promise<void>>();
+  const ensure = (name: string, config: Partial<StreamConfig> & { name: string }) => {
+    let pending = ensured.get(name);
+    if (!pending) {
+      pending = (async () => {
+        const m = await manager();
+        try {
+          await m.streams.info(name);
+        } catch {
+          await m.streams.add(config);
+          return;
+        }
+        await m.streams.update(name, config);
+      })();
+      ensured.set(name, pending);
+      pending.catch(() => ensured.delete(name));
+    }
+    return pending;
+  };
+  const nanos = (ms: number) => ms * 1_000_000;
+  const ensureBroker = (org: string, broker: string) =>
+    ensure(streamName(org, broker), {
+      name: streamName(org, broker),
+      subjects: [brokerSubjects(org, broker)],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(retention.maxAgeMs),
+      max_bytes: retention.maxBytes,
+      // The data, the attributes as headers, and room for the NATS protocol.
+      max_msg_size: options.maxEventBytes + 32 * 1024,
+      duplicate_window: nanos(duplicateWindowMs),
+      allow_direct: true,
+    });
+  const ensureDeadLetters = (org: string) =>
+    ensure(deadLetterStreamName(org), {
+      name: deadLetterStreamName(org),
+      subjects: [`dl.${org}.>`],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(retention.maxAgeMs),
+      max_bytes: retention.maxBytes,
+      max_msg_size: options.maxEventBytes + 64 * 1024,
+      duplicate_window: nanos(duplicateWindowMs),
+    });
+
+  /** Messages of `subject` in `stream` from a start, until none is pending (at most `max`). */
+  async function* read(
+    stream: string,
+    subject: string,
+    start: { seq: number } | undefined,
+    max: number,
+  ): AsyncGenerator<JsMsg> {
+    const consumer = await js.consumers.get(stream, {
+      filter_subjects: subject,
+      ...(start ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start.seq } : {}),
+    });
+    try {
+      const info = await consumer.info(true);
+      let left = Math.min(info.num_pending, max);
+      if (left === 0) return;
+      const messages = await consumer.consume({ max_messages: Math.min(left, 256) });
+      for await (const m of messages) {
+        yield m;
+        left -= 1;
+        if (left === 0 || m.info.pending === 0) break;
+      }
+      await messages.close();
+    } finally {
+      await consumer.delete().catch(() => {});
+    }
+  }
+  const stored = (m: JsMsg): StoredEvent =>
+    create(StoredEventSchema, {
+      event: eventFromMessage(m.headers, m.data),
+      sequence: BigInt(m.info.streamSequence),
+      stored: timestampFromMs(Math.floor(m.info.timestampNanos / 1_000_000)),
+    });
+
+  return {
+    js,
+    get jsm() {
+      if (!jsm) throw new Error("the event store has not reached JetStream yet");
+      return jsm;
+    },
+    ensureBroker,
+    async publish(org, broker, events) {
+      await ensureBroker(org, broker);
+      return Promise.all(
+        events.map(async (event) => {
+          const { headers, data } = eventToMessage(event);
+          const ack = await js.publish(eventSubject(org, broker, event.type), data, {
+            headers,
+            msgID: dedupId(event.source, event.id),
+          });
+          return create(EmitResultSchema, {
+            id: event.id,
+            source: event.source,
+            duplicate: ack.duplicate,
+            sequence: BigInt(ack.seq),
+          });
+        }),
+      );
+    },
+    async list(org, broker, { type, limit }) {
+      await ensureBroker(org, broker);
+      const stream = streamName(org, broker);
+      const info = await (await manager()).streams.info(stream);
+      const last = info.state.last_seq;
+      if (info.state.messages === 0) return [];
+      const from = Math.max(info.state.first_seq, last - (type === undefined ? limit : listWindow) + 1);
+      const subject = type === undefined ? brokerSubjects(org, broker) : eventSubject(org, broker, type);
+      const ring: StoredEvent[] = [];
+      for await (const m of read(stream, subject, { seq: from }, listWindow)) {
+        if (m.info.streamSequence > last) break;
+        ring.push(stored(m));
+        if (ring.length > limit) ring.shift();
+      }
+      return ring;
+    },
+    async *follow(org, broker, { type, last }, signal) {
+      await ensureBroker(org, broker);
+      if (last > 0) {
+        for (const event of await this.list(org, broker, { ...(type === undefined ? {} : { type }), limit: last })) {
+          yield event;
+        }
+      }
+      const stream = streamName(org, broker);
+      const info = await (await manager()).streams.info(stream);
+      const consumer = await js.consumers.get(stream, {
+        filter_subjects: type === undefined ? brokerSubjects(org, broker) : eventSubject(org, broker, type),
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: info.state.last_seq + 1,
+      });
+      const messages = await consumer.consume();
+      const stop = () => void messages.close();
+      signal.addEventListener("abort", stop, { once: true });
+      try {
+        for await (const m of messages) yield stored(m);
+      } finally {
+        signal.removeEventListener("abort", stop);
+        await messages.close();
+        await consumer.delete().catch(() => {});
+      }
+    },
+    async deadLetter(org, event, failure) {
+      await ensureDeadLetters(org);
+      const { headers, data } = eventToMessage(event);
+      headers.set("dispatch-subscription", failure.subscription);
+      headers.set("dispatch-attempts", String(failure.attempts));
+      headers.set("dispatch-error", encodeHeaderValue(failure.error.slice(0, 4096)));
+      headers.set("dispatch-failed", new Date().toISOString());
+      headers.set("dispatch-event-sequence", String(failure.eventSequence));
+      await js.publish(deadLetterSubject(org, failure.subscription), data, {
+        headers,
+        // Written again after a crash before the ack: stored once.
+        msgID: `dl-${failure.subscription}-${failure.eventSequence}-${failure.attempts}`,
+      });
+    },
+    async deadLetters(org, subscription, limit) {
+      await ensureDeadLetters(org);
+      const items: DeadLetter[] = [];
+      for await (const m of read(deadLetterStreamName(org), deadLetterSubject(org, subscription), undefined, limit)) {
+        const h = m.headers;
+        items.push(
+          create(DeadLetterSchema, {
+            event: stored(m),
+            subscription,
+            attempts: Number(h?.get("dispatch-attempts") || 0),
+            lastError: decodeHeaderValueStrict(h?.get("dispatch-error") ?? "") ?? "",
+            failed: timestampFromMs(Date.parse(h?.get("dispatch-failed") ?? "") || 0),
+            eventSequence: BigInt(h?.get("dispatch-event-sequence") || 0),
+          }),
+        );
+      }
+      return items;
+    },
+    async deadLetterCount(org, subscription) {
+      await ensureDeadLetters(org);
+      const subject = deadLetterSubject(org, subscription);
+      const info = await (await manager()).streams.info(deadLetterStreamName(org), { subjects_filter: subject });
+      return info.state.subjects?.[subject] ?? 0;
+    },
+    async removeDeadLetter(org, sequence) {
+      await (await manager()).streams.deleteMessage(deadLetterStreamName(org), Number(sequence), false);
+    },
+  };
+}
