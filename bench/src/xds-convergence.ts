@@ -172,6 +172,7 @@ try {
     gatewayPort: 0,
     gatewayTlsPort: 0,
     xdsPort: 0,
+    eventsPort: 0,
     contextName: "local",
     configPath,
     accessLog: false,

@@ -19,6 +19,8 @@ export interface IngressHarness {
   dir: string;
   /** The gateway's plain-HTTP base URL. */
   gateway: string;
+  /** The event broker's URL. */
+  events: string;
   /** Runs `dispatch ARGS…`. */
   dispatch(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Runs `dispatch ARGS…` and returns its stdout; throws with its stderr when it fails. */
@@ -47,6 +49,7 @@ export async function startIngressHarness(name: string): Promise<IngressHarness>
     gatewayPort: 0,
     gatewayTlsPort: 0,
     xdsPort: 0,
+    eventsPort: 0,
     contextName: "local",
     configPath,
     accessLog: false,
@@ -74,6 +77,7 @@ export async function startIngressHarness(name: string): Promise<IngressHarness>
     env,
     dir,
     gateway: up.ingress.urls.gateway,
+    events: up.events.broker.url,
     dispatch,
     ok,
     async fn(fnName, code, ...flags) {

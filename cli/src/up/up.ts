@@ -273,18 +273,27 @@ async function startClaimed(
       remembered: remembered.events,
       preferred: defaultEventsPort,
       host: options.host,
-      concrete: true,
       log: options.log,
     });
-    events = await startUpEvents({
-      apiUrl: controlPlane.url,
-      componentToken: dataDir.componentToken,
-      nats: nats.connection,
-      host: options.host,
-      port: eventsPort,
-      retention: options.eventsRetention ?? { maxAgeMs: 7 * 24 * 3_600_000, maxBytes: 1024 ** 3 },
-      log: options.log,
-    });
+    const startEvents = (port: number) =>
+      startUpEvents({
+        apiUrl: controlPlane.url,
+        componentToken: dataDir.componentToken,
+        nats: nats.connection,
+        host: options.host,
+        port,
+        retention: options.eventsRetention ?? { maxAgeMs: 7 * 24 * 3_600_000, maxBytes: 1024 ** 3 },
+        log: options.log,
+      });
+    try {
+      events = await startEvents(eventsPort);
+    } catch (err) {
+      // Taken between the look and the listen (another dispatch up starting): any free port will do,
+      // unless the user asked for this one.
+      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || options.eventsPort !== undefined) throw err;
+      options.log(`event broker: port ${eventsPort} was taken meanwhile: picking a free one (--events-port sets one)`);
+      events = await startEvents(0);
+    }
   } catch (err) {
     await events?.stop();
     await ingress?.stop();

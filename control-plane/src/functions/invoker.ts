@@ -70,7 +70,7 @@ import {
  */
 export type CallForm =
   | { wire: "invoke"; input: Value | undefined }
-  | { wire: "event"; event: CloudEvent }
+  | { wire: "event"; event: CloudEvent; subscription?: string }
   | { wire: "http"; exchange: HttpExchange };
 
 /**
@@ -240,7 +240,7 @@ export class Invoker {
         trigger: triggerOf(request),
         async: request.async ?? false,
         ...(request.wire === "invoke" && request.input !== undefined ? { input: request.input } : {}),
-        ...(request.wire === "event" ? { event: request.event } : {}),
+        ...(request.wire === "event" ? { event: request.event, subscription: request.subscription ?? "" } : {}),
       },
       status: {
         phase: Phase.INITIALIZED,

@@ -57,6 +57,10 @@ export function createRunService(
         : resolveOrg(principal, run?.meta?.org ?? "", "run.meta.org", "run functions");
       const v = new Violations();
       checkName(v, "run.spec.function", spec.function);
+      if (spec.subscription !== "") {
+        if (!spec.event) v.add("run.spec.subscription", "is for event runs: set it only with run.spec.event");
+        else checkName(v, "run.spec.subscription", spec.subscription);
+      }
       for (const [i, name] of spec.secrets.entries()) checkName(v, `run.spec.secrets[${i}]`, name);
       if (spec.event) {
         checkCloudEvent(v, "run.spec.event", spec.event);
@@ -71,7 +75,7 @@ export function createRunService(
       const common = { org, function: spec.function, secrets: spec.secrets, async: spec.async };
       const result = await invoker.run(
         spec.event
-          ? { ...common, wire: "event", event: spec.event }
+          ? { ...common, wire: "event", event: spec.event, subscription: spec.subscription }
           : { ...common, wire: "invoke", input: spec.input },
       );
       return create(CreateRunResponseSchema, { run: result });

@@ -29,11 +29,11 @@ const permanentCodes = new Set([Code.InvalidArgument, Code.OutOfRange, Code.Unim
  * and an event the API refuses: not.
  */
 export function createDeliver(runs: DispatchClients["runs"]): Deliver {
-  return async ({ org, function: fn, event, timeoutMs, signal }) => {
+  return async ({ org, subscription, function: fn, event, timeoutMs, signal }) => {
     let run: Run | undefined;
     try {
       const response = await runs.create(
-        { run: { meta: { org }, spec: { function: fn, event } } },
+        { run: { meta: { org }, spec: { function: fn, event, subscription } } },
         { signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
       );
       run = response.run;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { create } from "@bufbuild/protobuf";
 import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
 import type { JsMsg } from "@nats-io/jetstream";
@@ -61,6 +62,8 @@ const workingIntervalMs = 10_000;
 export function startRunner(options: RunnerOptions): Runner {
   const { target, store } = options;
   const stopping = new AbortController();
+  // Every delivery in flight listens to it.
+  setMaxListeners(0, stopping.signal);
   const inFlight = new Set<Promise<void>>();
   let wake: (() => void) | undefined;
 
