@@ -1,8 +1,19 @@
 import { type JsonValue, type MessageInitShape, toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient } from "@connectrpc/connect";
-import { createDispatchClients, createDispatchTransport, createWatchCache, type DispatchClients } from "@dispatch/client";
-import { EventService, Phase, type Run, type Subscription, type SubscriptionSpecSchema } from "@dispatch/proto";
+import {
+  createDispatchClients,
+  createDispatchTransport,
+  createWatchCache,
+  type DispatchClients,
+} from "@dispatch/client";
+import {
+  EventService,
+  Phase,
+  type Run,
+  type Subscription,
+  type SubscriptionSpecSchema,
+} from "@dispatch/proto";
 import { type IngressHarness, startIngressHarness } from "./ingress-harness.js";
 
 /**
@@ -19,8 +30,14 @@ export interface EventsHarness extends IngressHarness {
    * polled; gives up after a generous bound, naming what it saw).
    */
   runs(fn: string, count: number, bound?: number): Promise<Run[]>;
+  /** The finished runs of `fn` once `done` says they are complete (watched, with a generous bound). */
+  runsUntil(fn: string, done: (runs: Run[]) => boolean, bound?: number): Promise<Run[]>;
   /** POSTs to the broker's ingress (`/<org>/default` by default) with the admin token. */
-  post(body: string | Buffer, headers: Record<string, string>, path?: string): Promise<{ status: number; body: string }>;
+  post(
+    body: string | Buffer,
+    headers: Record<string, string>,
+    path?: string,
+  ): Promise<{ status: number; body: string }>;
 }
 
 /** Generous: a loaded 2-core machine runs these beside other suites. */
@@ -29,39 +46,45 @@ export const bound = 120_000;
 export async function startEventsHarness(name: string): Promise<EventsHarness> {
   const harness = await startIngressHarness(name);
   const token = harness.up.dataDir.adminToken;
-  const clients = createDispatchClients(createDispatchTransport({ server: harness.up.controlPlane.url, token }));
+  const clients = createDispatchClients(
+    createDispatchTransport({ server: harness.up.controlPlane.url, token }),
+  );
   const eventService = createClient(EventService, createDispatchTransport({ server: harness.events, token }));
+  async function runsUntil(fn: string, done: (runs: Run[]) => boolean, limit = bound): Promise<Run[]> {
+    const signal = AbortSignal.timeout(limit);
+    const stop = new AbortController();
+    const cache = createWatchCache({
+      client: clients.runs,
+      request: { function: fn },
+      signal: AbortSignal.any([signal, stop.signal]),
+      keyOf: (run) => run.meta?.name ?? "",
+    });
+    const finished = () => cache.list().filter((run) => run.status?.finished !== undefined);
+    try {
+      await cache.synced;
+      if (done(sorted(finished()))) return sorted(finished());
+      for await (const _batch of cache.changes()) {
+        if (done(sorted(finished()))) return sorted(finished());
+      }
+      throw new Error(`function ${fn}: the watch of its runs ended with ${finished().length} finished`);
+    } catch (err) {
+      if (signal.aborted) {
+        throw new Error(
+          `function ${fn}: ${finished().length} finished runs after ${limit} ms, and that is not all`,
+        );
+      }
+      throw err;
+    } finally {
+      stop.abort();
+    }
+  }
   return {
     ...harness,
     token,
     clients,
     eventService,
-    async runs(fn, count, limit = bound) {
-      const signal = AbortSignal.timeout(limit);
-      const stop = new AbortController();
-      const cache = createWatchCache({
-        client: clients.runs,
-        request: { function: fn },
-        signal: AbortSignal.any([signal, stop.signal]),
-        keyOf: (run) => run.meta?.name ?? "",
-      });
-      const finished = () => cache.list().filter((run) => run.status?.finished !== undefined);
-      try {
-        await cache.synced;
-        if (finished().length >= count) return sorted(finished());
-        for await (const _batch of cache.changes()) {
-          if (finished().length >= count) return sorted(finished());
-        }
-        throw new Error(`function ${fn}: ${finished().length} finished runs, waiting for ${count}`);
-      } catch (err) {
-        if (signal.aborted) {
-          throw new Error(`function ${fn}: ${finished().length} finished runs after ${limit} ms, waiting for ${count}`);
-        }
-        throw err;
-      } finally {
-        stop.abort();
-      }
-    },
+    runs: (fn, count, limit = bound) => runsUntil(fn, (runs) => runs.length >= count, limit),
+    runsUntil,
     async post(body, headers, path = "/default/default") {
       const response = await fetch(`${harness.events}${path}`, {
         method: "POST",
@@ -75,12 +98,14 @@ export async function startEventsHarness(name: string): Promise<EventsHarness> {
 
 /** Runs oldest first (by start). */
 function sorted(runs: Run[]): Run[] {
-  const at = (run: Run) => Number(run.status?.started?.seconds ?? 0n) * 1e9 + (run.status?.started?.nanos ?? 0);
+  const at = (run: Run) =>
+    Number(run.status?.started?.seconds ?? 0n) * 1e9 + (run.status?.started?.nanos ?? 0);
   return runs.sort((a, b) => at(a) - at(b));
 }
 
 /** A function that answers with what it was given: the event's attributes and its data. */
-export const echoHandler = "module.exports = async (context, payload) => ({ event: context.event, payload });\n";
+export const echoHandler =
+  "module.exports = async (context, payload) => ({ event: context.event, payload });\n";
 
 /** Creates a subscription through the API and waits until the broker says it is READY. */
 export async function subscribe(

@@ -1,9 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { Run } from "@dispatch/proto";
 import test from "ava";
 import { CloudEvent, emitterFor, HTTP, httpTransport, Mode } from "cloudevents";
-import type { Run } from "@dispatch/proto";
-import { echoHandler, type EventsHarness, outputOf, startEventsHarness, subscribe } from "./events-harness.js";
+import {
+  type EventsHarness,
+  echoHandler,
+  outputOf,
+  startEventsHarness,
+  subscribe,
+} from "./events-harness.js";
 
 // The broker's ingress as producers meet it: the official CloudEvents SDK in
 // binary and structured mode, batches, dedup, and every kind of bad input.
@@ -23,67 +29,78 @@ interface Echo {
 }
 const echoOf = (run: Run | undefined) => outputOf(run) as unknown as Echo;
 
-test.serial("events sent with the cloudevents SDK in binary and structured mode arrive whole: every attribute, JSON and binary data", async (t) => {
-  await subscribe(h, "interop", { function: "echo", filters: [{ dialect: { case: "prefix", value: { attributes: { type: "interop." } } } }] });
-  const auth = { headers: { authorization: `Bearer ${h.token}` } };
-  const bytes = randomBytes(300);
-  const sent: CloudEvent<unknown>[] = [
-    new CloudEvent({
-      id: "bin-json",
-      source: "https://example.com/shop",
-      type: "interop.json",
-      subject: "order/1",
-      time: "2026-01-02T03:04:05.678Z",
-      dataschema: "https://example.com/schema.json",
-      datacontenttype: "application/json",
-      data: { order: 1, items: ["a", "b"], note: "Euro € 😀" },
-      shopid: "s42",
-    }),
-    new CloudEvent({
-      id: "bin-bytes",
-      source: "/shop",
-      type: "interop.bytes",
-      datacontenttype: "application/octet-stream",
-      data: bytes,
-    }),
-  ];
-  const binary = emitterFor(httpTransport(`${h.events}/default/default`), { binding: HTTP, mode: Mode.BINARY });
-  const structured = emitterFor(httpTransport(`${h.events}/default/default`), {
-    binding: HTTP,
-    mode: Mode.STRUCTURED,
-  });
-  for (const event of sent) {
-    const answer = (await binary(event, auth)) as { body: string };
-    t.deepEqual(JSON.parse(answer.body), { accepted: 1, duplicates: 0 });
-    const again = (await structured(event.cloneWith({ id: `${event.id}-structured` }), auth)) as { body: string };
-    t.deepEqual(JSON.parse(again.body), { accepted: 1, duplicates: 0 });
-  }
-  const runs = await h.runs("echo", 4);
-  const byId = new Map(runs.map((run) => [run.spec?.event?.id, run]));
-  for (const mode of ["", "-structured"]) {
-    const json = byId.get(`bin-json${mode}`);
-    t.is(json?.spec?.subscription, "interop");
-    const echoed = echoOf(json);
-    t.like(echoed.event, {
-      id: `bin-json${mode}`,
-      source: "https://example.com/shop",
-      type: "interop.json",
-      subject: "order/1",
-      time: "2026-01-02T03:04:05.678Z",
-      dataschema: "https://example.com/schema.json",
-      shopid: "s42",
-      specversion: "1.0",
+test.serial(
+  "events sent with the cloudevents SDK in binary and structured mode arrive whole: every attribute, JSON and binary data",
+  async (t) => {
+    await subscribe(h, "interop", {
+      function: "echo",
+      filters: [{ dialect: { case: "prefix", value: { attributes: { type: "interop." } } } }],
     });
-    t.deepEqual(echoed.payload, { order: 1, items: ["a", "b"], note: "Euro € 😀" });
-    const binaryRun = byId.get(`bin-bytes${mode}`);
-    t.is(echoOf(binaryRun).event.type, "interop.bytes");
-    // The handler is given non-text data as base64 (runtimes/CONTRACT.md): the bytes, intact.
-    t.deepEqual(Buffer.from(echoOf(binaryRun).payload as string, "base64"), bytes);
-    const stored = binaryRun?.spec?.event?.data;
-    t.is(stored?.case, "binaryData");
-    t.deepEqual(Buffer.from(stored?.value as Uint8Array), bytes);
-  }
-});
+    const auth = { headers: { authorization: `Bearer ${h.token}` } };
+    const bytes = randomBytes(300);
+    const sent: CloudEvent<unknown>[] = [
+      new CloudEvent({
+        id: "bin-json",
+        source: "https://example.com/shop",
+        type: "interop.json",
+        subject: "order/1",
+        time: "2026-01-02T03:04:05.678Z",
+        dataschema: "https://example.com/schema.json",
+        datacontenttype: "application/json",
+        data: { order: 1, items: ["a", "b"], note: "Euro € 😀" },
+        shopid: "s42",
+      }),
+      new CloudEvent({
+        id: "bin-bytes",
+        source: "/shop",
+        type: "interop.bytes",
+        datacontenttype: "application/octet-stream",
+        data: bytes,
+      }),
+    ];
+    const binary = emitterFor(httpTransport(`${h.events}/default/default`), {
+      binding: HTTP,
+      mode: Mode.BINARY,
+    });
+    const structured = emitterFor(httpTransport(`${h.events}/default/default`), {
+      binding: HTTP,
+      mode: Mode.STRUCTURED,
+    });
+    for (const event of sent) {
+      const answer = (await binary(event, auth)) as { body: string };
+      t.deepEqual(JSON.parse(answer.body), { accepted: 1, duplicates: 0 });
+      const again = (await structured(event.cloneWith({ id: `${event.id}-structured` }), auth)) as {
+        body: string;
+      };
+      t.deepEqual(JSON.parse(again.body), { accepted: 1, duplicates: 0 });
+    }
+    const runs = await h.runs("echo", 4);
+    const byId = new Map(runs.map((run) => [run.spec?.event?.id, run]));
+    for (const mode of ["", "-structured"]) {
+      const json = byId.get(`bin-json${mode}`);
+      t.is(json?.spec?.subscription, "interop");
+      const echoed = echoOf(json);
+      t.like(echoed.event, {
+        id: `bin-json${mode}`,
+        source: "https://example.com/shop",
+        type: "interop.json",
+        subject: "order/1",
+        time: "2026-01-02T03:04:05.678Z",
+        dataschema: "https://example.com/schema.json",
+        shopid: "s42",
+        specversion: "1.0",
+      });
+      t.deepEqual(echoed.payload, { order: 1, items: ["a", "b"], note: "Euro € 😀" });
+      const binaryRun = byId.get(`bin-bytes${mode}`);
+      t.is(echoOf(binaryRun).event.type, "interop.bytes");
+      // The handler is given non-text data as base64 (runtimes/CONTRACT.md): the bytes, intact.
+      t.deepEqual(Buffer.from(echoOf(binaryRun).payload as string, "base64"), bytes);
+      const stored = binaryRun?.spec?.event?.data;
+      t.is(stored?.case, "binaryData");
+      t.deepEqual(Buffer.from(stored?.value as Uint8Array), bytes);
+    }
+  },
+);
 
 test.serial("a batch of 100 events in one request is stored and every one delivered", async (t) => {
   await h.fn("count", "module.exports = async (context, payload) => payload;\n", "--max-scale", "4");
@@ -98,7 +115,9 @@ test.serial("a batch of 100 events in one request is stored and every one delive
     type: "batch.item",
     data: { i },
   }));
-  const answer = await h.post(JSON.stringify(batch), { "content-type": "application/cloudevents-batch+json" });
+  const answer = await h.post(JSON.stringify(batch), {
+    "content-type": "application/cloudevents-batch+json",
+  });
   t.is(answer.status, 202, answer.body);
   t.deepEqual(JSON.parse(answer.body), { accepted: 100, duplicates: 0 });
   const runs = await h.runs("count", 100);
@@ -109,35 +128,38 @@ test.serial("a batch of 100 events in one request is stored and every one delive
   t.true(runs.every((run) => run.status?.error === undefined));
 });
 
-test.serial("an event sent twice (same source and id) is stored once and answered 202 both times", async (t) => {
-  await h.fn("dedup", "module.exports = async (context) => context.event.id;\n");
-  await subscribe(h, "dedup", {
-    function: "dedup",
-    filters: [{ dialect: { case: "exact", value: { attributes: { type: "dedup.test" } } } }],
-  });
-  const event = (id: string, source: string) => ({
-    "ce-id": id,
-    "ce-source": source,
-    "ce-type": "dedup.test",
-    "ce-specversion": "1.0",
-  });
-  const first = await h.post("", event("d1", "/a"));
-  const second = await h.post("", event("d1", "/a"));
-  // The same id from another source is another event.
-  const other = await h.post("", event("d1", "/b"));
-  t.deepEqual([first.status, second.status, other.status], [202, 202, 202]);
-  t.deepEqual(JSON.parse(second.body), { accepted: 1, duplicates: 1 });
-  t.deepEqual(JSON.parse(other.body), { accepted: 1, duplicates: 0 });
-  const emitted = await h.eventService.emit({ events: [{ id: "d1", source: "/a", type: "dedup.test" }] });
-  t.true(emitted.results[0]?.duplicate);
-  const listed = await h.eventService.listEvents({ type: "dedup.test", limit: 100 });
-  t.deepEqual(
-    listed.events.map((e) => `${e.event?.source} ${e.event?.id}`),
-    ["/a d1", "/b d1"],
-  );
-  const runs = await h.runs("dedup", 2);
-  t.deepEqual(runs.map((run) => run.spec?.event?.source).sort(), ["/a", "/b"]);
-});
+test.serial(
+  "an event sent twice (same source and id) is stored once and answered 202 both times",
+  async (t) => {
+    await h.fn("dedup", "module.exports = async (context) => context.event.id;\n");
+    await subscribe(h, "dedup", {
+      function: "dedup",
+      filters: [{ dialect: { case: "exact", value: { attributes: { type: "dedup.test" } } } }],
+    });
+    const event = (id: string, source: string) => ({
+      "ce-id": id,
+      "ce-source": source,
+      "ce-type": "dedup.test",
+      "ce-specversion": "1.0",
+    });
+    const first = await h.post("", event("d1", "/a"));
+    const second = await h.post("", event("d1", "/a"));
+    // The same id from another source is another event.
+    const other = await h.post("", event("d1", "/b"));
+    t.deepEqual([first.status, second.status, other.status], [202, 202, 202]);
+    t.deepEqual(JSON.parse(second.body), { accepted: 1, duplicates: 1 });
+    t.deepEqual(JSON.parse(other.body), { accepted: 1, duplicates: 0 });
+    const emitted = await h.eventService.emit({ events: [{ id: "d1", source: "/a", type: "dedup.test" }] });
+    t.true(emitted.results[0]?.duplicate);
+    const listed = await h.eventService.listEvents({ type: "dedup.test", limit: 100 });
+    t.deepEqual(
+      listed.events.map((e) => `${e.event?.source} ${e.event?.id}`),
+      ["/a d1", "/b d1"],
+    );
+    const runs = await h.runs("dedup", 2);
+    t.deepEqual(runs.map((run) => run.spec?.event?.source).sort(), ["/a", "/b"]);
+  },
+);
 
 test.serial("bad input is refused with a 4xx that names the problem, and nothing is stored", async (t) => {
   const before = (await h.eventService.listEvents({ limit: 1000 })).events.length;
@@ -176,7 +198,11 @@ test.serial("bad input is refused with a 4xx that names the problem, and nothing
     ],
     [
       "an over-size event",
-      await h.post(Buffer.alloc(2 * 1024 * 1024, 1), { ...binary, "ce-id": "1", "content-type": "application/octet-stream" }),
+      await h.post(Buffer.alloc(2 * 1024 * 1024, 1), {
+        ...binary,
+        "ce-id": "1",
+        "content-type": "application/octet-stream",
+      }),
       413,
       /limit/,
     ],
@@ -206,36 +232,62 @@ test.serial("bad input is refused with a 4xx that names the problem, and nothing
       415,
       /application\/cloudevents\+json/,
     ],
-    ["no token", await fetchStatus(`${h.events}/default/default`, { ...binary, "ce-id": "1" }), 401, /needs a Dispatch token/],
-    ["an org that does not exist", await h.post("", { ...binary, "ce-id": "1" }, "/nope/default"), 404, /org "nope" not found/],
-    ["a broker that does not exist", await h.post("", { ...binary, "ce-id": "1" }, "/default/other"), 404, /no broker "other"/],
+    [
+      "no token",
+      await fetchStatus(`${h.events}/default/default`, { ...binary, "ce-id": "1" }),
+      401,
+      /needs a Dispatch token/,
+    ],
+    [
+      "an org that does not exist",
+      await h.post("", { ...binary, "ce-id": "1" }, "/nope/default"),
+      404,
+      /org "nope" not found/,
+    ],
+    [
+      "a broker that does not exist",
+      await h.post("", { ...binary, "ce-id": "1" }, "/default/other"),
+      404,
+      /no broker "other"/,
+    ],
   ];
   for (const [what, answer, status, message] of cases) {
     t.is(answer.status, status, `${what}: ${answer.body}`);
     t.regex(JSON.parse(answer.body).error.message, message, what);
   }
-  await t.throwsAsync(h.eventService.emit({ events: [{ id: "1", source: "/s", type: "x", specversion: "2.0" }] }), {
-    message: /specversion "2\.0" is not supported/,
-  });
+  await t.throwsAsync(
+    h.eventService.emit({ events: [{ id: "1", source: "/s", type: "x", specversion: "2.0" }] }),
+    {
+      message: /specversion "2\.0" is not supported/,
+    },
+  );
   t.is((await h.eventService.listEvents({ limit: 1000 })).events.length, before, "nothing was stored");
 });
 
-test.serial("a subscription with an invalid CESQL filter or an unknown function is refused at create", async (t) => {
-  const sql = await t.throwsAsync(
-    h.clients.subscriptions.create({
-      subscription: { meta: { name: "bad-sql" }, spec: { function: "echo", filters: [{ dialect: { case: "sql", value: "type = " } }] } },
-    }),
-  );
-  t.is(ConnectError.from(sql).code, Code.InvalidArgument);
-  t.regex(sql?.message ?? "", /spec\.filters\[0\]\.sql: is not a valid CESQL expression/);
-  const missing = await t.throwsAsync(
-    h.clients.subscriptions.create({ subscription: { meta: { name: "no-fn" }, spec: { function: "nope" } } }),
-  );
-  t.is(ConnectError.from(missing).code, Code.InvalidArgument);
-  t.regex(missing?.message ?? "", /function "nope", which does not exist/);
-  const list = await h.clients.subscriptions.list({});
-  t.false(list.items.some((s) => ["bad-sql", "no-fn"].includes(s.meta?.name ?? "")));
-});
+test.serial(
+  "a subscription with an invalid CESQL filter or an unknown function is refused at create",
+  async (t) => {
+    const sql = await t.throwsAsync(
+      h.clients.subscriptions.create({
+        subscription: {
+          meta: { name: "bad-sql" },
+          spec: { function: "echo", filters: [{ dialect: { case: "sql", value: "type = " } }] },
+        },
+      }),
+    );
+    t.is(ConnectError.from(sql).code, Code.InvalidArgument);
+    t.regex(sql?.message ?? "", /spec\.filters\[0\]\.sql: is not a valid CESQL expression/);
+    const missing = await t.throwsAsync(
+      h.clients.subscriptions.create({
+        subscription: { meta: { name: "no-fn" }, spec: { function: "nope" } },
+      }),
+    );
+    t.is(ConnectError.from(missing).code, Code.InvalidArgument);
+    t.regex(missing?.message ?? "", /function "nope", which does not exist/);
+    const list = await h.clients.subscriptions.list({});
+    t.false(list.items.some((s) => ["bad-sql", "no-fn"].includes(s.meta?.name ?? "")));
+  },
+);
 
 async function fetchStatus(url: string, headers: Record<string, string>) {
   const response = await fetch(url, { method: "POST", headers });

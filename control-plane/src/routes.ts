@@ -120,7 +120,10 @@ export function createRoutes(options: RoutesOptions): (router: ConnectRouter) =>
       validateAsync: async (sub: Subscription, v: Violations, at: { org: string; name: string }) => {
         const fn = sub.spec?.function ?? "";
         if (fn !== "" && !(await stores.functions.get(`${at.org}.${fn}`))) {
-          v.add("spec.function", `names function "${fn}", which does not exist in org "${at.org}": create it first`);
+          v.add(
+            "spec.function",
+            `names function "${fn}", which does not exist in org "${at.org}": create it first`,
+          );
         }
       },
     });

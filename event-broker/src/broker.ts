@@ -6,7 +6,10 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { createCallers } from "./api/callers.js";
 import { createEventService } from "./api/event-service.js";
 import { createDeliver } from "./delivery/deliver.js";
-import { type SubscriptionController, startSubscriptionController } from "./delivery/subscription-controller.js";
+import {
+  type SubscriptionController,
+  startSubscriptionController,
+} from "./delivery/subscription-controller.js";
 import { createHttpIngress } from "./ingress/http-ingress.js";
 import { createEventStore, type EventStore, type Retention } from "./store/event-store.js";
 
@@ -57,7 +60,10 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
   });
   await store.ensureBroker("default", "default");
   const deliver = createDeliver(options.clients.runs);
-  const callers = createCallers({ tokens: options.anonymous.tokens, organizations: options.clients.organizations });
+  const callers = createCallers({
+    tokens: options.anonymous.tokens,
+    organizations: options.clients.organizations,
+  });
   const ingress = createHttpIngress({ store, callers, maxEventBytes });
   const health = createHealthAnswers(
     options.natsHealth ? [{ name: "nats", problem: () => options.natsHealth?.problem() }] : [],

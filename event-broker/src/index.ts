@@ -9,7 +9,12 @@
  */
 
 export { type Caller, type Callers, createCallers } from "./api/callers.js";
-export { type EventBroker, type EventBrokerOptions, defaultMaxEventBytes, startEventBroker } from "./broker.js";
+export {
+  defaultMaxEventBytes,
+  type EventBroker,
+  type EventBrokerOptions,
+  startEventBroker,
+} from "./broker.js";
 export {
   type CesqlCompileResult,
   type CesqlExpression,
@@ -32,7 +37,7 @@ export {
 export type { CesqlEvent } from "./cesql/event.js";
 export { CESQL_DEFAULT_LIMITS, type CesqlLimits } from "./cesql/limits.js";
 export type { CesqlType, CesqlValue } from "./cesql/values.js";
-export { defaultDelivery, type DeliveryPolicy, retryDelayMs } from "./delivery/policy.js";
+export { type DeliveryPolicy, defaultDelivery, retryDelayMs } from "./delivery/policy.js";
 export { eventsFromHttp, IngressError } from "./ingress/http-events.js";
 export { defaultRetention, duplicateWindowMs, type Retention } from "./store/event-store.js";
 export * as layout from "./store/layout.js";

@@ -4,5 +4,12 @@
  * and update) and the broker itself: the filter dialects (CESQL compiled
  * once) and the delivery limits. Pure: no I/O, nothing else loaded.
  */
-export { compileFilters, type EventMatcher, type FilterProblem, filterProblems, maxFilterDepth } from "./filters/filters.js";
+
 export { maxConcurrency, maxRetries } from "./delivery/limits.js";
+export {
+  compileFilters,
+  type EventMatcher,
+  type FilterProblem,
+  filterProblems,
+  maxFilterDepth,
+} from "./filters/filters.js";

@@ -244,7 +244,10 @@ export function createUpCommand(): Command {
         .argParser(parsePort),
     )
     .addOption(
-      new Option("--events-max-age <duration>", "drop stored events older than this (each org's broker; e.g. 24h)")
+      new Option(
+        "--events-max-age <duration>",
+        "drop stored events older than this (each org's broker; e.g. 24h)",
+      )
         .env("DISPATCH_EVENTS_MAX_AGE")
         .default(7 * 24 * 3_600_000, "168h")
         .argParser(parseDurationFlag),

@@ -33,7 +33,9 @@ export async function startUpEvents(options: UpEventsOptions): Promise<UpEvents>
     createDispatchTransport({ server: options.apiUrl, token: options.componentToken, userAgent }),
   );
   // WhoAmI is asked with each caller's own token.
-  const anonymous = createDispatchClients(createDispatchTransport({ server: options.apiUrl, token: "", userAgent }));
+  const anonymous = createDispatchClients(
+    createDispatchTransport({ server: options.apiUrl, token: "", userAgent }),
+  );
   const nats = await connectNats(options.nats, "dispatch-event-broker");
   const natsHealth = trackNatsHealth(nats);
   try {

@@ -10,8 +10,8 @@ import { Role } from "@dispatch/proto";
 import { configPath, saveContext } from "../config.js";
 import { clientVersion } from "../version.js";
 import { claimDataDir, type DataDir, openDataDir, readPorts, savePorts } from "./data-dir.js";
-import { startUpEvents, type UpEvents } from "./events.js";
 import { findEnvoy, installEnvoyHint } from "./envoy.js";
+import { startUpEvents, type UpEvents } from "./events.js";
 import { gatewayTls } from "./gateway-tls.js";
 import { startUpIngress, type UpIngress } from "./ingress.js";
 import { externalNats, startOwnNats, type UpNats } from "./nats.js";
@@ -291,7 +291,9 @@ async function startClaimed(
       // Taken between the look and the listen (another dispatch up starting): any free port will do,
       // unless the user asked for this one.
       if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || options.eventsPort !== undefined) throw err;
-      options.log(`event broker: port ${eventsPort} was taken meanwhile: picking a free one (--events-port sets one)`);
+      options.log(
+        `event broker: port ${eventsPort} was taken meanwhile: picking a free one (--events-port sets one)`,
+      );
       events = await startEvents(0);
     }
   } catch (err) {

@@ -240,7 +240,9 @@ export class Invoker {
         trigger: triggerOf(request),
         async: request.async ?? false,
         ...(request.wire === "invoke" && request.input !== undefined ? { input: request.input } : {}),
-        ...(request.wire === "event" ? { event: request.event, subscription: request.subscription ?? "" } : {}),
+        ...(request.wire === "event"
+          ? { event: request.event, subscription: request.subscription ?? "" }
+          : {}),
       },
       status: {
         phase: Phase.INITIALIZED,

@@ -31,7 +31,10 @@ export const subscriptionKind: Kind<Subscription> = {
       checkDuration(v, "spec.delivery.backoff.delay", delivery.backoff?.delay, 24 * 3600 * 1000);
       checkDuration(v, "spec.delivery.backoff.max", delivery.backoff?.max, 24 * 3600 * 1000);
       if (!["", "store", "drop"].includes(delivery.deadLetter)) {
-        v.add("spec.delivery.dead_letter", `is "${delivery.deadLetter}"; use "store" (the default) or "drop"`);
+        v.add(
+          "spec.delivery.dead_letter",
+          `is "${delivery.deadLetter}"; use "store" (the default) or "drop"`,
+        );
       }
       if (delivery.concurrency > maxConcurrency) {
         v.add("spec.delivery.concurrency", `is ${delivery.concurrency}; the limit is ${maxConcurrency}`);
@@ -39,4 +42,3 @@ export const subscriptionKind: Kind<Subscription> = {
     }
   },
 };
-

@@ -69,18 +69,27 @@ export function createCallers(options: CallersOptions): Callers {
         return cached.caller as Caller;
       }
       try {
-        const { token: info } = await options.tokens.whoAmI({}, { headers: { authorization: `Bearer ${token}` } });
+        const { token: info } = await options.tokens.whoAmI(
+          {},
+          { headers: { authorization: `Bearer ${token}` } },
+        );
         const caller = { role: info?.role ?? Role.UNSPECIFIED, org: info?.org ?? "" };
         remember(tokens, key, { until: now() + tokenTtlMs, caller });
         return caller;
       } catch (err) {
         const e = ConnectError.from(err);
         if (e.code === Code.Unauthenticated) {
-          const error = new ConnectError("the token is not valid (unknown, revoked, or its org was deleted)", Code.Unauthenticated);
+          const error = new ConnectError(
+            "the token is not valid (unknown, revoked, or its org was deleted)",
+            Code.Unauthenticated,
+          );
           remember(tokens, key, { until: now() + refusedTtlMs, error });
           throw error;
         }
-        throw new ConnectError(`the token could not be checked with the control plane: ${e.rawMessage}`, Code.Unavailable);
+        throw new ConnectError(
+          `the token could not be checked with the control plane: ${e.rawMessage}`,
+          Code.Unavailable,
+        );
       }
     },
     async orgFor(caller, org) {
@@ -95,7 +104,10 @@ export function createCallers(options: CallersOptions): Callers {
         }
         target = caller.org;
       } else {
-        throw new ConnectError("component tokens cannot send events; use a member or admin token", Code.PermissionDenied);
+        throw new ConnectError(
+          "component tokens cannot send events; use a member or admin token",
+          Code.PermissionDenied,
+        );
       }
       const cached = orgs.get(target);
       if (cached && cached.until > now()) {
@@ -112,7 +124,10 @@ export function createCallers(options: CallersOptions): Callers {
           remember(orgs, target, { until: now() + refusedTtlMs, exists: false });
           throw new ConnectError(`org "${target}" not found`, Code.NotFound);
         }
-        throw new ConnectError(`org "${target}" could not be checked with the control plane: ${e.rawMessage}`, Code.Unavailable);
+        throw new ConnectError(
+          `org "${target}" could not be checked with the control plane: ${e.rawMessage}`,
+          Code.Unavailable,
+        );
       }
     },
   };

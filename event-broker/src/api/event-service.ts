@@ -5,15 +5,15 @@ import {
   type CloudEvent,
   type DeadLetter,
   EmitResponseSchema,
-  EventService,
+  type EventService,
   ListDeadLettersResponseSchema,
   ListEventsResponseSchema,
   RedeliverResponseSchema,
   WatchEventsResponseSchema,
 } from "@dispatch/proto";
 import { bearerToken } from "@dispatch/server-kit";
-import { dataBytes, eventProblems, normalizeEvent } from "../events/cloud-event.js";
 import type { Deliver } from "../delivery/deliver.js";
+import { dataBytes, eventProblems, normalizeEvent } from "../events/cloud-event.js";
 import type { EventStore } from "../store/event-store.js";
 import type { Caller, Callers } from "./callers.js";
 
@@ -49,13 +49,17 @@ export function brokerFor(org: string, broker: string): string {
  */
 export function checkedEvents(events: readonly CloudEvent[], maxEventBytes: number): CloudEvent[] {
   if (events.length > maxBatchEvents) {
-    throw new ConnectError(`${events.length} events in one request; the limit is ${maxBatchEvents}`, Code.InvalidArgument);
+    throw new ConnectError(
+      `${events.length} events in one request; the limit is ${maxBatchEvents}`,
+      Code.InvalidArgument,
+    );
   }
   return events.map((raw, i) => {
     const what = events.length === 1 ? "the event" : `event [${i}]`;
     const event = normalizeEvent(raw.specversion === "" ? { ...raw, specversion: "1.0" } : raw);
     const problems = eventProblems(event);
-    if (problems.length > 0) throw new ConnectError(`${what} is not valid: ${problems.join("; ")}`, Code.InvalidArgument);
+    if (problems.length > 0)
+      throw new ConnectError(`${what} is not valid: ${problems.join("; ")}`, Code.InvalidArgument);
     const size = dataBytes(event).length;
     if (size > maxEventBytes) {
       throw new ConnectError(
@@ -113,7 +117,10 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
     async redeliver(request, ctx) {
       const at = await where(ctx, request.org, "");
       if (!request.all && request.ids.length === 0) {
-        throw new ConnectError("name the events to send again (their ids), or ask for all of them", Code.InvalidArgument);
+        throw new ConnectError(
+          "name the events to send again (their ids), or ask for all of them",
+          Code.InvalidArgument,
+        );
       }
       const { subscription } = await options.subscriptions.get({ org: at.org, name: request.subscription });
       const fn = subscription?.spec?.function ?? "";

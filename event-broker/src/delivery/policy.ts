@@ -1,5 +1,5 @@
-import { type Duration, durationMs } from "./duration.js";
 import { BackoffPolicy, Ordering, type Subscription } from "@dispatch/proto";
+import { type Duration, durationMs } from "./duration.js";
 import { maxConcurrency, maxRetries } from "./limits.js";
 
 /** How a subscription delivers, with every default filled in. */
@@ -25,7 +25,6 @@ export const defaultDelivery: DeliveryPolicy = {
   ordered: false,
   concurrency: 16,
 };
-
 
 export function deliveryPolicy(subscription: Subscription): DeliveryPolicy {
   const spec = subscription.spec;

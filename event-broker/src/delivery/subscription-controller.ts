@@ -1,11 +1,11 @@
 import { setMaxListeners } from "node:events";
 import { create } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createWatchCache, type DispatchClients } from "@dispatch/client";
 import { Phase, type Subscription, type SubscriptionStatus, SubscriptionStatusSchema } from "@dispatch/proto";
-import { AckPolicy, type ConsumerConfig, DeliverPolicy } from "@nats-io/jetstream";
 import { createReconciler, markFalse, markTrue } from "@dispatch/server-kit";
+import { AckPolicy, type ConsumerConfig, DeliverPolicy } from "@nats-io/jetstream";
 import { compileFilters, filterProblems } from "../filters/filters.js";
 import type { EventStore } from "../store/event-store.js";
 import { consumerName, filterSubject, isConsumerOf, streamName } from "../store/layout.js";
@@ -56,7 +56,11 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
   setMaxListeners(0, signal);
   const now = options.now ?? (() => new Date());
   const { store } = options;
-  const cache = createWatchCache({ client: options.clients.subscriptions, request: { allOrgs: true }, signal });
+  const cache = createWatchCache({
+    client: options.clients.subscriptions,
+    request: { allOrgs: true },
+    signal,
+  });
   const runners = new Map<string, Runner>();
   const counters = new Map<string, DeliveryCounters>();
   const written = new Map<string, SubscriptionStatus>();
@@ -86,12 +90,19 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
       const problems = filterProblems(spec?.filters ?? [], "spec.filters");
       if (!spec || problems.length > 0) {
         await stopRunner(key);
-        return errorStatus(base, problems.map((p) => `${p.path} ${p.message}`).join("; ") || "it has no spec");
+        return errorStatus(
+          base,
+          problems.map((p) => `${p.path} ${p.message}`).join("; ") || "it has no spec",
+        );
       }
       const subject = filterSubject(org, broker, spec.filters);
       const consumer = consumerName(name, subject);
       const policy = deliveryPolicy(object);
       await store.ensureBroker(org, broker);
+      // The runner of the old spec stops first, and its acks reach the server: a new consumer
+      // then starts exactly after what the old one finished (nothing lost, nothing twice).
+      await stopRunner(key);
+      await store.flush();
       await ensureConsumer(org, name, consumer, subject, object, policy.concurrency);
       const target: RunnerTarget = {
         org,
@@ -102,7 +113,6 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
         matches: compileFilters(spec.filters),
         policy,
       };
-      await stopRunner(key);
       if (!counters.has(key)) {
         counters.set(key, {
           delivered: Number(object.status?.delivered ?? 0n),
@@ -131,7 +141,10 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
     const object = reconciler.get(key);
     if (!object) return;
     try {
-      await options.clients.subscriptions.updateStatus({ subscription: { meta: object.meta, status } }, { signal });
+      await options.clients.subscriptions.updateStatus(
+        { subscription: { meta: object.meta, status } },
+        { signal },
+      );
       written.set(key, status);
     } catch (err) {
       if (err instanceof ConnectError && err.code === Code.NotFound) return;
@@ -153,7 +166,13 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
     const at = now();
     status.phase = Phase.READY;
     status.reason = [];
-    status.conditions = markTrue(status.conditions, "ConsumerReady", "Created", "its consumer reads the broker's stream", at);
+    status.conditions = markTrue(
+      status.conditions,
+      "ConsumerReady",
+      "Created",
+      "its consumer reads the broker's stream",
+      at,
+    );
     status.conditions = markTrue(status.conditions, "Ready", "Delivering", "", at);
     return status;
   }
@@ -211,17 +230,28 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
       max_ack_pending: concurrency,
       description,
     };
-    if (exists) {
-      await jsm.consumers.update(stream, consumer, { ack_wait: ackWaitMs * 1_000_000, max_ack_pending: concurrency });
-    } else {
+    const current = exists ? await jsm.consumers.info(stream, consumer) : undefined;
+    const stale =
+      current !== undefined &&
+      (current.config.max_ack_pending !== concurrency || current.config.ack_wait !== config.ack_wait);
+    if (!current || stale) {
       let start: Partial<ConsumerConfig> = startOf(object);
-      // The filter changed: go on from where the old consumer had acknowledged everything.
-      for (const old of others.filter((o) => o.same)) {
-        const info = await jsm.consumers.info(stream, old.name);
-        start = { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: info.ack_floor.stream_seq + 1 };
+      // The filter (or what a consumer cannot change in place: nats-server 2.9 refuses any update
+      // of a consumer with a start time) changed: a new consumer goes on from where the old one
+      // had acknowledged everything.
+      const handover = current ? [current.name] : others.filter((o) => o.same).map((o) => o.name);
+      for (const old of handover) {
+        const info = old === current?.name ? current : await jsm.consumers.info(stream, old);
+        // Nothing acknowledged yet: where it started is still right.
+        if (info.ack_floor.stream_seq > 0) {
+          start = {
+            deliver_policy: DeliverPolicy.StartSequence,
+            opt_start_seq: info.ack_floor.stream_seq + 1,
+          };
+        }
       }
-      // A consumer of the same name left by a deleted subscription goes first.
-      if (others.some((o) => o.name === consumer)) await jsm.consumers.delete(stream, consumer);
+      // A consumer of the same name (this one, stale, or a deleted subscription's) goes first.
+      if (current || others.some((o) => o.name === consumer)) await jsm.consumers.delete(stream, consumer);
       await jsm.consumers.add(stream, { ...config, ...start });
     }
     for (const old of others) if (old.name !== consumer) await jsm.consumers.delete(stream, old.name);
@@ -291,22 +321,20 @@ function startOf(object: Subscription): Partial<ConsumerConfig> {
     case "all":
       return { deliver_policy: DeliverPolicy.All };
     case "time":
-      return {
-        deliver_policy: DeliverPolicy.StartTime,
-        opt_start_time: new Date(
-          Number(position.value.seconds) * 1000 + Math.floor(position.value.nanos / 1e6),
-        ).toISOString(),
-      };
+      return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: rfc3339Nano(position.value) };
     default: {
       // "From now" is from when the subscription was created, not from when its consumer was:
       // an event sent right after create is delivered.
       const created = object.meta?.created;
       return created
-        ? {
-            deliver_policy: DeliverPolicy.StartTime,
-            opt_start_time: new Date(Number(created.seconds) * 1000 + Math.floor(created.nanos / 1e6)).toISOString(),
-          }
+        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: rfc3339Nano(created) }
         : { deliver_policy: DeliverPolicy.New };
     }
   }
+}
+
+/** RFC 3339 with nanoseconds (JetStream's start times are that precise). */
+function rfc3339Nano(time: Timestamp): string {
+  const whole = new Date(Number(time.seconds) * 1000).toISOString().slice(0, 19);
+  return `${whole}.${String(time.nanos).padStart(9, "0")}Z`;
 }

@@ -102,7 +102,11 @@ export function startRunner(options: RunnerOptions): Runner {
             await options.publishReply(target.org, target.broker, reply);
           } catch (err) {
             // The delivery is whole only with its reply stored: try it all again.
-            outcome = { ok: false, retriable: true, error: `its reply event could not be stored: ${String(err)}` };
+            outcome = {
+              ok: false,
+              retriable: true,
+              error: `its reply event could not be stored: ${String(err)}`,
+            };
           }
         }
       }
@@ -218,5 +222,7 @@ function replyToPublish(parent: CloudEvent, reply: CloudEvent): CloudEvent | str
     }),
   );
   const problems = eventProblems(event);
-  return problems.length > 0 ? `the reply to event ${parent.id} is not a valid event: ${problems.join("; ")}` : event;
+  return problems.length > 0
+    ? `the reply to event ${parent.id} is not a valid event: ${problems.join("; ")}`
+    : event;
 }

@@ -28,7 +28,8 @@ export const attributeName = /^[a-z0-9]{1,20}$/;
 const mediaTypePattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\t\x20-\x7e]*)?$/;
 
 /** CloudEvents String (§3.1.1): no control characters (U+0000–U+001F, U+007F–U+009F) and no lone surrogates. */
-const badStringCharacter = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const badStringCharacter =
+  /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
  * The most the attributes of one event may take (as `ce-` headers): what a
@@ -54,7 +55,8 @@ export function isJsonMediaType(contentType: string): boolean {
 export function eventProblems(event: CloudEvent): string[] {
   const problems: string[] = [];
   for (const name of ["id", "source", "type"] as const) {
-    if (event[name] === "") problems.push(`${name} is required (CloudEvents 1.0: id, source, type and specversion)`);
+    if (event[name] === "")
+      problems.push(`${name} is required (CloudEvents 1.0: id, source, type and specversion)`);
   }
   if (event.specversion !== "1.0") {
     problems.push(
@@ -76,7 +78,9 @@ export function eventProblems(event: CloudEvent): string[] {
   ];
   for (const [name, value] of strings) {
     if (badStringCharacter.test(value)) {
-      problems.push(`${name} holds a control character or a lone surrogate, which a CloudEvents String may not`);
+      problems.push(
+        `${name} holds a control character or a lone surrogate, which a CloudEvents String may not`,
+      );
     }
   }
   if (event.dataschema !== "" && !isAbsoluteUri(event.dataschema)) {
@@ -84,14 +88,18 @@ export function eventProblems(event: CloudEvent): string[] {
   }
   for (const name of Object.keys(event.extensions)) {
     if (!attributeName.test(name)) {
-      problems.push(`extension "${name}" is not a valid attribute name: use 1 to 20 lowercase letters and digits`);
+      problems.push(
+        `extension "${name}" is not a valid attribute name: use 1 to 20 lowercase letters and digits`,
+      );
     } else if (ownAttributes.has(name) || name === "data" || name === "data_base64") {
       problems.push(`extension "${name}" takes the name of an attribute of the event`);
     }
   }
   const contentType = event.datacontenttype;
   if (contentType !== "" && !mediaTypePattern.test(contentType)) {
-    problems.push(`datacontenttype ${JSON.stringify(contentType)} is not a media type (e.g. application/json)`);
+    problems.push(
+      `datacontenttype ${JSON.stringify(contentType)} is not a media type (e.g. application/json)`,
+    );
   }
   if (event.time) {
     try {
@@ -102,7 +110,9 @@ export function eventProblems(event: CloudEvent): string[] {
   }
   const bytes = attributeBytes(event);
   if (bytes > maxAttributeBytes) {
-    problems.push(`its attributes take ${bytes} bytes; the limit is ${maxAttributeBytes} (put large values in the data)`);
+    problems.push(
+      `its attributes take ${bytes} bytes; the limit is ${maxAttributeBytes} (put large values in the data)`,
+    );
   }
   return problems;
 }

@@ -70,7 +70,10 @@ export function filterProblems(filters: readonly Filter[], path = "filters"): Fi
         }
         const compiled = compileCesql(d.value);
         if (!compiled.ok) {
-          add(`${at}.sql`, `is not a valid CESQL expression: ${compiled.errors.map((e) => e.message).join("; ")}`);
+          add(
+            `${at}.sql`,
+            `is not a valid CESQL expression: ${compiled.errors.map((e) => e.message).join("; ")}`,
+          );
         }
         return;
       }

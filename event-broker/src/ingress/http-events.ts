@@ -33,13 +33,21 @@ export function eventsFromHttp(headers: Headers, body: Buffer): CloudEvent[] {
   const type = mediaType(contentType);
   if (type.startsWith("application/cloudevents-batch")) {
     if (type !== "application/cloudevents-batch+json") {
-      throw new IngressError(415, `${type} is not supported: send batches as application/cloudevents-batch+json`);
+      throw new IngressError(
+        415,
+        `${type} is not supported: send batches as application/cloudevents-batch+json`,
+      );
     }
     const parsed = parseJson(body, "the batch");
     if (!Array.isArray(parsed)) {
-      throw new IngressError(400, "the batch is not a JSON array of events (application/cloudevents-batch+json)");
+      throw new IngressError(
+        400,
+        "the batch is not a JSON array of events (application/cloudevents-batch+json)",
+      );
     }
-    return parsed.map((item, i) => checked(structuredEvent(item, `event [${i}] of the batch`), `event [${i}] of the batch`));
+    return parsed.map((item, i) =>
+      checked(structuredEvent(item, `event [${i}] of the batch`), `event [${i}] of the batch`),
+    );
   }
   if (type.startsWith("application/cloudevents")) {
     if (type !== "application/cloudevents+json") {
@@ -88,7 +96,10 @@ function binaryEvent(headers: Headers, contentType: string, body: Buffer): Cloud
       );
     }
     if (name === "datacontenttype") {
-      throw new IngressError(400, "binary mode carries datacontenttype in Content-Type: send no ce-datacontenttype header");
+      throw new IngressError(
+        400,
+        "binary mode carries datacontenttype in Content-Type: send no ce-datacontenttype header",
+      );
     }
     setAttribute(event, name, value, `the header ${lower}`);
   }
@@ -116,10 +127,16 @@ function structuredEvent(value: unknown, what: string): CloudEvent {
     const own = ownAttributes.has(name);
     let text: string;
     if (typeof member === "string") text = member;
-    else if (!own && (typeof member === "boolean" || (typeof member === "number" && Number.isInteger(member)))) {
+    else if (
+      !own &&
+      (typeof member === "boolean" || (typeof member === "number" && Number.isInteger(member)))
+    ) {
       text = String(member);
     } else {
-      throw new IngressError(400, `${what}: ${name} must be ${own ? "a string" : "a string, an integer or a boolean"}`);
+      throw new IngressError(
+        400,
+        `${what}: ${name} must be ${own ? "a string" : "a string, an integer or a boolean"}`,
+      );
     }
     setAttribute(event, name, text, `${what}: ${name}`);
   }
@@ -169,7 +186,10 @@ function setAttribute(event: CloudEvent, name: string, value: string, where: str
       try {
         event.time = fromJson(TimestampSchema, value);
       } catch {
-        throw new IngressError(400, `${where}: time "${value}" is not an RFC 3339 timestamp (e.g. 2026-01-02T03:04:05Z)`);
+        throw new IngressError(
+          400,
+          `${where}: time "${value}" is not an RFC 3339 timestamp (e.g. 2026-01-02T03:04:05Z)`,
+        );
       }
       return;
     default:

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { bearerToken } from "@dispatch/server-kit";
-import { brokerFor, checkedEvents, maxBatchEvents } from "../api/event-service.js";
 import type { Callers } from "../api/callers.js";
+import { brokerFor, checkedEvents, maxBatchEvents } from "../api/event-service.js";
 import type { EventStore } from "../store/event-store.js";
 import { eventsFromHttp, IngressError } from "./http-events.js";
 
@@ -54,7 +54,12 @@ export function createHttpIngress(options: HttpIngressOptions): (req: Request, r
     const match = /^\/(?:([a-z0-9][-a-z0-9]*)(?:\/([a-z0-9][-a-z0-9]*))?)?\/?$/.exec(path);
     if (!match) return false;
     if (req.method !== "POST") {
-      answer(res, 405, { error: { code: "method_not_allowed", message: "send events with POST" } }, { allow: "POST" });
+      answer(
+        res,
+        405,
+        { error: { code: "method_not_allowed", message: "send events with POST" } },
+        { allow: "POST" },
+      );
       return true;
     }
     void ingest(req, res, match[1] ?? "", match[2] ?? "");
@@ -68,7 +73,8 @@ export function createHttpIngress(options: HttpIngressOptions): (req: Request, r
       const at = brokerFor(target, broker);
       const body = await readBody(req, limitFor(header(req, "content-type") ?? "", options.maxEventBytes));
       const events = checkedEvents(eventsFromHttp(req.headers, body), options.maxEventBytes);
-      if (events.length > maxBatchEvents) throw new IngressError(413, `a batch holds at most ${maxBatchEvents} events`);
+      if (events.length > maxBatchEvents)
+        throw new IngressError(413, `a batch holds at most ${maxBatchEvents} events`);
       const results = events.length === 0 ? [] : await options.store.publish(target, at, events);
       const duplicates = results.filter((r) => r.duplicate).length;
       answer(res, 202, { accepted: results.length, duplicates });
@@ -81,7 +87,10 @@ export function createHttpIngress(options: HttpIngressOptions): (req: Request, r
       } else {
         // Not stored (or not known to be): the sender tries again; dedup keeps it single.
         answer(res, 503, {
-          error: { code: "unavailable", message: `the events could not be stored: ${(err as Error).message}` },
+          error: {
+            code: "unavailable",
+            message: `the events could not be stored: ${(err as Error).message}`,
+          },
         });
       }
     }
@@ -117,7 +126,8 @@ function codeName(status: number): string {
 /** The request body, or a 413 as soon as it passes `limit` bytes. */
 async function readBody(req: Request, limit: number): Promise<Buffer> {
   const declared = Number(header(req, "content-length") ?? "NaN");
-  if (declared > limit) throw new IngressError(413, `the request is ${declared} bytes; the limit is ${limit}`);
+  if (declared > limit)
+    throw new IngressError(413, `the request is ${declared} bytes; the limit is ${limit}`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {

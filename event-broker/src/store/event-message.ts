@@ -1,7 +1,7 @@
 import { create, fromJson } from "@bufbuild/protobuf";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
-import { headers as natsHeaders, type MsgHdrs } from "@nats-io/nats-core";
+import { type MsgHdrs, headers as natsHeaders } from "@nats-io/nats-core";
 import { attributesOf, dataBytes } from "../events/cloud-event.js";
 import { decodeHeaderValueStrict, encodeHeaderValue } from "../events/header-values.js";
 
@@ -34,7 +34,8 @@ export function eventFromMessage(headers: MsgHdrs | undefined, data: Uint8Array)
     if (!header.startsWith(prefix)) continue;
     const name = header.slice(prefix.length);
     const value = decodeHeaderValueStrict(headers.get(key));
-    if (value === undefined) throw new UnreadableEventError(`its ${header} header is not percent-encoded UTF-8`);
+    if (value === undefined)
+      throw new UnreadableEventError(`its ${header} header is not percent-encoded UTF-8`);
     switch (name) {
       case "id":
       case "source":

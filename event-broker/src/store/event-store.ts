@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, TimestampSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   type CloudEvent,
   type DeadLetter,
@@ -26,9 +26,9 @@ import { decodeHeaderValueStrict, encodeHeaderValue } from "../events/header-val
 import { eventFromMessage, eventToMessage } from "./event-message.js";
 import {
   brokerSubjects,
-  dedupId,
   deadLetterStreamName,
   deadLetterSubject,
+  dedupId,
   eventSubject,
   streamName,
 } from "./layout.js";
@@ -86,6 +86,15 @@ export interface EventStore {
   /** How many dead letters a subscription has. */
   deadLetterCount(org: string, subscription: string): Promise<number>;
   removeDeadLetter(org: string, sequence: bigint): Promise<void>;
+  /** Resolves once everything sent so far (acks too) has reached the server. */
+  flush(): Promise<void>;
+}
+
+/** A Timestamp, to the nanosecond, from nanoseconds since the epoch (as JetStream keeps them). */
+function timestampOfNanos(nanos: number): Timestamp {
+  // Beyond 2^53: split through BigInt so no nanosecond is lost.
+  const big = BigInt(Math.round(nanos));
+  return create(TimestampSchema, { seconds: big / 1_000_000_000n, nanos: Number(big % 1_000_000_000n) });
 }
 
 /** Events at most this far back are looked at for a `list` by type. */
@@ -176,7 +185,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     create(StoredEventSchema, {
       event: eventFromMessage(m.headers, m.data),
       sequence: BigInt(m.info.streamSequence),
-      stored: timestampFromMs(Math.floor(m.info.timestampNanos / 1_000_000)),
+      stored: timestampOfNanos(m.info.timestampNanos),
     });
 
   return {
@@ -223,7 +232,10 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     async *follow(org, broker, { type, last }, signal) {
       await ensureBroker(org, broker);
       if (last > 0) {
-        for (const event of await this.list(org, broker, { ...(type === undefined ? {} : { type }), limit: last })) {
+        for (const event of await this.list(org, broker, {
+          ...(type === undefined ? {} : { type }),
+          limit: last,
+        })) {
           yield event;
         }
       }
@@ -262,7 +274,12 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     async deadLetters(org, subscription, limit) {
       await ensureDeadLetters(org);
       const items: DeadLetter[] = [];
-      for await (const m of read(deadLetterStreamName(org), deadLetterSubject(org, subscription), undefined, limit)) {
+      for await (const m of read(
+        deadLetterStreamName(org),
+        deadLetterSubject(org, subscription),
+        undefined,
+        limit,
+      )) {
         const h = m.headers;
         items.push(
           create(DeadLetterSchema, {
@@ -280,9 +297,12 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     async deadLetterCount(org, subscription) {
       await ensureDeadLetters(org);
       const subject = deadLetterSubject(org, subscription);
-      const info = await (await manager()).streams.info(deadLetterStreamName(org), { subjects_filter: subject });
+      const info = await (await manager()).streams.info(deadLetterStreamName(org), {
+        subjects_filter: subject,
+      });
       return info.state.subjects?.[subject] ?? 0;
     },
+    flush: () => options.nats.flush(),
     async removeDeadLetter(org, sequence) {
       await (await manager()).streams.deleteMessage(deadLetterStreamName(org), Number(sequence), false);
     },

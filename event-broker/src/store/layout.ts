@@ -88,7 +88,9 @@ export function consumerName(subscription: string, subject: string): string {
 
 /** Whether a consumer (by name) belongs to a subscription. */
 export function isConsumerOf(consumer: string, subscription: string): boolean {
-  return consumer.startsWith(`sub-${subscription}-`) && consumer.length === `sub-${subscription}-`.length + 12;
+  return (
+    consumer.startsWith(`sub-${subscription}-`) && consumer.length === `sub-${subscription}-`.length + 12
+  );
 }
 
 export function deadLetterStreamName(org: string): string {
