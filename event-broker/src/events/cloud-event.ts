@@ -28,8 +28,20 @@ export const attributeName = /^[a-z0-9]{1,20}$/;
 const mediaTypePattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\t\x20-\x7e]*)?$/;
 
 /** CloudEvents String (§3.1.1): no control characters (U+0000–U+001F, U+007F–U+009F) and no lone surrogates. */
-const badStringCharacter =
-  /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+function isCloudEventsString(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return false;
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = value.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) {
+      return false;
+    }
+  }
+  return true;
+}
 
 /**
  * The most the attributes of one event may take (as `ce-` headers): what a
@@ -77,7 +89,7 @@ export function eventProblems(event: CloudEvent): string[] {
     ...Object.entries(event.extensions),
   ];
   for (const [name, value] of strings) {
-    if (badStringCharacter.test(value)) {
+    if (!isCloudEventsString(value)) {
       problems.push(
         `${name} holds a control character or a lone surrogate, which a CloudEvents String may not`,
       );
