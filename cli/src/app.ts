@@ -56,6 +56,11 @@ export interface Session {
   io: Io;
   /** The org that requests for `kind` carry: empty for global kinds. */
   orgFor(kind: Kind): string;
+  /**
+   * A transport to another Dispatch server with this session's token, user agent and
+   * request timeout: the event broker, which serves its API at its own URL.
+   */
+  transportTo(server: string): Transport;
 }
 
 /** Shared state of one CLI invocation. */
@@ -74,8 +79,8 @@ export interface App {
 /** Options for {@link createApp}. */
 export interface AppOptions {
   io: Io;
-  /** Replaces the HTTP transport (tests). */
-  transport?: (settings: Settings) => Transport;
+  /** Replaces the HTTP transport (tests); `server` is the URL the transport is for. */
+  transport?: (settings: Settings, server: string) => Transport;
 }
 
 /** Creates the state shared by the commands of one invocation. */
@@ -93,10 +98,10 @@ export function createApp(options: AppOptions): App {
     },
     async session(command) {
       const settings = await app.settingsFor(command);
-      const transport =
-        options.transport?.(settings) ??
+      const transportTo = (server: string) =>
+        options.transport?.(settings, server) ??
         createDispatchTransport({
-          server: settings.server,
+          server,
           token: settings.token,
           requestTimeoutMs: settings.requestTimeoutMs,
           userAgent: `dispatch-cli/${clientVersion()}`,
@@ -105,9 +110,10 @@ export function createApp(options: AppOptions): App {
         });
       return {
         settings,
-        clients: createDispatchClients(transport),
+        clients: createDispatchClients(transportTo(settings.server)),
         io,
         orgFor: (kind) => (kind.global ? "" : settings.org),
+        transportTo,
       };
     },
     async readInput(path) {

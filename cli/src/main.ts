@@ -4,7 +4,9 @@ import { createApplyCommand } from "./commands/apply.js";
 import { createCompletionCommand } from "./commands/completion.js";
 import { createContextCommand } from "./commands/context.js";
 import { createCreateCommand } from "./commands/create.js";
+import { createRedeliverCommand } from "./commands/dead-letters.js";
 import { createDeleteCommand } from "./commands/delete.js";
+import { createEmitCommand } from "./commands/emit.js";
 import { createExecCommand } from "./commands/exec.js";
 import { createGetCommand } from "./commands/get.js";
 import { createInstallCommands } from "./commands/install.js";
@@ -57,6 +59,8 @@ export function createProgram(app: App): Command {
     createDeleteCommand(app),
     createApplyCommand(app),
     createExecCommand(app),
+    createEmitCommand(app),
+    createRedeliverCommand(app),
     createLogsCommand(app),
     createContextCommand(app),
     createStatusCommand(app),
@@ -73,6 +77,8 @@ export function createProgram(app: App): Command {
     "dispatch apply -f seed.yaml --wait",
     "dispatch create function hello hello.js --wait",
     'dispatch exec hello --input \'{"name": "Jon"}\'',
+    "dispatch create subscription greet hello --event-type com.example.greeting",
+    'dispatch emit com.example.greeting --data \'{"name": "Jon"}\'',
     "dispatch get functions",
     "dispatch create secret db --from-literal password=s3cret",
     "dispatch --context prod get apis -o yaml",

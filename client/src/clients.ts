@@ -1,6 +1,7 @@
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import {
   EndpointService,
+  EventService,
   FunctionService,
   LogService,
   OrganizationService,
@@ -41,4 +42,19 @@ export function createDispatchClients(transport: Transport): DispatchClients {
     logs: createClient(LogService, transport),
     system: createClient(SystemService, transport),
   };
+}
+
+/**
+ * A client of the event broker's `EventService` (Emit, ListEvents,
+ * WatchEvents, ListDeadLetters, Redeliver). The broker serves it at its own
+ * URL (the `events` URL of `SystemService.GetStatus`), not at the control
+ * plane's, so it takes a transport of its own, made with the same token.
+ *
+ * @example
+ * const { urls } = await clients.system.getStatus({});
+ * const events = createEventClient(createDispatchTransport({ server: urls.events, token }));
+ * await events.emit({ events: [{ id: "1", source: "/shop", type: "com.example.order.created" }] });
+ */
+export function createEventClient(transport: Transport): Client<typeof EventService> {
+  return createClient(EventService, transport);
 }

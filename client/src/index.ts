@@ -10,7 +10,7 @@
  * const endpoints = createWatchCache({ client: clients.endpoints, signal });
  * await endpoints.synced;
  */
-export { createDispatchClients, type DispatchClients } from "./clients.js";
+export { createDispatchClients, createEventClient, type DispatchClients } from "./clients.js";
 export { RequestTimeoutError } from "./request-timeout.js";
 export { createDispatchTransport, type TransportOptions } from "./transport.js";
 export type { WatchChange } from "./watch/change.js";

@@ -31,10 +31,16 @@ test("completion bash: offers every command, subcommand, flag and kind", (t) => 
     "version",
     "whoami",
     "completion",
+    "emit",
+    "redeliver",
   ]) {
     t.regex(script, new RegExp(`words="[^"]*\\b${word}\\b`), word);
   }
-  t.regex(script, /" create"\) words="function fn endpoint api secret organization org token/);
+  t.regex(
+    script,
+    /" create"\) words="function fn endpoint api subscription sub secret organization org token/,
+  );
+  t.regex(script, /" get"\) words="events event deadletters deadletter dl [^"]*\bsubscriptions\b/);
   t.regex(script, /" update"\) words="function fn [^"]*\bsecret secrets\b/);
   t.regex(script, /" context"\) words="use set delete"/);
   t.regex(script, /" get"\) words="[^"]*\bfunctions fn fns\b[^"]*\bapi apis\b/);
@@ -67,6 +73,12 @@ test("completion bash: the script is valid bash and completes words", (t) => {
   t.is(complete("dispatch create function hello hello.js --runtime p"), "python3");
   t.is(complete("dispatch update sec"), "secret secrets", "update still offers kinds");
   t.is(complete("dispatch logs hello --ta"), "--tail");
+  t.is(complete("dispatch create sub orders ship --event-t"), "--event-type");
+  t.is(complete("dispatch update sub orders --backoff l"), "linear");
+  t.is(complete("dispatch create sub orders ship --from a"), "all");
+  t.is(complete("dispatch emit com.example.ping --data-f"), "--data-file");
+  t.is(complete("dispatch get dead"), "deadletters deadletter");
+  t.is(complete("dispatch get events --fo"), "--follow");
 });
 
 test("completion zsh: offers the commands with descriptions and is valid zsh", (t) => {

@@ -17,6 +17,8 @@ const FILE_FLAGS = [
   "--schema-in",
   "--schema-out",
   "--work-dir",
+  "--filter-file",
+  "--data-file",
 ];
 
 /** Flags whose value is free text: nothing to offer. */
@@ -39,6 +41,24 @@ const VALUE_FLAGS = [
   "--max-scale",
   "--concurrency",
   "--tail",
+  "--event-type",
+  "--type-prefix",
+  "--source",
+  "--filter",
+  "--max-retries",
+  "--backoff-delay",
+  "--backoff-max",
+  "--delivery-timeout",
+  "--data",
+  "--content-type",
+  "--subject",
+  "--id",
+  "--time",
+  "--extension",
+  "--broker",
+  "--events-url",
+  "--type",
+  "--limit",
 ];
 
 /** One place in the command tree: what can be typed next there. */
@@ -78,7 +98,7 @@ function completionNodes(root: Command): CompletionNode[] {
     const kindSpellings = kindCommands.has(command)
       ? KINDS.flatMap(kindWords).filter((w) => !subcommandWords.has(w))
       : [];
-    const flags = [...(command === root ? flagsOf(root) : [...flagsOf(command), ...globals])];
+    const flags = command === root ? flagsOf(root) : [...flagsOf(command), ...inherited(command), ...globals];
     flags.push({ flag: "--help", description: "show help" });
     const words = subcommands.flatMap((c) =>
       [c.name(), ...c.aliases()].map((word) => ({ word, description: c.summary() || c.description() })),
@@ -99,10 +119,32 @@ function completionNodes(root: Command): CompletionNode[] {
   return nodes;
 }
 
+/**
+ * The flags of the commands between `command` and the root: commander hands a
+ * parent's flag to the parent wherever it is typed, so `get events --follow` and
+ * `create subscription … --wait` work (the subcommands read them with optsWithGlobals).
+ * A flag the command declares itself is not repeated.
+ */
+function inherited(command: Command): { flag: string; description: string }[] {
+  const own = new Set(flagsOf(command).map((f) => f.flag));
+  const flags: { flag: string; description: string }[] = [];
+  for (let parent = command.parent; parent?.parent; parent = parent.parent) {
+    for (const f of flagsOf(parent)) {
+      if (!own.has(f.flag)) {
+        own.add(f.flag);
+        flags.push(f);
+      }
+    }
+  }
+  return flags;
+}
+
 function flagsOf(command: Command): { flag: string; description: string }[] {
-  return command.options.flatMap((o) =>
-    [o.long, o.short].filter((f): f is string => !!f).map((flag) => ({ flag, description: o.description })),
-  );
+  return command.options
+    .filter((o) => !o.hidden)
+    .flatMap((o) =>
+      [o.long, o.short].filter((f): f is string => !!f).map((flag) => ({ flag, description: o.description })),
+    );
 }
 
 /** The `case` branches that advance the path when a known word is typed. */
@@ -143,6 +185,8 @@ ${transitions(nodes, "      ", ";;")}
   case "$prev" in
     -o|--output) COMPREPLY=($(compgen -W "${OUTPUT_FORMATS.join(" ")}" -- "$cur")); return ;;
     --runtime) COMPREPLY=($(compgen -W "${functionRuntimes.join(" ")}" -- "$cur")); return ;;
+    --backoff) COMPREPLY=($(compgen -W "linear exponential" -- "$cur")); return ;;
+    --from) COMPREPLY=($(compgen -W "now all" -- "$cur")); return ;;
     ${FILE_FLAGS.join("|")}) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     ${VALUE_FLAGS.join("|")}) COMPREPLY=(); return ;;
   esac
@@ -189,6 +233,8 @@ ${transitions(nodes, "      ", ";;")}
   case "\${words[CURRENT-1]}" in
     -o|--output) compadd -- ${OUTPUT_FORMATS.join(" ")}; return ;;
     --runtime) compadd -- ${functionRuntimes.join(" ")}; return ;;
+    --backoff) compadd -- linear exponential; return ;;
+    --from) compadd -- now all; return ;;
     ${FILE_FLAGS.join("|")}) _files; return ;;
     ${VALUE_FLAGS.join("|")}) return ;;
   esac

@@ -10,6 +10,7 @@ import { createEndpointCommand } from "./endpoint.js";
 import { createFunctionCommand } from "./function.js";
 import { addLiteralOption, readSecretData } from "./secret-data.js";
 import { addWaitOptions, createOrExplain, createReporter, examples, type WaitFlags } from "./shared.js";
+import { createSubscriptionCommand } from "./subscription.js";
 
 /**
  * `dispatch create`: from a manifest (`-f FILE`), or one object from flags
@@ -17,9 +18,9 @@ import { addWaitOptions, createOrExplain, createReporter, examples, type WaitFla
  */
 export function createCreateCommand(app: App): Command {
   const command = new Command("create")
-    .summary("Create objects from a manifest, or a function, endpoint, secret, org or token")
+    .summary("Create objects from a manifest, or a function, endpoint, subscription, secret, org or token")
     .description(
-      "Create objects from a manifest file, or one function, endpoint, secret, organization or token from flags",
+      "Create objects from a manifest file, or one function, endpoint, subscription, secret, organization or token from flags",
     )
     .addArgument(new Argument("[kind]", "with -f, leave out; otherwise use a subcommand"))
     .allowExcessArguments()
@@ -42,9 +43,12 @@ export function createCreateCommand(app: App): Command {
         const known = kindByWord(kind); // unknown words fail with the list of kinds
         if (known.kind === "Function") throw new UsageError('use "dispatch create function NAME PATH"');
         if (known.kind === "Endpoint") throw new UsageError('use "dispatch create endpoint NAME FUNCTION"');
+        if (known.kind === "Subscription") {
+          throw new UsageError('use "dispatch create subscription NAME FUNCTION [--event-type TYPE]"');
+        }
         throw new UsageError(
           `${known.plural} cannot be created from flags yet: write a manifest and run "dispatch apply -f FILE" ` +
-            "(create from flags supports function, endpoint, secret, organization and token)",
+            "(create from flags supports function, endpoint, subscription, secret, organization and token)",
         );
       }
       if (!options.filename)
@@ -54,6 +58,7 @@ export function createCreateCommand(app: App): Command {
   );
   command.addCommand(createFunctionCommand(app));
   command.addCommand(createEndpointCommand(app));
+  command.addCommand(createSubscriptionCommand(app));
   command.addCommand(createSecretCommand(app));
   command.addCommand(createOrganizationCommand(app));
   command.addCommand(createTokenCommand(app));
@@ -61,6 +66,7 @@ export function createCreateCommand(app: App): Command {
     "dispatch create -f seed.yaml",
     "dispatch create function hello hello.js --wait",
     "dispatch create endpoint hello hello --path /hello --method GET",
+    "dispatch create subscription orders ship-order --event-type com.example.order.created",
     "dispatch create secret open-sesame --from-literal password=s3cret",
     "dispatch create organization acme",
     "dispatch create token ci --org acme",

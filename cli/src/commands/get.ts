@@ -5,7 +5,9 @@ import { CommandError, UsageError } from "../errors.js";
 import { describeKinds, KINDS, kindByWord, sortRuns } from "../kinds/index.js";
 import { renderObjects } from "../output/format.js";
 import { takesKind } from "./completion.js";
+import { getDeadLettersCommand } from "./dead-letters.js";
 import { followRuns } from "./follow-runs.js";
+import { getEventsCommand } from "./get-events.js";
 import { examples } from "./shared.js";
 
 interface GetFlags {
@@ -21,7 +23,8 @@ export function createGetCommand(app: App): Command {
     .description(
       `List objects of a kind, or show the named ones. Kinds: ${describeKinds(KINDS)}. ` +
         "Runs: get runs [FUNCTION [RUN_ID]] [--last] [--follow], oldest first. " +
-        "-o yaml prints what apply -f reads back.",
+        "Events: get events [--type TYPE] [--follow] (see get events --help); a subscription's dead letters: " +
+        "get deadletters SUBSCRIPTION. -o yaml prints what apply -f reads back.",
     )
     .argument("<kind>", "the kind of object")
     .argument("[names...]", "show only these (for runs: FUNCTION, then RUN_ID)")
@@ -29,8 +32,11 @@ export function createGetCommand(app: App): Command {
     .option("--last", "for runs: only the newest run")
     .option(
       "-f, --follow",
-      "for runs: keep printing runs as they are created or change (-o json: JSON lines), until Ctrl-C",
+      "for runs and events: keep printing runs as they are created or change, or events as they are stored " +
+        "(-o json: JSON lines), until Ctrl-C",
     );
+  command.addCommand(getEventsCommand(app));
+  command.addCommand(getDeadLettersCommand(app));
   command.action(async (word: string, names: string[], options: GetFlags, cmd: Command) => {
     const kind = kindByWord(word);
     if (options.reveal && !kind.revealable)
@@ -99,5 +105,8 @@ export function createGetCommand(app: App): Command {
     "dispatch get runs hello 0b7c6e4a-9d1f-4c1e-8a53-2f0e4b1c7d9a -o yaml",
     "dispatch get runs hello --last -o json",
     "dispatch get runs -f",
+    "dispatch get subscriptions",
+    "dispatch get events --follow",
+    "dispatch get deadletters orders",
   ]);
 }

@@ -17,6 +17,7 @@ import { updateEndpointCommand } from "./endpoint.js";
 import { updateFunctionCommand } from "./function.js";
 import { addLiteralOption, readSecretData } from "./secret-data.js";
 import { addWaitOptions, createReporter, examples, type WaitFlags } from "./shared.js";
+import { updateSubscriptionCommand } from "./subscription.js";
 
 interface UpdateFlags extends WaitFlags {
   filename?: string;
@@ -33,9 +34,12 @@ interface UpdateFlags extends WaitFlags {
  */
 export function createUpdateCommand(app: App): Command {
   const command = takesKind(new Command("update"))
-    .summary("Update objects from a manifest, or a function, secret or org from flags")
+    .summary(
+      "Update objects from a manifest, or a function, endpoint, subscription, secret or org from flags",
+    )
     .description(
-      "Update objects from a manifest (-f), change a function (see update function --help), " +
+      "Update objects from a manifest (-f), change a function, endpoint or subscription " +
+        "(see update function|endpoint|subscription --help), " +
         "replace a secret's data (same inputs as create secret), " +
         "or change an organization's display name or description",
     )
@@ -53,6 +57,7 @@ export function createUpdateCommand(app: App): Command {
   addWaitOptions(command);
   command.addCommand(updateFunctionCommand(app));
   command.addCommand(updateEndpointCommand(app));
+  command.addCommand(updateSubscriptionCommand(app));
   command.action(
     async (
       word: string | undefined,
@@ -103,6 +108,8 @@ export function createUpdateCommand(app: App): Command {
       }
       if (kind.kind === "Function")
         throw new UsageError('use "dispatch update function NAME [PATH] [flags]"');
+      if (kind.kind === "Subscription")
+        throw new UsageError('use "dispatch update subscription NAME [FUNCTION] [flags]"');
       throw new UsageError(
         `${kind.plural} are updated from a manifest: "dispatch apply -f FILE" (see "dispatch get ${kind.singular} ${name} -o yaml")`,
       );
@@ -110,6 +117,7 @@ export function createUpdateCommand(app: App): Command {
   );
   return examples(command, [
     "dispatch update function hello hello.js --wait",
+    "dispatch update subscription orders --event-type com.example.order.paid",
     "dispatch update secret open-sesame secret.json",
     "dispatch update secret db --from-literal password=n3w",
     'dispatch update org acme --description "the ACME tenant"',

@@ -1,6 +1,12 @@
-import { type Filter, type Subscription, SubscriptionSchema, SubscriptionSpecSchema } from "@dispatch/proto";
-import { ageColumn, nameColumn, statusColumn } from "./columns.js";
-import { type Kind, metaOf } from "./kind.js";
+import {
+  type Filter,
+  type Subscription,
+  SubscriptionSchema,
+  SubscriptionSpecSchema,
+  type SubscriptionStatus,
+} from "@dispatch/proto";
+import { ageColumn, nameColumn, shorten, statusColumn } from "./columns.js";
+import { type Column, type Kind, metaOf } from "./kind.js";
 import { resourceOps } from "./resource-ops.js";
 
 /** A one-line summary of subscription filters: `type=order.created, source=/shop*`. */
@@ -32,6 +38,30 @@ export function describeFilters(filters: readonly Filter[]): string {
   return filters.length > 0 ? filters.map(one).join(", ") : "(all events)";
 }
 
+/** Whether the event broker has reported delivery figures for a subscription. */
+function hasFigures(status: SubscriptionStatus | undefined): boolean {
+  if (!status) return false;
+  return (
+    status.observed !== undefined ||
+    [status.pending, status.delivered, status.failed, status.deadLettered].some((n) => n > 0n)
+  );
+}
+
+/**
+ * A column of the delivery figures the event broker reports in the status;
+ * `-` until it has reported any (no broker runs, or it has not reached this
+ * subscription yet).
+ */
+function figureColumn(header: string, figure: (status: SubscriptionStatus) => bigint): Column {
+  return {
+    header,
+    value(o) {
+      const status = (o as Subscription).status;
+      return status && hasFigures(status) ? String(figure(status)) : "-";
+    },
+  };
+}
+
 /** Subscriptions (`sub`): events delivered to functions. */
 export const subscriptionKind: Kind = {
   kind: "Subscription",
@@ -46,7 +76,11 @@ export const subscriptionKind: Kind = {
   columns: [
     nameColumn,
     { header: "FUNCTION", value: (o) => (o as Subscription).spec?.function || "-" },
-    { header: "FILTERS", value: (o) => describeFilters((o as Subscription).spec?.filters ?? []) },
+    { header: "FILTER", value: (o) => shorten(describeFilters((o as Subscription).spec?.filters ?? []), 60) },
+    figureColumn("PENDING", (s) => s.pending),
+    figureColumn("DELIVERED", (s) => s.delivered),
+    figureColumn("FAILED", (s) => s.failed),
+    figureColumn("DEAD", (s) => s.deadLettered),
     statusColumn,
     ageColumn,
   ],

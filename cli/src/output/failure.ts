@@ -106,7 +106,7 @@ function split(message: string, exitCode: 1 | 2): Failure {
 }
 
 /** The errno code of a connection failure anywhere in the cause chain, if any. */
-function networkCode(err: unknown): string | undefined {
+export function networkCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 8; depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && UNREACHABLE.has(code)) return code;

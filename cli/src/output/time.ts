@@ -45,3 +45,24 @@ export function parseDuration(text: string): number | undefined {
   }
   return matched > 0 && matched === trimmed.length ? total : undefined;
 }
+
+/** RFC 3339 date-time: a date, `T`, a time with optional fraction, and `Z` or an offset. */
+const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Parses an RFC 3339 time such as `2025-06-01T12:00:00Z` or
+ * `2025-06-01T14:00:00.5+02:00`. Returns undefined for anything else, a time
+ * without its offset included (it would mean a different moment on each machine).
+ */
+export function parseTime(text: string): Date | undefined {
+  const trimmed = text.trim();
+  if (!rfc3339.test(trimmed)) return undefined;
+  const date = new Date(trimmed);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** A timestamp as RFC 3339 in UTC to the second, `2025-06-01T12:00:00Z`; `-` when unset. */
+export function formatTime(time: Timestamp | undefined): string {
+  if (!time) return "-";
+  return new Date(timestampMs(time)).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
