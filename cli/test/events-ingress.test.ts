@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Run } from "@dispatch/proto";
+import { Phase, type Run } from "@dispatch/proto";
 import test from "ava";
 import { CloudEvent, emitterFor, HTTP, httpTransport, Mode } from "cloudevents";
 import {
@@ -293,3 +293,65 @@ async function fetchStatus(url: string, headers: Record<string, string>) {
   const response = await fetch(url, { method: "POST", headers });
   return { status: response.status, body: await response.text() };
 }
+
+test.serial(
+  "Dispatch v1's events scenario (30) through the CLI: subscribe, emit, change the event type, delete",
+  async (t) => {
+    await h.fn(
+      "v1-debug",
+      "module.exports = async (context, params) => ({ context: { event: context.event }, params });\n",
+    );
+    const created = await h.ok(
+      "create",
+      "subscription",
+      "v1-sub",
+      "v1-debug",
+      "--event-type",
+      "test.event.1",
+      "--wait",
+    );
+    t.regex(created, /v1-sub/);
+    const listed = await h.ok("get", "subscriptions", "-o", "json");
+    t.is(
+      JSON.parse(listed).items.find((s: { meta: { name: string } }) => s.meta.name === "v1-sub")?.status
+        ?.phase,
+      "PHASE_READY",
+    );
+
+    const emitted = await h.ok(
+      "emit",
+      "test.event.1",
+      "--data",
+      '{"name": "Jon"}',
+      "--content-type",
+      "application/json",
+    );
+    t.regex(emitted, /stored/);
+    const [first] = await h.runs("v1-debug", 1);
+    t.is(first?.status?.phase, Phase.READY);
+    const output = outputOf(first) as { context: { event: { type: string } }; params: unknown };
+    t.is(output.context.event.type, "test.event.1");
+    t.deepEqual(output.params, { name: "Jon" });
+
+    await h.ok("update", "subscription", "v1-sub", "--event-type", "test.event.2", "--wait");
+    await h.ok("emit", "test.event.2", "--data", '{"name": "Ann"}');
+    // An event of the old type is no longer delivered.
+    await h.ok("emit", "test.event.1", "--data", '{"name": "old"}');
+    await h.ok("emit", "test.event.2", "--data", '{"name": "last"}');
+    const runs = await h.runsUntil("v1-debug", (list) =>
+      list.some((run) => (outputOf(run) as { params?: { name?: string } }).params?.name === "last"),
+    );
+    const newest = runs.at(-1);
+    t.is((outputOf(newest) as { context: { event: { type: string } } }).context.event.type, "test.event.2");
+    t.deepEqual(runs.map((run) => (outputOf(run) as { params: { name: string } }).params.name).sort(), [
+      "Ann",
+      "Jon",
+      "last",
+    ]);
+    await h.ok("delete", "subscription", "v1-sub");
+    await h.ok("delete", "function", "v1-debug");
+    const gone = await h.dispatch("get", "subscription", "v1-sub");
+    t.not(gone.code, 0);
+    t.regex(gone.stderr, /not found/);
+  },
+);
