@@ -8,6 +8,8 @@ import { type NatsServer, startNats } from "@dispatch/testkit";
 /** `dispatch up` running as its own process, as a user runs it. */
 export interface DispatchProcess {
   url: string;
+  /** The event broker's URL. */
+  events: string;
   token: string;
   pid: number;
   nats: NatsServer;
@@ -47,16 +49,18 @@ export async function startDispatchProcess(): Promise<DispatchProcess> {
         DISPATCH_CONFIG: join(dir, "config.json"),
         DISPATCH_GATEWAY_PORT: "0",
         DISPATCH_GATEWAY_TLS_PORT: "0",
+        DISPATCH_EVENTS_PORT: "0",
       },
       stdio: ["ignore", "pipe", "inherit"],
     },
   );
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, events] = await new Promise<[string, string]>((resolve, reject) => {
     let out = "";
     child.stdout?.on("data", (chunk: Buffer) => {
       out += chunk.toString();
-      const match = /api\s+(http:\/\/\S+)/.exec(out);
-      if (match?.[1]) resolve(match[1]);
+      const api = /api\s+(http:\/\/\S+)/.exec(out)?.[1];
+      const broker = /events\s+(http:\/\/\S+)/.exec(out)?.[1];
+      if (api && broker && out.includes("Dispatch is up.")) resolve([api, broker]);
     });
     child.once("exit", (code) => reject(new Error(`dispatch up exited (${code})`)));
   });
@@ -64,6 +68,7 @@ export async function startDispatchProcess(): Promise<DispatchProcess> {
   const pid = child.pid ?? 0;
   return {
     url,
+    events,
     token,
     pid,
     nats,

@@ -10,6 +10,8 @@ export const EVENT_HEADER_PREFIX = "ce-";
 
 /** HTTP binding §3.1.3.2: encode space, `"`, `%` and anything outside U+0021–U+007E as UTF-8 bytes. */
 export function encodeHeaderValue(value: string): string {
+  // Most values need no escape at all: printable ASCII but space, '"' and '%'.
+  if (/^[\x21\x23\x24\x26-\x7e]*$/.test(value)) return value;
   let out = "";
   for (const byte of Buffer.from(value, "utf8")) {
     out +=

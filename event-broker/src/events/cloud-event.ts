@@ -138,9 +138,21 @@ function isAbsoluteUri(value: string): boolean {
   }
 }
 
+/** What the attributes take as `ce-` headers (a name, a value and the framing around them each). */
 function attributeBytes(event: CloudEvent): number {
   let sum = 0;
-  for (const [name, value] of Object.entries(attributesOf(event))) sum += name.length + value.length + 8;
+  const add = (name: string, value: string) => {
+    if (value !== "") sum += name.length + value.length + 8;
+  };
+  add("id", event.id);
+  add("source", event.source);
+  add("type", event.type);
+  add("specversion", event.specversion);
+  add("subject", event.subject);
+  add("datacontenttype", event.datacontenttype);
+  add("dataschema", event.dataschema);
+  if (event.time) sum += "time".length + 30 + 8;
+  for (const name in event.extensions) add(name, event.extensions[name] ?? "");
   return sum;
 }
 

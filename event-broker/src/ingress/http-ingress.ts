@@ -7,7 +7,11 @@ import type { EventStore } from "../store/event-store.js";
 import { eventsFromHttp, IngressError } from "./http-events.js";
 
 /** What the ingress needs of a request: an HTTP/1.1 or HTTP/2 one, as Node or connect-node passes it. */
-interface Request extends AsyncIterable<unknown> {
+interface Request {
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  once(event: "end" | "error", listener: (arg?: unknown) => void): unknown;
+  removeAllListeners(event: "data"): unknown;
+  resume(): unknown;
   method?: string | undefined;
   url?: string | undefined;
   headers: IncomingHttpHeaders;
@@ -124,18 +128,27 @@ function codeName(status: number): string {
 }
 
 /** The request body, or a 413 as soon as it passes `limit` bytes. */
-async function readBody(req: Request, limit: number): Promise<Buffer> {
+function readBody(req: Request, limit: number): Promise<Buffer> {
   const declared = Number(header(req, "content-length") ?? "NaN");
-  if (declared > limit)
-    throw new IngressError(413, `the request is ${declared} bytes; the limit is ${limit}`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new IngressError(413, `the request is larger than the limit of ${limit} bytes`);
-    chunks.push(chunk);
+  if (declared > limit) {
+    return Promise.reject(new IngressError(413, `the request is ${declared} bytes; the limit is ${limit}`));
   }
-  return Buffer.concat(chunks);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        reject(new IngressError(413, `the request is larger than the limit of ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once("end", () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+    req.once("error", reject);
+  });
 }
 
 function answer(res: Response, status: number, body: unknown, extra: Record<string, string> = {}) {

@@ -2,7 +2,7 @@ import { create, fromJson } from "@bufbuild/protobuf";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
 import { type MsgHdrs, headers as natsHeaders } from "@nats-io/nats-core";
-import { attributesOf, dataBytes } from "../events/cloud-event.js";
+import { dataBytes, timeText } from "../events/cloud-event.js";
 import { decodeHeaderValueStrict, encodeHeaderValue } from "../events/header-values.js";
 
 /**
@@ -16,9 +16,18 @@ const prefix = "ce-";
 /** The headers and body of the message that stores `event` (normalized: data as bytes). */
 export function eventToMessage(event: CloudEvent): { headers: MsgHdrs; data: Uint8Array } {
   const headers = natsHeaders();
-  for (const [name, value] of Object.entries(attributesOf(event))) {
-    headers.set(`${prefix}${name}`, encodeHeaderValue(value));
-  }
+  const put = (name: string, value: string) => {
+    if (value !== "") headers.set(`${prefix}${name}`, encodeHeaderValue(value));
+  };
+  put("id", event.id);
+  put("source", event.source);
+  put("type", event.type);
+  put("specversion", event.specversion || "1.0");
+  put("subject", event.subject);
+  put("datacontenttype", event.datacontenttype);
+  put("dataschema", event.dataschema);
+  if (event.time) put("time", timeText(event.time));
+  for (const name in event.extensions) put(name, event.extensions[name] ?? "");
   return { headers, data: dataBytes(event) };
 }
 

@@ -155,6 +155,24 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       duplicate_window: nanos(duplicateWindowMs),
     });
 
+  /**
+   * Publishes go out together at the end of the event loop's turn: requests
+   * that arrive on many connections at once become one write to NATS (and
+   * one read for nats-server), not one each.
+   */
+  let pending: (() => void)[] = [];
+  const batched = <T>(publish: () => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      if (pending.length === 0) {
+        setImmediate(() => {
+          const now = pending;
+          pending = [];
+          for (const send of now) send();
+        });
+      }
+      pending.push(() => publish().then(resolve, reject));
+    });
+
   /** Messages of `subject` in `stream` from a start, until none is pending (at most `max`). */
   async function* read(
     stream: string,
@@ -200,10 +218,12 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       return Promise.all(
         events.map(async (event) => {
           const { headers, data } = eventToMessage(event);
-          const ack = await js.publish(eventSubject(org, broker, event.type), data, {
-            headers,
-            msgID: dedupId(event.source, event.id),
-          });
+          const ack = await batched(() =>
+            js.publish(eventSubject(org, broker, event.type), data, {
+              headers,
+              msgID: dedupId(event.source, event.id),
+            }),
+          );
           return create(EmitResultSchema, {
             id: event.id,
             source: event.source,
