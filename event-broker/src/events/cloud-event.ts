@@ -2,6 +2,7 @@ import { create, toJson } from "@bufbuild/protobuf";
 import { type Timestamp, TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
 import { maxTypeLength } from "../store/layout.js";
+import { encodeHeaderValue } from "./header-values.js";
 
 /**
  * CloudEvents 1.0 as the broker keeps them: the API's `CloudEvent` message
@@ -27,25 +28,38 @@ export const attributeName = /^[a-z0-9]{1,20}$/;
 /** An RFC 9110 media type (`type/subtype`, parameters after `;`). */
 const mediaTypePattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\t\x20-\x7e]*)?$/;
 
-/** CloudEvents String (§3.1.1): no control characters (U+0000–U+001F, U+007F–U+009F) and no lone surrogates. */
-function isCloudEventsString(value: string): boolean {
+const controlOrSurrogate = "a control character or a lone surrogate";
+
+/**
+ * Why a value is not a CloudEvents String (§3.1.1 "Type System"), or
+ * undefined when it is one: no control characters (U+0000–U+001F,
+ * U+007F–U+009F), no lone surrogates, and no Unicode noncharacters
+ * (U+FDD0–U+FDEF, and the last two code points of every plane).
+ */
+function notCloudEventsString(value: string): string | undefined {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return false;
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return controlOrSurrogate;
+    let codePoint = c;
     if (c >= 0xd800 && c <= 0xdbff) {
       const next = value.charCodeAt(i + 1);
-      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return controlOrSurrogate;
+      codePoint = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
       i++;
     } else if (c >= 0xdc00 && c <= 0xdfff) {
-      return false;
+      return controlOrSurrogate;
+    }
+    if ((codePoint >= 0xfdd0 && codePoint <= 0xfdef) || (codePoint & 0xfffe) === 0xfffe) {
+      return "a noncharacter (U+FDD0–U+FDEF, or U+FFFE/U+FFFF of any plane)";
     }
   }
-  return true;
+  return undefined;
 }
 
 /**
- * The most the attributes of one event may take (as `ce-` headers): what a
- * function's worker accepts in a request head beside the call's secrets.
+ * The most the attributes of one event may take (as percent-encoded `ce-`
+ * headers): what a function's worker accepts in a request head beside the
+ * call's secrets (the invoker checks the same limit before it delivers).
  */
 export const maxAttributeBytes = 16 * 1024;
 
@@ -89,11 +103,8 @@ export function eventProblems(event: CloudEvent): string[] {
     ...Object.entries(event.extensions),
   ];
   for (const [name, value] of strings) {
-    if (!isCloudEventsString(value)) {
-      problems.push(
-        `${name} holds a control character or a lone surrogate, which a CloudEvents String may not`,
-      );
-    }
+    const what = notCloudEventsString(value);
+    if (what) problems.push(`${name} holds ${what}, which a CloudEvents String may not`);
   }
   if (event.dataschema !== "" && !isAbsoluteUri(event.dataschema)) {
     problems.push(`dataschema "${event.dataschema}" is not an absolute URI`);
@@ -138,19 +149,24 @@ function isAbsoluteUri(value: string): boolean {
   }
 }
 
-/** What the attributes take as `ce-` headers (a name, a value and the framing around them each). */
+/**
+ * The bytes the attributes take as `ce-` header lines (`ce-<name>: <value>\r\n`),
+ * values percent-encoded as they travel: a non-ASCII character takes up to
+ * nine bytes there (`%E2%82%AC`), a space three.
+ */
 function attributeBytes(event: CloudEvent): number {
   let sum = 0;
   const add = (name: string, value: string) => {
-    if (value !== "") sum += name.length + value.length + 8;
+    if (value !== "") sum += name.length + encodeHeaderValue(value).length + 8;
   };
   add("id", event.id);
   add("source", event.source);
   add("type", event.type);
-  add("specversion", event.specversion);
+  add("specversion", event.specversion || "1.0");
   add("subject", event.subject);
   add("datacontenttype", event.datacontenttype);
   add("dataschema", event.dataschema);
+  // RFC 3339 with nanoseconds at most.
   if (event.time) sum += "time".length + 30 + 8;
   for (const name in event.extensions) add(name, event.extensions[name] ?? "");
   return sum;

@@ -10,12 +10,16 @@ export { encodeHeaderValue } from "@dispatch/runtimes";
 /**
  * The value of a `ce-` header: an RFC 7230 quoted-string unquoted, then
  * percent-decoded once; undefined when it is not valid percent-encoded UTF-8.
+ * A raw character above U+007E is refused too (§3.1.3.2: the sender MUST
+ * encode it): an HTTP header carries bytes, which Node reads as Latin-1, so
+ * raw UTF-8 would be stored garbled ("é" as "Ã©").
  */
 export function decodeHeaderValueStrict(raw: string): string | undefined {
   const value =
     raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"')
       ? raw.slice(1, -1).replace(/\\(.)/g, "$1")
       : raw;
+  if (/[\x7f-\uffff]/.test(value)) return undefined;
   if (!value.includes("%")) return value;
   try {
     // Throws on `%` without two hex digits and on escapes that are not UTF-8 (overlong forms too).

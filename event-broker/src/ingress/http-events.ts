@@ -127,15 +127,16 @@ function structuredEvent(value: unknown, what: string): CloudEvent {
     const own = ownAttributes.has(name);
     let text: string;
     if (typeof member === "string") text = member;
-    else if (
-      !own &&
-      (typeof member === "boolean" || (typeof member === "number" && Number.isInteger(member)))
-    ) {
+    else if (!own && (typeof member === "boolean" || isCloudEventsInteger(member))) {
       text = String(member);
     } else {
       throw new IngressError(
         400,
-        `${what}: ${name} must be ${own ? "a string" : "a string, an integer or a boolean"}`,
+        `${what}: ${name} must be ${
+          own
+            ? "a string"
+            : "a string, a boolean or an integer from -2147483648 to 2147483647 (CloudEvents Integer; send other numbers as strings)"
+        }`,
       );
     }
     setAttribute(event, name, text, `${what}: ${name}`);
@@ -168,6 +169,15 @@ function structuredEvent(value: unknown, what: string): CloudEvent {
     }
   }
   return event;
+}
+
+/**
+ * A CloudEvents Integer (§3.1.1: 32-bit signed), which the JSON format gives
+ * as a number. Others are refused rather than stored altered: JSON numbers
+ * beyond 2^53 lose digits, and `String(1e21)` is "1e+21".
+ */
+function isCloudEventsInteger(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31;
 }
 
 /** Sets one attribute or extension from its text. */

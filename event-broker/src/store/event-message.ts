@@ -27,7 +27,9 @@ export function eventToMessage(event: CloudEvent): { headers: MsgHdrs; data: Uin
   put("datacontenttype", event.datacontenttype);
   put("dataschema", event.dataschema);
   if (event.time) put("time", timeText(event.time));
-  for (const name in event.extensions) put(name, event.extensions[name] ?? "");
+  // An extension may be the empty string; it is kept.
+  for (const name in event.extensions)
+    headers.set(`${prefix}${name}`, encodeHeaderValue(event.extensions[name] ?? ""));
   return { headers, data: dataBytes(event) };
 }
 
