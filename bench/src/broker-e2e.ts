@@ -59,7 +59,9 @@ try {
     const [id, at] = message.toString().split(" ");
     if (id && at) entered.set(id, Number(at));
   });
-  const udpPort = await new Promise<number>((resolve) => udp.bind(0, "127.0.0.1", () => resolve(udp.address().port)));
+  const udpPort = await new Promise<number>((resolve) =>
+    udp.bind(0, "127.0.0.1", () => resolve(udp.address().port)),
+  );
 
   const api = clients(up.url, up.token);
   const code = `const dgram = require("node:dgram");
@@ -139,13 +141,19 @@ module.exports = async (context) => {
   }
   const latencies = [...acked].filter(([id]) => id.startsWith("e2e-") && Number(id.slice(4)) < total);
   const missing = latencies.filter(([id]) => !entered.has(id)).length;
-  const broker = summarize(latencies.filter(([id]) => entered.has(id)).map(([id, at]) => Math.max(0, (entered.get(id) ?? 0) - at)));
+  const broker = summarize(
+    latencies.filter(([id]) => entered.has(id)).map(([id, at]) => Math.max(0, (entered.get(id) ?? 0) - at)),
+  );
 
   // Raw JetStream at the same rate.
   const nc = await connect(up.nats.connectOptions);
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: "RAW_E2E", subjects: ["rawe2e.>"] });
-  await jsm.consumers.add("RAW_E2E", { durable_name: "raw", ack_policy: AckPolicy.Explicit, max_ack_pending: 64 });
+  await jsm.consumers.add("RAW_E2E", {
+    durable_name: "raw",
+    ack_policy: AckPolicy.Explicit,
+    max_ack_pending: 64,
+  });
   const js = jetstream(nc);
   const sent = new Map<number, number>();
   const received = new Map<number, number>();
@@ -167,14 +175,20 @@ module.exports = async (context) => {
   });
   await Promise.race([reading, new Promise((resolve) => setTimeout(resolve, 60_000))]);
   await messages.close();
-  const raw = summarize([...sent].filter(([i]) => received.has(i)).map(([i, at]) => Math.max(0, (received.get(i) ?? 0) - at)));
+  const raw = summarize(
+    [...sent].filter(([i]) => received.has(i)).map(([i, at]) => Math.max(0, (received.get(i) ?? 0) - at)),
+  );
   await nc.close();
   agent.destroy();
 
   console.log(`broker-e2e: ${total} events of 1 KiB at ${rate}/s for ${seconds} s, over loopback`);
-  console.log(`  broker (202 → handler entry)        ${format(broker)}${missing ? `  (${missing} never arrived)` : ""}`);
+  console.log(
+    `  broker (202 → handler entry)        ${format(broker)}${missing ? `  (${missing} never arrived)` : ""}`,
+  );
   console.log(`  raw JetStream (ack → consumer)      ${format(raw)}`);
-  console.log(`  broker p99 ${broker.p99.toFixed(1)} ms (target ≤ 15 ms); ${(broker.p99 / Math.max(raw.p99, 0.001)).toFixed(1)}× raw JetStream's p99`);
+  console.log(
+    `  broker p99 ${broker.p99.toFixed(1)} ms (target ≤ 15 ms); ${(broker.p99 / Math.max(raw.p99, 0.001)).toFixed(1)}× raw JetStream's p99`,
+  );
 } finally {
   udp.close();
   await up.stop();

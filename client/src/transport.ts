@@ -27,6 +27,13 @@ export interface TransportOptions {
   pingIntervalMs?: number;
   /** With HTTP/2: a ping unanswered for this long closes the connection (and its calls); default 15 s. */
   pingTimeoutMs?: number;
+  /**
+   * Whether the server may gzip its answers (default true). A component that
+   * calls over loopback or inside a cluster at a high rate (the event broker
+   * delivering) turns it off: compressing every run costs more CPU than the
+   * bytes it saves.
+   */
+  compression?: boolean;
 }
 
 /**
@@ -67,6 +74,7 @@ export function createDispatchTransport(options: TransportOptions): Transport {
     baseUrl: options.server,
     useBinaryFormat: true,
     interceptors: [authorize],
+    ...(options.compression === false ? { acceptCompression: [] } : {}),
     ...(http2
       ? {
           httpVersion: "2" as const,

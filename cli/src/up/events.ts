@@ -30,7 +30,8 @@ export interface UpEvents {
 export async function startUpEvents(options: UpEventsOptions): Promise<UpEvents> {
   const userAgent = `dispatch-event-broker/${clientVersion()}`;
   const clients = createDispatchClients(
-    createDispatchTransport({ server: options.apiUrl, token: options.componentToken, userAgent }),
+    // Deliveries are many and over loopback: no gzip of every run.
+    createDispatchTransport({ server: options.apiUrl, token: options.componentToken, userAgent, compression: false }),
   );
   // WhoAmI is asked with each caller's own token.
   const anonymous = createDispatchClients(

@@ -134,6 +134,8 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
       return status;
     },
     writeStatus: async (key, status) => write(key, status),
+    // Gentle with JetStream's API when thousands of subscriptions resync at once.
+    concurrency: 16,
     log: options.log,
   });
 
@@ -212,6 +214,16 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
     const jsm = store.jsm;
     const uid = object.meta?.uid ?? "";
     const description = `Dispatch subscription ${org}/${name} (uid ${uid})`;
+    const wanted = { ack_wait: ackWaitMs * 1_000_000, max_ack_pending: concurrency };
+    // The common case (a resync, a restart): the consumer is there as it should be. One lookup.
+    const found = await jsm.consumers.info(stream, consumer).catch(() => undefined);
+    if (
+      found?.config.description === description &&
+      found.config.max_ack_pending === wanted.max_ack_pending &&
+      found.config.ack_wait === wanted.ack_wait
+    ) {
+      return;
+    }
     // Consumers of this subscription for an older filter, and of an earlier one of the same name.
     const others: { name: string; same: boolean }[] = [];
     let exists = false;
@@ -225,9 +237,8 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
       durable_name: consumer,
       ack_policy: AckPolicy.Explicit,
       filter_subject: subject,
-      ack_wait: ackWaitMs * 1_000_000,
       max_deliver: -1,
-      max_ack_pending: concurrency,
+      ...wanted,
       description,
     };
     const current = exists ? await jsm.consumers.info(stream, consumer) : undefined;
