@@ -55,6 +55,12 @@ else
   node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(t))' "$gateway/hello?name=Arya&place=Braavos"
 fi
 echo
+step emit com.example.greeting --data '{"name":"Sansa","place":"the Eyrie"}'
+# Delivered in the background: wait (bounded) for its run before showing the runs.
+for _ in $(seq 1 60); do
+  dispatch get runs hello -o json 2>/dev/null | grep -q TRIGGER_EVENT && break
+  sleep 0.5
+done
 step get runs hello
 step logs hello
 step get secret open-sesame --reveal -o yaml
