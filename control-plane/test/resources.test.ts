@@ -10,6 +10,7 @@ import {
 } from "@dispatch/proto";
 import { startDispatch, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
+import { functionClients, uploadFile } from "./functions-helpers.js";
 import { client, rejects } from "./helpers.js";
 
 const test = anyTest as TestFn<{ dispatch: TestDispatch }>;
@@ -105,6 +106,12 @@ test("validation: every violation is reported at once and nothing is written", a
 });
 
 test("duplicates get AlreadyExists; a name can be reused after delete", async (t) => {
+  // A subscription names a function that exists.
+  const fns = functionClients(t.context.dispatch);
+  const source = await uploadFile(fns, "handle-order.js", "module.exports = async () => null;\n");
+  await fns.functions.create({
+    function: { meta: { name: "handle-order" }, spec: { runtime: "nodejs", source } },
+  });
   const api = client(SubscriptionService, t.context.dispatch.url, t.context.dispatch.token);
   const sub = {
     meta: { name: "orders" },

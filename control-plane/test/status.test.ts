@@ -268,6 +268,19 @@ test("every kind has UpdateStatus, in every org for a component; a secret's valu
       secret: { meta: { name: "db", org: "globex" }, spec: { data: { pw: "hunter2" } } },
     })
   ).secret;
+  // A subscription names a function that exists.
+  const { source } = await client(SourceService, url, token).upload({
+    org: "globex",
+    format: "file",
+    filename: "hello.js",
+    data: new TextEncoder().encode("module.exports = async () => null;\n"),
+  });
+  await client(FunctionService, url, token).create({
+    function: {
+      meta: { name: "hello", org: "globex" },
+      spec: { runtime: "nodejs", ...(source ? { source } : {}) },
+    },
+  });
   const subscription = (
     await client(SubscriptionService, url, token).create({
       subscription: { meta: { name: "orders", org: "globex" }, spec: { function: "hello" } },

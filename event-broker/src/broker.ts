@@ -6,6 +6,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { createCallers } from "./api/callers.js";
 import { createEventService } from "./api/event-service.js";
 import { createDeliver } from "./delivery/deliver.js";
+import { withReplies } from "./delivery/replies.js";
 import {
   type SubscriptionController,
   startSubscriptionController,
@@ -59,7 +60,13 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
     ...(options.retention ? { retention: options.retention } : {}),
   });
   await store.ensureBroker("default", "default");
-  const deliver = createDeliver(options.clients.runs);
+  const deliver = withReplies(
+    createDeliver(options.clients.runs),
+    async (org, broker, event) => {
+      await store.publish(org, broker, [event]);
+    },
+    (message) => options.log(message),
+  );
   const callers = createCallers({
     tokens: options.anonymous.tokens,
     organizations: options.clients.organizations,
@@ -77,6 +84,7 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
           callers,
           subscriptions: options.clients.subscriptions,
           deliver,
+          onRedelivered: (org, subscription) => subscriptions.delivered(org, subscription),
           maxEventBytes,
         }),
       ),
@@ -99,9 +107,6 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
     clients: options.clients,
     store,
     deliver,
-    publishReply: async (org, broker, event) => {
-      await store.publish(org, broker, [event]);
-    },
     ...(options.statsIntervalMs ? { statsIntervalMs: options.statsIntervalMs } : {}),
     log: options.log,
   });

@@ -30,6 +30,15 @@ export const subscriptionKind: Kind<Subscription> = {
       checkDuration(v, "spec.delivery.timeout", delivery.timeout, 15 * 60 * 1000);
       checkDuration(v, "spec.delivery.backoff.delay", delivery.backoff?.delay, 24 * 3600 * 1000);
       checkDuration(v, "spec.delivery.backoff.max", delivery.backoff?.max, 24 * 3600 * 1000);
+      const ms = (d: { seconds: bigint; nanos: number } | undefined) =>
+        d ? Number(d.seconds) * 1000 + d.nanos / 1e6 : undefined;
+      const [delay, max] = [ms(delivery.backoff?.delay), ms(delivery.backoff?.max)];
+      if (delay !== undefined && max !== undefined && max < delay) {
+        v.add(
+          "spec.delivery.backoff.max",
+          `is shorter than the delay (${delay / 1000}s): the longest wait must be at least the first`,
+        );
+      }
       if (!["", "store", "drop"].includes(delivery.deadLetter)) {
         v.add(
           "spec.delivery.dead_letter",

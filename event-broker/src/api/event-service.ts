@@ -13,7 +13,7 @@ import {
 } from "@dispatch/proto";
 import { bearerToken } from "@dispatch/server-kit";
 import type { Deliver } from "../delivery/deliver.js";
-import { dataBytes, eventProblems, normalizeEvent } from "../events/cloud-event.js";
+import { dataBytes, eventProblems, isJsonMediaType, normalizeEvent } from "../events/cloud-event.js";
 import type { EventStore } from "../store/event-store.js";
 import type { Caller, Callers } from "./callers.js";
 
@@ -24,6 +24,8 @@ export interface EventServiceOptions {
   /** The API with the component token (a subscription's function, for Redeliver). */
   subscriptions: Pick<DispatchClients["subscriptions"], "get">;
   deliver: Deliver;
+  /** Told of each event a Redeliver delivered (for the subscription's figures). */
+  onRedelivered?(org: string, subscription: string): void;
   maxEventBytes: number;
 }
 
@@ -56,6 +58,12 @@ export function checkedEvents(events: readonly CloudEvent[], maxEventBytes: numb
   }
   return events.map((raw, i) => {
     const what = events.length === 1 ? "the event" : `event [${i}]`;
+    if (raw.data.case === "jsonData" && raw.datacontenttype !== "" && !isJsonMediaType(raw.datacontenttype)) {
+      throw new ConnectError(
+        `${what}'s datacontenttype is "${raw.datacontenttype}" but its data is JSON (json_data): use a JSON type, or send binary_data`,
+        Code.InvalidArgument,
+      );
+    }
     const event = normalizeEvent(raw.specversion === "" ? { ...raw, specversion: "1.0" } : raw);
     const problems = eventProblems(event);
     if (problems.length > 0)
@@ -153,6 +161,7 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
         });
         if (outcome.ok) {
           delivered += 1;
+          options.onRedelivered?.(at.org, request.subscription);
         } else {
           const again = {
             subscription: request.subscription,

@@ -19,7 +19,6 @@ export interface SubscriptionControllerOptions {
   clients: Pick<DispatchClients, "subscriptions">;
   store: EventStore;
   deliver: Deliver;
-  publishReply: (org: string, broker: string, event: import("@dispatch/proto").CloudEvent) => Promise<void>;
   /** How often each subscription's figures (pending, delivered, …) are read and written; default 5 s. */
   statsIntervalMs?: number;
   log(message: string, error?: unknown): void;
@@ -28,6 +27,8 @@ export interface SubscriptionControllerOptions {
 
 export interface SubscriptionController {
   readonly synced: Promise<void>;
+  /** Counts a delivery made outside the runners (a redelivery) in the subscription's figures. */
+  delivered(org: string, subscription: string): void;
   /** The subscriptions delivering now, by `org/name`. */
   running(): ReadonlyMap<string, RunnerTarget>;
   /** Resolves when no reconcile and no status write is pending. */
@@ -126,7 +127,6 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
           store,
           deliver: options.deliver,
           counters: counters.get(key) as DeliveryCounters,
-          publishReply: options.publishReply,
           log: options.log,
         }),
       );
@@ -280,6 +280,29 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
     }
   }
 
+  /**
+   * Consumers whose subscription is gone (deleted while the broker was not
+   * running, so no delete reached it): removed once the first full list of
+   * subscriptions is known.
+   */
+  async function sweep() {
+    const known = () =>
+      new Set(cache.list().map((sub) => `${sub.meta?.org}/${sub.meta?.name} (uid ${sub.meta?.uid})`));
+    for await (const stream of store.jsm.streams.names()) {
+      if (!stream.startsWith("EVENTS_")) continue;
+      for await (const info of store.jsm.consumers.list(stream)) {
+        const owner = /^Dispatch subscription (.+)$/.exec(info.config.description ?? "")?.[1];
+        if (!info.name.startsWith("sub-") || owner === undefined || known().has(owner)) continue;
+        await store.jsm.consumers.delete(stream, info.name);
+        options.log(`removed the consumer ${info.name} of ${owner}, which no longer exists`);
+      }
+    }
+  }
+  void reconciler.synced.then(
+    () => sweep().catch((err) => options.log("stale consumers could not be looked for", err)),
+    () => {},
+  );
+
   // The figures: read every few seconds, written when they moved.
   const interval = setInterval(() => {
     for (const key of runners.keys()) {
@@ -314,6 +337,10 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
   return {
     synced: reconciler.synced,
     running: () => new Map([...runners].map(([key, runner]) => [key, runner.target])),
+    delivered(org, subscription) {
+      const count = counters.get(`${org}/${subscription}`);
+      if (count) count.delivered += 1;
+    },
     idle: () => reconciler.idle(),
     async close() {
       clearInterval(interval);

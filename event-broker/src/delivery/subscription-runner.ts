@@ -1,13 +1,12 @@
 import { setMaxListeners } from "node:events";
-import { create } from "@bufbuild/protobuf";
-import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
+import type { CloudEvent } from "@dispatch/proto";
 import type { JsMsg } from "@nats-io/jetstream";
-import { attributesOf, eventProblems, normalizeEvent } from "../events/cloud-event.js";
+import { attributesOf } from "../events/cloud-event.js";
 import type { EventMatcher } from "../filters/filters.js";
 import { eventFromMessage, UnreadableEventError } from "../store/event-message.js";
 import type { EventStore } from "../store/event-store.js";
 import { streamName } from "../store/layout.js";
-import type { Deliver } from "./deliver.js";
+import type { Deliver, Outcome } from "./deliver.js";
 import { type DeliveryPolicy, retryDelayMs } from "./policy.js";
 
 /** What a runner delivers: one subscription as it is now. */
@@ -33,8 +32,6 @@ export interface RunnerOptions {
   store: EventStore;
   deliver: Deliver;
   counters: DeliveryCounters;
-  /** A reply event to publish (routed like any event); rejects when it could not be stored. */
-  publishReply(org: string, broker: string, reply: CloudEvent): Promise<void>;
   log(message: string, error?: unknown): void;
 }
 
@@ -43,11 +40,6 @@ export interface Runner {
   /** Stops taking events; resolves when the ones in flight have ended (and were acked or not). */
   stop(): Promise<void>;
 }
-
-/** The extension that counts how many replies led to an event (the loop guard). */
-export const hopsExtension = "dispatchhops";
-/** A reply to an event that is itself the reply of this many replies is not published. */
-export const maxHops = 16;
 
 /** How often a delivery in progress tells JetStream it is still working on the event. */
 const workingIntervalMs = 10_000;
@@ -84,8 +76,9 @@ export function startRunner(options: RunnerOptions): Runner {
     }
     const attempt = m.info.deliveryCount;
     const working = setInterval(() => m.working(), workingIntervalMs);
-    let outcome: Awaited<ReturnType<Deliver>>;
+    let outcome: Outcome;
     try {
+      // Replies are published inside (withReplies): a delivery counts only with its reply stored.
       outcome = await options.deliver({
         org: target.org,
         subscription: target.subscription,
@@ -94,22 +87,6 @@ export function startRunner(options: RunnerOptions): Runner {
         timeoutMs: target.policy.timeoutMs,
         signal: stopping.signal,
       });
-      if (outcome.ok && outcome.reply) {
-        const reply = replyToPublish(event, outcome.reply);
-        if (typeof reply === "string") options.log(`${where()}: ${reply}`);
-        else {
-          try {
-            await options.publishReply(target.org, target.broker, reply);
-          } catch (err) {
-            // The delivery is whole only with its reply stored: try it all again.
-            outcome = {
-              ok: false,
-              retriable: true,
-              error: `its reply event could not be stored: ${String(err)}`,
-            };
-          }
-        }
-      }
     } finally {
       clearInterval(working);
     }
@@ -202,27 +179,4 @@ export function startRunner(options: RunnerOptions): Runner {
       await Promise.allSettled([...inFlight]);
     },
   };
-}
-
-/**
- * The reply to publish for a delivered event, or why none is: the loop guard
- * counts replies in the `dispatchhops` extension and stops at {@link maxHops}.
- */
-function replyToPublish(parent: CloudEvent, reply: CloudEvent): CloudEvent | string {
-  const hops = Number(parent.extensions[hopsExtension] ?? "0");
-  const next = (Number.isSafeInteger(hops) && hops > 0 ? hops : 0) + 1;
-  if (next > maxHops) {
-    return `the reply to event ${parent.id} is not published: it would be the ${next}th reply in a chain (the limit is ${maxHops}; is a function replying to its own events?)`;
-  }
-  const event = normalizeEvent(
-    create(CloudEventSchema, {
-      ...reply,
-      specversion: reply.specversion || "1.0",
-      extensions: { ...reply.extensions, [hopsExtension]: String(next) },
-    }),
-  );
-  const problems = eventProblems(event);
-  return problems.length > 0
-    ? `the reply to event ${parent.id} is not a valid event: ${problems.join("; ")}`
-    : event;
 }
