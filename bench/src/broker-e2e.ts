@@ -19,13 +19,14 @@
  * Target: broker p99 ≤ 15 ms at 2,000 events/s.
  */
 import { createSocket } from "node:dgram";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { SubscriptionService, SubscriptionSpecSchema } from "@dispatch/proto";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { postEvent } from "./broker-post.js";
 import { clients, createFunction, isReady, waitFor } from "./dispatch.js";
 import { startDispatchProcess } from "./process.js";
 import { format, summarize } from "./stats.js";
@@ -102,36 +103,20 @@ module.exports = async (context) => {
 
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const acked = new Map<string, number>();
-  const post = (i: number) =>
-    new Promise<void>((resolve, reject) => {
-      const id = `e2e-${i}`;
-      const req = request(
-        new URL("/default/default", up.events),
-        {
-          method: "POST",
-          agent,
-          headers: {
-            authorization: `Bearer ${up.token}`,
-            "ce-id": id,
-            "ce-source": "/bench",
-            "ce-type": "bench.e2e",
-            "ce-specversion": "1.0",
-            "content-type": "application/json",
-            "content-length": payload.length,
-          },
-        },
-        (res) => {
-          res.resume();
-          res.once("end", () => {
-            if (res.statusCode !== 202) reject(new Error(`the broker answered ${res.statusCode}`));
-            acked.set(id, now());
-            resolve();
-          });
-        },
-      );
-      req.once("error", reject);
-      req.end(payload);
+  const post = async (i: number) => {
+    const id = `e2e-${i}`;
+    await postEvent({
+      events: up.events,
+      org: "default",
+      token: up.token,
+      agent,
+      id,
+      type: "bench.e2e",
+      contentType: "application/json",
+      data: payload,
     });
+    acked.set(id, now());
+  };
   // Warm up: a second of events, not counted.
   await paced(Math.min(rate, 2000), (i) => post(total + i));
   await paced(total, post);

@@ -18,9 +18,10 @@
  *
  * Target: fan-many ≥ 0.9× fan-one (events per second).
  */
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { createDispatchClients, createDispatchTransport, type DispatchClients } from "@dispatch/client";
 import { Phase } from "@dispatch/proto";
+import { postEvent } from "./broker-post.js";
 import { compare } from "./compare.js";
 import { startDispatchProcess } from "./process.js";
 import { format } from "./stats.js";
@@ -72,31 +73,15 @@ try {
   const agent = new Agent({ keepAlive: true, maxSockets: window });
   let n = 0;
   const post = (org: string) => () =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(
-        new URL(`/${org}/default`, up.events),
-        {
-          method: "POST",
-          agent,
-          headers: {
-            authorization: `Bearer ${up.token}`,
-            "ce-id": `fan-${n++}`,
-            "ce-source": "/bench",
-            "ce-type": "bench.fan.ingest",
-            "ce-specversion": "1.0",
-            "content-type": "application/octet-stream",
-            "content-length": data.length,
-          },
-        },
-        (res) => {
-          res.resume();
-          res.once("end", () =>
-            res.statusCode === 202 ? resolve() : reject(new Error(`the broker answered ${res.statusCode}`)),
-          );
-        },
-      );
-      req.once("error", reject);
-      req.end(data);
+    postEvent({
+      events: up.events,
+      org,
+      token: up.token,
+      agent,
+      id: `fan-${n++}`,
+      type: "bench.fan.ingest",
+      contentType: "application/octet-stream",
+      data,
     });
   const paths = { "1 subscription": post("fan-one"), [`${count} subscriptions`]: post("fan-many") };
   await compare(window, 2000, paths, 2);

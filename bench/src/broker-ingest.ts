@@ -19,9 +19,10 @@
  * Target: broker ≥ 0.7× raw JetStream (events per second).
  */
 import { randomBytes } from "node:crypto";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { postEvent } from "./broker-post.js";
 import { compare } from "./compare.js";
 import { startDispatchProcess } from "./process.js";
 import { format } from "./stats.js";
@@ -32,36 +33,18 @@ const data = randomBytes(1024);
 
 const up = await startDispatchProcess();
 try {
-  const target = new URL("/default/default", up.events);
   const agent = new Agent({ keepAlive: true, maxSockets: window });
   let n = 0;
   const post = () =>
-    new Promise<void>((resolve, reject) => {
-      const id = `ingest-${n++}`;
-      const req = request(
-        target,
-        {
-          method: "POST",
-          agent,
-          headers: {
-            authorization: `Bearer ${up.token}`,
-            "ce-id": id,
-            "ce-source": "/bench",
-            "ce-type": "bench.ingest",
-            "ce-specversion": "1.0",
-            "content-type": "application/octet-stream",
-            "content-length": data.length,
-          },
-        },
-        (res) => {
-          res.resume();
-          res.once("end", () =>
-            res.statusCode === 202 ? resolve() : reject(new Error(`the broker answered ${res.statusCode}`)),
-          );
-        },
-      );
-      req.once("error", reject);
-      req.end(data);
+    postEvent({
+      events: up.events,
+      org: "default",
+      token: up.token,
+      agent,
+      id: `ingest-${n++}`,
+      type: "bench.ingest",
+      contentType: "application/octet-stream",
+      data,
     });
 
   const nc = await connect(up.nats.connectOptions);

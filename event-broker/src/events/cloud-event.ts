@@ -1,4 +1,4 @@
-import { create, toJson } from "@bufbuild/protobuf";
+import { create, fromJson, toJson } from "@bufbuild/protobuf";
 import { type Timestamp, TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
 import { maxTypeLength } from "../store/layout.js";
@@ -227,5 +227,39 @@ export function dataBytes(event: CloudEvent): Uint8Array {
       return Buffer.from(JSON.stringify(toJson(ValueSchema, event.data.value)));
     default:
       return new Uint8Array(0);
+  }
+}
+
+/** An attribute's text that is not what its type needs (so far: a `time` that is not RFC 3339). */
+export class AttributeTypeError extends Error {}
+
+/**
+ * Sets one attribute or extension of `event` from its text (a `ce-` header,
+ * a JSON member): the attributes with a field of their own into it, `time`
+ * parsed as RFC 3339 (else an {@link AttributeTypeError}), any other name as
+ * an extension.
+ */
+export function setAttribute(event: CloudEvent, name: string, value: string): void {
+  switch (name) {
+    case "id":
+    case "source":
+    case "type":
+    case "specversion":
+    case "subject":
+    case "dataschema":
+    case "datacontenttype":
+      event[name] = value;
+      return;
+    case "time":
+      try {
+        event.time = fromJson(TimestampSchema, value);
+      } catch {
+        throw new AttributeTypeError(
+          `time "${value}" is not an RFC 3339 timestamp (e.g. 2026-01-02T03:04:05Z)`,
+        );
+      }
+      return;
+    default:
+      event.extensions[name] = value;
   }
 }

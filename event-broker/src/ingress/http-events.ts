@@ -1,7 +1,13 @@
-import { create, fromJson } from "@bufbuild/protobuf";
-import { TimestampSchema } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
 import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
-import { eventProblems, isJsonMediaType, mediaType, ownAttributes } from "../events/cloud-event.js";
+import {
+  AttributeTypeError,
+  eventProblems,
+  isJsonMediaType,
+  mediaType,
+  ownAttributes,
+  setAttribute as setTypedAttribute,
+} from "../events/cloud-event.js";
 import { decodeHeaderValueStrict } from "../events/header-values.js";
 
 /**
@@ -180,29 +186,12 @@ function isCloudEventsInteger(value: unknown): value is number {
   return typeof value === "number" && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31;
 }
 
-/** Sets one attribute or extension from its text. */
+/** Sets one attribute or extension from its text; a value its type cannot take is a 400. */
 function setAttribute(event: CloudEvent, name: string, value: string, where: string): void {
-  switch (name) {
-    case "id":
-    case "source":
-    case "type":
-    case "specversion":
-    case "subject":
-    case "dataschema":
-    case "datacontenttype":
-      event[name] = value;
-      return;
-    case "time":
-      try {
-        event.time = fromJson(TimestampSchema, value);
-      } catch {
-        throw new IngressError(
-          400,
-          `${where}: time "${value}" is not an RFC 3339 timestamp (e.g. 2026-01-02T03:04:05Z)`,
-        );
-      }
-      return;
-    default:
-      event.extensions[name] = value;
+  try {
+    setTypedAttribute(event, name, value);
+  } catch (err) {
+    if (err instanceof AttributeTypeError) throw new IngressError(400, `${where}: ${err.message}`);
+    throw err;
   }
 }

@@ -129,7 +129,7 @@ const unreadable: [string, MsgHdrs | undefined, RegExp][] = [
   [
     "a time that is not RFC 3339",
     storedHeaders({ ...required, "ce-time": "yesterday" }),
-    /^its time "yesterday" is not RFC 3339$/,
+    /^its time "yesterday" is not an RFC 3339 timestamp \(e\.g\. 2026-01-02T03:04:05Z\)$/,
   ],
 ];
 

@@ -1,8 +1,7 @@
-import { create, fromJson } from "@bufbuild/protobuf";
-import { TimestampSchema } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
 import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
 import { type MsgHdrs, headers as natsHeaders } from "@nats-io/nats-core";
-import { dataBytes, timeText } from "../events/cloud-event.js";
+import { dataBytes, setAttribute, timeText } from "../events/cloud-event.js";
 import { decodeHeaderValueStrict, encodeHeaderValue } from "../events/header-values.js";
 
 /**
@@ -47,25 +46,10 @@ export function eventFromMessage(headers: MsgHdrs | undefined, data: Uint8Array)
     const value = decodeHeaderValueStrict(headers.get(key));
     if (value === undefined)
       throw new UnreadableEventError(`its ${header} header is not percent-encoded UTF-8`);
-    switch (name) {
-      case "id":
-      case "source":
-      case "type":
-      case "specversion":
-      case "subject":
-      case "dataschema":
-      case "datacontenttype":
-        event[name] = value;
-        break;
-      case "time":
-        try {
-          event.time = fromJson(TimestampSchema, value);
-        } catch {
-          throw new UnreadableEventError(`its time "${value}" is not RFC 3339`);
-        }
-        break;
-      default:
-        event.extensions[name] = value;
+    try {
+      setAttribute(event, name, value);
+    } catch (err) {
+      throw new UnreadableEventError(`its ${(err as Error).message}`);
     }
   }
   if (event.id === "" || event.type === "" || event.source === "") {
