@@ -27,6 +27,7 @@ import { SubscriptionService, SubscriptionSpecSchema } from "@dispatch/proto";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { postEvent } from "./broker-post.js";
+import { cpuPerCall, sampleCpu } from "./cpu.js";
 import { clients, createFunction, isReady, waitFor } from "./dispatch.js";
 import { startDispatchProcess } from "./process.js";
 import { format, summarize } from "./stats.js";
@@ -119,11 +120,13 @@ module.exports = async (context) => {
   };
   // Warm up: a second of events, not counted.
   await paced(Math.min(rate, 2000), (i) => post(total + i));
+  const cpuBefore = sampleCpu();
   await paced(total, post);
   const deadline = now() + 120_000;
   while ([...acked.keys()].some((id) => !entered.has(id)) && now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  const brokerCpu = cpuPerCall(cpuBefore, sampleCpu(), total);
   const latencies = [...acked].filter(([id]) => id.startsWith("e2e-") && Number(id.slice(4)) < total);
   const missing = latencies.filter(([id]) => !entered.has(id)).length;
   const broker = summarize(

@@ -31,7 +31,12 @@ export async function startUpEvents(options: UpEventsOptions): Promise<UpEvents>
   const userAgent = `dispatch-event-broker/${clientVersion()}`;
   const clients = createDispatchClients(
     // Deliveries are many and over loopback: no gzip of every run.
-    createDispatchTransport({ server: options.apiUrl, token: options.componentToken, userAgent, compression: false }),
+    createDispatchTransport({
+      server: options.apiUrl,
+      token: options.componentToken,
+      userAgent,
+      compression: false,
+    }),
   );
   // WhoAmI is asked with each caller's own token.
   const anonymous = createDispatchClients(
