@@ -355,3 +355,41 @@ test.serial(
     t.regex(gone.stderr, /not found/);
   },
 );
+
+test.serial(
+  "an org's events go with it: deleting the org removes its streams, and its broker refuses events",
+  async (t) => {
+    await h.clients.organizations.create({ organization: { meta: { name: "short-lived" } } });
+    const binary = { "ce-id": "x1", "ce-source": "/s", "ce-type": "tmp.event", "ce-specversion": "1.0" };
+    // Right after the org is created the broker may not have seen it yet: send until it is taken.
+    let answer = await h.post("", binary, "/short-lived/default");
+    while (answer.status === 404) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      answer = await h.post("", binary, "/short-lived/default");
+    }
+    t.is(answer.status, 202, answer.body);
+    const jsm = h.up.events.broker.store.jsm;
+    t.is((await jsm.streams.info("EVENTS_short-lived_default")).state.messages, 1);
+    await h.clients.organizations.delete({ name: "short-lived" });
+    // The broker follows orgs with a watch: wait until it refuses the org, then look at the streams.
+    let refused = await h.post("", { ...binary, "ce-id": "x2" }, "/short-lived/default");
+    // (A send racing the removal may also be answered 503: not stored.)
+    while (refused.status !== 404) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      refused = await h.post("", { ...binary, "ce-id": "x3" }, "/short-lived/default");
+    }
+    t.is(refused.status, 404);
+    t.regex(refused.body, /org \\"short-lived\\" not found/);
+    const names: string[] = [];
+    for (;;) {
+      names.length = 0;
+      for await (const name of jsm.streams.names()) names.push(name);
+      if (!names.includes("EVENTS_short-lived_default")) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    t.false(
+      names.some((name) => name.includes("short-lived")),
+      names.join(", "),
+    );
+  },
+);

@@ -1,5 +1,5 @@
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { DispatchClients } from "@dispatch/client";
+import { createWatchCache, type DispatchClients } from "@dispatch/client";
 import { EventService } from "@dispatch/proto";
 import { createHealthAnswers, type DualServer, listenDual, type NatsHealth } from "@dispatch/server-kit";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -67,9 +67,33 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
     },
     (message) => options.log(message),
   );
+  // Orgs, followed: an event for an org that does not exist (or no longer does) is refused at once,
+  // and a deleted org's streams go with it.
+  const stop = new AbortController();
+  const orgs = createWatchCache({ client: options.clients.organizations, signal: stop.signal });
+  const dropping = (async () => {
+    try {
+      for await (const batch of orgs.changes({ signal: stop.signal })) {
+        for (const change of batch) {
+          if (change.type !== "delete") continue;
+          const dropped = await store.dropOrg(change.key).catch((err: unknown) => {
+            options.log(`the event streams of the deleted org "${change.key}" could not be removed`, err);
+            return [];
+          });
+          if (dropped.length > 0)
+            options.log(`org "${change.key}" was deleted: removed ${dropped.join(", ")}`);
+        }
+      }
+    } catch (err) {
+      if (!stop.signal.aborted) options.log("the watch of organizations stopped", err);
+    }
+  })();
   const callers = createCallers({
     tokens: options.anonymous.tokens,
-    organizations: options.clients.organizations,
+    orgExists: async (org) => {
+      await orgs.synced;
+      return orgs.get(org) !== undefined;
+    },
   });
   const ingress = createHttpIngress({ store, callers, maxEventBytes });
   const health = createHealthAnswers(
@@ -115,6 +139,7 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
     server = await listenDual(adapter, options.host, options.port);
   } catch (err) {
     await subscriptions.close();
+    stop.abort();
     throw err;
   }
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
@@ -126,6 +151,8 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
     async close(graceMs = 5000) {
       await server.close(graceMs);
       await subscriptions.close();
+      stop.abort();
+      await Promise.allSettled([dropping, orgs.done]);
     },
   };
 }

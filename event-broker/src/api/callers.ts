@@ -13,8 +13,8 @@ export interface Caller {
 export interface CallersOptions {
   /** The API without a token of its own (WhoAmI is asked with the caller's token). */
   tokens: Pick<DispatchClients["tokens"], "whoAmI">;
-  /** The API with the component token (to tell whether an org exists). */
-  organizations: Pick<DispatchClients["organizations"], "get">;
+  /** Whether an org exists (the broker follows organizations with a watch cache). */
+  orgExists(org: string): Promise<boolean>;
   now?: () => number;
 }
 
@@ -34,7 +34,6 @@ export interface Callers {
 const tokenTtlMs = 10_000;
 /** A refused token is refused without asking again for this long. */
 const refusedTtlMs = 2_000;
-const orgTtlMs = 30_000;
 /** At most this many tokens are remembered. */
 const maxCached = 10_000;
 
@@ -48,7 +47,6 @@ const maxCached = 10_000;
 export function createCallers(options: CallersOptions): Callers {
   const now = options.now ?? Date.now;
   const tokens = new Map<string, { until: number; caller?: Caller; error?: ConnectError }>();
-  const orgs = new Map<string, { until: number; exists: boolean }>();
   const remember = <K, V>(map: Map<K, V>, key: K, value: V) => {
     if (map.size >= maxCached) map.delete(map.keys().next().value as K);
     map.set(key, value);
@@ -109,26 +107,17 @@ export function createCallers(options: CallersOptions): Callers {
           Code.PermissionDenied,
         );
       }
-      const cached = orgs.get(target);
-      if (cached && cached.until > now()) {
-        if (!cached.exists) throw new ConnectError(`org "${target}" not found`, Code.NotFound);
-        return target;
-      }
+      let exists: boolean;
       try {
-        await options.organizations.get({ name: target });
-        remember(orgs, target, { until: now() + orgTtlMs, exists: true });
-        return target;
+        exists = await options.orgExists(target);
       } catch (err) {
-        const e = ConnectError.from(err);
-        if (e.code === Code.NotFound) {
-          remember(orgs, target, { until: now() + refusedTtlMs, exists: false });
-          throw new ConnectError(`org "${target}" not found`, Code.NotFound);
-        }
         throw new ConnectError(
-          `org "${target}" could not be checked with the control plane: ${e.rawMessage}`,
+          `org "${target}" could not be checked with the control plane: ${ConnectError.from(err).rawMessage}`,
           Code.Unavailable,
         );
       }
+      if (!exists) throw new ConnectError(`org "${target}" not found`, Code.NotFound);
+      return target;
     },
   };
 }

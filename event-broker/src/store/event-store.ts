@@ -88,6 +88,8 @@ export interface EventStore {
   removeDeadLetter(org: string, sequence: bigint): Promise<void>;
   /** Resolves once everything sent so far (acks too) has reached the server. */
   flush(): Promise<void>;
+  /** Deletes every stream of an org (its brokers' events, its dead letters): the org is gone. */
+  dropOrg(org: string): Promise<string[]>;
 }
 
 /** A Timestamp, to the nanosecond, from nanoseconds since the epoch (as JetStream keeps them). */
@@ -323,6 +325,18 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       return info.state.subjects?.[subject] ?? 0;
     },
     flush: () => options.nats.flush(),
+    async dropOrg(org) {
+      const m = await manager();
+      const dropped: string[] = [];
+      for await (const name of m.streams.names()) {
+        if (name === deadLetterStreamName(org) || name.startsWith(`${streamName(org, "")}`)) {
+          await m.streams.delete(name);
+          ensured.delete(name);
+          dropped.push(name);
+        }
+      }
+      return dropped;
+    },
     async removeDeadLetter(org, sequence) {
       await (await manager()).streams.deleteMessage(deadLetterStreamName(org), Number(sequence), false);
     },
