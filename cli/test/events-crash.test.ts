@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createDispatchClients, createDispatchTransport, createWatchCache } from "@dispatch/client";
 import type { Run } from "@dispatch/proto";
-import { freePort, startNats } from "@dispatch/testkit";
+import { stablePort, startNats } from "@dispatch/testkit";
 import test from "ava";
 
 // Crash safety: events sent without pause while the process that runs the
@@ -51,7 +51,8 @@ test("every acknowledged event is delivered at least once through SIGKILLs of th
   const dir = await mkdtemp(join(tmpdir(), "dispatch-events-crash-"));
   const configPath = join(dir, "config.json");
   const env = { ...process.env, DISPATCH_CONFIG: configPath, HOME: dir };
-  const [apiPort, eventsPort] = [await freePort(), await freePort()];
+  // Both must be the same after each restart: not ports the system hands out to others.
+  const [apiPort, eventsPort] = [await stablePort(), await stablePort()];
   const args = [
     "--data-dir",
     join(dir, "data"),

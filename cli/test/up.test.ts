@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { freePort, startNats } from "@dispatch/testkit";
+import { freePort, stablePort, startNats } from "@dispatch/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect as connectNats, errors as natsErrors } from "@nats-io/transport-node";
 import test, { type ExecutionContext } from "ava";
@@ -167,13 +167,14 @@ function isRunning(pid: number): boolean {
 
 test("dispatch up: its own nats-server with credentials, admin token, CLI context, clean stop; a restart keeps ports, credentials and data", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-up-"));
-  const apiPort = await freePort();
+  const apiPort = await stablePort();
   const env = {
     ...process.env,
     DISPATCH_CONFIG: join(dir, "config.json"),
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
     DISPATCH_GATEWAY_TLS_PORT: "0",
+    DISPATCH_EVENTS_PORT: "0",
   };
   const data = join(dir, "data");
   const args = ["--data-dir", data, "--port", String(apiPort)];
@@ -247,6 +248,7 @@ test("dispatch up: a NATS it did not start is never used, even where its own lis
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
     DISPATCH_GATEWAY_TLS_PORT: "0",
+    DISPATCH_EVENTS_PORT: "0",
   };
   const data = join(dir, "data");
   // Someone else's NATS, open to all, on the port dispatch up used last time.
@@ -287,6 +289,7 @@ test("dispatch up --nats-url: a NATS that wants credentials it was not given is 
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
     DISPATCH_GATEWAY_TLS_PORT: "0",
+    DISPATCH_EVENTS_PORT: "0",
   };
   const nats = await startNats();
   t.teardown(() => nats.stop());
@@ -314,6 +317,7 @@ test("dispatch up --nats-url tls://… with a password in the URL and --nats-tls
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
     DISPATCH_GATEWAY_TLS_PORT: "0",
+    DISPATCH_EVENTS_PORT: "0",
   };
   const certs = await makeCertificates(join(dir, "certs"));
   const nats = await startNats({
@@ -355,6 +359,7 @@ test("dispatch up: no nats-server to start is a clear error", async (t) => {
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
     DISPATCH_GATEWAY_TLS_PORT: "0",
+    DISPATCH_EVENTS_PORT: "0",
   };
   const result = await run(env, [
     "up",
@@ -382,6 +387,7 @@ async function upInOwnGroup(t: ExecutionContext, natsArgs: string[] = []) {
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
     DISPATCH_GATEWAY_TLS_PORT: "0",
+    DISPATCH_EVENTS_PORT: "0",
   };
   const args = ["--data-dir", join(dir, "data"), "--port", "0", ...natsArgs];
   const up = await startUp(env, args, true);
@@ -480,8 +486,9 @@ test("dispatch up: Ctrl-C while it is still starting stops what it started", asy
     HOME: dir,
     DISPATCH_GATEWAY_PORT: "0",
     DISPATCH_GATEWAY_TLS_PORT: "0",
+    DISPATCH_EVENTS_PORT: "0",
   };
-  const natsPort = await freePort();
+  const natsPort = await stablePort();
   const args = ["up", "--data-dir", join(dir, "data"), "--port", "0", "--nats-port", String(natsPort)];
   const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

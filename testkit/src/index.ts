@@ -15,6 +15,6 @@ export {
   type WatchInfo,
 } from "./fake-kube/start-fake-kube.js";
 export { KubeStatusError } from "./fake-kube/status-error.js";
-export { freePort, type NatsServer, type StartNatsOptions, startNats } from "./nats-server.js";
+export { freePort, type NatsServer, type StartNatsOptions, stablePort, startNats } from "./nats-server.js";
 export { type Rendezvous, startRendezvous } from "./rendezvous.js";
 export { startTcpRelay, type TcpRelay } from "./tcp-relay.js";

@@ -48,6 +48,25 @@ export interface StartNatsOptions {
   tls?: NatsServerOptions["tls"];
 }
 
+/**
+ * A free TCP port on 127.0.0.1 below the ephemeral range (20000-29999), for a
+ * server that must get the same port again after a restart: a port the system
+ * hands out for "port 0" (as {@link freePort} does) may be taken by any other
+ * process the moment it is free, one below that range only by someone who asks
+ * for it by number.
+ */
+export async function stablePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {

@@ -93,10 +93,8 @@ export interface EventStore {
 }
 
 /** A Timestamp, to the nanosecond, from nanoseconds since the epoch (as JetStream keeps them). */
-function timestampOfNanos(nanos: number): Timestamp {
-  // Beyond 2^53: split through BigInt so no nanosecond is lost.
-  const big = BigInt(Math.round(nanos));
-  return create(TimestampSchema, { seconds: big / 1_000_000_000n, nanos: Number(big % 1_000_000_000n) });
+function timestampOfNanos(nanos: bigint): Timestamp {
+  return create(TimestampSchema, { seconds: nanos / 1_000_000_000n, nanos: Number(nanos % 1_000_000_000n) });
 }
 
 /** Events at most this far back are looked at for a `list` by type. */
@@ -205,7 +203,8 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     create(StoredEventSchema, {
       event: eventFromMessage(m.headers, m.data),
       sequence: BigInt(m.info.streamSequence),
-      stored: timestampOfNanos(m.info.timestampNanos),
+      // Exact: the message's own BigInt (a Number of nanoseconds since 1970 loses the last few hundred).
+      stored: timestampOfNanos(m.timestampNanos),
     });
 
   return {
