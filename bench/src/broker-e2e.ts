@@ -173,6 +173,7 @@ module.exports = async (context) => {
   console.log(
     `  broker (202 → handler entry)        ${format(broker)}${missing ? `  (${missing} never arrived)` : ""}`,
   );
+  console.log(`    cpu/event: ${brokerCpu}`);
   console.log(`  raw JetStream (ack → consumer)      ${format(raw)}`);
   console.log(
     `  broker p99 ${broker.p99.toFixed(1)} ms (target ≤ 15 ms); ${(broker.p99 / Math.max(raw.p99, 0.001)).toFixed(1)}× raw JetStream's p99`,
