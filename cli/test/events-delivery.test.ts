@@ -363,3 +363,29 @@ test.serial(
     );
   },
 );
+
+test.serial(
+  "changing only how a subscription delivers (concurrency, retries) keeps its place: nothing replayed, nothing lost",
+  async (t) => {
+    await h.fn("tuned", echoHandler);
+    await subscribe(h, "tuned", { function: "tuned", filters: [exact({ type: "tuned.test" })] });
+    await emit([{ id: "t1", type: "tuned.test" }]);
+    await h.runs("tuned", 1);
+    const { subscription } = await h.clients.subscriptions.get({ name: "tuned" });
+    await h.clients.subscriptions.update({
+      subscription: {
+        meta: subscription?.meta,
+        spec: {
+          function: "tuned",
+          filters: [exact({ type: "tuned.test" })],
+          delivery: { retries: 5, concurrency: 4 },
+        },
+      },
+    });
+    const updated = await ready(h, "tuned");
+    t.is(updated.meta?.generation, 2n);
+    await emit([{ id: "t2", type: "tuned.test" }]);
+    const runs = await h.runsUntil("tuned", (list) => ids(list).includes("t2"));
+    t.deepEqual(ids(runs), ["t1", "t2"]);
+  },
+);

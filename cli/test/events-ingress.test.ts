@@ -261,6 +261,12 @@ test.serial("bad input is refused with a 4xx that names the problem, and nothing
       message: /specversion "2\.0" is not supported/,
     },
   );
+  await t.throwsAsync(h.eventService.listDeadLetters({ subscription: "x".repeat(5000) }), {
+    message: /is not a subscription name/,
+  });
+  await t.throwsAsync(h.eventService.listEvents({ type: "y".repeat(5000) }), {
+    message: /the type is 5000 characters long/,
+  });
   t.is((await h.eventService.listEvents({ limit: 1000 })).events.length, before, "nothing was stored");
 });
 

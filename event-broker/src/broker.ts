@@ -1,8 +1,16 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createWatchCache, type DispatchClients } from "@dispatch/client";
 import { EventService } from "@dispatch/proto";
-import { createHealthAnswers, type DualServer, listenDual, type NatsHealth } from "@dispatch/server-kit";
-import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  createErrorInterceptor,
+  createHealthAnswers,
+  type DualServer,
+  listenDual,
+  type NatsHealth,
+} from "@dispatch/server-kit";
+import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
+import { type NatsConnection, errors as natsErrors } from "@nats-io/nats-core";
 import { createCallers } from "./api/callers.js";
 import { createEventService } from "./api/event-service.js";
 import { createDeliver } from "./delivery/deliver.js";
@@ -11,7 +19,7 @@ import {
   type SubscriptionController,
   startSubscriptionController,
 } from "./delivery/subscription-controller.js";
-import { createHttpIngress } from "./ingress/http-ingress.js";
+import { createHttpIngress, maxBatchBytes } from "./ingress/http-ingress.js";
 import { createEventStore, type EventStore, type Retention } from "./store/event-store.js";
 
 /** Options of {@link startEventBroker}. */
@@ -91,7 +99,16 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
   const callers = createCallers({
     tokens: options.anonymous.tokens,
     orgExists: async (org) => {
-      await orgs.synced;
+      // Bounded: with the API away since start, callers hear so instead of waiting.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("the list of orgs is not known yet")), 10_000);
+      });
+      try {
+        await Promise.race([orgs.synced, bound]);
+      } finally {
+        clearTimeout(timer);
+      }
       return orgs.get(org) !== undefined;
     },
   });
@@ -112,7 +129,26 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
           maxEventBytes,
         }),
       ),
-    readMaxBytes: 1000 * (maxEventBytes + 32 * 1024),
+    // As much as an HTTP batch may carry: a request is read whole before its token is checked.
+    readMaxBytes: maxBatchBytes + 1024 * 1024,
+    // A JetStream that does not answer is Unavailable (try again), as the HTTP ingress's 503.
+    interceptors: [
+      createErrorInterceptor({
+        codes: [],
+        translate: (err) =>
+          isNatsOutage(err)
+            ? new ConnectError(
+                `the event store (NATS JetStream) did not answer: ${(err as Error).message}; try again`,
+                Code.Unavailable,
+                undefined,
+                undefined,
+                err,
+              )
+            : undefined,
+        log: (message, error) => options.log(`EventService: ${message}`, error),
+        internalMessage: "internal error (the event broker's log has the details)",
+      }),
+    ],
     fallback(req, res) {
       if (health(req, res)) return;
       if (ingress(req, res)) return;
@@ -155,4 +191,16 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
       await Promise.allSettled([dropping, orgs.done]);
     },
   };
+}
+
+/** NATS or JetStream did not answer (or the connection is down): a retry may succeed. */
+function isNatsOutage(err: unknown): boolean {
+  return (
+    err instanceof natsErrors.TimeoutError ||
+    err instanceof natsErrors.ConnectionError ||
+    err instanceof natsErrors.ClosedConnectionError ||
+    err instanceof natsErrors.NoRespondersError ||
+    err instanceof natsErrors.RequestError ||
+    (err instanceof JetStreamError && !(err instanceof JetStreamApiError))
+  );
 }

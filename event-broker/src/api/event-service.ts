@@ -15,6 +15,7 @@ import { bearerToken } from "@dispatch/server-kit";
 import type { Deliver } from "../delivery/deliver.js";
 import { dataBytes, eventProblems, isJsonMediaType, normalizeEvent } from "../events/cloud-event.js";
 import type { EventStore } from "../store/event-store.js";
+import { typeSubjectProblem } from "../store/layout.js";
 import type { Caller, Callers } from "./callers.js";
 
 /** Options of {@link createEventService}. */
@@ -79,6 +80,25 @@ export function checkedEvents(events: readonly CloudEvent[], maxEventBytes: numb
   });
 }
 
+/** The most dead letters one Redeliver sends (the oldest first); run it again for more. */
+export const maxRedeliveries = 1000;
+
+/** A type asked for must be one an event could have (it becomes a subject). */
+function checkType(type: string): void {
+  const problem = type === "" ? undefined : typeSubjectProblem(type);
+  if (problem) throw new ConnectError(`the type ${problem}`, Code.InvalidArgument);
+}
+
+/** A subscription named in a request is a subscription name (it becomes a subject). */
+function checkSubscriptionName(name: string): void {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) {
+    throw new ConnectError(
+      `"${name.slice(0, 80)}" is not a subscription name (lowercase letters, digits and '-', at most 63)`,
+      Code.InvalidArgument,
+    );
+  }
+}
+
 const caller = async (callers: Callers, ctx: HandlerContext): Promise<Caller> =>
   callers.authenticate(bearerToken(ctx.requestHeader.get("authorization")));
 
@@ -99,6 +119,7 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
       return create(EmitResponseSchema, { results });
     },
     async listEvents(request, ctx) {
+      checkType(request.type);
       const at = await where(ctx, request.org, request.broker);
       const events = await store.list(at.org, at.broker, {
         ...(request.type ? { type: request.type } : {}),
@@ -107,6 +128,7 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
       return create(ListEventsResponseSchema, { events });
     },
     async *watchEvents(request, ctx) {
+      checkType(request.type);
       const at = await where(ctx, request.org, request.broker);
       for await (const event of store.follow(
         at.org,
@@ -118,11 +140,13 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
       }
     },
     async listDeadLetters(request, ctx) {
+      checkSubscriptionName(request.subscription);
       const at = await where(ctx, request.org, "");
       const items = await store.deadLetters(at.org, request.subscription, limit(request.limit, 100));
       return create(ListDeadLettersResponseSchema, { items });
     },
     async redeliver(request, ctx) {
+      checkSubscriptionName(request.subscription);
       const at = await where(ctx, request.org, "");
       if (!request.all && request.ids.length === 0) {
         throw new ConnectError(
@@ -133,7 +157,7 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
       const { subscription } = await options.subscriptions.get({ org: at.org, name: request.subscription });
       const fn = subscription?.spec?.function ?? "";
       const wanted = new Set(request.ids);
-      const letters = (await store.deadLetters(at.org, request.subscription, 10_000)).filter(
+      const letters = (await store.deadLetters(at.org, request.subscription, maxRedeliveries)).filter(
         (l) => request.all || wanted.has(l.event?.event?.id ?? ""),
       );
       if (!request.all) {
@@ -150,6 +174,8 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
       const failed: DeadLetter[] = [];
       for (const letter of letters) {
         const event = letter.event?.event;
+        // The caller left: the rest stay as they are (not counted as attempts).
+        if (ctx.signal.aborted) break;
         if (!event) continue;
         const outcome = await options.deliver({
           org: at.org,
@@ -162,6 +188,8 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
         if (outcome.ok) {
           delivered += 1;
           options.onRedelivered?.(at.org, request.subscription);
+        } else if (ctx.signal.aborted) {
+          break;
         } else {
           const again = {
             subscription: request.subscription,

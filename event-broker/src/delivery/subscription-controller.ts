@@ -5,7 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createWatchCache, type DispatchClients } from "@dispatch/client";
 import { Phase, type Subscription, type SubscriptionStatus, SubscriptionStatusSchema } from "@dispatch/proto";
 import { createReconciler, markFalse, markTrue } from "@dispatch/server-kit";
-import { AckPolicy, type ConsumerConfig, DeliverPolicy } from "@nats-io/jetstream";
+import { AckPolicy, type ConsumerConfig, type ConsumerInfo, DeliverPolicy } from "@nats-io/jetstream";
 import { compileFilters, filterProblems } from "../filters/filters.js";
 import type { EventStore } from "../store/event-store.js";
 import { consumerName, filterSubject, isConsumerOf, streamName } from "../store/layout.js";
@@ -62,14 +62,14 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
     request: { allOrgs: true },
     signal,
   });
-  const runners = new Map<string, Runner>();
-  const counters = new Map<string, DeliveryCounters>();
+  const runners = new Map<string, { uid: string; generation: bigint; runner: Runner }>();
+  const counters = new Map<string, DeliveryCounters & { uid: string }>();
   const written = new Map<string, SubscriptionStatus>();
 
   const stopRunner = async (key: string) => {
-    const runner = runners.get(key);
+    const running = runners.get(key);
     runners.delete(key);
-    await runner?.stop();
+    await running?.runner.stop();
   };
 
   const reconciler = createReconciler<Subscription, SubscriptionStatus>({
@@ -82,6 +82,8 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
         written.delete(key);
         const [org, name] = key.split("/") as [string, string];
         await deleteConsumers(org, name);
+        // Its dead letters go with it: a new subscription of the same name starts clean.
+        await store.purgeDeadLetters(org, name);
         return undefined;
       }
       const org = object.meta?.org ?? "";
@@ -97,11 +99,24 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
         );
       }
       const subject = filterSubject(org, broker, spec.filters);
-      const consumer = consumerName(name, subject);
       const policy = deliveryPolicy(object);
+      const consumer = consumerName(name, subject, consumerSettings(policy.concurrency));
+      const uid = object.meta?.uid ?? "";
+      const generation = object.meta?.generation ?? 0n;
+      const running = runners.get(key);
+      // A resync (the watch reconnected, a retry) of what already runs changes nothing: the
+      // runner goes on, and no delivery in flight is cut off (and sent again).
+      if (
+        running &&
+        running.uid === uid &&
+        running.generation === generation &&
+        running.runner.target.consumer === consumer
+      ) {
+        return figures(key, readyStatus(base));
+      }
       await store.ensureBroker(org, broker);
-      // The runner of the old spec stops first, and its acks reach the server: a new consumer
-      // then starts exactly after what the old one finished (nothing lost, nothing twice).
+      // The runner of the old spec stops first (deliveries in flight finish), and its acks reach
+      // the server: a new consumer then starts right after what the old one finished.
       await stopRunner(key);
       await store.flush();
       await ensureConsumer(org, name, consumer, subject, object, policy.concurrency);
@@ -114,24 +129,28 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
         matches: compileFilters(spec.filters),
         policy,
       };
-      if (!counters.has(key)) {
+      const count = counters.get(key);
+      if (!count || count.uid !== uid) {
         counters.set(key, {
+          uid,
           delivered: Number(object.status?.delivered ?? 0n),
           failed: Number(object.status?.failed ?? 0n),
         });
       }
-      runners.set(
-        key,
-        startRunner({
+      runners.set(key, {
+        uid,
+        generation,
+        runner: startRunner({
           target,
           store,
           deliver: options.deliver,
           counters: counters.get(key) as DeliveryCounters,
+          // Gone from under it (deleted by hand, a stream reset): make it again.
+          onConsumerMissing: () => reconciler.enqueue(key),
           log: options.log,
         }),
-      );
-      const status = await figures(key, readyStatus(base));
-      return status;
+      });
+      return figures(key, readyStatus(base));
     },
     writeStatus: async (key, status) => write(key, status),
     // Gentle with JetStream's API when thousands of subscriptions resync at once.
@@ -186,22 +205,36 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
     return status;
   }
 
-  /** The status with the subscription's figures as JetStream and the runner see them now. */
+  /**
+   * The status with the subscription's figures as JetStream and the runner see
+   * them now; when they cannot be read, the status as it is (the next refresh
+   * reads them): figures never fail a reconcile.
+   */
   async function figures(key: string, status: SubscriptionStatus): Promise<SubscriptionStatus> {
-    const runner = runners.get(key);
+    const running = runners.get(key);
     const count = counters.get(key);
-    if (!runner || !count) return status;
-    const { org, subscription, consumer } = runner.target;
-    const info = await store.jsm.consumers.info(streamName(org, broker), consumer);
-    status.pending = BigInt(info.num_pending + info.num_ack_pending);
+    if (!running || !count) return status;
+    const { org, subscription, consumer } = running.runner.target;
+    try {
+      const info = await store.jsm.consumers.info(streamName(org, broker), consumer);
+      status.pending = BigInt(info.num_pending + info.num_ack_pending);
+      status.deadLettered = BigInt(await store.deadLetterCount(org, subscription));
+    } catch (err) {
+      if (!signal.aborted) options.log(`the figures of subscription ${key} could not be read`, err);
+    }
     status.delivered = BigInt(count.delivered);
     status.failed = BigInt(count.failed);
-    status.deadLettered = BigInt(await store.deadLetterCount(org, subscription));
     status.observed = timestampNow();
     return status;
   }
 
-  /** The consumer exists with this config; one for an older filter hands over its position and goes. */
+  /**
+   * The subscription's consumer exists as its spec wants it (its name says its
+   * filter subject and settings). A new one goes on where the ones of its
+   * earlier specs had acknowledged everything (the highest ack floor), and is
+   * made before they are removed, so a failure between the two loses no
+   * position; a consumer of a deleted subscription of the same name goes.
+   */
   async function ensureConsumer(
     org: string,
     name: string,
@@ -212,72 +245,53 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
   ) {
     const stream = streamName(org, broker);
     const jsm = store.jsm;
-    const uid = object.meta?.uid ?? "";
-    const description = `Dispatch subscription ${org}/${name} (uid ${uid})`;
-    const wanted = { ack_wait: ackWaitMs * 1_000_000, max_ack_pending: concurrency };
-    // The common case (a resync, a restart): the consumer is there as it should be. One lookup.
+    const description = describe(object);
+    // The common case (a restart, a resync): there as it should be. One lookup.
     const found = await jsm.consumers.info(stream, consumer).catch(() => undefined);
-    if (
-      found?.config.description === description &&
-      found.config.max_ack_pending === wanted.max_ack_pending &&
-      found.config.ack_wait === wanted.ack_wait
-    ) {
-      return;
+    if (found?.config.description === description) return;
+    const mine: ConsumerInfo[] = [];
+    const strangers: string[] = [];
+    for (const info of await consumersOf(stream, name)) {
+      if (info.config.description === description) mine.push(info);
+      else strangers.push(info.name);
     }
-    // Consumers of this subscription for an older filter, and of an earlier one of the same name.
-    const others: { name: string; same: boolean }[] = [];
-    let exists = false;
-    for await (const info of jsm.consumers.list(stream)) {
-      if (!isConsumerOf(info.name, name)) continue;
-      const same = info.config.description === description;
-      if (info.name === consumer && same) exists = true;
-      else others.push({ name: info.name, same });
-    }
-    const config: Partial<ConsumerConfig> = {
+    // A deleted subscription's consumer holds no position of ours: it goes first.
+    for (const stranger of strangers) await jsm.consumers.delete(stream, stranger);
+    let start: Partial<ConsumerConfig> = startOf(object);
+    const floor = Math.max(0, ...mine.map((info) => info.ack_floor.stream_seq));
+    // Nothing acknowledged yet: where it started is still right.
+    if (floor > 0) start = { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 };
+    await jsm.consumers.add(stream, {
       durable_name: consumer,
       ack_policy: AckPolicy.Explicit,
       filter_subject: subject,
       max_deliver: -1,
-      ...wanted,
+      ...consumerSettings(concurrency),
       description,
-    };
-    const current = exists ? await jsm.consumers.info(stream, consumer) : undefined;
-    const stale =
-      current !== undefined &&
-      (current.config.max_ack_pending !== concurrency || current.config.ack_wait !== config.ack_wait);
-    if (!current || stale) {
-      let start: Partial<ConsumerConfig> = startOf(object);
-      // The filter (or what a consumer cannot change in place: nats-server 2.9 refuses any update
-      // of a consumer with a start time) changed: a new consumer goes on from where the old one
-      // had acknowledged everything.
-      const handover = current ? [current.name] : others.filter((o) => o.same).map((o) => o.name);
-      for (const old of handover) {
-        const info = old === current?.name ? current : await jsm.consumers.info(stream, old);
-        // Nothing acknowledged yet: where it started is still right.
-        if (info.ack_floor.stream_seq > 0) {
-          start = {
-            deliver_policy: DeliverPolicy.StartSequence,
-            opt_start_seq: info.ack_floor.stream_seq + 1,
-          };
-        }
-      }
-      // A consumer of the same name (this one, stale, or a deleted subscription's) goes first.
-      if (current || others.some((o) => o.name === consumer)) await jsm.consumers.delete(stream, consumer);
-      await jsm.consumers.add(stream, { ...config, ...start });
-    }
-    for (const old of others) if (old.name !== consumer) await jsm.consumers.delete(stream, old.name);
+      ...start,
+    });
+    for (const old of mine) await jsm.consumers.delete(stream, old.name);
+  }
+
+  /** Every consumer of a subscription in a stream (listed whole before anything is deleted). */
+  async function consumersOf(stream: string, name: string): Promise<ConsumerInfo[]> {
+    const found: ConsumerInfo[] = [];
+    for await (const info of store.jsm.consumers.list(stream))
+      if (isConsumerOf(info.name, name)) found.push(info);
+    return found;
   }
 
   async function deleteConsumers(org: string, name: string) {
     const stream = streamName(org, broker);
+    let consumers: ConsumerInfo[];
     try {
-      for await (const info of store.jsm.consumers.list(stream)) {
-        if (isConsumerOf(info.name, name)) await store.jsm.consumers.delete(stream, info.name);
-      }
+      consumers = await consumersOf(stream, name);
     } catch (err) {
       // No stream: no consumer either.
-      if (!String(err).includes("stream not found")) throw err;
+      if (String(err).includes("stream not found")) return;
+      throw err;
     }
+    for (const info of consumers) await store.jsm.consumers.delete(stream, info.name);
   }
 
   /**
@@ -286,18 +300,44 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
    * subscriptions is known.
    */
   async function sweep() {
-    const known = () =>
-      new Set(cache.list().map((sub) => `${sub.meta?.org}/${sub.meta?.name} (uid ${sub.meta?.uid})`));
-    for await (const stream of store.jsm.streams.names()) {
-      if (!stream.startsWith("EVENTS_")) continue;
-      for await (const info of store.jsm.consumers.list(stream)) {
-        const owner = /^Dispatch subscription (.+)$/.exec(info.config.description ?? "")?.[1];
-        if (!info.name.startsWith("sub-") || owner === undefined || known().has(owner)) continue;
+    const wanted = () => {
+      const names = new Map<string, string>();
+      for (const sub of cache.list()) {
+        const org = sub.meta?.org ?? "";
+        const name = sub.meta?.name ?? "";
+        const filters = sub.spec?.filters ?? [];
+        if (filterProblems(filters).length > 0) continue;
+        const concurrency = deliveryPolicy(sub).concurrency;
+        names.set(
+          describe(sub),
+          consumerName(name, filterSubject(org, broker, filters), consumerSettings(concurrency)),
+        );
+      }
+      return names;
+    };
+    const streams: string[] = [];
+    for await (const stream of store.jsm.streams.names())
+      if (stream.startsWith("EVENTS_")) streams.push(stream);
+    for (const stream of streams) {
+      const consumers: ConsumerInfo[] = [];
+      for await (const info of store.jsm.consumers.list(stream))
+        if (info.name.startsWith("sub-")) consumers.push(info);
+      for (const info of consumers) {
+        const owner = info.config.description ?? "";
+        if (!owner.startsWith("Dispatch subscription ")) continue;
+        const keep = wanted().get(owner);
+        if (keep === info.name) continue;
+        // Left from an earlier spec of a subscription that exists: it goes once the current one
+        // exists (until then it holds the position the current one will start from).
+        if (keep !== undefined && !consumers.some((c) => c.name === keep)) continue;
         await store.jsm.consumers.delete(stream, info.name);
-        options.log(`removed the consumer ${info.name} of ${owner}, which no longer exists`);
+        options.log(
+          `removed the consumer ${info.name} (${owner}): ${keep === undefined ? "its subscription no longer exists" : "left from an earlier spec"}`,
+        );
       }
     }
   }
+
   void reconciler.synced.then(
     () => sweep().catch((err) => options.log("stale consumers could not be looked for", err)),
     () => {},
@@ -325,7 +365,9 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
         next.failed !== last.failed ||
         next.deadLettered !== last.deadLettered
       ) {
-        await reconciler.report(key, () => next);
+        // Only over the status it was computed from: a reconcile that wrote meanwhile (a new
+        // generation, an ERROR) is newer, and wins.
+        await reconciler.report(key, () => (written.get(key) === last ? next : undefined));
       }
     } catch (err) {
       if (!signal.aborted) options.log(`the figures of subscription ${key} could not be read`, err);
@@ -336,7 +378,7 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
 
   return {
     synced: reconciler.synced,
-    running: () => new Map([...runners].map(([key, runner]) => [key, runner.target])),
+    running: () => new Map([...runners].map(([key, running]) => [key, running.runner.target])),
     delivered(org, subscription) {
       const count = counters.get(`${org}/${subscription}`);
       if (count) count.delivered += 1;
@@ -353,6 +395,16 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
 }
 
 /** Where a new subscription starts reading. */
+/** How a consumer names its subscription (org, name and uid: a re-created one is another). */
+function describe(object: Subscription): string {
+  return `Dispatch subscription ${object.meta?.org ?? ""}/${object.meta?.name ?? ""} (uid ${object.meta?.uid ?? ""})`;
+}
+
+/** What a consumer is made with besides its filter: part of its name, so a change makes a new one. */
+function consumerSettings(concurrency: number): { ack_wait: number; max_ack_pending: number } {
+  return { ack_wait: ackWaitMs * 1_000_000, max_ack_pending: concurrency };
+}
+
 function startOf(object: Subscription): Partial<ConsumerConfig> {
   const position = object.spec?.startFrom?.position;
   switch (position?.case) {

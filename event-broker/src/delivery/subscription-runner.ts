@@ -32,13 +32,19 @@ export interface RunnerOptions {
   store: EventStore;
   deliver: Deliver;
   counters: DeliveryCounters;
+  /** Told when its consumer is gone (deleted from under it): the owner makes it again. */
+  onConsumerMissing?(): void;
   log(message: string, error?: unknown): void;
 }
 
 export interface Runner {
   readonly target: RunnerTarget;
-  /** Stops taking events; resolves when the ones in flight have ended (and were acked or not). */
-  stop(): Promise<void>;
+  /**
+   * Stops taking events and lets the deliveries in flight finish (acked,
+   * retried or dead-lettered as usual) for up to `graceMs` (default 10 s);
+   * those still running then are cut off and handed back to JetStream.
+   */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /** How often a delivery in progress tells JetStream it is still working on the event. */
@@ -53,9 +59,12 @@ const workingIntervalMs = 10_000;
  */
 export function startRunner(options: RunnerOptions): Runner {
   const { target, store } = options;
+  // Stops the reading of new events.
   const stopping = new AbortController();
+  // Cuts off the deliveries in flight (after the grace period of a stop).
+  const cutting = new AbortController();
   // Every delivery in flight listens to it.
-  setMaxListeners(0, stopping.signal);
+  setMaxListeners(0, cutting.signal);
   const inFlight = new Set<Promise<void>>();
   let wake: (() => void) | undefined;
 
@@ -85,12 +94,12 @@ export function startRunner(options: RunnerOptions): Runner {
         function: target.function,
         event,
         timeoutMs: target.policy.timeoutMs,
-        signal: stopping.signal,
+        signal: cutting.signal,
       });
     } finally {
       clearInterval(working);
     }
-    if (stopping.signal.aborted && !outcome.ok) {
+    if (cutting.signal.aborted && !outcome.ok) {
       // Cut short by the stop, not failed: the next runner delivers it again at once.
       m.nak();
       return;
@@ -132,16 +141,16 @@ export function startRunner(options: RunnerOptions): Runner {
     while (!stopping.signal.aborted) {
       try {
         const consumer = await store.js.consumers.get(streamName(target.org, target.broker), target.consumer);
-        const messages = await consumer.consume({ max_messages: target.policy.concurrency });
+        // A consumer deleted from under it ends the iteration (instead of retrying inside for ever).
+        const messages = await consumer.consume({
+          max_messages: target.policy.concurrency,
+          abort_on_missing_resource: true,
+        });
         const onStop = () => void messages.close();
         stopping.signal.addEventListener("abort", onStop, { once: true });
         try {
           for await (const m of messages) {
             failures = 0;
-            if (target.policy.ordered) {
-              await handle(m);
-              continue;
-            }
             const run = handle(m)
               .catch((err) => options.log(`${where()}: a delivery failed`, err))
               .finally(() => {
@@ -149,6 +158,8 @@ export function startRunner(options: RunnerOptions): Runner {
                 wake?.();
               });
             inFlight.add(run);
+            // Ordered: one at a time (the consumer hands out one anyway).
+            if (target.policy.ordered) await run;
             while (inFlight.size >= target.policy.concurrency && !stopping.signal.aborted) {
               await new Promise<void>((resolve) => {
                 wake = resolve;
@@ -161,6 +172,11 @@ export function startRunner(options: RunnerOptions): Runner {
       } catch (err) {
         if (stopping.signal.aborted) break;
         failures += 1;
+        if (/consumer (not found|deleted)|stream not found/i.test(String(err))) {
+          options.log(`${where()}: its consumer is gone; it is made again`);
+          options.onConsumerMissing?.();
+          return;
+        }
         options.log(`${where()}: reading its events failed; trying again`, err);
       }
       if (!stopping.signal.aborted) {
@@ -172,11 +188,17 @@ export function startRunner(options: RunnerOptions): Runner {
 
   return {
     target,
-    async stop() {
+    async stop(graceMs = 10_000) {
       stopping.abort();
       wake?.();
-      await running;
-      await Promise.allSettled([...inFlight]);
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      });
+      await Promise.race([Promise.allSettled([running, ...inFlight]), grace]);
+      clearTimeout(timer);
+      cutting.abort();
+      await Promise.allSettled([running, ...inFlight]);
     },
   };
 }

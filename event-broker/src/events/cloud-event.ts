@@ -1,7 +1,7 @@
 import { create, fromJson, toJson } from "@bufbuild/protobuf";
 import { type Timestamp, TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
-import { maxTypeLength } from "../store/layout.js";
+import { typeSubjectProblem } from "../store/layout.js";
 import { encodeHeaderValue } from "./header-values.js";
 
 /**
@@ -91,9 +91,8 @@ export function eventProblems(event: CloudEvent): string[] {
         : `specversion "${event.specversion}" is not supported: Dispatch takes CloudEvents 1.0 (specversion "1.0")`,
     );
   }
-  if (event.type.length > maxTypeLength) {
-    problems.push(`type is ${event.type.length} characters long; the limit is ${maxTypeLength}`);
-  }
+  const typeProblem = typeSubjectProblem(event.type);
+  if (typeProblem) problems.push(`type ${typeProblem}`);
   const strings: [string, string][] = [
     ["id", event.id],
     ["source", event.source],

@@ -1,6 +1,7 @@
 import type { Filter } from "@dispatch/proto";
 import { compileCesql } from "../cesql/compile.js";
 import type { CesqlEvent } from "../cesql/event.js";
+import { typeSubjectProblem } from "../store/layout.js";
 
 /**
  * Subscription filters: the CloudEvents Subscriptions API dialects (`exact`,
@@ -51,6 +52,10 @@ export function filterProblems(filters: readonly Filter[], path = "filters"): Fi
             );
           } else if (value === "") {
             add(`${at}.${d.case}.${name}`, "must not be empty");
+          } else if (name === "type" && d.case !== "suffix") {
+            // A type filter becomes a consumer's filter subject.
+            const problem = typeSubjectProblem(value);
+            if (problem) add(`${at}.${d.case}.${name}`, problem);
           }
         }
         return;

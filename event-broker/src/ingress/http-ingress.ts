@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { bearerToken } from "@dispatch/server-kit";
 import type { Callers } from "../api/callers.js";
-import { brokerFor, checkedEvents, maxBatchEvents } from "../api/event-service.js";
+import { brokerFor, checkedEvents } from "../api/event-service.js";
 import type { EventStore } from "../store/event-store.js";
 import { eventsFromHttp, IngressError } from "./http-events.js";
 
@@ -77,9 +77,8 @@ export function createHttpIngress(options: HttpIngressOptions): (req: Request, r
       const at = brokerFor(target, broker);
       const body = await readBody(req, limitFor(header(req, "content-type") ?? "", options.maxEventBytes));
       const events = checkedEvents(eventsFromHttp(req.headers, body), options.maxEventBytes);
-      if (events.length > maxBatchEvents)
-        throw new IngressError(413, `a batch holds at most ${maxBatchEvents} events`);
-      const results = events.length === 0 ? [] : await options.store.publish(target, at, events);
+      if (events.length === 0) throw new IngressError(400, "the batch holds no events");
+      const results = await options.store.publish(target, at, events);
       const duplicates = results.filter((r) => r.duplicate).length;
       answer(res, 202, { accepted: results.length, duplicates });
     } catch (err) {

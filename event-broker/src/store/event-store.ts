@@ -86,6 +86,8 @@ export interface EventStore {
   /** How many dead letters a subscription has. */
   deadLetterCount(org: string, subscription: string): Promise<number>;
   removeDeadLetter(org: string, sequence: bigint): Promise<void>;
+  /** Removes every dead letter of a subscription (it was deleted). */
+  purgeDeadLetters(org: string, subscription: string): Promise<void>;
   /** Resolves once everything sent so far (acks too) has reached the server. */
   flush(): Promise<void>;
   /** Deletes every stream of an org (its brokers' events, its dead letters): the org is gone. */
@@ -173,7 +175,11 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       pending.push(() => publish().then(resolve, reject));
     });
 
-  /** Messages of `subject` in `stream` from a start, until none is pending (at most `max`). */
+  /**
+   * Messages of `subject` in `stream` from a start, until none is pending (at
+   * most `max`), through an ephemeral ordered consumer removed at the end.
+   * Each fetch ends by itself (messages deleted meanwhile never hang it).
+   */
   async function* read(
     stream: string,
     subject: string,
@@ -185,19 +191,43 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       ...(start ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start.seq } : {}),
     });
     try {
-      const info = await consumer.info(true);
-      let left = Math.min(info.num_pending, max);
-      if (left === 0) return;
-      const messages = await consumer.consume({ max_messages: Math.min(left, 256) });
-      for await (const m of messages) {
-        yield m;
-        left -= 1;
-        if (left === 0 || m.info.pending === 0) break;
+      let left = Math.min((await consumer.info(true)).num_pending, max);
+      while (left > 0) {
+        const batch = await consumer.fetch({ max_messages: Math.min(left, 256), expires: 2_000 });
+        let got = 0;
+        let pending = 1;
+        for await (const m of batch) {
+          got += 1;
+          left -= 1;
+          pending = m.info.pending;
+          yield m;
+        }
+        if (got === 0 || pending === 0) return;
       }
-      await messages.close();
     } finally {
       await consumer.delete().catch(() => {});
     }
+  }
+  /** The newest `limit` events up to sequence `last` (of `type`, when given), oldest first. */
+  async function newest(
+    org: string,
+    broker: string,
+    type: string | undefined,
+    limit: number,
+    first: number,
+    last: number,
+  ) {
+    const stream = streamName(org, broker);
+    if (last < first || limit === 0) return [];
+    const from = Math.max(first, last - (type === undefined ? limit : listWindow) + 1);
+    const subject = type === undefined ? brokerSubjects(org, broker) : eventSubject(org, broker, type);
+    const ring: StoredEvent[] = [];
+    for await (const m of read(stream, subject, { seq: from }, listWindow)) {
+      if (m.info.streamSequence > last) break;
+      ring.push(stored(m));
+      if (ring.length > limit) ring.shift();
+    }
+    return ring;
   }
   const stored = (m: JsMsg): StoredEvent =>
     create(StoredEventSchema, {
@@ -236,40 +266,29 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     },
     async list(org, broker, { type, limit }) {
       await ensureBroker(org, broker);
-      const stream = streamName(org, broker);
-      const info = await (await manager()).streams.info(stream);
-      const last = info.state.last_seq;
-      if (info.state.messages === 0) return [];
-      const from = Math.max(info.state.first_seq, last - (type === undefined ? limit : listWindow) + 1);
-      const subject = type === undefined ? brokerSubjects(org, broker) : eventSubject(org, broker, type);
-      const ring: StoredEvent[] = [];
-      for await (const m of read(stream, subject, { seq: from }, listWindow)) {
-        if (m.info.streamSequence > last) break;
-        ring.push(stored(m));
-        if (ring.length > limit) ring.shift();
-      }
-      return ring;
+      const { state } = await (await manager()).streams.info(streamName(org, broker));
+      if (state.messages === 0) return [];
+      return newest(org, broker, type, limit, state.first_seq, state.last_seq);
     },
     async *follow(org, broker, { type, last }, signal) {
       await ensureBroker(org, broker);
-      if (last > 0) {
-        for (const event of await this.list(org, broker, {
-          ...(type === undefined ? {} : { type }),
-          limit: last,
-        })) {
-          yield event;
-        }
-      }
       const stream = streamName(org, broker);
-      const info = await (await manager()).streams.info(stream);
+      const { state } = await (await manager()).streams.info(stream);
+      // The newest first, then from right after them: nothing between the two is missed.
+      if (last > 0 && state.messages > 0) {
+        for (const event of await newest(org, broker, type, last, state.first_seq, state.last_seq))
+          yield event;
+      }
       const consumer = await js.consumers.get(stream, {
         filter_subjects: type === undefined ? brokerSubjects(org, broker) : eventSubject(org, broker, type),
         deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: info.state.last_seq + 1,
+        opt_start_seq: state.last_seq + 1,
       });
       const messages = await consumer.consume();
       const stop = () => void messages.close();
       signal.addEventListener("abort", stop, { once: true });
+      // The caller may have left while the consumer was being made.
+      if (signal.aborted) stop();
       try {
         for await (const m of messages) yield stored(m);
       } finally {
@@ -326,15 +345,26 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     flush: () => options.nats.flush(),
     async dropOrg(org) {
       const m = await manager();
+      // Listed whole before anything is deleted (the list pages by offset).
       const dropped: string[] = [];
       for await (const name of m.streams.names()) {
-        if (name === deadLetterStreamName(org) || name.startsWith(`${streamName(org, "")}`)) {
-          await m.streams.delete(name);
-          ensured.delete(name);
+        if (name === deadLetterStreamName(org) || name.startsWith(`${streamName(org, "")}`))
           dropped.push(name);
-        }
+      }
+      for (const name of dropped) {
+        await m.streams.delete(name);
+        ensured.delete(name);
       }
       return dropped;
+    },
+    async purgeDeadLetters(org, subscription) {
+      const m = await manager();
+      try {
+        await m.streams.purge(deadLetterStreamName(org), { filter: deadLetterSubject(org, subscription) });
+      } catch (err) {
+        // No dead letters stream: nothing to purge.
+        if (!String(err).includes("stream not found")) throw err;
+      }
     },
     async removeDeadLetter(org, sequence) {
       await (await manager()).streams.deleteMessage(deadLetterStreamName(org), Number(sequence), false);

@@ -13,8 +13,25 @@ import type { Filter } from "@dispatch/proto";
  * labels (lowercase letters, digits, '-'), so `_` and `.` separate safely.
  */
 
-/** The longest event `type` the broker stores (its subject must fit a NATS control line). */
+/** The longest event `type` the broker stores, in characters. */
 export const maxTypeLength = 512;
+
+/**
+ * The most bytes a type may take as subject tokens (escaped): with the
+ * prefix, a stream or consumer name and the rest of a NATS protocol line it
+ * stays well inside nats-server's 4,096-byte control line, past which the
+ * server drops the connection.
+ */
+export const maxTypeSubjectBytes = 1024;
+
+/** What is wrong with a type (or a type filter's value) as a subject; undefined when nothing. */
+export function typeSubjectProblem(type: string): string | undefined {
+  if (type.length > maxTypeLength) return `is ${type.length} characters long; the limit is ${maxTypeLength}`;
+  const bytes = type.split(".").map(escapeToken).join(".").length;
+  return bytes > maxTypeSubjectBytes
+    ? `takes ${bytes} bytes as subject tokens (each byte of a character other than a letter, digit or '-' takes three); the limit is ${maxTypeSubjectBytes}`
+    : undefined;
+}
 
 export function streamName(org: string, broker: string): string {
   return `EVENTS_${org}_${broker}`;
@@ -81,9 +98,15 @@ export function dedupId(source: string, id: string): string {
   return createHash("sha256").update(source).update("\0").update(id).digest("base64url");
 }
 
-/** The consumer of a subscription reading `subject`: a new filter subject is a new consumer. */
-export function consumerName(subscription: string, subject: string): string {
-  return `sub-${subscription}-${createHash("sha256").update(subject).digest("hex").slice(0, 12)}`;
+/**
+ * The consumer of a subscription reading `subject` with `settings` (what it
+ * is made with besides its filter): a new filter subject, or new settings, is
+ * a new consumer (a consumer with a start time cannot be changed in place).
+ */
+export function consumerName(subscription: string, subject: string, settings: object = {}): string {
+  const hash = createHash("sha256").update(subject);
+  if (Object.keys(settings).length > 0) hash.update("\0").update(JSON.stringify(settings));
+  return `sub-${subscription}-${hash.digest("hex").slice(0, 12)}`;
 }
 
 /** Whether a consumer (by name) belongs to a subscription. */
