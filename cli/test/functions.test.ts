@@ -187,8 +187,8 @@ test.serial("exec --async prints the run id at once; the run can be read by id",
 test.serial("get runs lists the function's runs; --last -o json is the newest", async (t) => {
   const table = await dispatch(t, ["get", "runs", "hello"]);
   t.is(table.code, 0, table.stderr);
-  t.regex(table.stdout, /^ID\s+FUNCTION\s+STATUS\s+STARTED\s+DURATION\n/);
-  t.regex(table.stdout, /\n[0-9a-f-]{36}\s+hello\s+READY\s+\d+s ago\s+\S+\n/);
+  t.regex(table.stdout, /^ID\s+FUNCTION\s+TRIGGER\s+STATUS\s+STARTED\s+DURATION\n/);
+  t.regex(table.stdout, /\n[0-9a-f-]{36}\s+hello\s+exec\s+READY\s+\d+s ago\s+\S+\n/);
 
   const marker = await dispatch(t, ["exec", "hello", "--input", '{"name":"Sansa","place":"the Eyrie"}']);
   const id = JSON.parse(marker.stdout).meta.name;

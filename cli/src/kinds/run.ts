@@ -1,10 +1,27 @@
 import type { Message } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type Run, RunSchema } from "@dispatch/proto";
+import { type Run, RunSchema, Trigger } from "@dispatch/proto";
 import { formatAge, formatDuration } from "../output/time.js";
 import { statusColumn } from "./columns.js";
 import { type Kind, metaOf } from "./kind.js";
+
+/** What started a run, as `get runs` shows it: exec, http, or the event's type (and subscription). */
+function triggerOf(run: Run): string {
+  const spec = run.spec;
+  switch (spec?.trigger) {
+    case Trigger.EXEC:
+      return "exec";
+    case Trigger.HTTP:
+      return "http";
+    case Trigger.EVENT:
+      return spec.subscription
+        ? `event ${spec.event?.type ?? ""} (${spec.subscription})`
+        : `event ${spec.event?.type ?? ""}`;
+    default:
+      return "-";
+  }
+}
 
 /** Runs: the record of each call of a function; read only. */
 export const runKind: Kind = {
@@ -19,6 +36,7 @@ export const runKind: Kind = {
   columns: [
     { header: "ID", value: (o) => metaOf(o)?.name ?? "" },
     { header: "FUNCTION", value: (o) => (o as Run).spec?.function ?? "" },
+    { header: "TRIGGER", value: (o) => triggerOf(o as Run) },
     statusColumn,
     { header: "STARTED", value: (o, now) => ageAgo(formatAge((o as Run).status?.started, now)) },
     { header: "DURATION", value: (o) => formatDuration((o as Run).status?.duration) },
