@@ -355,8 +355,8 @@ test.serial(
       "last",
     ]);
     // `get runs` says what started each run.
-  t.regex(await h.ok("get", "runs", "v1-debug"), /\bevent test\.event\.2 \(v1-sub\)\s+READY\b/);
-  await h.ok("delete", "subscription", "v1-sub");
+    t.regex(await h.ok("get", "runs", "v1-debug"), /\bevent test\.event\.2 \(v1-sub\)\s+READY\b/);
+    await h.ok("delete", "subscription", "v1-sub");
     await h.ok("delete", "function", "v1-debug");
     const gone = await h.dispatch("get", "subscription", "v1-sub");
     t.not(gone.code, 0);
