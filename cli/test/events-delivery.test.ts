@@ -1,6 +1,13 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { BackoffPolicy, type FilterSchema, Ordering, type Run } from "@dispatch/proto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  BackoffPolicy,
+  type FilterSchema,
+  Ordering,
+  type Run,
+  type SubscriptionSpecSchema,
+} from "@dispatch/proto";
 import test from "ava";
 import {
   type EventsHarness,
@@ -336,13 +343,7 @@ test.serial(
     await subscribe(h, "moving", { function: "moving", filters: [prefix({ type: "move." })] });
     await emit([{ id: "m1", type: "move.a" }]);
     await h.runs("moving", 1);
-    const { subscription } = await h.clients.subscriptions.get({ name: "moving" });
-    await h.clients.subscriptions.update({
-      subscription: {
-        meta: subscription?.meta,
-        spec: { function: "moving", filters: [exact({ type: "move.b" })] },
-      },
-    });
+    await updateSpec("moving", { function: "moving", filters: [exact({ type: "move.b" })] });
     // Stored while the broker moves to the new filter: m2 matches both filters, m3 only the old one
     // (delivered or not, depending on whether the broker had applied the update yet).
     await emit([
@@ -371,16 +372,10 @@ test.serial(
     await subscribe(h, "tuned", { function: "tuned", filters: [exact({ type: "tuned.test" })] });
     await emit([{ id: "t1", type: "tuned.test" }]);
     await h.runs("tuned", 1);
-    const { subscription } = await h.clients.subscriptions.get({ name: "tuned" });
-    await h.clients.subscriptions.update({
-      subscription: {
-        meta: subscription?.meta,
-        spec: {
-          function: "tuned",
-          filters: [exact({ type: "tuned.test" })],
-          delivery: { retries: 5, concurrency: 4 },
-        },
-      },
+    await updateSpec("tuned", {
+      function: "tuned",
+      filters: [exact({ type: "tuned.test" })],
+      delivery: { retries: 5, concurrency: 4 },
     });
     const updated = await ready(h, "tuned");
     t.is(updated.meta?.generation, 2n);
@@ -389,3 +384,23 @@ test.serial(
     t.deepEqual(ids(runs), ["t1", "t2"]);
   },
 );
+
+/**
+ * Replaces a subscription's spec at the revision read, again when the broker
+ * wrote its status in between (an Update is a compare-and-set on the revision,
+ * and status writes move it, as in Kubernetes).
+ */
+async function updateSpec(
+  name: string,
+  spec: MessageInitShape<typeof SubscriptionSpecSchema>,
+): Promise<void> {
+  for (;;) {
+    const { subscription } = await h.clients.subscriptions.get({ name });
+    try {
+      await h.clients.subscriptions.update({ subscription: { meta: subscription?.meta, spec } });
+      return;
+    } catch (err) {
+      if (ConnectError.from(err).code !== Code.Aborted) throw err;
+    }
+  }
+}
