@@ -343,22 +343,52 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
     () => {},
   );
 
-  // The figures: read every few seconds, written when they moved.
-  const interval = setInterval(() => {
-    for (const key of runners.keys()) {
-      void refresh(key);
-    }
-  }, options.statsIntervalMs ?? 5000);
+  // The figures: read every few seconds, written when they moved. Per org, one listing of its
+  // broker's consumers and one count of its dead letters by subject serve every subscription.
+  const interval = setInterval(() => void refreshAll(), options.statsIntervalMs ?? 5000);
   interval.unref();
-  const refreshing = new Set<string>();
-  async function refresh(key: string) {
-    if (refreshing.has(key)) return;
-    const object = reconciler.get(key);
-    const last = written.get(key);
-    if (!object || !last || last.phase !== Phase.READY) return;
-    refreshing.add(key);
+  let refreshing = false;
+  async function refreshAll() {
+    if (refreshing || signal.aborted) return;
+    refreshing = true;
     try {
-      const next = await figures(key, create(SubscriptionStatusSchema, { ...last }));
+      const byOrg = new Map<string, string[]>();
+      for (const [key, running] of runners) {
+        const keys = byOrg.get(running.runner.target.org) ?? [];
+        keys.push(key);
+        byOrg.set(running.runner.target.org, keys);
+      }
+      for (const [org, keys] of byOrg) {
+        try {
+          await refreshOrg(org, keys);
+        } catch (err) {
+          if (!signal.aborted)
+            options.log(`the figures of org ${org}'s subscriptions could not be read`, err);
+        }
+      }
+    } finally {
+      refreshing = false;
+    }
+  }
+  async function refreshOrg(org: string, keys: string[]) {
+    const consumers = new Map<string, ConsumerInfo>();
+    for await (const info of store.jsm.consumers.list(streamName(org, broker)))
+      consumers.set(info.name, info);
+    const dead = await store.deadLetterCounts(org);
+    for (const key of keys) {
+      const running = runners.get(key);
+      const last = written.get(key);
+      const count = counters.get(key);
+      const info = running ? consumers.get(running.runner.target.consumer) : undefined;
+      if (!running || !last || last.phase !== Phase.READY || !count || !info) continue;
+      const next = create(SubscriptionStatusSchema, {
+        ...last,
+        pending: BigInt(info.num_pending + info.num_ack_pending),
+        deadLettered: BigInt(dead.get(running.runner.target.subscription) ?? 0),
+        delivered: BigInt(count.delivered),
+        failed: BigInt(count.failed),
+        observed: timestampNow(),
+      });
       if (
         next.pending !== last.pending ||
         next.delivered !== last.delivered ||
@@ -367,12 +397,8 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
       ) {
         // Only over the status it was computed from: a reconcile that wrote meanwhile (a new
         // generation, an ERROR) is newer, and wins.
-        await reconciler.report(key, () => (written.get(key) === last ? next : undefined));
+        void reconciler.report(key, () => (written.get(key) === last ? next : undefined));
       }
-    } catch (err) {
-      if (!signal.aborted) options.log(`the figures of subscription ${key} could not be read`, err);
-    } finally {
-      refreshing.delete(key);
     }
   }
 

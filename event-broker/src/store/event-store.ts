@@ -85,6 +85,8 @@ export interface EventStore {
   deadLetters(org: string, subscription: string, limit: number): Promise<DeadLetter[]>;
   /** How many dead letters a subscription has. */
   deadLetterCount(org: string, subscription: string): Promise<number>;
+  /** How many dead letters each subscription of an org has (those with none are absent). */
+  deadLetterCounts(org: string): Promise<Map<string, number>>;
   removeDeadLetter(org: string, sequence: bigint): Promise<void>;
   /** Removes every dead letter of a subscription (it was deleted). */
   purgeDeadLetters(org: string, subscription: string): Promise<void>;
@@ -333,6 +335,18 @@ export function createEventStore(options: EventStoreOptions): EventStore {
         );
       }
       return items;
+    },
+    async deadLetterCounts(org) {
+      await ensureDeadLetters(org);
+      const prefix = `dl.${org}.`;
+      const info = await (await manager()).streams.info(deadLetterStreamName(org), {
+        subjects_filter: `${prefix}>`,
+      });
+      const counts = new Map<string, number>();
+      for (const [subject, count] of Object.entries(info.state.subjects ?? {})) {
+        counts.set(subject.slice(prefix.length), count);
+      }
+      return counts;
     },
     async deadLetterCount(org, subscription) {
       await ensureDeadLetters(org);
