@@ -1,3 +1,4 @@
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import { filterProblems, maxConcurrency, maxRetries } from "@dispatch/event-broker/rules";
 import { Phase, type Subscription, SubscriptionSchema } from "@dispatch/proto";
 import { checkName } from "../validation/violations.js";
@@ -30,9 +31,9 @@ export const subscriptionKind: Kind<Subscription> = {
       checkDuration(v, "spec.delivery.timeout", delivery.timeout, 15 * 60 * 1000);
       checkDuration(v, "spec.delivery.backoff.delay", delivery.backoff?.delay, 24 * 3600 * 1000);
       checkDuration(v, "spec.delivery.backoff.max", delivery.backoff?.max, 24 * 3600 * 1000);
-      const ms = (d: { seconds: bigint; nanos: number } | undefined) =>
-        d ? Number(d.seconds) * 1000 + d.nanos / 1e6 : undefined;
-      const [delay, max] = [ms(delivery.backoff?.delay), ms(delivery.backoff?.max)];
+      const [delay, max] = [delivery.backoff?.delay, delivery.backoff?.max].map((d) =>
+        d ? durationMs(d) : undefined,
+      );
       if (delay !== undefined && max !== undefined && max < delay) {
         v.add(
           "spec.delivery.backoff.max",

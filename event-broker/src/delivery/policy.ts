@@ -1,5 +1,5 @@
+import { type Duration, durationMs } from "@bufbuild/protobuf/wkt";
 import { BackoffPolicy, Ordering, type Subscription } from "@dispatch/proto";
-import { type Duration, durationMs } from "./duration.js";
 import { maxConcurrency, maxRetries } from "./limits.js";
 
 /** How a subscription delivers, with every default filled in. */
@@ -31,7 +31,9 @@ export function deliveryPolicy(subscription: Subscription): DeliveryPolicy {
   const d = spec?.delivery;
   const ordered = spec?.ordering === Ordering.ORDERED;
   if (!d) return { ...defaultDelivery, ordered, concurrency: ordered ? 1 : defaultDelivery.concurrency };
-  const ms = (value: Duration | undefined, fallback: number) => (value ? durationMs(value) : fallback);
+  // A stored record may hold anything: a negative duration counts as none.
+  const ms = (value: Duration | undefined, fallback: number) =>
+    value ? Math.max(0, durationMs(value)) : fallback;
   return {
     retries: Math.min(d.retries, maxRetries),
     backoff: {
@@ -39,7 +41,7 @@ export function deliveryPolicy(subscription: Subscription): DeliveryPolicy {
       delayMs: ms(d.backoff?.delay, defaultDelivery.backoff.delayMs),
       maxMs: ms(d.backoff?.max, defaultDelivery.backoff.maxMs),
     },
-    timeoutMs: d.timeout ? durationMs(d.timeout) : undefined,
+    timeoutMs: d.timeout ? ms(d.timeout, 0) : undefined,
     deadLetter: d.deadLetter === "drop" ? "drop" : "store",
     ordered,
     concurrency: ordered ? 1 : Math.min(d.concurrency || defaultDelivery.concurrency, maxConcurrency),

@@ -1,14 +1,15 @@
 import { setMaxListeners } from "node:events";
 import { create } from "@bufbuild/protobuf";
-import { type Timestamp, timestampNow } from "@bufbuild/protobuf/wkt";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createWatchCache, type DispatchClients } from "@dispatch/client";
 import { Phase, type Subscription, type SubscriptionStatus, SubscriptionStatusSchema } from "@dispatch/proto";
 import { createReconciler, markFalse, markTrue } from "@dispatch/server-kit";
-import { AckPolicy, type ConsumerConfig, type ConsumerInfo, DeliverPolicy } from "@nats-io/jetstream";
+import type { ConsumerInfo } from "@nats-io/jetstream";
 import { compileFilters, filterProblems } from "../filters/filters.js";
 import type { EventStore } from "../store/event-store.js";
-import { consumerName, filterSubject, isConsumerOf, streamName } from "../store/layout.js";
+import { streamName } from "../store/layout.js";
+import { createSubscriptionConsumers, subscriptionBroker, wantedConsumer } from "./consumers.js";
 import type { Deliver } from "./deliver.js";
 import { deliveryPolicy } from "./policy.js";
 import { type DeliveryCounters, type Runner, type RunnerTarget, startRunner } from "./subscription-runner.js";
@@ -36,11 +37,7 @@ export interface SubscriptionController {
   close(): Promise<void>;
 }
 
-/** Every subscription reads the default broker (the only one so far). */
-const broker = "default";
-
-/** JetStream redelivers an event whose delivery stopped without word (a crash) after this long. */
-const ackWaitMs = 30_000;
+const broker = subscriptionBroker;
 
 /**
  * The dispatcher's controller: follows Subscriptions (every org, through a
@@ -65,6 +62,7 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
   const runners = new Map<string, { uid: string; generation: bigint; runner: Runner }>();
   const counters = new Map<string, DeliveryCounters & { uid: string }>();
   const written = new Map<string, SubscriptionStatus>();
+  const consumers = createSubscriptionConsumers(store, (message) => options.log(message));
 
   const stopRunner = async (key: string) => {
     const running = runners.get(key);
@@ -81,7 +79,7 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
         counters.delete(key);
         written.delete(key);
         const [org, name] = key.split("/") as [string, string];
-        await deleteConsumers(org, name);
+        await consumers.remove(org, name);
         // Its dead letters go with it: a new subscription of the same name starts clean.
         await store.purgeDeadLetters(org, name);
         return undefined;
@@ -91,16 +89,16 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
       const spec = object.spec;
       const base = statusBase(object);
       const problems = filterProblems(spec?.filters ?? [], "spec.filters");
-      if (!spec || problems.length > 0) {
+      const wanted = wantedConsumer(object);
+      if (!spec || !wanted) {
         await stopRunner(key);
         return errorStatus(
           base,
           problems.map((p) => `${p.path} ${p.message}`).join("; ") || "it has no spec",
         );
       }
-      const subject = filterSubject(org, broker, spec.filters);
+      const { consumer } = wanted;
       const policy = deliveryPolicy(object);
-      const consumer = consumerName(name, subject, consumerSettings(policy.concurrency));
       const uid = object.meta?.uid ?? "";
       const generation = object.meta?.generation ?? 0n;
       const running = runners.get(key);
@@ -119,7 +117,7 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
       // the server: a new consumer then starts right after what the old one finished.
       await stopRunner(key);
       await store.flush();
-      await ensureConsumer(org, name, consumer, subject, object, policy.concurrency);
+      await consumers.ensure(object, wanted);
       const target: RunnerTarget = {
         org,
         broker,
@@ -212,134 +210,43 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
    */
   async function figures(key: string, status: SubscriptionStatus): Promise<SubscriptionStatus> {
     const running = runners.get(key);
-    const count = counters.get(key);
-    if (!running || !count) return status;
-    const { org, subscription, consumer } = running.runner.target;
+    if (!running) return status;
+    const { org, consumer } = running.runner.target;
     try {
       const info = await store.jsm.consumers.info(streamName(org, broker), consumer);
-      status.pending = BigInt(info.num_pending + info.num_ack_pending);
-      status.deadLettered = BigInt(await store.deadLetterCount(org, subscription));
+      return withFigures(key, status, info, await store.deadLetterCounts(org));
     } catch (err) {
       if (!signal.aborted) options.log(`the figures of subscription ${key} could not be read`, err);
-    }
-    status.delivered = BigInt(count.delivered);
-    status.failed = BigInt(count.failed);
-    status.observed = timestampNow();
-    return status;
-  }
-
-  /**
-   * The subscription's consumer exists as its spec wants it (its name says its
-   * filter subject and settings). A new one goes on where the ones of its
-   * earlier specs had acknowledged everything (the highest ack floor), and is
-   * made before they are removed, so a failure between the two loses no
-   * position; a consumer of a deleted subscription of the same name goes.
-   */
-  async function ensureConsumer(
-    org: string,
-    name: string,
-    consumer: string,
-    subject: string,
-    object: Subscription,
-    concurrency: number,
-  ) {
-    const stream = streamName(org, broker);
-    const jsm = store.jsm;
-    const description = describe(object);
-    // The common case (a restart, a resync): there as it should be. One lookup.
-    const found = await jsm.consumers.info(stream, consumer).catch(() => undefined);
-    if (found?.config.description === description) return;
-    const mine: ConsumerInfo[] = [];
-    const strangers: string[] = [];
-    for (const info of await consumersOf(stream, name)) {
-      if (info.config.description === description) mine.push(info);
-      else strangers.push(info.name);
-    }
-    // A deleted subscription's consumer holds no position of ours: it goes first.
-    for (const stranger of strangers) await jsm.consumers.delete(stream, stranger);
-    let start: Partial<ConsumerConfig> = startOf(object);
-    const floor = Math.max(0, ...mine.map((info) => info.ack_floor.stream_seq));
-    // Nothing acknowledged yet: where it started is still right.
-    if (floor > 0) start = { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 };
-    await jsm.consumers.add(stream, {
-      durable_name: consumer,
-      ack_policy: AckPolicy.Explicit,
-      filter_subject: subject,
-      max_deliver: -1,
-      ...consumerSettings(concurrency),
-      description,
-      ...start,
-    });
-    for (const old of mine) await jsm.consumers.delete(stream, old.name);
-  }
-
-  /** Every consumer of a subscription in a stream (listed whole before anything is deleted). */
-  async function consumersOf(stream: string, name: string): Promise<ConsumerInfo[]> {
-    const found: ConsumerInfo[] = [];
-    for await (const info of store.jsm.consumers.list(stream))
-      if (isConsumerOf(info.name, name)) found.push(info);
-    return found;
-  }
-
-  async function deleteConsumers(org: string, name: string) {
-    const stream = streamName(org, broker);
-    let consumers: ConsumerInfo[];
-    try {
-      consumers = await consumersOf(stream, name);
-    } catch (err) {
-      // No stream: no consumer either.
-      if (String(err).includes("stream not found")) return;
-      throw err;
-    }
-    for (const info of consumers) await store.jsm.consumers.delete(stream, info.name);
-  }
-
-  /**
-   * Consumers whose subscription is gone (deleted while the broker was not
-   * running, so no delete reached it): removed once the first full list of
-   * subscriptions is known.
-   */
-  async function sweep() {
-    const wanted = () => {
-      const names = new Map<string, string>();
-      for (const sub of cache.list()) {
-        const org = sub.meta?.org ?? "";
-        const name = sub.meta?.name ?? "";
-        const filters = sub.spec?.filters ?? [];
-        if (filterProblems(filters).length > 0) continue;
-        const concurrency = deliveryPolicy(sub).concurrency;
-        names.set(
-          describe(sub),
-          consumerName(name, filterSubject(org, broker, filters), consumerSettings(concurrency)),
-        );
-      }
-      return names;
-    };
-    const streams: string[] = [];
-    for await (const stream of store.jsm.streams.names())
-      if (stream.startsWith("EVENTS_")) streams.push(stream);
-    for (const stream of streams) {
-      const consumers: ConsumerInfo[] = [];
-      for await (const info of store.jsm.consumers.list(stream))
-        if (info.name.startsWith("sub-")) consumers.push(info);
-      for (const info of consumers) {
-        const owner = info.config.description ?? "";
-        if (!owner.startsWith("Dispatch subscription ")) continue;
-        const keep = wanted().get(owner);
-        if (keep === info.name) continue;
-        // Left from an earlier spec of a subscription that exists: it goes once the current one
-        // exists (until then it holds the position the current one will start from).
-        if (keep !== undefined && !consumers.some((c) => c.name === keep)) continue;
-        await store.jsm.consumers.delete(stream, info.name);
-        options.log(
-          `removed the consumer ${info.name} (${owner}): ${keep === undefined ? "its subscription no longer exists" : "left from an earlier spec"}`,
-        );
-      }
+      return withFigures(key, status, undefined, undefined);
     }
   }
 
+  /** `status` with the figures of a subscription: its consumer's pending, its dead letters, its counters. */
+  function withFigures(
+    key: string,
+    status: SubscriptionStatus,
+    info: ConsumerInfo | undefined,
+    dead: ReadonlyMap<string, number> | undefined,
+  ): SubscriptionStatus {
+    const running = runners.get(key);
+    const count = counters.get(key);
+    const next = create(SubscriptionStatusSchema, { ...status, observed: timestampNow() });
+    if (info) next.pending = BigInt(info.num_pending + info.num_ack_pending);
+    if (dead && running) next.deadLettered = BigInt(dead.get(running.runner.target.subscription) ?? 0);
+    if (count) {
+      next.delivered = BigInt(count.delivered);
+      next.failed = BigInt(count.failed);
+    }
+    return next;
+  }
+
+  // Consumers left behind (subscriptions deleted while the broker was not running, or an
+  // earlier spec's), once the first full list of subscriptions is known.
   void reconciler.synced.then(
-    () => sweep().catch((err) => options.log("stale consumers could not be looked for", err)),
+    () =>
+      consumers
+        .sweep(() => cache.list())
+        .catch((err) => options.log("stale consumers could not be looked for", err)),
     () => {},
   );
 
@@ -371,24 +278,15 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
     }
   }
   async function refreshOrg(org: string, keys: string[]) {
-    const consumers = new Map<string, ConsumerInfo>();
-    for await (const info of store.jsm.consumers.list(streamName(org, broker)))
-      consumers.set(info.name, info);
+    const listed = new Map<string, ConsumerInfo>();
+    for await (const info of store.jsm.consumers.list(streamName(org, broker))) listed.set(info.name, info);
     const dead = await store.deadLetterCounts(org);
     for (const key of keys) {
       const running = runners.get(key);
       const last = written.get(key);
-      const count = counters.get(key);
-      const info = running ? consumers.get(running.runner.target.consumer) : undefined;
-      if (!running || !last || last.phase !== Phase.READY || !count || !info) continue;
-      const next = create(SubscriptionStatusSchema, {
-        ...last,
-        pending: BigInt(info.num_pending + info.num_ack_pending),
-        deadLettered: BigInt(dead.get(running.runner.target.subscription) ?? 0),
-        delivered: BigInt(count.delivered),
-        failed: BigInt(count.failed),
-        observed: timestampNow(),
-      });
+      const info = running ? listed.get(running.runner.target.consumer) : undefined;
+      if (!running || !last || last.phase !== Phase.READY || !info) continue;
+      const next = withFigures(key, last, info, dead);
       if (
         next.pending !== last.pending ||
         next.delivered !== last.delivered ||
@@ -418,39 +316,4 @@ export function startSubscriptionController(options: SubscriptionControllerOptio
       await cache.done;
     },
   };
-}
-
-/** Where a new subscription starts reading. */
-/** How a consumer names its subscription (org, name and uid: a re-created one is another). */
-function describe(object: Subscription): string {
-  return `Dispatch subscription ${object.meta?.org ?? ""}/${object.meta?.name ?? ""} (uid ${object.meta?.uid ?? ""})`;
-}
-
-/** What a consumer is made with besides its filter: part of its name, so a change makes a new one. */
-function consumerSettings(concurrency: number): { ack_wait: number; max_ack_pending: number } {
-  return { ack_wait: ackWaitMs * 1_000_000, max_ack_pending: concurrency };
-}
-
-function startOf(object: Subscription): Partial<ConsumerConfig> {
-  const position = object.spec?.startFrom?.position;
-  switch (position?.case) {
-    case "all":
-      return { deliver_policy: DeliverPolicy.All };
-    case "time":
-      return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: rfc3339Nano(position.value) };
-    default: {
-      // "From now" is from when the subscription was created, not from when its consumer was:
-      // an event sent right after create is delivered.
-      const created = object.meta?.created;
-      return created
-        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: rfc3339Nano(created) }
-        : { deliver_policy: DeliverPolicy.New };
-    }
-  }
-}
-
-/** RFC 3339 with nanoseconds (JetStream's start times are that precise). */
-function rfc3339Nano(time: Timestamp): string {
-  const whole = new Date(Number(time.seconds) * 1000).toISOString().slice(0, 19);
-  return `${whole}.${String(time.nanos).padStart(9, "0")}Z`;
 }

@@ -83,8 +83,6 @@ export interface EventStore {
   deadLetter(org: string, event: CloudEvent, failure: Failure): Promise<void>;
   /** A subscription's dead letters, oldest first. */
   deadLetters(org: string, subscription: string, limit: number): Promise<DeadLetter[]>;
-  /** How many dead letters a subscription has. */
-  deadLetterCount(org: string, subscription: string): Promise<number>;
   /** How many dead letters each subscription of an org has (those with none are absent). */
   deadLetterCounts(org: string): Promise<Map<string, number>>;
   removeDeadLetter(org: string, sequence: bigint): Promise<void>;
@@ -347,14 +345,6 @@ export function createEventStore(options: EventStoreOptions): EventStore {
         counts.set(subject.slice(prefix.length), count);
       }
       return counts;
-    },
-    async deadLetterCount(org, subscription) {
-      await ensureDeadLetters(org);
-      const subject = deadLetterSubject(org, subscription);
-      const info = await (await manager()).streams.info(deadLetterStreamName(org), {
-        subjects_filter: subject,
-      });
-      return info.state.subjects?.[subject] ?? 0;
     },
     flush: () => options.nats.flush(),
     async dropOrg(org) {
