@@ -1,6 +1,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ConfigurationError, type ErrorMapping, NatsUnavailableError } from "@dispatch/server-kit";
-import { errors as natsErrors } from "@nats-io/nats-core";
+import {
+  ConfigurationError,
+  type ErrorMapping,
+  isNatsOutage,
+  NatsUnavailableError,
+} from "@dispatch/server-kit";
 import {
   AlreadyExistsError,
   NotFoundError,
@@ -44,15 +48,4 @@ export function controlPlaneErrors(log: ErrorLogger): ErrorMapping {
     log,
     internalMessage: "internal error (the control plane log has the details)",
   };
-}
-
-/** A NATS request failed because the server did not answer or the connection is down. */
-function isNatsOutage(err: unknown): boolean {
-  return (
-    err instanceof natsErrors.TimeoutError ||
-    err instanceof natsErrors.ConnectionError ||
-    err instanceof natsErrors.ClosedConnectionError ||
-    err instanceof natsErrors.NoRespondersError ||
-    (err instanceof natsErrors.RequestError && err.isNoResponders())
-  );
 }

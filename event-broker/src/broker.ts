@@ -6,10 +6,11 @@ import {
   createErrorInterceptor,
   createHealthAnswers,
   type DualServer,
+  isNatsOutage,
   listenDual,
   type NatsHealth,
 } from "@dispatch/server-kit";
-import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
+import { JetStreamError } from "@nats-io/jetstream";
 import { type NatsConnection, errors as natsErrors } from "@nats-io/nats-core";
 import { createCallers } from "./api/callers.js";
 import { createEventService } from "./api/event-service.js";
@@ -136,7 +137,7 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
       createErrorInterceptor({
         codes: [],
         translate: (err) =>
-          isNatsOutage(err)
+          isEventStoreOutage(err)
             ? new ConnectError(
                 `the event store (NATS JetStream) did not answer: ${(err as Error).message}; try again`,
                 Code.Unavailable,
@@ -193,14 +194,11 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
   };
 }
 
-/** NATS or JetStream did not answer (or the connection is down): a retry may succeed. */
-function isNatsOutage(err: unknown): boolean {
-  return (
-    err instanceof natsErrors.TimeoutError ||
-    err instanceof natsErrors.ConnectionError ||
-    err instanceof natsErrors.ClosedConnectionError ||
-    err instanceof natsErrors.NoRespondersError ||
-    err instanceof natsErrors.RequestError ||
-    (err instanceof JetStreamError && !(err instanceof JetStreamApiError))
-  );
+/**
+ * NATS or JetStream did not answer (or the connection is down): a retry may
+ * succeed. Beyond the shared outage test, any failed request and any
+ * JetStream client error (not an API answer) count here.
+ */
+function isEventStoreOutage(err: unknown): boolean {
+  return isNatsOutage(err) || err instanceof natsErrors.RequestError || err instanceof JetStreamError;
 }

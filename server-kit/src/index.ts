@@ -27,6 +27,7 @@ export {
   parseNatsUrl,
 } from "./nats/nats-connection.js";
 export { type NatsHealth, sharedHealth, shareHealth, trackNatsHealth } from "./nats/nats-health.js";
+export { isNatsOutage } from "./nats/nats-outage.js";
 export {
   attachNatsServer,
   checkNatsServer,
