@@ -97,18 +97,28 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
       if (!stop.signal.aborted) options.log("the watch of organizations stopped", err);
     }
   })();
+  let orgsKnown = false;
+  orgs.synced.then(
+    () => {
+      orgsKnown = true;
+    },
+    () => {},
+  );
   const callers = createCallers({
     tokens: options.anonymous.tokens,
     orgExists: async (org) => {
-      // Bounded: with the API away since start, callers hear so instead of waiting.
-      let timer: NodeJS.Timeout | undefined;
-      const bound = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("the list of orgs is not known yet")), 10_000);
-      });
-      try {
-        await Promise.race([orgs.synced, bound]);
-      } finally {
-        clearTimeout(timer);
+      // Bounded, and only until the list is first known (not a timer per request after that):
+      // with the API away since start, callers hear so instead of waiting.
+      if (!orgsKnown) {
+        let timer: NodeJS.Timeout | undefined;
+        const bound = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("the list of orgs is not known yet")), 10_000);
+        });
+        try {
+          await Promise.race([orgs.synced, bound]);
+        } finally {
+          clearTimeout(timer);
+        }
       }
       return orgs.get(org) !== undefined;
     },
