@@ -1,7 +1,7 @@
 import { extname } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
+import { type CloudEvent, CloudEventSchema, isJsonMediaType } from "@dispatch/proto";
 import { InvalidArgumentError } from "commander";
 import { UsageError } from "../errors.js";
 import { parseTime } from "../output/time.js";
@@ -66,12 +66,6 @@ export function contentTypeOf(path: string): string {
   return mediaTypes[extname(path).toLowerCase()] ?? "application/octet-stream";
 }
 
-/** Whether a media type is JSON (`application/json`, `application/cloudevents+json`, …; parameters ignored). */
-function isJson(contentType: string): boolean {
-  const type = (contentType.split(";")[0] ?? "").trim().toLowerCase();
-  return type === "application/json" || type.endsWith("+json");
-}
-
 /** Parses one `--extension NAME=VALUE` and adds it to the ones before. */
 export function parseExtensionFlag(value: string, previous: [string, string][] = []): [string, string][] {
   const eq = value.indexOf("=");
@@ -124,7 +118,7 @@ export function emitEvent(type: string, flags: EmitEventFlags, inputs: EmitEvent
   if (event.source === "") throw new UsageError("--source must not be empty");
   if (flags.data !== undefined) {
     const contentType = flags.contentType ?? "application/json";
-    if (isJson(contentType)) {
+    if (isJsonMediaType(contentType)) {
       try {
         JSON.parse(flags.data);
       } catch (err) {

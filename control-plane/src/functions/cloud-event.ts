@@ -1,6 +1,6 @@
 import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
-import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
+import { type CloudEvent, CloudEventSchema, isJsonMediaType } from "@dispatch/proto";
 import { decodeHeaderValue, EVENT_HEADER_PREFIX, encodeHeaderValue } from "@dispatch/runtimes";
 import type { Violations } from "../validation/violations.js";
 
@@ -36,17 +36,6 @@ const mediaTypePattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z
  * (at most 32 KiB).
  */
 export const maxEventHeaderBytes = 16 * 1024;
-
-/** The media type of a `content-type` value, lower-cased, without parameters. */
-function mediaType(contentType: string): string {
-  return (contentType.split(";")[0] ?? "").trim().toLowerCase();
-}
-
-/** `application/json` and any `+json` type (CloudEvents JSON format §3.1). */
-export function isJsonMediaType(contentType: string): boolean {
-  const type = mediaType(contentType);
-  return type === "application/json" || type.endsWith("+json");
-}
 
 /**
  * Adds a violation (under `field`) for each thing wrong with an event a run is

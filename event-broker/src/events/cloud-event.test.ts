@@ -1,6 +1,6 @@
 import { create, fromJson } from "@bufbuild/protobuf";
 import { TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
-import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
+import { type CloudEvent, CloudEventSchema, mediaType } from "@dispatch/proto";
 import test from "ava";
 import { maxTypeLength } from "../store/layout.js";
 import {
@@ -9,7 +9,6 @@ import {
   eventProblems,
   isJsonMediaType,
   maxAttributeBytes,
-  mediaType,
   normalizeEvent,
 } from "./cloud-event.js";
 

@@ -1,6 +1,11 @@
 import { create, fromJson, toJson } from "@bufbuild/protobuf";
 import { type Timestamp, TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
-import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
+import {
+  type CloudEvent,
+  CloudEventSchema,
+  isJsonMediaType as isApiJsonMediaType,
+  mediaType,
+} from "@dispatch/proto";
 import { typeSubjectProblem } from "../store/layout.js";
 import { encodeHeaderValue } from "./header-values.js";
 
@@ -63,15 +68,12 @@ function notCloudEventsString(value: string): string | undefined {
  */
 export const maxAttributeBytes = 16 * 1024;
 
-/** The media type of a `content-type` value, lower-cased, without parameters. */
-export function mediaType(contentType: string): string {
-  return (contentType.split(";")[0] ?? "").trim().toLowerCase();
-}
-
-/** `application/json`, any `+json` type, and `text/json`. */
+/**
+ * JSON data, as the broker reads a structured event's `data` and an Emit's
+ * `json_data`: the API's JSON types, and `text/json` too.
+ */
 export function isJsonMediaType(contentType: string): boolean {
-  const type = mediaType(contentType);
-  return type === "application/json" || type === "text/json" || type.endsWith("+json");
+  return isApiJsonMediaType(contentType) || mediaType(contentType) === "text/json";
 }
 
 /**

@@ -1,10 +1,9 @@
 import { create } from "@bufbuild/protobuf";
-import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
+import { type CloudEvent, CloudEventSchema, mediaType } from "@dispatch/proto";
 import {
   AttributeTypeError,
   eventProblems,
   isJsonMediaType,
-  mediaType,
   ownAttributes,
   setAttribute as setTypedAttribute,
 } from "../events/cloud-event.js";
