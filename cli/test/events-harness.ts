@@ -6,6 +6,7 @@ import {
   createDispatchTransport,
   createWatchCache,
   type DispatchClients,
+  type WatchCache,
 } from "@dispatch/client";
 import {
   EventService,
@@ -51,33 +52,25 @@ export async function startEventsHarness(name: string): Promise<EventsHarness> {
   );
   const eventService = createClient(EventService, createDispatchTransport({ server: harness.events, token }));
   async function runsUntil(fn: string, done: (runs: Run[]) => boolean, limit = bound): Promise<Run[]> {
-    const signal = AbortSignal.timeout(limit);
-    const stop = new AbortController();
-    const cache = createWatchCache({
-      client: clients.runs,
-      request: { function: fn },
-      signal: AbortSignal.any([signal, stop.signal]),
-      keyOf: (run) => run.meta?.name ?? "",
-    });
-    const finished = () => cache.list().filter((run) => run.status?.finished !== undefined);
-    try {
-      await cache.synced;
-      if (done(sorted(finished()))) return sorted(finished());
-      for await (const _batch of cache.changes()) {
-        if (done(sorted(finished()))) return sorted(finished());
-      }
-      throw new Error(`function ${fn}: the watch of its runs ended with ${finished().length} finished`);
-    } catch (err) {
-      if (signal.aborted) {
-        throw new Error(
-          `function ${fn}: ${finished().length} finished runs after ${limit} ms, and that is not all`,
-        );
-      }
-      throw err;
-    } finally {
-      stop.abort();
-    }
+    const finished = (list: Run[]) => sorted(list.filter((run) => run.status?.finished !== undefined));
+    return watchUntil<Run, Run[]>(
+      (signal) =>
+        createWatchCache({
+          client: clients.runs,
+          request: { function: fn },
+          signal,
+          keyOf: (run) => run.meta?.name ?? "",
+        }),
+      (list) => {
+        const runs = finished(list);
+        return done(runs) ? runs : undefined;
+      },
+      (list, ms) =>
+        `function ${fn}: ${finished(list).length} finished runs after ${ms} ms, and that is not all`,
+      limit,
+    );
   }
+
   return {
     ...harness,
     token,
@@ -118,25 +111,43 @@ export async function subscribe(
 }
 
 /** Waits (watching) until subscription `name` is READY at its latest generation. */
-export async function ready(h: EventsHarness, name: string): Promise<Subscription> {
+export function ready(h: EventsHarness, name: string): Promise<Subscription> {
+  return watchUntil<Subscription, Subscription>(
+    (signal) => createWatchCache({ client: h.clients.subscriptions, request: { name }, signal }),
+    ([sub]) =>
+      sub?.status?.phase === Phase.READY && sub.status.observedGeneration === sub.meta?.generation
+        ? sub
+        : undefined,
+    ([sub]) => `subscription ${name} never became READY: ${JSON.stringify(sub?.status)}`,
+  );
+}
+
+/**
+ * Follows a watch cache until `found` finds what is awaited in its objects
+ * (looked at after the first sync and after each batch of changes), or gives
+ * up after `limit` ms with `why`.
+ */
+async function watchUntil<T, R>(
+  open: (signal: AbortSignal) => WatchCache<T>,
+  found: (objects: T[]) => R | undefined,
+  why: (objects: T[], limitMs: number) => string,
+  limit = bound,
+): Promise<R> {
   const stop = new AbortController();
-  const signal = AbortSignal.any([AbortSignal.timeout(bound), stop.signal]);
-  const cache = createWatchCache({ client: h.clients.subscriptions, request: { name }, signal });
-  const isReady = () => {
-    const sub = cache.list()[0];
-    return sub?.status?.phase === Phase.READY && sub.status.observedGeneration === sub.meta?.generation
-      ? sub
-      : undefined;
-  };
+  const timeout = AbortSignal.timeout(limit);
+  const cache = open(AbortSignal.any([timeout, stop.signal]));
   try {
     await cache.synced;
-    const now = isReady();
-    if (now) return now;
+    const now = found(cache.list());
+    if (now !== undefined) return now;
     for await (const _batch of cache.changes()) {
-      const sub = isReady();
-      if (sub) return sub;
+      const result = found(cache.list());
+      if (result !== undefined) return result;
     }
-    throw new Error(`subscription ${name} never became READY: ${JSON.stringify(cache.list()[0]?.status)}`);
+    throw new Error(`${why(cache.list(), limit)} (the watch ended)`);
+  } catch (err) {
+    if (timeout.aborted) throw new Error(why(cache.list(), limit));
+    throw err;
   } finally {
     stop.abort();
   }
