@@ -2,7 +2,6 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { DispatchClients } from "@dispatch/client";
 import {
-  type CloudEvent,
   type DeadLetter,
   EmitResponseSchema,
   type EventService,
@@ -13,7 +12,7 @@ import {
 } from "@dispatch/proto";
 import { bearerToken } from "@dispatch/server-kit";
 import type { Deliver } from "../delivery/deliver.js";
-import { dataBytes, eventProblems, isJsonMediaType, normalizeEvent } from "../events/cloud-event.js";
+import { brokerFor, checkedEvents } from "../ingress/accept.js";
 import type { EventStore } from "../store/event-store.js";
 import { typeSubjectProblem } from "../store/layout.js";
 import type { Caller, Callers } from "./callers.js";
@@ -28,56 +27,6 @@ export interface EventServiceOptions {
   /** Told of each event a Redeliver delivered (for the subscription's figures). */
   onRedelivered?(org: string, subscription: string): void;
   maxEventBytes: number;
-}
-
-/** The most events one Emit (or one HTTP batch) carries. */
-export const maxBatchEvents = 1000;
-
-/** Every org has this broker; no other exists yet. */
-export const defaultBroker = "default";
-
-/** The broker a request names ("" is the default one), or NotFound. */
-export function brokerFor(org: string, broker: string): string {
-  if (broker === "" || broker === defaultBroker) return defaultBroker;
-  throw new ConnectError(
-    `org "${org}" has no broker "${broker}": every org has the broker "default", and no other can be made yet`,
-    Code.NotFound,
-  );
-}
-
-/**
- * Checks and normalizes the events of one request: the first problem (with
- * the event's place in the batch) is an InvalidArgument, and nothing is
- * stored.
- */
-export function checkedEvents(events: readonly CloudEvent[], maxEventBytes: number): CloudEvent[] {
-  if (events.length > maxBatchEvents) {
-    throw new ConnectError(
-      `${events.length} events in one request; the limit is ${maxBatchEvents}`,
-      Code.InvalidArgument,
-    );
-  }
-  return events.map((raw, i) => {
-    const what = events.length === 1 ? "the event" : `event [${i}]`;
-    if (raw.data.case === "jsonData" && raw.datacontenttype !== "" && !isJsonMediaType(raw.datacontenttype)) {
-      throw new ConnectError(
-        `${what}'s datacontenttype is "${raw.datacontenttype}" but its data is JSON (json_data): use a JSON type, or send binary_data`,
-        Code.InvalidArgument,
-      );
-    }
-    const event = normalizeEvent(raw.specversion === "" ? { ...raw, specversion: "1.0" } : raw);
-    const problems = eventProblems(event);
-    if (problems.length > 0)
-      throw new ConnectError(`${what} is not valid: ${problems.join("; ")}`, Code.InvalidArgument);
-    const size = dataBytes(event).length;
-    if (size > maxEventBytes) {
-      throw new ConnectError(
-        `${what}'s data is ${size} bytes; the limit is ${maxEventBytes} (store large payloads elsewhere and send a reference)`,
-        Code.ResourceExhausted,
-      );
-    }
-    return event;
-  });
 }
 
 /** The most dead letters one Redeliver sends (the oldest first); run it again for more. */

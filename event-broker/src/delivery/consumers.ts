@@ -3,7 +3,7 @@ import { AckPolicy, type ConsumerConfig, type ConsumerInfo, DeliverPolicy } from
 import { timeText } from "../events/cloud-event.js";
 import { filterProblems } from "../filters/filters.js";
 import type { EventStore } from "../store/event-store.js";
-import { consumerName, filterSubject, isConsumerOf, streamName } from "../store/layout.js";
+import { consumerName, defaultBroker, filterSubject, isConsumerOf, streamName } from "../store/layout.js";
 import { deliveryPolicy } from "./policy.js";
 
 /**
@@ -13,7 +13,7 @@ import { deliveryPolicy } from "./policy.js";
  */
 
 /** Every subscription reads the default broker (the only one so far). */
-export const subscriptionBroker = "default";
+export const subscriptionBroker = defaultBroker;
 
 /** JetStream redelivers an event whose delivery stopped without word (a crash) after this long. */
 const ackWaitMs = 30_000;

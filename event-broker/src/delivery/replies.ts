@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
 import { eventProblems, normalizeEvent } from "../events/cloud-event.js";
+import { defaultBroker } from "../store/layout.js";
 import type { Deliver } from "./deliver.js";
 
 /** The extension that counts how many replies led to an event (the loop guard). */
@@ -20,7 +21,7 @@ export function withReplies(
   deliver: Deliver,
   publish: (org: string, broker: string, event: CloudEvent) => Promise<void>,
   log: (message: string) => void,
-  broker = "default",
+  broker = defaultBroker,
 ): Deliver {
   return async (request) => {
     const outcome = await deliver(request);

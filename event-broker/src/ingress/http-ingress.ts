@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { bearerToken } from "@dispatch/server-kit";
 import type { Callers } from "../api/callers.js";
-import { brokerFor, checkedEvents } from "../api/event-service.js";
 import type { EventStore } from "../store/event-store.js";
+import { brokerFor, withinLimits } from "./accept.js";
 import { eventsFromHttp, IngressError } from "./http-events.js";
 
 /** What the ingress needs of a request: an HTTP/1.1 or HTTP/2 one, as Node or connect-node passes it. */
@@ -76,7 +76,8 @@ export function createHttpIngress(options: HttpIngressOptions): (req: Request, r
       const target = await options.callers.orgFor(caller, org);
       const at = brokerFor(target, broker);
       const body = await readBody(req, limitFor(header(req, "content-type") ?? "", options.maxEventBytes));
-      const events = checkedEvents(eventsFromHttp(req.headers, body), options.maxEventBytes);
+      // Checked and normalized as they are read (eventsFromHttp); here the limits.
+      const events = withinLimits(eventsFromHttp(req.headers, body), options.maxEventBytes);
       if (events.length === 0) throw new IngressError(400, "the batch holds no events");
       const results = await options.store.publish(target, at, events);
       const duplicates = results.filter((r) => r.duplicate).length;

@@ -13,6 +13,9 @@ import type { Filter } from "@dispatch/proto";
  * labels (lowercase letters, digits, '-'), so `_` and `.` separate safely.
  */
 
+/** Every org has this broker; no other can be made yet. */
+export const defaultBroker = "default";
+
 /** The longest event `type` the broker stores, in characters. */
 export const maxTypeLength = 512;
 
