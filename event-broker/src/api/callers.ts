@@ -34,6 +34,9 @@ export interface Callers {
 const tokenTtlMs = 10_000;
 /** A refused token is refused without asking again for this long. */
 const refusedTtlMs = 2_000;
+/** Tokens checked with the control plane at once, and the most that wait for a turn. */
+const maxLookups = 8;
+const maxWaiting = 1000;
 /** At most this many tokens are remembered. */
 const maxCached = 10_000;
 
@@ -51,6 +54,47 @@ export function createCallers(options: CallersOptions): Callers {
     if (map.size >= maxCached) map.delete(map.keys().next().value as K);
     map.set(key, value);
   };
+  const inFlight = new Map<string, Promise<Caller>>();
+  let lookups = 0;
+  const waiting: (() => void)[] = [];
+  const ask = async (token: string, key: string): Promise<Caller> => {
+    if (lookups >= maxLookups) {
+      if (waiting.length >= maxWaiting) {
+        throw new ConnectError("too many tokens to check at once; try again", Code.Unavailable);
+      }
+      // The slot is handed over by the lookup that ends.
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    } else {
+      lookups += 1;
+    }
+    try {
+      const { token: info } = await options.tokens.whoAmI(
+        {},
+        { headers: { authorization: `Bearer ${token}` } },
+      );
+      const caller = { role: info?.role ?? Role.UNSPECIFIED, org: info?.org ?? "" };
+      remember(tokens, key, { until: now() + tokenTtlMs, caller });
+      return caller;
+    } catch (err) {
+      const e = ConnectError.from(err);
+      if (e.code === Code.Unauthenticated) {
+        const error = new ConnectError(
+          "the token is not valid (unknown, revoked, or its org was deleted)",
+          Code.Unauthenticated,
+        );
+        remember(tokens, key, { until: now() + refusedTtlMs, error });
+        throw error;
+      }
+      throw new ConnectError(
+        `the token could not be checked with the control plane: ${e.rawMessage}`,
+        Code.Unavailable,
+      );
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else lookups -= 1;
+    }
+  };
   return {
     async authenticate(token) {
       if (!token) {
@@ -66,28 +110,17 @@ export function createCallers(options: CallersOptions): Callers {
         if (cached.error) throw cached.error;
         return cached.caller as Caller;
       }
+      // One question per token at a time, and a few at once in all: a caller that sends many
+      // made-up tokens (any local process, a function among them) cannot make the broker flood
+      // the control plane with WhoAmI calls.
+      const asking = inFlight.get(key);
+      if (asking) return asking;
+      const answer = ask(token, key);
+      inFlight.set(key, answer);
       try {
-        const { token: info } = await options.tokens.whoAmI(
-          {},
-          { headers: { authorization: `Bearer ${token}` } },
-        );
-        const caller = { role: info?.role ?? Role.UNSPECIFIED, org: info?.org ?? "" };
-        remember(tokens, key, { until: now() + tokenTtlMs, caller });
-        return caller;
-      } catch (err) {
-        const e = ConnectError.from(err);
-        if (e.code === Code.Unauthenticated) {
-          const error = new ConnectError(
-            "the token is not valid (unknown, revoked, or its org was deleted)",
-            Code.Unauthenticated,
-          );
-          remember(tokens, key, { until: now() + refusedTtlMs, error });
-          throw error;
-        }
-        throw new ConnectError(
-          `the token could not be checked with the control plane: ${e.rawMessage}`,
-          Code.Unavailable,
-        );
+        return await answer;
+      } finally {
+        inFlight.delete(key);
       }
     },
     async orgFor(caller, org) {
