@@ -7,6 +7,8 @@ import {
   createErrorInterceptor,
   createHealthAnswers,
   createRequestGate,
+  type DriverFactory,
+  type IsolationReport,
   listenDual,
   type NatsConnectionSettings,
   type NatsHealth,
@@ -24,10 +26,9 @@ import { TokenRegistry } from "./auth/token-registry.js";
 import { checkSecretKey, ensureDefaultOrg } from "./bootstrap.js";
 import { listComponents } from "./components.js";
 import { ConfigurationError, controlPlaneErrors, type ErrorLogger } from "./errors.js";
-import type { DriverFactory } from "./functions/driver.js";
 import { startFunctions } from "./functions/functions.js";
 import { createInstanceCredentials } from "./functions/instance-credentials.js";
-import type { IsolationChoice, IsolationReport } from "./functions/isolation/isolation.js";
+import type { IsolationChoice } from "./functions/isolation/isolation.js";
 import type { FunctionLimits } from "./functions/limits.js";
 import type { FunctionDefaults } from "./functions/scheduler.js";
 import { endpointKind } from "./kinds/endpoint.js";

@@ -5,9 +5,6 @@
  * settings and the nats-server launcher come from `@dispatch/server-kit`.
  */
 
-export { newTokenSecret } from "./auth/token-registry.js";
-export { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "./control-plane.js";
-export { ConfigurationError } from "./errors.js";
 export type {
   BundleRef,
   BundleSource,
@@ -18,17 +15,21 @@ export type {
   InstanceEndpoint,
   InstanceEvent,
   InstanceExit,
+  IsolationReport,
   RevisionSpec,
   ScaleOptions,
   WorkerLogLine,
-} from "./functions/driver.js";
-export { describeExit, LoadError, revisionKey } from "./functions/driver.js";
+} from "@dispatch/server-kit";
+export { describeExit, LoadError, revisionKey } from "@dispatch/server-kit";
+export { newTokenSecret } from "./auth/token-registry.js";
+export { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "./control-plane.js";
+export { ConfigurationError } from "./errors.js";
 export {
   type CredentialClaims,
   createInstanceCredentials,
   type InstanceCredentialAuthority,
 } from "./functions/instance-credentials.js";
-export type { IsolationChoice, IsolationReport } from "./functions/isolation/isolation.js";
+export type { IsolationChoice } from "./functions/isolation/isolation.js";
 export { defaultFunctionLimits, type FunctionLimits } from "./functions/limits.js";
 export { type FunctionDefaults, functionDefaults } from "./functions/scheduler.js";
 export { createSealer, parseSecretKey, type Sealer } from "./secrets/sealer.js";

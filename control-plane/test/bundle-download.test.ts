@@ -14,9 +14,9 @@ import {
   type FetchBundleOptions,
   fetchBundle,
 } from "@dispatch/runtimes/bundle";
+import type { InstanceEndpoint } from "@dispatch/server-kit";
 import { startDispatch, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
-import type { InstanceEndpoint } from "../src/functions/driver.js";
 import { callDirectly, tappedLocalDriver } from "./driver-tap.js";
 import { exec, functionClients, outputOf, settled } from "./functions-helpers.js";
 import { client } from "./helpers.js";

@@ -1,12 +1,6 @@
 import { request } from "node:http";
 import { WORKER_TOKEN_HEADER } from "@dispatch/runtimes";
-import type {
-  Driver,
-  DriverHost,
-  InstanceEndpoint,
-  InstanceEvent,
-  RevisionSpec,
-} from "../src/functions/driver.js";
+import type { Driver, DriverHost, InstanceEndpoint, InstanceEvent, RevisionSpec } from "@dispatch/server-kit";
 import { openIsolation } from "../src/functions/isolation/isolation.js";
 import { createLocalDriver } from "../src/functions/local-driver.js";
 

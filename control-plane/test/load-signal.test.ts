@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Driver, RevisionSpec } from "@dispatch/server-kit";
 import {
   type NatsServer,
   type Rendezvous,
@@ -14,7 +15,6 @@ import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import anyTest, { type TestFn } from "ava";
 import { BundleCache } from "../src/functions/bundle-cache.js";
-import type { Driver, RevisionSpec } from "../src/functions/driver.js";
 import { createInstanceCredentials } from "../src/functions/instance-credentials.js";
 import { openIsolation } from "../src/functions/isolation/isolation.js";
 import { createLocalDriver } from "../src/functions/local-driver.js";

@@ -1,8 +1,8 @@
 import { Code } from "@connectrpc/connect";
 import { ErrorType, Phase } from "@dispatch/proto";
+import type { Driver, DriverHost, InstanceEvent, RevisionSpec } from "@dispatch/server-kit";
 import { startDispatch, type TestDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
-import type { Driver, DriverHost, InstanceEvent, RevisionSpec } from "../src/functions/driver.js";
 import { openIsolation } from "../src/functions/isolation/isolation.js";
 import { createLocalDriver } from "../src/functions/local-driver.js";
 import { deploy, exec, functionClients, helloJs, outputOf, settled, until } from "./functions-helpers.js";

@@ -8,6 +8,22 @@
  * server (control plane, xds-server, event broker, gateway) may use it.
  */
 
+export type {
+  BundleRef,
+  BundleSource,
+  Driver,
+  DriverFactory,
+  DriverHost,
+  InstanceCredentials,
+  InstanceEndpoint,
+  InstanceEvent,
+  InstanceExit,
+  IsolationReport,
+  RevisionSpec,
+  ScaleOptions,
+  WorkerLogLine,
+} from "./driver/driver.js";
+export { describeExit, LoadError, revisionKey } from "./driver/driver.js";
 export { ConfigurationError, NatsUnavailableError } from "./errors.js";
 export {
   createErrorInterceptor,

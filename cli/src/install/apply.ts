@@ -1,7 +1,7 @@
+import { type KubeApi, KubeApiError } from "@dispatch/kubernetes-driver/kube-api";
 import { CommandError } from "../errors.js";
 import type { InstallConfig } from "./config.js";
 import { type GeneratedSecret, type RandomBytes, secretWithValues } from "./generated-secrets.js";
-import { type KubeApi, KubeApiError } from "./kube-api.js";
 import { FIELD_MANAGER } from "./labels.js";
 import { applyOrder, type InstallPlan } from "./render.js";
 import { createRenderContext } from "./render-context.js";

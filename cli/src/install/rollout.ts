@@ -1,5 +1,5 @@
+import { type KubeApi, KubeApiError, KubeConnectionError } from "@dispatch/kubernetes-driver/kube-api";
 import { CommandError } from "../errors.js";
-import { type KubeApi, KubeApiError, KubeConnectionError } from "./kube-api.js";
 import { installSelector } from "./labels.js";
 import { collectionPath, displayName } from "./resource-paths.js";
 import type { KubeObject } from "./workload.js";

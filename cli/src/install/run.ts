@@ -6,18 +6,18 @@
  * `@kubernetes/client-node`.
  */
 import { randomBytes } from "node:crypto";
-import type { Io } from "../app.js";
-import { CommandError, UsageError } from "../errors.js";
-import { applyPlan } from "./apply.js";
-import { flagOverrides, type InstallFlags } from "./flag-overrides.js";
-import type { RandomBytes } from "./generated-secrets.js";
 import {
   type ConnectKubeOptions,
   connectKube,
   type KubeApi,
   KubeConfigError,
   KubeConnectionError,
-} from "./kube-api.js";
+} from "@dispatch/kubernetes-driver/kube-api";
+import type { Io } from "../app.js";
+import { CommandError, UsageError } from "../errors.js";
+import { applyPlan } from "./apply.js";
+import { flagOverrides, type InstallFlags } from "./flag-overrides.js";
+import type { RandomBytes } from "./generated-secrets.js";
 import { COMPONENT_TOKENS_SECRET, CONTROL_PLANE_SECRET } from "./labels.js";
 import { loadInstallConfig } from "./load-config.js";
 import { formatManifests, generatedSecretsNote, type ManifestFormat } from "./manifest-output.js";

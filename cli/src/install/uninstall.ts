@@ -1,6 +1,6 @@
+import { type KubeApi, KubeApiError } from "@dispatch/kubernetes-driver/kube-api";
 import { CommandError } from "../errors.js";
 import { DATA_LABEL } from "./generated-secrets.js";
-import { type KubeApi, KubeApiError } from "./kube-api.js";
 import { installSelector, MANAGED_BY } from "./labels.js";
 import { applyOrder } from "./render.js";
 import { collectionPath, displayName } from "./resource-paths.js";

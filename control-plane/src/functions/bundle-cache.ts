@@ -1,8 +1,8 @@
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { bundleFileName, unpackBundle } from "@dispatch/runtimes/bundle";
+import type { BundleRef } from "@dispatch/server-kit";
 import type { SourceStore } from "../store/source-store.js";
-import type { BundleRef } from "./driver.js";
 import { defaultFunctionLimits, type FunctionLimits } from "./limits.js";
 
 /** An unpacked bundle in use: its directory stays until every holder released it. */

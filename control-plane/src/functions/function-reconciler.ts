@@ -1,7 +1,6 @@
 import { type Function as FunctionResource, Phase } from "@dispatch/proto";
-import type { ReconcileRequest } from "@dispatch/server-kit";
+import { type Driver, describeExit, type ReconcileRequest, type RevisionSpec } from "@dispatch/server-kit";
 import type { ErrorLogger } from "../errors.js";
-import { type Driver, describeExit, type RevisionSpec } from "./driver.js";
 import type { FunctionRegistry, FunctionState } from "./function-registry.js";
 import { type FunctionDefaults, revisionSpecOf, sameCode, scalePolicyOf } from "./function-revision.js";
 import { type FunctionStatusReport, statusReportOf } from "./function-status.js";

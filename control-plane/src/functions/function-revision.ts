@@ -1,7 +1,7 @@
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { Function as FunctionResource, Source } from "@dispatch/proto";
+import type { RevisionSpec } from "@dispatch/server-kit";
 import { callTimeoutMs } from "./call-timeout.js";
-import type { RevisionSpec } from "./driver.js";
 import type { ScalePolicy } from "./revision-pool.js";
 
 /** Defaults for what a function's spec leaves unset. */

@@ -2,7 +2,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Function as FunctionResource, Secret } from "@dispatch/proto";
-import type { NatsHealth } from "@dispatch/server-kit";
+import type { Driver, DriverFactory, DriverHost, NatsHealth } from "@dispatch/server-kit";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
@@ -19,16 +19,10 @@ import type { Violations } from "../validation/violations.js";
 import { type Activator, startActivator } from "./activator.js";
 import { BundleCache } from "./bundle-cache.js";
 import { createBundleRoute } from "./bundle-route.js";
-import type { Driver, DriverFactory, DriverHost } from "./driver.js";
 import type { InstanceCredentialAuthority } from "./instance-credentials.js";
 import { InstanceQuota } from "./instance-quota.js";
 import { Invoker } from "./invoker.js";
-import {
-  type Isolation,
-  type IsolationChoice,
-  type IsolationReport,
-  openIsolation,
-} from "./isolation/isolation.js";
+import { type Isolation, type IsolationChoice, openIsolation } from "./isolation/isolation.js";
 import { defaultFunctionLimits, type FunctionLimits } from "./limits.js";
 import { createLocalDriver } from "./local-driver.js";
 import { type FunctionDefaults, functionDefaults, Scheduler } from "./scheduler.js";
@@ -70,7 +64,7 @@ export interface Functions {
   activator: Activator;
   driverName: string;
   /** How workers are isolated, as the driver reports it. */
-  isolation: IsolationReport | undefined;
+  isolation: Driver["isolation"];
   maxBundleBytes: number;
   limits: FunctionLimits;
   /** Checks of a function spec that need I/O: its bundle exists, its schemas compile. */

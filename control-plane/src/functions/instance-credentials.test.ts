@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
+import type { RevisionSpec } from "@dispatch/server-kit";
 import test from "ava";
-import type { RevisionSpec } from "./driver.js";
 import { createInstanceCredentials } from "./instance-credentials.js";
 
 const revision: RevisionSpec = {

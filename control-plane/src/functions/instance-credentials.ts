@@ -1,5 +1,5 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
-import type { InstanceCredentials, RevisionSpec } from "./driver.js";
+import type { InstanceCredentials, RevisionSpec } from "@dispatch/server-kit";
 
 /** What an instance credential says it was issued for. */
 export interface CredentialClaims {

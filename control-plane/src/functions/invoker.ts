@@ -32,6 +32,7 @@ import {
   RUN_ID_HEADER,
   SECRETS_HEADER,
 } from "@dispatch/runtimes";
+import { describeExit } from "@dispatch/server-kit";
 import type { ErrorLogger } from "../errors.js";
 import type { InFlightRuns } from "../store/in-flight-runs.js";
 import type { ResourceStore } from "../store/resource-store.js";
@@ -44,7 +45,6 @@ import {
   normalizeCloudEvent,
   replyEvent,
 } from "./cloud-event.js";
-import { describeExit } from "./driver.js";
 import { InstanceQuotaError } from "./instance-quota.js";
 import { formatBytes } from "./limits.js";
 import type { Instance, Lease } from "./revision-pool.js";

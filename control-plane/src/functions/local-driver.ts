@@ -6,7 +6,7 @@ import {
   type RevisionSpec,
   revisionKey,
   type WorkerLogLine,
-} from "./driver.js";
+} from "@dispatch/server-kit";
 import type { Isolation } from "./isolation/isolation.js";
 import { type Backoff, createReplicaDriver } from "./replica-set.js";
 import { WorkerProcesses } from "./worker-process.js";

@@ -1,5 +1,5 @@
+import { type InstanceEvent, type InstanceExit, LoadError, type RevisionSpec } from "@dispatch/server-kit";
 import test from "ava";
-import { type InstanceEvent, type InstanceExit, LoadError, type RevisionSpec } from "./driver.js";
 import { type LaunchedInstance, ReplicaSet } from "./replica-set.js";
 
 // The local driver's replica keeping, with instances that are plain objects

@@ -1,14 +1,14 @@
-import type {
-  Driver,
-  InstanceEndpoint,
-  InstanceEvent,
-  InstanceExit,
-  RevisionSpec,
-  ScaleOptions,
-} from "./driver.js";
-import { revisionKey } from "./driver.js";
+import {
+  type Driver,
+  type InstanceEndpoint,
+  type InstanceEvent,
+  type InstanceExit,
+  type IsolationReport,
+  type RevisionSpec,
+  revisionKey,
+  type ScaleOptions,
+} from "@dispatch/server-kit";
 import { EventFeed } from "./event-feed.js";
-import type { IsolationReport } from "./isolation/isolation.js";
 
 /** An instance as its launcher started it: where it listens, when it ends, how to stop it. */
 export interface LaunchedInstance extends InstanceEndpoint {

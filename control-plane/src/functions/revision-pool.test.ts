@@ -1,5 +1,5 @@
+import { type InstanceEndpoint, type InstanceExit, LoadError, type RevisionSpec } from "@dispatch/server-kit";
 import test from "ava";
-import { type InstanceEndpoint, type InstanceExit, LoadError, type RevisionSpec } from "./driver.js";
 import { InstanceQuota, InstanceQuotaError } from "./instance-quota.js";
 import { createReplicaDriver, type LaunchedInstance } from "./replica-set.js";
 import { type PoolEvent, RevisionPool, type RevisionPoolOptions, type ScalePolicy } from "./revision-pool.js";

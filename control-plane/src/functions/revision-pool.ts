@@ -1,5 +1,4 @@
 import { setMaxListeners } from "node:events";
-import { type ScalePolicy, wantedReplicas } from "./autoscale.js";
 import type {
   Driver,
   InstanceEndpoint,
@@ -7,7 +6,8 @@ import type {
   InstanceExit,
   RevisionSpec,
   ScaleOptions,
-} from "./driver.js";
+} from "@dispatch/server-kit";
+import { type ScalePolicy, wantedReplicas } from "./autoscale.js";
 import { InstanceQuota, InstanceQuotaError, type QuotaSlot } from "./instance-quota.js";
 import { fetchWorkerStats, type StatsAnswer } from "./worker-client.js";
 

@@ -1,9 +1,8 @@
 import type { Function as FunctionResource } from "@dispatch/proto";
-import { createReconciler, type ReconcileEvent, type Reconciler } from "@dispatch/server-kit";
+import { createReconciler, type Driver, type ReconcileEvent, type Reconciler } from "@dispatch/server-kit";
 import type { ErrorLogger } from "../errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import { storeEvents } from "../store/store-events.js";
-import type { Driver } from "./driver.js";
 import { createFunctionReconciler } from "./function-reconciler.js";
 import { FunctionRegistry } from "./function-registry.js";
 import { type FunctionDefaults, functionDefaults } from "./function-revision.js";

@@ -1,8 +1,8 @@
 import { createServer, type RequestListener, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
+import type { InstanceExit } from "@dispatch/server-kit";
 import test from "ava";
-import type { InstanceExit } from "./driver.js";
 import type { Instance } from "./revision-pool.js";
 import { callWorker, fetchWorkerStats, passThrough, WorkerCallError } from "./worker-client.js";
 

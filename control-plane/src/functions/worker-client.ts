@@ -15,7 +15,7 @@ import {
   WORKER_TOKEN_HEADER,
   type WorkerStats,
 } from "@dispatch/runtimes";
-import type { InstanceEndpoint } from "./driver.js";
+import type { InstanceEndpoint } from "@dispatch/server-kit";
 import type { Instance } from "./revision-pool.js";
 
 /**

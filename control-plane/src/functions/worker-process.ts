@@ -8,7 +8,7 @@ import {
   LoadError,
   type RevisionSpec,
   type WorkerLogLine,
-} from "./driver.js";
+} from "@dispatch/server-kit";
 import type { Isolation } from "./isolation/isolation.js";
 import { memoryLimitBytes } from "./isolation/memory-limit.js";
 import { formatBytes } from "./isolation/quantity.js";

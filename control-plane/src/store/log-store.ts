@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type LogLine, LogLineSchema, LogStream } from "@dispatch/proto";
-import type { NatsHealth } from "@dispatch/server-kit";
+import type { NatsHealth, WorkerLogLine } from "@dispatch/server-kit";
 import {
   DiscardPolicy,
   type JetStreamClient,
@@ -10,7 +10,6 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { WorkerLogLine } from "../functions/driver.js";
 import { ensureStream } from "./streams.js";
 import { readSubjects } from "./subject-reader.js";
 

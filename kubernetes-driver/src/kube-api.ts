@@ -7,11 +7,12 @@ import { createInterface } from "node:readline";
 import type { KubeConfig } from "@kubernetes/client-node";
 
 /**
- * The Kubernetes API as install uses it: JSON requests and watch streams.
+ * The Kubernetes API as Dispatch uses it (`dispatch install` and the driver):
+ * JSON requests and watch streams.
  *
  * Configuration and authentication come from `@kubernetes/client-node`'s
  * `KubeConfig` (kubeconfig files, exec plugins, client certificates, the
- * in-cluster service account), loaded only here and only when install talks
+ * in-cluster service account), loaded only here and only when something talks
  * to a cluster. The requests themselves are plain HTTP with the objects'
  * JSON as rendered: client-node's typed API would pass every body through
  * its model serializer, which drops fields its models lack and expects

@@ -1,4 +1,12 @@
-import type { IsolationReport } from "./isolation/isolation.js";
+/** How workers are kept from the platform and from each other, as a driver reports it. */
+export interface IsolationReport {
+  /** "bubblewrap", "process" (local workers), "pod" (Kubernetes). */
+  mode: string;
+  /** What isolates a function, in one line. */
+  summary: string;
+  /** Set when functions can reach what they should not: what, and how to fix it. */
+  warning: string | undefined;
+}
 
 /**
  * The bundle a revision runs, by reference: its content digest and how it is
@@ -152,7 +160,7 @@ export interface Driver {
   close(): Promise<void>;
 }
 
-/** Issues and checks instance credentials (`instance-credentials.ts`). */
+/** Issues and checks instance credentials (`instance-credentials.ts` of the control plane). */
 export interface InstanceCredentials {
   /** A new credential for one instance of the revision. */
   issue(revision: RevisionSpec): string;
