@@ -17,3 +17,9 @@ export {
   type Query,
   type WatchEvent,
 } from "./kube-api.js";
+export {
+  createKubernetesDriver,
+  type KubernetesDriver,
+  type KubernetesDriverOptions,
+} from "./kubernetes-driver.js";
+export { FIELD_MANAGER, functionPodLabels, MANAGED_BY, revisionName } from "./resources/revision-objects.js";

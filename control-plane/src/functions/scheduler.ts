@@ -85,13 +85,14 @@ export class Scheduler {
     return statusReportOf(state);
   }
 
-  /** Stops every function's instances. Status is left as it was (a restart re-observes it). */
+  /** Stops every function's instances (unless the driver's outlive it: pods). Status is left as it was (a restart re-observes it). */
   async close(): Promise<void> {
     this.closing = true;
     // The reconciler first: the watch ending is then no news to it.
     const reconciling = this.reconciler?.close();
     this.watch.abort();
-    const states = this.registry.all();
+    // Pods outlive the control plane: the next one adopts them, so they are left running.
+    const states = this.options.driver.persistent ? [] : this.registry.all();
     await Promise.all([reconciling, ...states.flatMap((s) => [s.serving?.drain(), s.starting?.drain()])]);
     await this.options.driver.close();
   }

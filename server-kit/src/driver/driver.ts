@@ -140,6 +140,12 @@ export interface Driver {
   /** How its workers are isolated, for status; undefined when the driver does not say. */
   readonly isolation?: IsolationReport;
   /**
+   * True when instances outlive the control plane (pods on a cluster): a
+   * shutdown leaves them running, and the next control plane adopts them.
+   * False or absent: a shutdown stops every instance (local processes).
+   */
+  readonly persistent?: boolean;
+  /**
    * The revision should run `replicas` instances; the first call for a
    * revision creates it. Returns at once; what follows is reported by {@link instances}.
    */

@@ -7,13 +7,19 @@ const replicaSets = findType("apps", "v1", "replicasets") as ResourceType;
 const pods = findType("", "v1", "pods") as ResourceType;
 const manager = { fieldManager: "kube-controller-manager" };
 
-/** Which surplus pod goes first, as the real controller picks: unscheduled, then not running, not ready, newest. */
+/**
+ * Which surplus pod goes first, as the real controller picks: unscheduled,
+ * then not running, not ready, the lowest `controller.kubernetes.io/pod-deletion-cost`, newest.
+ */
 function deletionRank(pod: JsonObject): number[] {
   const scheduled = stringAt(objectAt(pod, "spec"), "nodeName") ? 1 : 0;
   const running = stringAt(objectAt(pod, "status"), "phase") === "Running" ? 1 : 0;
   const ready = isPodReady(pod) ? 1 : 0;
   const created = Date.parse(stringAt(objectAt(pod, "metadata"), "creationTimestamp") ?? "") || 0;
-  return [scheduled, running, ready, -created];
+  const cost = Number(
+    objectAt(objectAt(pod, "metadata"), "annotations")?.["controller.kubernetes.io/pod-deletion-cost"] ?? 0,
+  );
+  return [scheduled, running, ready, Number.isInteger(cost) ? cost : 0, -created];
 }
 
 function compareRanks(a: number[], b: number[]): number {

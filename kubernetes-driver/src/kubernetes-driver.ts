@@ -1,0 +1,507 @@
+import type {
+  Driver,
+  InstanceCredentials,
+  InstanceEvent,
+  InstanceExit,
+  RevisionSpec,
+  ScaleOptions,
+} from "@dispatch/server-kit";
+import { type Informer, type KubeObject, startInformer } from "./informer.js";
+import { type KubeApi, KubeApiError } from "./kube-api.js";
+import { kubeletBackoffMs, podOfInstance, podView, readyEndpoints } from "./pod-view.js";
+import {
+  FIELD_MANAGER,
+  labelKeys,
+  MANAGED_BY,
+  type RevisionObjectSettings,
+  revisionDeployment,
+  revisionName,
+  revisionSecret,
+  revisionService,
+  TOKEN_KEY,
+} from "./resources/revision-objects.js";
+
+/** Options of {@link createKubernetesDriver}. */
+export interface KubernetesDriverOptions extends RevisionObjectSettings {
+  api: KubeApi;
+  /** Issues the credential of a revision's instances (one per revision: a Deployment's pods share one spec). */
+  credentials: InstanceCredentials;
+  log?(message: string, error?: unknown): void;
+  /** Backoff of failed writes: from `minMs` (default 500) doubling to `maxMs` (default 30 s). */
+  retry?: { minMs?: number; maxMs?: number };
+  /** How long `remove` waits for the pods to go beyond their drain time; default 60 s. */
+  removeGraceMs?: number;
+}
+
+/** The Kubernetes driver, with what tests and status may read. */
+export interface KubernetesDriver extends Driver {
+  /** Resolves once the pods and EndpointSlices were listed: what runs is known. */
+  readonly synced: Promise<void>;
+  /** How many times its watches listed from scratch (first lists, `410 Gone`), for tests and status. */
+  relists(): number;
+}
+
+/** What a subscriber of {@link Driver.instances} is told, queued until it reads. */
+interface Subscriber {
+  push(event: InstanceEvent): void;
+  end(): void;
+}
+
+/** What the driver keeps of a revision it was told about. */
+interface Revision {
+  spec: RevisionSpec;
+  name: string;
+  /** The replicas asked for last, undefined before the first `scale`. */
+  desired: number | undefined;
+  /** Pods to stop (named in `scale`), and how long they may drain. */
+  stops: Map<string, number>;
+  subscribers: Set<Subscriber>;
+  /** What subscribers were told of each instance id. */
+  told: Map<string, "starting" | "ready" | "failed">;
+  /** Problems already told, per instance id, so each is told once. */
+  problems: Map<string, string>;
+  /** Pods named to stop: their end is a stop, not a crash. */
+  stopping: Set<string>;
+  removing: boolean;
+  /** The replicas last written through `/scale` by this driver. */
+  written: number | undefined;
+  /** The run of writes: one at a time per revision, the latest desired state wins. */
+  writing: Promise<void> | undefined;
+  /** The cluster refused a write (not a passing failure): nothing is tried again before the next `scale`. */
+  refused: boolean;
+}
+
+const isRetryable = (error: unknown): boolean =>
+  !(error instanceof KubeApiError) || error.status >= 500 || error.status === 409 || error.status === 429;
+
+/**
+ * The Kubernetes driver (decision 0005): a revision is a Deployment of its
+ * runtime image (`resources/revision-objects.ts`), with a headless Service
+ * whose EndpointSlices list its pods and a Secret holding its credential and
+ * environment, both owned by the Deployment. Writes are server-side applies
+ * by one field manager; replicas go through `/scale`, so applying the
+ * Deployment again never changes how many pods run. What runs is read from
+ * two informers (pods and EndpointSlices of the namespace): an instance is a
+ * pod's container incarnation, `starting` once the pod exists, `ready` once
+ * its endpoint is ready, `gone` when it was deleted (stopped) or restarted by
+ * the kubelet (crashed), and `failed` with the reason in plain words when it
+ * is stuck (the image cannot be pulled, it keeps crashing, no node fits it).
+ * Pods outlive the control plane (`persistent`): a new one adopts them.
+ */
+export function createKubernetesDriver(options: KubernetesDriverOptions): KubernetesDriver {
+  const { api, namespace } = options;
+  const log = options.log ?? (() => undefined);
+  const revisions = new Map<string, Revision>();
+  /** Revisions whose objects were applied by this driver, and their credential: scale from zero is one write. */
+  const applied = new Map<string, string>();
+  let closed = false;
+  const changed = new Set<() => void>();
+
+  const podsOf = (name: string): KubeObject[] =>
+    pods
+      .list()
+      .filter(
+        (pod) => (pod.metadata?.labels as Record<string, string> | undefined)?.[labelKeys.revision] === name,
+      );
+  const slicesOf = (name: string): KubeObject[] =>
+    slices
+      .list()
+      .filter(
+        (slice) =>
+          (slice.metadata?.labels as Record<string, string> | undefined)?.["kubernetes.io/service-name"] ===
+          name,
+      );
+
+  const onChange = (object: KubeObject, key: "pod" | "slice") => {
+    const labels = object.metadata?.labels as Record<string, string> | undefined;
+    const name = key === "pod" ? labels?.[labelKeys.revision] : labels?.["kubernetes.io/service-name"];
+    const revision = name === undefined ? undefined : revisions.get(name);
+    if (revision) tell(revision);
+    for (const wake of [...changed]) wake();
+  };
+  const pods: Informer = startInformer({
+    api,
+    path: `/api/v1/namespaces/${namespace}/pods`,
+    labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}`,
+    onChange: (change) => onChange(change.object, "pod"),
+    log,
+  });
+  const slices: Informer = startInformer({
+    api,
+    path: `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
+    labelSelector: "kubernetes.io/service-name",
+    onChange: (change) => onChange(change.object, "slice"),
+    log,
+  });
+  const synced = Promise.all([pods.synced, slices.synced]).then(() => undefined);
+  let isSynced = false;
+  void synced.then(() => {
+    isSynced = true;
+    for (const revision of revisions.values()) tell(revision);
+  });
+
+  function revisionOf(spec: RevisionSpec): Revision {
+    const name = revisionName(spec);
+    let revision = revisions.get(name);
+    if (!revision) {
+      revision = {
+        spec,
+        name,
+        desired: undefined,
+        stops: new Map(),
+        subscribers: new Set(),
+        told: new Map(),
+        problems: new Map(),
+        stopping: new Set(),
+        removing: false,
+        written: undefined,
+        writing: undefined,
+        refused: false,
+      };
+      revisions.set(name, revision);
+    }
+    return revision;
+  }
+
+  /** Forgets a revision nobody follows and nothing runs for. */
+  function forgetIfIdle(revision: Revision): void {
+    if (revision.subscribers.size > 0 || (revision.desired ?? 0) > 0 || revision.writing) return;
+    if (revision.removing || revision.told.size > 0) return;
+    revisions.delete(revision.name);
+  }
+
+  function broadcast(revision: Revision, event: InstanceEvent): void {
+    for (const subscriber of revision.subscribers) subscriber.push(event);
+  }
+
+  /**
+   * Compares what runs (pods, ready endpoints) with what subscribers were
+   * told, and tells them the difference, in order: an instance is told
+   * `starting` before `ready`, and `gone` once.
+   */
+  function tell(revision: Revision): void {
+    if (!isSynced) return;
+    const ready = readyEndpoints(slicesOf(revision.name));
+    const current = new Map<string, ReturnType<typeof podView>>();
+    for (const pod of podsOf(revision.name)) {
+      const view = podView(pod);
+      current.set(view.id, view);
+      // A restarted container: its previous incarnation crashed.
+      for (const [id] of revision.told) {
+        if (id !== view.id && podOfInstance(id) === view.name) {
+          const exit: InstanceExit = view.lastExit ?? { code: null, signal: null, stopped: false };
+          revision.told.delete(id);
+          revision.problems.delete(id);
+          broadcast(revision, { type: "gone", id, exit, restartInMs: kubeletBackoffMs(view.restarts) });
+        }
+      }
+    }
+    // Pods that are no more: stopped, unless they were never asked to go (evicted, or deleted by someone).
+    for (const [id] of revision.told) {
+      if (current.has(id)) continue;
+      const pod = podOfInstance(id);
+      revision.told.delete(id);
+      revision.problems.delete(id);
+      revision.stopping.delete(pod);
+      broadcast(revision, { type: "gone", id, exit: { code: 0, signal: null, stopped: true } });
+    }
+    for (const [id, view] of current) {
+      const told = revision.told.get(id);
+      if (told === undefined) {
+        if (view.terminating) continue;
+        revision.told.set(id, "starting");
+        broadcast(revision, { type: "starting", id });
+      }
+      const endpoint = ready.get(view.name);
+      const token = applied.get(revision.name);
+      if (endpoint && !view.terminating && revision.told.get(id) !== "ready" && token !== undefined) {
+        revision.told.set(id, "ready");
+        revision.problems.delete(id);
+        broadcast(revision, { type: "ready", instance: { id, url: endpoint.url, token } });
+      } else if (
+        view.problem &&
+        revision.told.get(id) !== "ready" &&
+        revision.problems.get(id) !== view.problem
+      ) {
+        revision.problems.set(id, view.problem);
+        revision.told.set(id, "failed");
+        broadcast(revision, {
+          type: "failed",
+          id,
+          error: new Error(view.problem),
+          restartInMs: kubeletBackoffMs(view.restarts + 1),
+        });
+      }
+    }
+    if (revision.removing && current.size === 0)
+      for (const subscriber of revision.subscribers) subscriber.end();
+  }
+
+  /** The revision's credential: the one its Secret holds (pods adopted after a restart use it), else a new one. */
+  async function credentialOf(revision: Revision): Promise<string> {
+    try {
+      const secret = await api.request<{ data?: Record<string, string> }>({
+        method: "GET",
+        path: `/api/v1/namespaces/${namespace}/secrets/${revision.name}`,
+      });
+      const token = secret.data?.[TOKEN_KEY];
+      if (token) return Buffer.from(token, "base64").toString("utf8");
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.status === 404)) throw err;
+    }
+    return options.credentials.issue(revision.spec);
+  }
+
+  const apply = (path: string, body: unknown) =>
+    api.request<KubeObject>({
+      method: "PATCH",
+      path,
+      query: { fieldManager: FIELD_MANAGER, force: true },
+      body,
+      contentType: "application/apply-patch+yaml",
+    });
+
+  /** Applies the revision's Secret, Deployment and Service (the Secret first: pods need it to start). */
+  async function ensureObjects(revision: Revision): Promise<void> {
+    if (applied.has(revision.name)) return;
+    const token = await credentialOf(revision);
+    const base = `/api/v1/namespaces/${namespace}`;
+    await apply(`${base}/secrets/${revision.name}`, revisionSecret(revision.spec, token, options));
+    const deployment = await apply(
+      `/apis/apps/v1/namespaces/${namespace}/deployments/${revision.name}`,
+      revisionDeployment(revision.spec, options),
+    );
+    const owner = { uid: String(deployment.metadata?.uid ?? "") };
+    await Promise.all([
+      apply(`${base}/services/${revision.name}`, revisionService(revision.spec, options, owner)),
+      apply(`${base}/secrets/${revision.name}`, revisionSecret(revision.spec, token, options, owner)),
+    ]);
+    applied.set(revision.name, token);
+    tell(revision);
+  }
+
+  async function writeScale(revision: Revision, replicas: number): Promise<void> {
+    await api.request({
+      method: "PATCH",
+      path: `/apis/apps/v1/namespaces/${namespace}/deployments/${revision.name}/scale`,
+      query: { fieldManager: FIELD_MANAGER },
+      body: { spec: { replicas } },
+      contentType: "application/merge-patch+json",
+    });
+  }
+
+  /** Stops named pods: the cheapest to delete on a scale down, deleted outright when the replicas stay. */
+  async function stopPods(revision: Revision, lowering: boolean): Promise<void> {
+    const stops = [...revision.stops];
+    revision.stops.clear();
+    await Promise.all(
+      stops.map(async ([pod, drainMs]) => {
+        revision.stopping.add(pod);
+        const path = `/api/v1/namespaces/${namespace}/pods/${pod}`;
+        try {
+          if (lowering) {
+            await api.request({
+              method: "PATCH",
+              path,
+              body: { metadata: { annotations: { "controller.kubernetes.io/pod-deletion-cost": "-1000" } } },
+              contentType: "application/merge-patch+json",
+            });
+          } else {
+            await api.request({
+              method: "DELETE",
+              path,
+              query: { gracePeriodSeconds: Math.ceil(drainMs / 1000) },
+            });
+          }
+        } catch (err) {
+          if (!(err instanceof KubeApiError && err.status === 404)) throw err;
+        }
+      }),
+    );
+  }
+
+  /** Brings the cluster to the revision's latest desired state, retrying what fails; one run per revision at a time. */
+  function write(revision: Revision): void {
+    if (revision.writing || closed || revision.refused) return;
+    const run = async () => {
+      let delay = options.retry?.minMs ?? 500;
+      while (!closed && !revision.removing && !settled(revision)) {
+        const desired = revision.desired ?? 0;
+        const written = revision.written;
+        try {
+          await ensureObjects(revision);
+          if (revision.stops.size > 0) await stopPods(revision, written === undefined || desired < written);
+          if (written !== desired) {
+            await writeScale(revision, desired);
+            revision.written = desired;
+          }
+          delay = options.retry?.minMs ?? 500;
+        } catch (err) {
+          if (!isRetryable(err)) {
+            revision.refused = true;
+            broadcast(revision, {
+              type: "failed",
+              id: revision.name,
+              error: new Error(`the cluster refused the function's Deployment: ${(err as Error).message}`),
+            });
+            return;
+          }
+          log(`writing ${revision.name}`, err);
+          await new Promise((resolve) => setTimeout(resolve, delay).unref());
+          delay = Math.min(options.retry?.maxMs ?? 30_000, delay * 2);
+        }
+      }
+    };
+    revision.writing = run().finally(() => {
+      revision.writing = undefined;
+      // A scale asked for while the last write was settling.
+      if (!settled(revision) && !revision.removing && !revision.refused) write(revision);
+      else forgetIfIdle(revision);
+    });
+  }
+
+  /** True when the cluster was told the revision's latest desired state. */
+  function settled(revision: Revision): boolean {
+    return revision.written === (revision.desired ?? 0) && revision.stops.size === 0;
+  }
+
+  /** Resolves once `done()` holds, checked on every change the informers see, or after `ms`. */
+  function waitFor(done: () => boolean, ms: number): Promise<boolean> {
+    if (done()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), ms);
+      timer.unref();
+      const check = () => {
+        if (done()) finish(true);
+      };
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        changed.delete(check);
+        resolve(ok);
+      };
+      changed.add(check);
+    });
+  }
+
+  return {
+    name: "kubernetes",
+    isolation: {
+      mode: "pod",
+      summary:
+        "each instance is a pod of the function's runtime image (restricted security context, no API token)",
+      warning: undefined,
+    },
+    persistent: true,
+    synced,
+    relists: () => pods.relists() + slices.relists(),
+
+    scale(spec: RevisionSpec, replicas: number, scaleOptions?: ScaleOptions): void {
+      if (closed) return;
+      const revision = revisionOf(spec);
+      revision.desired = replicas;
+      revision.refused = false;
+      for (const id of scaleOptions?.stop ?? []) {
+        revision.stops.set(podOfInstance(id), scaleOptions?.drainMs ?? 30_000);
+      }
+      write(revision);
+    },
+
+    instances(spec: RevisionSpec, signal: AbortSignal): AsyncIterable<InstanceEvent> {
+      const revision = revisionOf(spec);
+      const queue: InstanceEvent[] = [];
+      let ended = false;
+      let wake: (() => void) | undefined;
+      const subscriber: Subscriber = {
+        push(event) {
+          queue.push(event);
+          wake?.();
+        },
+        end() {
+          ended = true;
+          wake?.();
+        },
+      };
+      // What subscribers were told already, replayed for this one (registered before this call returns).
+      for (const [id, told] of revision.told) {
+        subscriber.push({ type: "starting", id });
+        if (told === "ready") {
+          const endpoint = readyEndpoints(slicesOf(revision.name)).get(podOfInstance(id));
+          const token = applied.get(revision.name);
+          if (endpoint && token !== undefined)
+            subscriber.push({ type: "ready", instance: { id, url: endpoint.url, token } });
+        }
+      }
+      revision.subscribers.add(subscriber);
+      const stop = () => subscriber.end();
+      signal.addEventListener("abort", stop, { once: true });
+      // A revision adopted after a restart: tell what already runs once its credential is known.
+      if (!applied.has(revision.name) && podsOf(revision.name).length > 0) {
+        void credentialOf(revision).then(
+          (token) => {
+            if (!applied.has(revision.name)) applied.set(revision.name, token);
+            tell(revision);
+          },
+          (err: unknown) => log(`reading the credential of ${revision.name}`, err),
+        );
+      }
+      tell(revision);
+      return {
+        async *[Symbol.asyncIterator]() {
+          try {
+            while (true) {
+              const event = queue.shift();
+              if (event) {
+                yield event;
+                continue;
+              }
+              if (ended || closed) return;
+              await new Promise<void>((resolve) => {
+                wake = resolve;
+              });
+              wake = undefined;
+            }
+          } finally {
+            signal.removeEventListener("abort", stop);
+            revision.subscribers.delete(subscriber);
+            forgetIfIdle(revision);
+          }
+        },
+      };
+    },
+
+    async remove(spec: RevisionSpec, drainMs = 30_000): Promise<void> {
+      const revision = revisionOf(spec);
+      revision.removing = true;
+      revision.desired = 0;
+      await revision.writing;
+      try {
+        await api.request({
+          method: "DELETE",
+          path: `/apis/apps/v1/namespaces/${namespace}/deployments/${revision.name}`,
+          query: { propagationPolicy: "Background" },
+        });
+      } catch (err) {
+        if (!(err instanceof KubeApiError && err.status === 404)) log(`deleting ${revision.name}`, err);
+      }
+      applied.delete(revision.name);
+      const gone = await waitFor(
+        () => podsOf(revision.name).length === 0,
+        drainMs + (options.removeGraceMs ?? 60_000),
+      );
+      if (!gone)
+        log(`the pods of ${revision.name} are still there after their drain time; not waiting longer`);
+      tell(revision);
+      for (const subscriber of revision.subscribers) subscriber.end();
+      revisions.delete(revision.name);
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+      pods.close();
+      slices.close();
+      for (const revision of revisions.values())
+        for (const subscriber of revision.subscribers) subscriber.end();
+      await Promise.all([...revisions.values()].map((r) => r.writing));
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { connectKube, createKubernetesDriver, type KubernetesDriver } from "@dispatch/kubernetes-driver";
+import { type StartDispatchOptions, startDispatch, type TestDispatch } from "./dispatch.js";
+import type { ClusterOptions } from "./fake-kube/cluster/simulated-cluster.js";
+import { type FakeKube, startFakeKube } from "./fake-kube/start-fake-kube.js";
+import { freePort } from "./nats-server.js";
+import { runtimePodRunner } from "./runtime-pods.js";
+
+/** A control plane whose functions run as pods of the fake cluster. */
+export interface TestKubeDispatch extends TestDispatch {
+  kube: FakeKube;
+  /** The control plane's Kubernetes driver (as it made it). */
+  driver(): KubernetesDriver;
+}
+
+/** Options of {@link startKubeDispatch}. */
+export interface StartKubeDispatchOptions extends StartDispatchOptions {
+  /** A fake API server to use (another control plane's, to restart against it); a new one by default. */
+  kube?: FakeKube;
+  /** The simulated cluster's options when a new fake API server is started (the pod runner is set here). */
+  cluster?: Omit<ClusterOptions, "podRunner">;
+  /** The namespace functions run in; default "dispatch" (created). */
+  namespace?: string;
+  /** Every line a pod writes, for debugging a test. */
+  onPodLine?(pod: string, line: string): void;
+}
+
+/**
+ * Starts a fake Kubernetes API server whose kubelet runs real worker
+ * processes as the function pods (`runtimePodRunner`: the bundle fetched
+ * from the control plane, then the runtime's worker), and a control plane
+ * with the Kubernetes driver against it, as `--driver kubernetes` runs it.
+ */
+export async function startKubeDispatch(options: StartKubeDispatchOptions = {}): Promise<TestKubeDispatch> {
+  const namespace = options.namespace ?? "dispatch";
+  let kube = options.kube;
+  const ownKube = kube === undefined;
+  if (!kube) {
+    let started: FakeKube | undefined;
+    kube = await startFakeKube({
+      namespaces: [namespace],
+      cluster: {
+        ...options.cluster,
+        podRunner: (pod) =>
+          runtimePodRunner(started as FakeKube, options.onPodLine ? { onLine: options.onPodLine } : {})(pod),
+      },
+    });
+    started = kube;
+  }
+  const fake = kube;
+  const port = options.controlPlane?.port ?? (await freePort());
+  let driver: KubernetesDriver | undefined;
+  try {
+    const dispatch = await startDispatch({
+      ...options,
+      controlPlane: {
+        ...options.controlPlane,
+        port,
+        async driver(host) {
+          driver = createKubernetesDriver({
+            api: await connectKube({ kubeconfig: fake.kubeconfigPath, env: {} }),
+            namespace,
+            images: { nodejs: "dispatch/runtime-nodejs:test", python3: "dispatch/runtime-python3:test" },
+            controlPlaneUrl: `http://127.0.0.1:${port}`,
+            credentials: host.credentials,
+            log: (message, error) => console.error(`kubernetes driver: ${message}`, error ?? ""),
+          });
+          await driver.synced;
+          return driver;
+        },
+      },
+    });
+    return {
+      ...dispatch,
+      kube: fake,
+      driver: () => driver as KubernetesDriver,
+      async stop() {
+        await dispatch.stop();
+        if (ownKube) await fake.close();
+      },
+    };
+  } catch (err) {
+    if (ownKube) await fake.close();
+    throw err;
+  }
+}
