@@ -1,7 +1,17 @@
-import { Phase } from "@dispatch/proto";
-import { startKubeDispatch, type TestKubeDispatch } from "@dispatch/testkit";
+import { Phase, SystemService } from "@dispatch/proto";
+import { type FakeKube, startKubeDispatch, type TestKubeDispatch } from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
-import { deploy, exec, functionClients, helloJs, outputOf } from "./functions-helpers.js";
+import {
+  deploy,
+  exec,
+  functionClients,
+  helloJs,
+  outputOf,
+  settled,
+  until,
+  uploadFile,
+} from "./functions-helpers.js";
+import { client } from "./helpers.js";
 
 /**
  * Functions on Kubernetes: a control plane with the Kubernetes driver against
@@ -17,28 +27,138 @@ test.after.always(async (t) => {
   await t.context.dispatch?.stop();
 });
 
-const deploymentsOf = (dispatch: TestKubeDispatch, fn: string) =>
-  dispatch.kube
-    .list("deployments", "dispatch")
-    .filter(
-      (d) => (d.metadata as { labels?: Record<string, string> }).labels?.["dispatch.dev/function"] === fn,
-    );
+type Labelled = { metadata?: { labels?: Record<string, string>; uid?: string; name?: string } };
+const ofFunction = (kube: FakeKube, resource: string, fn: string) =>
+  kube
+    .list(resource, "dispatch")
+    .filter((o) => (o as Labelled).metadata?.labels?.["dispatch.dev/function"] === fn) as Labelled[];
 
-test("a function runs as a pod of its revision's Deployment, and exec reaches its handler", async (t) => {
+/** Waits, on the fake server's own state, until `check` holds; checks on every change it makes. */
+async function kubeUntil(kube: FakeKube, check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  let version = -1;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`the cluster never came to: ${what}`);
+    // Polling the in-process store at each new resourceVersion: nothing to wait on across HTTP.
+    await new Promise((resolve) => setTimeout(resolve, version === kube.resourceVersion ? 50 : 0));
+    version = kube.resourceVersion;
+  }
+}
+
+test("a function runs as a pod of its revision's Deployment, with its Service and Secret owned by it", async (t) => {
   const { dispatch } = t.context;
   const api = functionClients(dispatch);
-  const fn = await deploy(api, "hello", "hello.js", helloJs);
+  const fn = await deploy(api, "hello", "hello.js", helloJs, { env: { GREETING: "hi" } });
   t.is(fn.status?.phase, Phase.READY, fn.status?.reason.join("; "));
   const run = await exec(api, "hello", { name: "Kube", place: "a pod" });
   t.deepEqual(outputOf(run), { myField: "Hello, Kube from a pod" });
 
-  const deployments = deploymentsOf(dispatch, "hello");
-  t.is(deployments.length, 1);
-  const pods = dispatch.kube
-    .list("pods", "dispatch")
-    .filter(
-      (p) =>
-        (p.metadata as { labels?: Record<string, string> }).labels?.["dispatch.dev/function"] === "hello",
-    );
-  t.true(pods.length >= 1);
+  const [deployment] = ofFunction(dispatch.kube, "deployments", "hello");
+  t.truthy(deployment);
+  const uid = deployment?.metadata?.uid;
+  for (const resource of ["services", "secrets"]) {
+    const [owned] = ofFunction(dispatch.kube, resource, "hello") as (Labelled & {
+      metadata: { ownerReferences?: { uid: string; kind: string }[] };
+    })[];
+    t.is(owned?.metadata.ownerReferences?.[0]?.uid, uid, `the ${resource} is owned by the Deployment`);
+  }
+  // The credential and the environment are in the Secret, not in the pod spec.
+  const spec = JSON.stringify((deployment as { spec?: unknown }).spec);
+  t.false(spec.includes('hi"'), "no environment value in the Deployment");
+  t.regex(spec, /secretKeyRef/);
+  t.true(ofFunction(dispatch.kube, "pods", "hello").length >= 1);
+});
+
+test("an update rolls to a new revision with no failed call, and the old Deployment goes", async (t) => {
+  const { dispatch } = t.context;
+  const api = functionClients(dispatch);
+  await deploy(api, "roll", "roll.js", "export default async () => 'one';\n");
+  const [first] = ofFunction(dispatch.kube, "deployments", "roll");
+  let stop = false;
+  const outputs: unknown[] = [];
+  const failures: string[] = [];
+  const calls = (async () => {
+    while (!stop) {
+      const run = await exec(api, "roll");
+      if (run.status?.phase === Phase.READY) outputs.push(outputOf(run));
+      else failures.push(run.status?.error?.message ?? "no output");
+    }
+  })();
+  const current = (await api.functions.get({ name: "roll" })).function;
+  const source = await uploadFile(api, "roll.js", "export default async () => 'two';\n");
+  await api.functions.update({
+    function: { ...current, spec: { ...current?.spec, source } } as never,
+  });
+  const fn = await settled(api, "roll");
+  t.is(fn.status?.phase, Phase.READY);
+  // Calls go on until the new revision answers, then a few more.
+  await until(api, "roll", () => outputs.includes("two"));
+  stop = true;
+  await calls;
+  t.deepEqual(failures, []);
+  t.true(outputs.includes("one") && outputs.includes("two"));
+  await kubeUntil(
+    dispatch.kube,
+    () =>
+      !ofFunction(dispatch.kube, "deployments", "roll").some((d) => d.metadata?.uid === first?.metadata?.uid),
+    "the first revision's Deployment is deleted",
+  );
+  t.is(ofFunction(dispatch.kube, "deployments", "roll").length, 1);
+});
+
+test("idle, a function scales to zero pods; a call through the activator wakes it", async (t) => {
+  const { dispatch } = t.context;
+  const api = functionClients(dispatch);
+  await deploy(
+    api,
+    "sleepy",
+    "sleepy.js",
+    "export default async () => ({ statusCode: 200, body: 'awake' });\n",
+    {
+      scale: { min: 0, idleTimeout: { seconds: 0n, nanos: 300_000_000 } },
+    },
+  );
+  const replicas = () =>
+    (ofFunction(dispatch.kube, "deployments", "sleepy")[0] as { spec?: { replicas?: number } } | undefined)
+      ?.spec?.replicas;
+  await kubeUntil(
+    dispatch.kube,
+    () => replicas() === 0 && ofFunction(dispatch.kube, "pods", "sleepy").length === 0,
+    "no pod of sleepy",
+  );
+  const activator = (await client(SystemService, dispatch.url, dispatch.token).getStatus({})).urls.activator;
+  const res = await fetch(`${activator}/default/sleepy/`, { headers: { "dispatch-token": dispatch.token } });
+  t.is(res.status, 200);
+  t.is(await res.text(), "awake");
+  t.is(replicas(), 1);
+});
+
+test("deleting a function deletes its Deployment, Service, Secret and pods", async (t) => {
+  const { dispatch } = t.context;
+  const api = functionClients(dispatch);
+  await deploy(api, "doomed", "doomed.js", "export default async () => 1;\n");
+  t.true(ofFunction(dispatch.kube, "pods", "doomed").length >= 1);
+  await api.functions.delete({ name: "doomed" });
+  await kubeUntil(
+    dispatch.kube,
+    () =>
+      ["deployments", "replicasets", "services", "secrets", "pods"].every(
+        (resource) => ofFunction(dispatch.kube, resource, "doomed").length === 0,
+      ),
+    "nothing of doomed left",
+  );
+  t.pass();
+});
+
+test("a pod that cannot start makes the function ERROR with the reason in plain words", async (t) => {
+  const { dispatch } = t.context;
+  const api = functionClients(dispatch);
+  const undo = dispatch.kube.cluster?.failPods(
+    { labels: { "dispatch.dev/function": "unpullable" } },
+    { reason: "ImagePullBackOff", message: 'Back-off pulling image "dispatch/runtime-nodejs:test"' },
+  );
+  t.teardown(() => undo?.());
+  const fn = await deploy(api, "unpullable", "u.js", "export default async () => 1;\n");
+  t.is(fn.status?.phase, Phase.ERROR);
+  t.regex(fn.status?.reason.join("; ") ?? "", /cannot pull dispatch\/runtime-nodejs:test/);
 });

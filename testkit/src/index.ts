@@ -15,7 +15,12 @@ export {
   type WatchInfo,
 } from "./fake-kube/start-fake-kube.js";
 export { KubeStatusError } from "./fake-kube/status-error.js";
-export { type StartKubeDispatchOptions, startKubeDispatch, type TestKubeDispatch } from "./kube-dispatch.js";
+export {
+  type StartKubeDispatchOptions,
+  startKubeDispatch,
+  startRuntimeCluster,
+  type TestKubeDispatch,
+} from "./kube-dispatch.js";
 export { freePort, type NatsServer, type StartNatsOptions, stablePort, startNats } from "./nats-server.js";
 export { type Rendezvous, startRendezvous } from "./rendezvous.js";
 export { type RuntimePodRunnerOptions, runtimePodRunner, type SecretReader } from "./runtime-pods.js";

@@ -25,6 +25,27 @@ export interface StartKubeDispatchOptions extends StartDispatchOptions {
 }
 
 /**
+ * A fake Kubernetes API server whose simulated kubelet runs function pods as
+ * real workers (`runtimePodRunner`), with the namespace functions run in.
+ * Close it with `close()`; several control planes may use it in turn.
+ */
+export async function startRuntimeCluster(
+  options: Pick<StartKubeDispatchOptions, "namespace" | "cluster" | "onPodLine"> = {},
+): Promise<FakeKube> {
+  let started: FakeKube | undefined;
+  const kube = await startFakeKube({
+    namespaces: [options.namespace ?? "dispatch"],
+    cluster: {
+      ...options.cluster,
+      podRunner: (pod) =>
+        runtimePodRunner(started as FakeKube, options.onPodLine ? { onLine: options.onPodLine } : {})(pod),
+    },
+  });
+  started = kube;
+  return kube;
+}
+
+/**
  * Starts a fake Kubernetes API server whose kubelet runs real worker
  * processes as the function pods (`runtimePodRunner`: the bundle fetched
  * from the control plane, then the runtime's worker), and a control plane
@@ -32,20 +53,14 @@ export interface StartKubeDispatchOptions extends StartDispatchOptions {
  */
 export async function startKubeDispatch(options: StartKubeDispatchOptions = {}): Promise<TestKubeDispatch> {
   const namespace = options.namespace ?? "dispatch";
-  let kube = options.kube;
-  const ownKube = kube === undefined;
-  if (!kube) {
-    let started: FakeKube | undefined;
-    kube = await startFakeKube({
-      namespaces: [namespace],
-      cluster: {
-        ...options.cluster,
-        podRunner: (pod) =>
-          runtimePodRunner(started as FakeKube, options.onPodLine ? { onLine: options.onPodLine } : {})(pod),
-      },
-    });
-    started = kube;
-  }
+  const ownKube = options.kube === undefined;
+  const kube =
+    options.kube ??
+    (await startRuntimeCluster({
+      namespace,
+      ...(options.cluster ? { cluster: options.cluster } : {}),
+      ...(options.onPodLine ? { onPodLine: options.onPodLine } : {}),
+    }));
   const fake = kube;
   const port = options.controlPlane?.port ?? (await freePort());
   let driver: KubernetesDriver | undefined;
@@ -62,7 +77,8 @@ export async function startKubeDispatch(options: StartKubeDispatchOptions = {}):
             images: { nodejs: "dispatch/runtime-nodejs:test", python3: "dispatch/runtime-python3:test" },
             controlPlaneUrl: `http://127.0.0.1:${port}`,
             credentials: host.credentials,
-            log: (message, error) => console.error(`kubernetes driver: ${message}`, error ?? ""),
+            log: (message, error) =>
+              console.error(`kubernetes driver: ${message}${error ? `: ${(error as Error).message}` : ""}`),
           });
           await driver.synced;
           return driver;
