@@ -9,6 +9,7 @@ import {
   createRequestGate,
   type DriverFactory,
   type IsolationReport,
+  type LeaderGate,
   listenDual,
   type NatsConnectionSettings,
   type NatsHealth,
@@ -88,6 +89,12 @@ export interface ControlPlaneOptions {
    * local driver (worker processes on this machine).
    */
   driver?: DriverFactory;
+  /**
+   * Among several replicas, whether this one leads: only the leader
+   * reconciles functions (starts, scales and stops their instances) and
+   * writes their status. Default: this one always leads.
+   */
+  leader?: LeaderGate;
   /** How the local driver isolates workers: "auto" (default: the strongest available), "bubblewrap" or "process". */
   isolation?: IsolationChoice;
   /** Where the activator listens (loopback); port 0 picks a free one. */
@@ -221,6 +228,7 @@ async function startOn(
     ...(options.runRetention === undefined ? {} : { runRetention: options.runRetention }),
     ...(options.functionDefaults === undefined ? {} : { defaults: options.functionDefaults }),
     ...(options.driver === undefined ? {} : { driver: options.driver }),
+    ...(options.leader === undefined ? {} : { leader: options.leader }),
     ...(options.isolation === undefined ? {} : { isolation: options.isolation }),
     ...(options.activatorPort === undefined ? {} : { activatorPort: options.activatorPort }),
   });

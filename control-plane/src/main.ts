@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { Role } from "@dispatch/proto";
 import { type NatsConnectionSettings, parseNatsUrl } from "@dispatch/server-kit";
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "./control-plane.js";
+import type { KubernetesSetup } from "./drivers/kubernetes.js";
 import { ConfigurationError } from "./errors.js";
 import type { IsolationChoice } from "./functions/isolation/isolation.js";
 import { parseSecretKey } from "./secrets/sealer.js";
@@ -53,7 +55,10 @@ can be given as the environment variable named beside it; a flag wins.
                               characters (DISPATCH_ADMIN_TOKEN_FILE, or the token
                               itself in DISPATCH_ADMIN_TOKEN)
   --driver NAME               what runs function instances: local (worker processes
-                              beside the control plane) (DISPATCH_DRIVER; default local)
+                              beside the control plane) or kubernetes (pods of the
+                              cluster, one Deployment per function revision; the
+                              replicas elect a leader with a Lease) (DISPATCH_DRIVER;
+                              default local)
   --isolation MODE            how local workers are isolated: auto, bubblewrap or
                               process (DISPATCH_ISOLATION; default auto)
   --work-dir DIR              where bundles are unpacked (DISPATCH_WORK_DIR; default a temp dir)
@@ -64,13 +69,77 @@ can be given as the environment variable named beside it; a flag wins.
   -h, --help                  this text
   --version                   the version
 
+With --driver kubernetes, these variables (set by the manifests of dispatch
+install) configure it: DISPATCH_RUNTIME_IMAGE_NODEJS and
+DISPATCH_RUNTIME_IMAGE_PYTHON3 (the runtime images; required),
+DISPATCH_CONTROL_PLANE_URL (where pods fetch their bundle; required),
+POD_NAMESPACE (where functions run; default dispatch), POD_NAME (this
+replica's identity in the leader election; default the host name),
+DISPATCH_IMAGE_PULL_POLICY, DISPATCH_FUNCTION_SERVICE_ACCOUNT,
+DISPATCH_LEADER_LEASE (seconds a leader's Lease holds without renewal; a
+standby replica takes over after it; default 15); the cluster
+comes from KUBECONFIG, else ~/.kube/config, else the pod's service account.
+
 SIGTERM or SIGINT stops it gracefully: no new calls, calls in flight finish,
-workers drain, then the NATS connection is drained.
+workers drain (local driver; pods keep running for the next control plane),
+then the NATS connection is drained.
 `;
 
 /** A flag or variable has a value that cannot work; the message says which and what would. */
 export class UsageError extends Error {
   override readonly name = "UsageError";
+}
+
+/** What the Kubernetes driver is configured with (the variables `dispatch install` sets). */
+export interface KubernetesSettings {
+  namespace: string;
+  images: { nodejs: string; python3: string };
+  controlPlaneUrl: string;
+  identity: string;
+  imagePullPolicy: string | undefined;
+  serviceAccount: string | undefined;
+  /** How long the leader's Lease holds without renewal, in ms (a standby takes over after it). */
+  leaseMs: number;
+}
+
+/** The Kubernetes driver's settings from the environment; throws {@link UsageError} naming what is missing. */
+function kubernetesSettings(env: NodeJS.ProcessEnv): KubernetesSettings {
+  const value = (name: string) => {
+    const text = env[name]?.trim();
+    return text === undefined || text === "" ? undefined : text;
+  };
+  const required = (name: string, what: string) => {
+    const text = value(name);
+    if (text === undefined) throw new UsageError(`--driver kubernetes needs ${name}: ${what}`);
+    return text;
+  };
+  const controlPlaneUrl = required(
+    "DISPATCH_CONTROL_PLANE_URL",
+    "the control plane's URL as function pods reach it, e.g. http://dispatch-control-plane.dispatch.svc.cluster.local:8080",
+  );
+  if (!/^https?:\/\/[^/]+/.test(controlPlaneUrl)) {
+    throw new UsageError(
+      `DISPATCH_CONTROL_PLANE_URL must be an http:// or https:// URL, not "${controlPlaneUrl}"`,
+    );
+  }
+  return {
+    namespace: value("POD_NAMESPACE") ?? "dispatch",
+    images: {
+      nodejs: required(
+        "DISPATCH_RUNTIME_IMAGE_NODEJS",
+        "the Node.js runtime image, e.g. registry.example.com/dispatch/runtime-nodejs:0.1.0",
+      ),
+      python3: required(
+        "DISPATCH_RUNTIME_IMAGE_PYTHON3",
+        "the Python runtime image, e.g. registry.example.com/dispatch/runtime-python3:0.1.0",
+      ),
+    },
+    controlPlaneUrl,
+    identity: value("POD_NAME") ?? hostname(),
+    imagePullPolicy: value("DISPATCH_IMAGE_PULL_POLICY"),
+    serviceAccount: value("DISPATCH_FUNCTION_SERVICE_ACCOUNT"),
+    leaseMs: integer(value("DISPATCH_LEADER_LEASE") ?? "15", "DISPATCH_LEADER_LEASE (seconds)", 2, 300) * 1000,
+  };
 }
 
 /** What the process was asked to run. */
@@ -81,7 +150,9 @@ export interface MainSettings {
   replicas: number;
   secretKey: Uint8Array;
   adminToken: string | undefined;
-  driver: "local";
+  driver: "local" | "kubernetes";
+  /** The Kubernetes driver's settings, with `--driver kubernetes`. */
+  kubernetes: KubernetesSettings | undefined;
   isolation: IsolationChoice;
   workDir: string | undefined;
   activatorPort: number | undefined;
@@ -106,12 +177,9 @@ export async function readSettings(argv: readonly string[], env: NodeJS.ProcessE
   };
 
   const driver = setting("driver", "DISPATCH_DRIVER") ?? "local";
-  if (driver === "kubernetes") {
-    throw new UsageError(
-      "the kubernetes driver is not part of this control plane yet: run functions with --driver local (DISPATCH_DRIVER=local), the only driver so far",
-    );
+  if (driver !== "local" && driver !== "kubernetes") {
+    throw new UsageError(`unknown driver "${driver}": use local or kubernetes`);
   }
-  if (driver !== "local") throw new UsageError(`unknown driver "${driver}": use local`);
 
   const isolation = setting("isolation", "DISPATCH_ISOLATION") ?? "auto";
   if (isolation !== "auto" && isolation !== "bubblewrap" && isolation !== "process") {
@@ -160,6 +228,7 @@ export async function readSettings(argv: readonly string[], env: NodeJS.ProcessE
     secretKey: await secretKeyOf(setting("secret-key-file", "DISPATCH_SECRET_KEY_FILE"), env),
     adminToken: await adminTokenOf(setting("admin-token-file", "DISPATCH_ADMIN_TOKEN_FILE"), env),
     driver,
+    kubernetes: driver === "kubernetes" ? kubernetesSettings(env) : undefined,
     isolation,
     workDir: setting("work-dir", "DISPATCH_WORK_DIR"),
     activatorPort: activator === undefined ? undefined : integer(activator, "--activator-port", 0, 65535),
@@ -281,6 +350,12 @@ export async function main(
     return 2;
   }
 
+  const logError = (message: string, error?: unknown) =>
+    log(
+      error === undefined
+        ? message
+        : `${message}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
   const options: ControlPlaneOptions = {
     nats: settings.nats,
     host: settings.host,
@@ -294,15 +369,24 @@ export async function main(
       : {}),
     ...(settings.workDir ? { workDir: settings.workDir } : {}),
     ...(settings.activatorPort === undefined ? {} : { activatorPort: settings.activatorPort }),
-    log: (message, error) =>
-      log(`${message}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+    log: logError,
   };
   // A stop asked for while starting is honoured once started.
   const stopSignal = waitForStopSignal();
   let controlPlane: ControlPlane;
+  let kubernetes: KubernetesSetup | undefined;
   try {
+    if (settings.driver === "kubernetes") {
+      // Loaded only for this driver: nothing else needs @kubernetes/client-node.
+      const { kubernetesSetup } = await import("./drivers/kubernetes.js");
+      kubernetes = await kubernetesSetup(settings.kubernetes as KubernetesSettings, env, logError);
+      log(`kubernetes driver: ${kubernetes.describe}`);
+      options.driver = kubernetes.driver;
+      options.leader = kubernetes.leader;
+    }
     controlPlane = await startControlPlane(options);
   } catch (err) {
+    await kubernetes?.close();
     stopSignal.cancel();
     const failed = err as NodeJS.ErrnoException;
     if (err instanceof ConfigurationError) log(err.message);
@@ -326,6 +410,8 @@ export async function main(
     process.exit(1);
   });
   await controlPlane.close(settings.graceMs);
+  // The lease is given up last, so that the next leader takes over at once.
+  await kubernetes?.close();
   log("stopped");
   return 0;
 }

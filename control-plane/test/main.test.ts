@@ -1,10 +1,9 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Code } from "@connectrpc/connect";
 import { SecretService, SystemService } from "@dispatch/proto";
 import { freePort, startNats, type TestDispatch } from "@dispatch/testkit";
@@ -12,51 +11,9 @@ import test from "ava";
 import { newTokenSecret } from "../src/auth/token-registry.js";
 import { deploy, exec, functionClients, outputOf } from "./functions-helpers.js";
 import { client, rejects } from "./helpers.js";
+import { bin, launch } from "./launch.js";
 
 // The control plane as deploy/ runs it: a real process of its own.
-const bin = fileURLToPath(new URL("../../bin/dispatch-control-plane.js", import.meta.url));
-
-interface Running {
-  child: ChildProcess;
-  /** What it wrote so far (stdout and stderr). */
-  output(): string;
-  exited: Promise<number | null>;
-  /** Resolves with the output once it holds `text`; rejects if the process exits first. */
-  printed(text: string | RegExp): Promise<string>;
-}
-
-function launch(args: string[], env: NodeJS.ProcessEnv): Running {
-  const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  const listeners = new Set<() => void>();
-  const onData = (chunk: Buffer) => {
-    output += chunk.toString();
-    for (const listener of [...listeners]) listener();
-  };
-  child.stdout?.on("data", onData);
-  child.stderr?.on("data", onData);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return {
-    child,
-    output: () => output,
-    exited,
-    printed: (text) =>
-      new Promise((resolve, reject) => {
-        const check = () => {
-          if (typeof text === "string" ? output.includes(text) : text.test(output)) {
-            listeners.delete(check);
-            resolve(output);
-          }
-        };
-        listeners.add(check);
-        check();
-        void exited.then((code) =>
-          reject(new Error(`it exited (${code}) before printing ${text}:\n${output}`)),
-        );
-      }),
-  };
-}
-
 /** Runs it to its end. */
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
@@ -127,12 +84,18 @@ test("dispatch-control-plane: started from flags and the environment against NAT
 test("dispatch-control-plane: a bad flag or variable is refused before anything starts, saying what would work", async (t) => {
   const key = randomBytes(32).toString("hex");
   const env = cleanEnv({ DISPATCH_SECRET_KEY: key, DISPATCH_NATS_URL: "nats://127.0.0.1:1" });
-  const kubernetes = await run(["--driver", "kubernetes"], env);
+  const kubernetes = await run(["--driver", "kubernetes"], {
+    ...env,
+    DISPATCH_CONTROL_PLANE_URL: "http://dispatch-control-plane:8080",
+  });
   t.is(kubernetes.code, 2);
-  t.regex(kubernetes.output, /the kubernetes driver is not part of this control plane yet: .*--driver local/);
+  t.regex(
+    kubernetes.output,
+    /--driver kubernetes needs DISPATCH_RUNTIME_IMAGE_NODEJS: the Node.js runtime image/,
+  );
   const unknown = await run([], { ...env, DISPATCH_DRIVER: "docker" });
   t.is(unknown.code, 2);
-  t.regex(unknown.output, /unknown driver "docker": use local/);
+  t.regex(unknown.output, /unknown driver "docker": use local or kubernetes/);
   const noKey = await run([], cleanEnv({}));
   t.is(noKey.code, 2);
   t.regex(noKey.output, /a secret key is required: set DISPATCH_SECRET_KEY .* openssl rand -base64 32/);

@@ -85,6 +85,8 @@ export interface ConnectKubeOptions {
   env: NodeJS.ProcessEnv;
   /** How long one request may wait for an answer; default 30 s. */
   requestTimeoutMs?: number;
+  /** The `User-Agent` of every request (audit logs name the client by it); default `dispatch`. */
+  userAgent?: string;
 }
 
 /**
@@ -127,10 +129,10 @@ export async function connectKube(options: ConnectKubeOptions): Promise<KubeApi>
       `the kubeconfig's current context "${config.getCurrentContext()}" names no cluster: pick one with --kube-context`,
     );
   }
-  return createKubeApi(config, cluster.server, options.requestTimeoutMs ?? 30_000);
+  return createKubeApi(config, cluster.server, options.requestTimeoutMs ?? 30_000, options.userAgent ?? "dispatch");
 }
 
-function createKubeApi(config: KubeConfig, server: string, timeoutMs: number): KubeApi {
+function createKubeApi(config: KubeConfig, server: string, timeoutMs: number, userAgent: string): KubeApi {
   const base = server.replace(/\/+$/, "");
   const context =
     config.getCurrentContext() === "inClusterContext" ? "in-cluster" : config.getCurrentContext();
@@ -146,6 +148,7 @@ function createKubeApi(config: KubeConfig, server: string, timeoutMs: number): K
       method: request.method,
       headers: {
         Accept: "application/json",
+        "User-Agent": userAgent,
         ...(body === undefined
           ? {}
           : {

@@ -3,6 +3,7 @@ import type {
   InstanceCredentials,
   InstanceEvent,
   InstanceExit,
+  LeaderGate,
   RevisionSpec,
   ScaleOptions,
 } from "@dispatch/server-kit";
@@ -31,6 +32,11 @@ export interface KubernetesDriverOptions extends RevisionObjectSettings {
   retry?: { minMs?: number; maxMs?: number };
   /** How long `remove` waits for the pods to go beyond their drain time; default 60 s. */
   removeGraceMs?: number;
+  /**
+   * Among several control planes, only the leader writes to the cluster; the
+   * others keep their informers warm. Default: this one always writes.
+   */
+  leader?: LeaderGate;
 }
 
 /** The Kubernetes driver, with what tests and status may read. */
@@ -96,6 +102,15 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
   const applied = new Map<string, string>();
   let closed = false;
   const changed = new Set<() => void>();
+  const leads = () => options.leader?.isLeader() ?? true;
+  // A new leader writes what its pools want: it may differ from what the last one wrote.
+  const stopFollowing = options.leader?.onChange((leader) => {
+    if (!leader) return;
+    for (const revision of revisions.values()) {
+      revision.written = undefined;
+      write(revision);
+    }
+  });
 
   const podsOf = (name: string): KubeObject[] =>
     pods
@@ -322,10 +337,10 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
 
   /** Brings the cluster to the revision's latest desired state, retrying what fails; one run per revision at a time. */
   function write(revision: Revision): void {
-    if (revision.writing || closed || revision.refused) return;
+    if (revision.writing || closed || revision.refused || !leads()) return;
     const run = async () => {
       let delay = options.retry?.minMs ?? 500;
-      while (!closed && !revision.removing && !settled(revision)) {
+      while (!closed && !revision.removing && !settled(revision) && leads()) {
         const desired = revision.desired ?? 0;
         const written = revision.written;
         try {
@@ -474,6 +489,11 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
       revision.removing = true;
       revision.desired = 0;
       await revision.writing;
+      if (!leads()) {
+        for (const subscriber of revision.subscribers) subscriber.end();
+        revisions.delete(revision.name);
+        return;
+      }
       try {
         await api.request({
           method: "DELETE",
@@ -497,6 +517,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
 
     async close(): Promise<void> {
       closed = true;
+      stopFollowing?.();
       pods.close();
       slices.close();
       for (const revision of revisions.values())

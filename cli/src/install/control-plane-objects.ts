@@ -37,7 +37,8 @@ export const controlPlaneRules: readonly V1PolicyRule[] = [
     verbs: ["get", "list", "watch", "create", "update", "patch", "delete"],
   },
   { apiGroups: ["apps"], resources: ["deployments/scale"], verbs: ["get", "update", "patch"] },
-  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+  // Patch: a pod-deletion-cost on the idle pod a scale down should remove; delete: a wedged pod.
+  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "patch", "delete"] },
   { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["get", "list", "watch"] },
   {
     apiGroups: [""],

@@ -51,14 +51,10 @@ export const COMPONENT_TOKENS_SECRET = "dispatch-component-tokens";
 export const FUNCTION_SERVICE_ACCOUNT = "dispatch-function";
 
 /**
- * The labels the Kubernetes driver puts on every function pod. The
- * NetworkPolicies select function pods by them, so they are a contract
- * between this renderer and the driver.
+ * The labels the Kubernetes driver puts on every function pod: the
+ * NetworkPolicies select function pods by them, so they come from the driver.
  */
-export const functionPodLabels: Readonly<Record<string, string>> = {
-  "app.kubernetes.io/part-of": PART_OF,
-  "app.kubernetes.io/component": "function",
-};
+export { functionPodLabels } from "@dispatch/kubernetes-driver";
 
 /** Labels of objects that belong to the installation but to no one component (the namespace, policies). */
 export function installLabels(version: string): Record<string, string> {

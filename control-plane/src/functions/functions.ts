@@ -2,7 +2,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Function as FunctionResource, Secret } from "@dispatch/proto";
-import type { Driver, DriverFactory, DriverHost, NatsHealth } from "@dispatch/server-kit";
+import type { Driver, DriverFactory, DriverHost, LeaderGate, NatsHealth } from "@dispatch/server-kit";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
@@ -48,6 +48,8 @@ export interface FunctionsOptions {
   credentials: InstanceCredentialAuthority;
   /** Makes the driver; default the local driver (worker processes on this machine). */
   driver?: DriverFactory;
+  /** Only the leader reconciles functions; default: always this one. */
+  leader?: LeaderGate;
   /** How the local driver isolates workers; default "auto" (the strongest available). */
   isolation?: IsolationChoice;
   activatorPort?: number;
@@ -116,6 +118,7 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     driver,
     quota: new InstanceQuota(limits.maxInstancesPerOrg),
     defaults,
+    ...(options.leader ? { leader: options.leader } : {}),
     log,
     // Calls that were in flight when the function was deleted are done now:
     // purge again so none of their runs outlives the function.

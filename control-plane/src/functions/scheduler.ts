@@ -1,5 +1,11 @@
 import type { Function as FunctionResource } from "@dispatch/proto";
-import { createReconciler, type Driver, type ReconcileEvent, type Reconciler } from "@dispatch/server-kit";
+import {
+  createReconciler,
+  type Driver,
+  type LeaderGate,
+  type ReconcileEvent,
+  type Reconciler,
+} from "@dispatch/server-kit";
 import type { ErrorLogger } from "../errors.js";
 import type { ResourceStore } from "../store/resource-store.js";
 import { storeEvents } from "../store/store-events.js";
@@ -20,6 +26,8 @@ export interface SchedulerOptions {
   defaults?: Partial<FunctionDefaults>;
   /** Instances per org; default none. */
   quota?: InstanceQuota;
+  /** Only the leader reconciles functions and writes their status; default: always this one. */
+  leader?: LeaderGate;
   /** Called once a deleted function's instances have stopped (calls in flight are done). */
   onRemoved?(org: string, name: string): Promise<void>;
   log: ErrorLogger;
@@ -63,6 +71,7 @@ export class Scheduler {
         this.registry.observe(event),
       ),
       reconcile: (request) => functions.reconcile(request),
+      ...(this.options.leader ? { leader: this.options.leader } : {}),
       // What the scheduler sees when the write happens, which may be newer than the report.
       writeStatus: (key, report) => writeFunctionStatus(store, key, () => this.freshest(key, report)),
       // Its own status writes neither wake nor interrupt a function's reconcile: only a new spec does.

@@ -38,8 +38,8 @@ export const labelKeys = {
 } as const;
 
 /**
- * The labels install's NetworkPolicies select function pods by (its
- * `functionPodLabels`): a contract between the two, pinned by a test.
+ * The labels every function pod has: `dispatch install`'s NetworkPolicies
+ * select function pods by them (it imports them from here).
  */
 export const functionPodLabels: Readonly<Record<string, string>> = {
   "app.kubernetes.io/part-of": "dispatch",

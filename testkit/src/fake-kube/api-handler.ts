@@ -426,6 +426,7 @@ export function createApiHandler(
         name: record.name ?? "",
         subresource: record.subresource ?? "",
         fieldManager: record.fieldManager,
+        userAgent: req.headers["user-agent"],
         code,
       });
     };

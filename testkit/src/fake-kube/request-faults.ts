@@ -23,6 +23,8 @@ export interface RequestRecord {
   subresource: Subresource;
   /** The `fieldManager` parameter, when given. */
   fieldManager: string | undefined;
+  /** The client's `User-Agent` header, when it sent one. */
+  userAgent: string | undefined;
   /** The HTTP status of the answer (200 for a watch, even one that reports 410 in an ERROR event). */
   code: number;
 }
@@ -52,7 +54,7 @@ export class RequestFaults {
   }
 
   /** The error for this request, if a fault takes it (counting it down). */
-  take(request: Omit<RequestRecord, "code" | "fieldManager">): KubeStatusError | undefined {
+  take(request: Omit<RequestRecord, "code" | "fieldManager" | "userAgent">): KubeStatusError | undefined {
     const fault = this.faults.find((f) =>
       (Object.keys(f.match) as (keyof RequestMatch)[]).every((key) => f.match[key] === request[key]),
     );

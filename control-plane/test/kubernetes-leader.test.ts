@@ -1,0 +1,116 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Phase } from "@dispatch/proto";
+import {
+  type FakeKube,
+  freePort,
+  startNats,
+  startRuntimeCluster,
+  type TestDispatch,
+} from "@dispatch/testkit";
+import test from "ava";
+import { newTokenSecret } from "../src/auth/token-registry.js";
+import { deploy, exec, functionClients, helloJs, outputOf } from "./functions-helpers.js";
+import { launch, type Running } from "./launch.js";
+
+const LEASE_SECONDS = 4;
+
+/** The holder of the control plane's Lease, as the cluster stores it. */
+function holder(kube: FakeKube): string | undefined {
+  const lease = kube.get("leases", "dispatch", "dispatch-control-plane") as
+    | { spec?: { holderIdentity?: string } }
+    | undefined;
+  return lease?.spec?.holderIdentity || undefined;
+}
+
+/** Waits until `check` holds, looking at each change of the fake cluster's store. */
+async function clusterUntil(kube: FakeKube, check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`never: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const writes = new Set(["create", "update", "patch", "apply", "delete", "deletecollection"]);
+/** Which identities wrote to the cluster (other than the Lease), by the User-Agent each replica sends. */
+function writers(kube: FakeKube, from = 0): Set<string> {
+  return new Set(
+    kube.requests
+      .slice(from)
+      .filter((r) => writes.has(r.verb) && r.resource !== "leases" && r.code < 400)
+      .map((r) => r.userAgent ?? "?"),
+  );
+}
+
+test("two control planes: one leads and reconciles; SIGKILLed, the other takes over and nothing is written by both", async (t) => {
+  const nats = await startNats();
+  t.teardown(() => nats.stop());
+  const kube = await startRuntimeCluster();
+  t.teardown(() => kube.close());
+  const dir = await mkdtemp(join(tmpdir(), "dispatch-leader-"));
+  const token = newTokenSecret();
+  await writeFile(join(dir, "admin.token"), token, { mode: 0o600 });
+  const key = randomBytes(32).toString("hex");
+
+  const start = async (identity: string): Promise<{ running: Running; url: string }> => {
+    const port = await freePort();
+    const running = launch(
+      ["--listen", `127.0.0.1:${port}`, "--admin-token-file", join(dir, "admin.token")],
+      {
+        PATH: process.env.PATH,
+        HOME: dir,
+        DISPATCH_SECRET_KEY: key,
+        DISPATCH_NATS_URL: nats.urlWithCredentials,
+        DISPATCH_DRIVER: "kubernetes",
+        KUBECONFIG: kube.kubeconfigPath,
+        POD_NAME: identity,
+        POD_NAMESPACE: "dispatch",
+        DISPATCH_RUNTIME_IMAGE_NODEJS: "dispatch/runtime-nodejs:test",
+        DISPATCH_RUNTIME_IMAGE_PYTHON3: "dispatch/runtime-python3:test",
+        DISPATCH_CONTROL_PLANE_URL: `http://127.0.0.1:${port}`,
+        DISPATCH_LEADER_LEASE: String(LEASE_SECONDS),
+      },
+    );
+    t.teardown(() => {
+      running.child.kill("SIGKILL");
+    });
+    await running.printed("serving the API on");
+    return { running, url: `http://127.0.0.1:${port}` };
+  };
+  const a = await start("cp-a");
+  await clusterUntil(kube, () => holder(kube) === "cp-a", "cp-a leads");
+  const b = await start("cp-b");
+
+  // The leader reconciles: a function created through the standby's API runs.
+  const viaB = functionClients({ url: b.url, token } as TestDispatch);
+  const viaA = functionClients({ url: a.url, token } as TestDispatch);
+  const fn = await deploy(viaB, "led", "led.js", helloJs);
+  t.is(fn.status?.phase, Phase.READY, fn.status?.reason.join("; "));
+  t.deepEqual(outputOf(await exec(viaA, "led", { name: "A" })), { myField: "Hello, A from Nowhere" });
+  t.deepEqual([...writers(kube)], ["dispatch-control-plane/cp-a"], "only the leader wrote to the cluster");
+  t.is(holder(kube), "cp-a");
+
+  // The leader dies without giving the lease up; the standby takes over once it expires.
+  const before = kube.requests.length;
+  a.running.child.kill("SIGKILL");
+  await a.running.exited;
+  await clusterUntil(kube, () => holder(kube) === "cp-b", "cp-b leads");
+  const lease = kube.get("leases", "dispatch", "dispatch-control-plane") as {
+    spec: { leaseTransitions?: number; leaseDurationSeconds?: number };
+  };
+  t.true((lease.spec.leaseTransitions ?? 0) >= 1);
+  t.is(lease.spec.leaseDurationSeconds, LEASE_SECONDS);
+
+  // The new leader serves what ran, and reconciles what comes.
+  t.deepEqual(outputOf(await exec(viaB, "led", { name: "B" })), { myField: "Hello, B from Nowhere" });
+  const next = await deploy(viaB, "after", "after.js", helloJs);
+  t.is(next.status?.phase, Phase.READY, next.status?.reason.join("; "));
+  t.deepEqual(
+    [...writers(kube, before)],
+    ["dispatch-control-plane/cp-b"],
+    "after the takeover only cp-b wrote",
+  );
+});
