@@ -17,3 +17,8 @@ export {
   type Query,
   type WatchEvent,
 } from "./kube-api.js";
+export {
+  type LeaderElection,
+  type LeaderElectionOptions,
+  startLeaderElection,
+} from "./leader-election.js";
