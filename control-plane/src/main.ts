@@ -138,7 +138,8 @@ function kubernetesSettings(env: NodeJS.ProcessEnv): KubernetesSettings {
     identity: value("POD_NAME") ?? hostname(),
     imagePullPolicy: value("DISPATCH_IMAGE_PULL_POLICY"),
     serviceAccount: value("DISPATCH_FUNCTION_SERVICE_ACCOUNT"),
-    leaseMs: integer(value("DISPATCH_LEADER_LEASE") ?? "15", "DISPATCH_LEADER_LEASE (seconds)", 2, 300) * 1000,
+    leaseMs:
+      integer(value("DISPATCH_LEADER_LEASE") ?? "15", "DISPATCH_LEADER_LEASE (seconds)", 2, 300) * 1000,
   };
 }
 

@@ -22,4 +22,9 @@ export {
   type KubernetesDriver,
   type KubernetesDriverOptions,
 } from "./kubernetes-driver.js";
+export {
+  type LeaderElection,
+  type LeaderElectionOptions,
+  startLeaderElection,
+} from "./leader-election.js";
 export { FIELD_MANAGER, functionPodLabels, MANAGED_BY, revisionName } from "./resources/revision-objects.js";

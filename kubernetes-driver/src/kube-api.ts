@@ -129,7 +129,12 @@ export async function connectKube(options: ConnectKubeOptions): Promise<KubeApi>
       `the kubeconfig's current context "${config.getCurrentContext()}" names no cluster: pick one with --kube-context`,
     );
   }
-  return createKubeApi(config, cluster.server, options.requestTimeoutMs ?? 30_000, options.userAgent ?? "dispatch");
+  return createKubeApi(
+    config,
+    cluster.server,
+    options.requestTimeoutMs ?? 30_000,
+    options.userAgent ?? "dispatch",
+  );
 }
 
 function createKubeApi(config: KubeConfig, server: string, timeoutMs: number, userAgent: string): KubeApi {
