@@ -205,12 +205,12 @@ test("the control plane's Role is namespaced, names each resource and verb, and 
     "no wildcard",
   );
   t.deepEqual(grants.sort(), [
-    "/pods: get,list,watch",
+    "/pods: get,list,watch,patch,delete",
     "/secrets: get,list,watch,create,update,patch,delete",
     "/services: get,list,watch,create,update,patch,delete",
     "apps/deployments/scale: get,update,patch",
     "apps/deployments: get,list,watch,create,update,patch,delete",
-    "coordination.k8s.io/leases: get,create,update",
+    "coordination.k8s.io/leases: get,create,update,patch",
     "discovery.k8s.io/endpointslices: get,list,watch",
   ]);
   const binding = objects.find((o) => o.kind === "RoleBinding") as unknown as {

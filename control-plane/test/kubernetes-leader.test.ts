@@ -13,6 +13,7 @@ import {
 import test from "ava";
 import { newTokenSecret } from "../src/auth/token-registry.js";
 import { deploy, exec, functionClients, helloJs, outputOf } from "./functions-helpers.js";
+import { clusterUntil } from "./kube-helpers.js";
 import { launch, type Running } from "./launch.js";
 
 const LEASE_SECONDS = 4;
@@ -23,15 +24,6 @@ function holder(kube: FakeKube): string | undefined {
     | { spec?: { holderIdentity?: string } }
     | undefined;
   return lease?.spec?.holderIdentity || undefined;
-}
-
-/** Waits until `check` holds, looking at each change of the fake cluster's store. */
-async function clusterUntil(kube: FakeKube, check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`never: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 const writes = new Set(["create", "update", "patch", "apply", "delete", "deletecollection"]);

@@ -12,6 +12,7 @@ import {
   uploadFile,
 } from "./functions-helpers.js";
 import { client } from "./helpers.js";
+import { clusterUntil } from "./kube-helpers.js";
 
 /**
  * Functions on Kubernetes: a control plane with the Kubernetes driver against
@@ -32,18 +33,6 @@ const ofFunction = (kube: FakeKube, resource: string, fn: string) =>
   kube
     .list(resource, "dispatch")
     .filter((o) => (o as Labelled).metadata?.labels?.["dispatch.dev/function"] === fn) as Labelled[];
-
-/** Waits, on the fake server's own state, until `check` holds; checks on every change it makes. */
-async function kubeUntil(kube: FakeKube, check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  let version = -1;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`the cluster never came to: ${what}`);
-    // Polling the in-process store at each new resourceVersion: nothing to wait on across HTTP.
-    await new Promise((resolve) => setTimeout(resolve, version === kube.resourceVersion ? 50 : 0));
-    version = kube.resourceVersion;
-  }
-}
 
 test("a function runs as a pod of its revision's Deployment, with its Service and Secret owned by it", async (t) => {
   const { dispatch } = t.context;
@@ -74,14 +63,18 @@ test("an update rolls to a new revision with no failed call, and the old Deploym
   const api = functionClients(dispatch);
   await deploy(api, "roll", "roll.js", "export default async () => 'one';\n");
   const [first] = ofFunction(dispatch.kube, "deployments", "roll");
-  let stop = false;
   const outputs: unknown[] = [];
   const failures: string[] = [];
+  // Calls, one after another, from before the update until the new revision answered three of them.
   const calls = (async () => {
-    while (!stop) {
+    let answeredByNew = 0;
+    while (answeredByNew < 3) {
       const run = await exec(api, "roll");
-      if (run.status?.phase === Phase.READY) outputs.push(outputOf(run));
-      else failures.push(run.status?.error?.message ?? "no output");
+      if (run.status?.phase !== Phase.READY) failures.push(run.status?.error?.message ?? "no output");
+      const output = outputOf(run);
+      outputs.push(output);
+      if (output === "two") answeredByNew++;
+      if (failures.length > 0) return;
     }
   })();
   const current = (await api.functions.get({ name: "roll" })).function;
@@ -91,13 +84,10 @@ test("an update rolls to a new revision with no failed call, and the old Deploym
   });
   const fn = await settled(api, "roll");
   t.is(fn.status?.phase, Phase.READY);
-  // Calls go on until the new revision answers, then a few more.
-  await until(api, "roll", () => outputs.includes("two"));
-  stop = true;
   await calls;
   t.deepEqual(failures, []);
   t.true(outputs.includes("one") && outputs.includes("two"));
-  await kubeUntil(
+  await clusterUntil(
     dispatch.kube,
     () =>
       !ofFunction(dispatch.kube, "deployments", "roll").some((d) => d.metadata?.uid === first?.metadata?.uid),
@@ -121,7 +111,7 @@ test("idle, a function scales to zero pods; a call through the activator wakes i
   const replicas = () =>
     (ofFunction(dispatch.kube, "deployments", "sleepy")[0] as { spec?: { replicas?: number } } | undefined)
       ?.spec?.replicas;
-  await kubeUntil(
+  await clusterUntil(
     dispatch.kube,
     () => replicas() === 0 && ofFunction(dispatch.kube, "pods", "sleepy").length === 0,
     "no pod of sleepy",
@@ -139,7 +129,7 @@ test("deleting a function deletes its Deployment, Service, Secret and pods", asy
   await deploy(api, "doomed", "doomed.js", "export default async () => 1;\n");
   t.true(ofFunction(dispatch.kube, "pods", "doomed").length >= 1);
   await api.functions.delete({ name: "doomed" });
-  await kubeUntil(
+  await clusterUntil(
     dispatch.kube,
     () =>
       ["deployments", "replicasets", "services", "secrets", "pods"].every(

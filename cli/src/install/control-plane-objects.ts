@@ -53,7 +53,8 @@ export const controlPlaneRules: readonly V1PolicyRule[] = [
     resources: ["secrets"],
     verbs: ["get", "list", "watch", "create", "update", "patch", "delete"],
   },
-  { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+  // The leader election renews its Lease with a merge patch conditioned on the resourceVersion.
+  { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update", "patch"] },
 ];
 
 /** The control plane: its account and permissions, Deployment, Service, disruption budget; the functions' account. */
