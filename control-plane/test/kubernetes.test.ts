@@ -8,7 +8,6 @@ import {
   helloJs,
   outputOf,
   settled,
-  until,
   uploadFile,
 } from "./functions-helpers.js";
 import { client } from "./helpers.js";
