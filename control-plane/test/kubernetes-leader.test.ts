@@ -82,7 +82,37 @@ test("two control planes: one leads and reconciles; SIGKILLed, the other takes o
   const fn = await deploy(viaB, "led", "led.js", helloJs);
   t.is(fn.status?.phase, Phase.READY, fn.status?.reason.join("; "));
   t.deepEqual(outputOf(await exec(viaA, "led", { name: "A" })), { myField: "Hello, A from Nowhere" });
+  // The standby serves calls too, from its own pool on the same pods.
+  t.deepEqual(outputOf(await exec(viaB, "led", { name: "B" })), { myField: "Hello, B from Nowhere" });
   t.deepEqual([...writers(kube)], ["dispatch-control-plane/cp-a"], "only the leader wrote to the cluster");
+
+  // A function at zero woken by a call through the standby: the standby only raises its
+  // replicas; the leader's pool, which sees the pod, stops it once idle.
+  await deploy(viaA, "nap", "nap.js", helloJs, {
+    scale: { min: 0, idleTimeout: { seconds: 0n, nanos: 500_000_000 } },
+  });
+  const napPods = () =>
+    kube
+      .list("pods", "dispatch")
+      .filter(
+        (p) =>
+          (p.metadata as { labels?: Record<string, string> }).labels?.["dispatch.dev/function"] === "nap",
+      );
+  await clusterUntil(kube, () => napPods().length === 0, "nap at zero");
+  const beforeWake = kube.requests.length;
+  t.deepEqual(outputOf(await exec(viaB, "nap", { name: "Z" })), { myField: "Hello, Z from Nowhere" });
+  const standbyWrites = kube.requests
+    .slice(beforeWake)
+    .filter(
+      (r) => r.userAgent === "dispatch-control-plane/cp-b" && writes.has(r.verb) && r.resource !== "leases",
+    );
+  t.true(standbyWrites.length >= 1, "the standby woke it");
+  t.deepEqual(
+    [...new Set(standbyWrites.map((r) => `${r.verb} ${r.resource}/${r.subresource}`))],
+    ["patch deployments/scale"],
+    "a standby only raises replicas",
+  );
+  await clusterUntil(kube, () => napPods().length === 0, "nap back at zero, stopped by the leader");
   t.is(holder(kube), "cp-a");
 
   // The leader dies without giving the lease up; the standby takes over once it expires.

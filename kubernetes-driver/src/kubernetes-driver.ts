@@ -75,6 +75,8 @@ interface Revision {
   writing: Promise<void> | undefined;
   /** The cluster refused a write (not a passing failure): nothing is tried again before the next `scale`. */
   refused: boolean;
+  /** A standby's scale-up is on its way. */
+  waking: boolean;
 }
 
 const isRetryable = (error: unknown): boolean =>
@@ -148,7 +150,35 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
     onChange: (change) => onChange(change.object, "slice"),
     log,
   });
-  const synced = Promise.all([pods.synced, slices.synced]).then(() => undefined);
+  // The replicas each Deployment has now: a standby raises them to wake a function (see `wake`).
+  const deployments: Informer = startInformer({
+    api,
+    path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
+    labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}`,
+    onChange: (change) => {
+      const revision = revisions.get(String(change.object.metadata?.name ?? ""));
+      if (!revision) return;
+      if (!leads()) {
+        wake(revision);
+        return;
+      }
+      // Replicas someone else set (a standby waking the function, or a person): the
+      // leader takes them as its starting point and does not undo them; its pool
+      // sees the pods, and stops them when they are idle.
+      const observed = (change.object.spec as { replicas?: number } | undefined)?.replicas;
+      if (
+        change.type === "deleted" ||
+        revision.writing ||
+        observed === undefined ||
+        observed === revision.written
+      )
+        return;
+      revision.written = observed;
+      if ((revision.desired ?? 0) > observed) write(revision);
+    },
+    log,
+  });
+  const synced = Promise.all([pods.synced, slices.synced, deployments.synced]).then(() => undefined);
   let isSynced = false;
   void synced.then(() => {
     isSynced = true;
@@ -172,6 +202,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
         written: undefined,
         writing: undefined,
         refused: false,
+        waking: false,
       };
       revisions.set(name, revision);
     }
@@ -228,8 +259,9 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
         broadcast(revision, { type: "starting", id });
       }
       const endpoint = ready.get(view.name);
-      const token = applied.get(revision.name);
-      if (endpoint && !view.terminating && revision.told.get(id) !== "ready" && token !== undefined) {
+      const token =
+        endpoint && !view.terminating && revision.told.get(id) !== "ready" ? tokenOf(revision) : undefined;
+      if (endpoint && token !== undefined) {
         revision.told.set(id, "ready");
         revision.problems.delete(id);
         broadcast(revision, { type: "ready", instance: { id, url: endpoint.url, token } });
@@ -252,8 +284,36 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
       for (const subscriber of revision.subscribers) subscriber.end();
   }
 
+  /** Credentials being read back from their Secret, by revision name. */
+  const reading = new Set<string>();
+
+  /**
+   * The credential of a revision's pods, when known: the one this driver
+   * applied, else (pods another replica or an earlier run started) the one
+   * read back from the revision's Secret, which is fetched once and then told.
+   */
+  function tokenOf(revision: Revision): string | undefined {
+    const token = applied.get(revision.name);
+    if (token !== undefined || reading.has(revision.name)) return token;
+    reading.add(revision.name);
+    void credentialOf(revision, false).then(
+      (found) => {
+        reading.delete(revision.name);
+        if (found !== undefined && !applied.has(revision.name)) applied.set(revision.name, found);
+        if (found !== undefined) tell(revision);
+      },
+      (err: unknown) => {
+        reading.delete(revision.name);
+        log(`reading the credential of ${revision.name}`, err);
+      },
+    );
+    return undefined;
+  }
+
   /** The revision's credential: the one its Secret holds (pods adopted after a restart use it), else a new one. */
-  async function credentialOf(revision: Revision): Promise<string> {
+  async function credentialOf(revision: Revision, issue: true): Promise<string>;
+  async function credentialOf(revision: Revision, issue: false): Promise<string | undefined>;
+  async function credentialOf(revision: Revision, issue: boolean): Promise<string | undefined> {
     try {
       const secret = await api.request<{ data?: Record<string, string> }>({
         method: "GET",
@@ -264,7 +324,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 404)) throw err;
     }
-    return options.credentials.issue(revision.spec);
+    return issue ? options.credentials.issue(revision.spec) : undefined;
   }
 
   const apply = (path: string, body: unknown) =>
@@ -279,7 +339,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
   /** Applies the revision's Secret, Deployment and Service (the Secret first: pods need it to start). */
   async function ensureObjects(revision: Revision): Promise<void> {
     if (applied.has(revision.name)) return;
-    const token = await credentialOf(revision);
+    const token = await credentialOf(revision, true);
     const base = `/api/v1/namespaces/${namespace}`;
     await apply(`${base}/secrets/${revision.name}`, revisionSecret(revision.spec, token, options));
     const deployment = await apply(
@@ -335,9 +395,34 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
     );
   }
 
+  /**
+   * A standby's part: it never creates, changes or scales down what the
+   * leader manages, but a function it must serve a call for may be at fewer
+   * replicas than its pool wants (at zero): then it raises the Deployment's
+   * replicas, as the leader's own pool would for a waiting caller. The
+   * leader's pool sees the new pods (it follows every revision), and stops
+   * them when they are idle by every replica's calls (the workers' reports).
+   */
+  function wake(revision: Revision): void {
+    const desired = revision.desired ?? 0;
+    const replicas = (deployments.get(revision.name)?.spec as { replicas?: number } | undefined)?.replicas;
+    if (revision.waking || closed || revision.removing || replicas === undefined || desired <= replicas)
+      return;
+    revision.waking = true;
+    void writeScale(revision, desired)
+      .catch((err: unknown) => log(`waking ${revision.name}`, err))
+      .finally(() => {
+        revision.waking = false;
+      });
+  }
+
   /** Brings the cluster to the revision's latest desired state, retrying what fails; one run per revision at a time. */
   function write(revision: Revision): void {
-    if (revision.writing || closed || revision.refused || !leads()) return;
+    if (!leads()) {
+      wake(revision);
+      return;
+    }
+    if (revision.writing || closed || revision.refused) return;
     const run = async () => {
       let delay = options.retry?.minMs ?? 500;
       while (!closed && !revision.removing && !settled(revision) && leads()) {
@@ -408,7 +493,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
     },
     persistent: true,
     synced,
-    relists: () => pods.relists() + slices.relists(),
+    relists: () => pods.relists() + slices.relists() + deployments.relists(),
 
     scale(spec: RevisionSpec, replicas: number, scaleOptions?: ScaleOptions): void {
       if (closed) return;
@@ -449,16 +534,6 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
       revision.subscribers.add(subscriber);
       const stop = () => subscriber.end();
       signal.addEventListener("abort", stop, { once: true });
-      // A revision adopted after a restart: tell what already runs once its credential is known.
-      if (!applied.has(revision.name) && podsOf(revision.name).length > 0) {
-        void credentialOf(revision).then(
-          (token) => {
-            if (!applied.has(revision.name)) applied.set(revision.name, token);
-            tell(revision);
-          },
-          (err: unknown) => log(`reading the credential of ${revision.name}`, err),
-        );
-      }
       tell(revision);
       return {
         async *[Symbol.asyncIterator]() {
@@ -520,6 +595,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
       stopFollowing?.();
       pods.close();
       slices.close();
+      deployments.close();
       for (const revision of revisions.values())
         for (const subscriber of revision.subscribers) subscriber.end();
       await Promise.all([...revisions.values()].map((r) => r.writing));

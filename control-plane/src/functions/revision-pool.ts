@@ -343,7 +343,9 @@ export class RevisionPool {
    * so no event can be missed; the next replica subscribes again first.
    */
   private unfollowIfIdle(): void {
-    if (!this.following || this.draining) return;
+    // Instances that outlive the control plane (pods) may be started by another
+    // replica (a standby waking the function): this pool must see them to stop them when idle.
+    if (!this.following || this.draining || this.driver.persistent) return;
     if (this.desired > 0 || this.live.size > 0 || this.members.size > 0 || this.departing.size > 0) return;
     this.following.abort.abort();
     this.following = undefined;
@@ -643,11 +645,14 @@ export class RevisionPool {
       this.onEvent({ type: "busy", instance: member.instance.id, inFlight: member.reported });
       return this.armIdle(member);
     }
-    // The load elsewhere may still want this many instances: then it stays.
-    if (this.want() > this.desired - 1) return this.armIdle(member);
+    // The load elsewhere may still want this many instances: then it stays. (More
+    // may run than this pool asked for: another replica of the control plane woke
+    // the revision on a persistent driver.)
+    const running = Math.max(this.desired, this.members.size);
+    if (this.want() > running - 1) return this.armIdle(member);
     this.members.delete(member.instance.id);
     this.departing.set(member.instance.id, member);
-    this.setDesired(this.desired - 1, { stop: [member.instance.id] });
+    this.setDesired(running - 1, { stop: [member.instance.id] });
     this.onEvent({ type: "scaled", instances: this.members.size });
     if (this.members.size === 0) this.stopPolling();
   }

@@ -26,7 +26,10 @@ export interface SchedulerOptions {
   defaults?: Partial<FunctionDefaults>;
   /** Instances per org; default none. */
   quota?: InstanceQuota;
-  /** Only the leader reconciles functions and writes their status; default: always this one. */
+  /**
+   * Among replicas, the one that writes function status (every replica
+   * reconciles, to serve calls from its own pools); default: this one.
+   */
   leader?: LeaderGate;
   /** Called once a deleted function's instances have stopped (calls in flight are done). */
   onRemoved?(org: string, name: string): Promise<void>;
@@ -48,6 +51,7 @@ export class Scheduler {
   private reconciler: Reconciler<FunctionResource, FunctionStatusReport> | undefined;
   private readonly defaults: FunctionDefaults;
   private closing = false;
+  private stopFollowingLeader: (() => void) | undefined;
 
   constructor(private readonly options: SchedulerOptions) {
     this.defaults = { ...functionDefaults, ...options.defaults };
@@ -71,15 +75,21 @@ export class Scheduler {
         this.registry.observe(event),
       ),
       reconcile: (request) => functions.reconcile(request),
-      ...(this.options.leader ? { leader: this.options.leader } : {}),
-      // What the scheduler sees when the write happens, which may be newer than the report.
-      writeStatus: (key, report) => writeFunctionStatus(store, key, () => this.freshest(key, report)),
+      // Every replica reconciles (each serves calls from its own pools, on the same
+      // instances); only the leader writes status, and its driver writes to the cluster.
+      writeStatus: (key, report) =>
+        this.leads() ? writeFunctionStatus(store, key, () => this.freshest(key, report)) : Promise.resolve(),
       // Its own status writes neither wake nor interrupt a function's reconcile: only a new spec does.
       needsReconcile: (previous, next) =>
         previous.meta?.generation !== next.meta?.generation || previous.meta?.uid !== next.meta?.uid,
       log,
     });
     this.reconciler = reconciler;
+    // A new leader writes what it sees: the last one's last words may be stale.
+    this.stopFollowingLeader = this.options.leader?.onChange((leader) => {
+      if (!leader) return;
+      for (const state of this.registry.all()) void reconciler.report(state.key, () => statusReportOf(state));
+    });
     await reconciler.synced;
   }
 
@@ -97,6 +107,7 @@ export class Scheduler {
   /** Stops every function's instances (unless the driver's outlive it: pods). Status is left as it was (a restart re-observes it). */
   async close(): Promise<void> {
     this.closing = true;
+    this.stopFollowingLeader?.();
     // The reconciler first: the watch ending is then no news to it.
     const reconciling = this.reconciler?.close();
     this.watch.abort();
@@ -104,6 +115,11 @@ export class Scheduler {
     const states = this.options.driver.persistent ? [] : this.registry.all();
     await Promise.all([reconciling, ...states.flatMap((s) => [s.serving?.drain(), s.starting?.drain()])]);
     await this.options.driver.close();
+  }
+
+  /** Whether this replica writes function status: the leader, or the only one. */
+  private leads(): boolean {
+    return this.options.leader?.isLeader() ?? true;
   }
 
   /** The function as last seen by the watch (no store round trip), if known. */
