@@ -2,6 +2,7 @@ import { Phase } from "@dispatch/proto";
 import { type FakeKube, startKubeDispatch, startNats, startRuntimeCluster } from "@dispatch/testkit";
 import test from "ava";
 import { deploy, exec, functionClients, helloJs, outputOf } from "./functions-helpers.js";
+import { clusterUntil } from "./kube-helpers.js";
 
 type Labelled = { metadata?: { labels?: Record<string, string>; uid?: string; name?: string } };
 const uidsOf = (kube: FakeKube, resource: string, fn: string) =>
@@ -28,6 +29,23 @@ test("a restarted control plane adopts the Deployments and pods that run, withou
   // Pods outlive the control plane.
   t.deepEqual(uidsOf(kube, "pods", "steady"), pods);
 
+  // What a control plane that died mid-rollout leaves: the old revision's Deployment, which no pool wants.
+  const current = kube.list("deployments", "dispatch")[0] as {
+    metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
+    spec: Record<string, unknown>;
+  };
+  const leftover = `${current.metadata.name}-old`;
+  await createObject(kube, "/apis/apps/v1/namespaces/dispatch/deployments", {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: {
+      name: leftover,
+      labels: current.metadata.labels,
+      annotations: { ...current.metadata.annotations, "dispatch.dev/generation": "0" },
+    },
+    spec: { ...current.spec, replicas: 0 },
+  });
+
   const second = await startKubeDispatch({ nats, kube, secretKey: first.secretKey, token: first.token });
   t.teardown(() => second.stop());
   const again = functionClients(second);
@@ -36,7 +54,36 @@ test("a restarted control plane adopts the Deployments and pods that run, withou
   t.deepEqual(outputOf(run), { myField: "Hello, B from Nowhere" });
   t.deepEqual(uidsOf(kube, "deployments", "steady"), deployments, "the same Deployment");
   t.deepEqual(uidsOf(kube, "pods", "steady"), pods, "the same pods: the adopted ones took the call");
+  await clusterUntil(
+    kube,
+    () => kube.get("deployments", "dispatch", leftover) === undefined,
+    "the leftover swept",
+  );
+  t.deepEqual(uidsOf(kube, "deployments", "steady"), deployments, "what the function runs is kept");
 });
+
+/** Creates an object on the fake API server as a person with kubectl would. */
+async function createObject(kube: FakeKube, path: string, body: unknown): Promise<void> {
+  const { request } = await import("node:https");
+  await new Promise<void>((resolve, reject) => {
+    const req = request(
+      `${kube.url}${path}`,
+      {
+        method: "POST",
+        ca: kube.caPem,
+        headers: { authorization: `Bearer ${kube.token}`, "content-type": "application/json" },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () =>
+          (res.statusCode ?? 0) < 300 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end(JSON.stringify(body));
+  });
+}
 
 test("dropped watches, 410 Gone and a 409 on a write: the driver recovers and loses no function", async (t) => {
   const dispatch = await startKubeDispatch();

@@ -4,6 +4,7 @@ import type {
   InstanceEvent,
   InstanceExit,
   LeaderGate,
+  RevisionRef,
   RevisionSpec,
   ScaleOptions,
 } from "@dispatch/server-kit";
@@ -590,6 +591,31 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
       revisions.delete(revision.name);
     },
 
+    async sweep(keep: (revision: RevisionRef) => boolean): Promise<string[]> {
+      if (closed || !leads()) return [];
+      await synced;
+      const removed: string[] = [];
+      for (const deployment of deployments.list()) {
+        const name = String(deployment.metadata?.name ?? "");
+        // A revision a pool follows is wanted, whatever the annotations say.
+        if ((revisions.get(name)?.subscribers.size ?? 0) > 0) continue;
+        const ref = revisionRefOf(deployment);
+        if (ref && keep(ref)) continue;
+        try {
+          await api.request({
+            method: "DELETE",
+            path: `/apis/apps/v1/namespaces/${namespace}/deployments/${name}`,
+            query: { propagationPolicy: "Background" },
+          });
+          applied.delete(name);
+          removed.push(name);
+        } catch (err) {
+          if (!(err instanceof KubeApiError && err.status === 404)) log(`removing ${name}`, err);
+        }
+      }
+      return removed;
+    },
+
     async close(): Promise<void> {
       closed = true;
       stopFollowing?.();
@@ -601,4 +627,15 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
       await Promise.all([...revisions.values()].map((r) => r.writing));
     },
   };
+}
+
+/** Which revision a Deployment of the driver runs, from its annotations; undefined when they are not all there. */
+function revisionRefOf(deployment: KubeObject): RevisionRef | undefined {
+  const annotations = (deployment.metadata?.annotations ?? {}) as Record<string, string>;
+  const org = annotations["dispatch.dev/org"];
+  const name = annotations["dispatch.dev/function"];
+  const uid = annotations["dispatch.dev/function-uid"];
+  const generation = annotations["dispatch.dev/generation"];
+  if (!org || !name || !uid || !generation || !/^\d+$/.test(generation)) return undefined;
+  return { org, name, uid, generation: BigInt(generation) };
 }

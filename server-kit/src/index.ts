@@ -19,6 +19,7 @@ export type {
   InstanceEvent,
   InstanceExit,
   IsolationReport,
+  RevisionRef,
   RevisionSpec,
   ScaleOptions,
   WorkerLogLine,

@@ -51,7 +51,10 @@ export async function startDispatch(options: StartDispatchOptions = {}): Promise
       port: 0,
       secretKey,
       bootstrapTokens: [{ name: "admin", secret: token, role: Role.ADMIN }],
-      log: (message, error) => console.error(`control-plane: ${message}:`, error),
+      log: (message, error) =>
+        error === undefined
+          ? console.error(`control-plane: ${message}`)
+          : console.error(`control-plane: ${message}:`, error),
       ...options.controlPlane,
     });
     return {

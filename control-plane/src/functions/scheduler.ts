@@ -33,6 +33,8 @@ export interface SchedulerOptions {
   leader?: LeaderGate;
   /** Called once a deleted function's instances have stopped (calls in flight are done). */
   onRemoved?(org: string, name: string): Promise<void>;
+  /** How often the leader asks a persistent driver to sweep revisions nobody wants; default 60 s. */
+  sweepIntervalMs?: number;
   log: ErrorLogger;
 }
 
@@ -52,6 +54,8 @@ export class Scheduler {
   private readonly defaults: FunctionDefaults;
   private closing = false;
   private stopFollowingLeader: (() => void) | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping = false;
 
   constructor(private readonly options: SchedulerOptions) {
     this.defaults = { ...functionDefaults, ...options.defaults };
@@ -89,8 +93,14 @@ export class Scheduler {
     this.stopFollowingLeader = this.options.leader?.onChange((leader) => {
       if (!leader) return;
       for (const state of this.registry.all()) void reconciler.report(state.key, () => statusReportOf(state));
+      void this.sweep();
     });
     await reconciler.synced;
+    void this.sweep();
+    if (this.options.driver.sweep) {
+      this.sweeper = setInterval(() => void this.sweep(), this.options.sweepIntervalMs ?? 60_000);
+      this.sweeper.unref();
+    }
   }
 
   /**
@@ -108,6 +118,7 @@ export class Scheduler {
   async close(): Promise<void> {
     this.closing = true;
     this.stopFollowingLeader?.();
+    clearInterval(this.sweeper);
     // The reconciler first: the watch ending is then no news to it.
     const reconciling = this.reconciler?.close();
     this.watch.abort();
@@ -115,6 +126,37 @@ export class Scheduler {
     const states = this.options.driver.persistent ? [] : this.registry.all();
     await Promise.all([reconciling, ...states.flatMap((s) => [s.serving?.drain(), s.starting?.drain()])]);
     await this.options.driver.close();
+  }
+
+  /**
+   * Once every function was reconciled (each wanted revision has its pool),
+   * asks a driver whose instances outlive the control plane to remove the
+   * revisions nobody wants: a rollout an earlier control plane did not
+   * finish, a function deleted while none ran. The leader's job.
+   */
+  private async sweep(): Promise<void> {
+    const { driver, log } = this.options;
+    if (!driver.sweep || this.sweeping || this.closing) return;
+    this.sweeping = true;
+    try {
+      await this.reconciler?.idle();
+      if (this.closing || !this.leads()) return;
+      const removed = await driver.sweep((revision) => {
+        const state = this.registry.get(`${revision.org}.${revision.name}`);
+        if (!state || state.object.meta?.uid !== revision.uid) return false;
+        return [
+          state.object.meta?.generation,
+          state.serving?.revision.generation,
+          state.starting?.revision.generation,
+        ].includes(revision.generation);
+      });
+      if (removed.length > 0)
+        log(`removed what no function wants any more: ${removed.join(", ")}`, undefined);
+    } catch (err) {
+      log("sweeping revisions nobody wants", err);
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   /** Whether this replica writes function status: the leader, or the only one. */

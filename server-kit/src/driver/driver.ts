@@ -162,8 +162,23 @@ export interface Driver {
    * and their `gone` events were sent.
    */
   remove(revision: RevisionSpec, drainMs?: number): Promise<void>;
+  /**
+   * Removes what runs for revisions that `keep` says nobody wants any more:
+   * left by an earlier control plane (a rollout it did not finish, a function
+   * deleted while it was down). Only drivers whose instances outlive the
+   * control plane (`persistent`) need it. Resolves with what it removed.
+   */
+  sweep?(keep: (revision: RevisionRef) => boolean): Promise<string[]>;
   /** Stops every instance of every revision (shutdown). */
   close(): Promise<void>;
+}
+
+/** A revision by name, as a driver finds it running. */
+export interface RevisionRef {
+  org: string;
+  name: string;
+  uid: string;
+  generation: bigint;
 }
 
 /** Issues and checks instance credentials (`instance-credentials.ts` of the control plane). */
