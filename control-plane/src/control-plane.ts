@@ -97,8 +97,13 @@ export interface ControlPlaneOptions {
   leader?: LeaderGate;
   /** How the local driver isolates workers: "auto" (default: the strongest available), "bubblewrap" or "process". */
   isolation?: IsolationChoice;
-  /** Where the activator listens (loopback); port 0 picks a free one. */
+  /** The activator's port; port 0 picks a free one. */
   activatorPort?: number;
+  /**
+   * The interface the activator listens on; default loopback. On a cluster
+   * Envoy reaches it through its Service (every call needs a Dispatch token).
+   */
+  activatorHost?: string;
   /** Other components of the installation, for `dispatch status`. */
   components?: () => readonly Component[];
   log?: ErrorLogger;
@@ -231,6 +236,7 @@ async function startOn(
     ...(options.leader === undefined ? {} : { leader: options.leader }),
     ...(options.isolation === undefined ? {} : { isolation: options.isolation }),
     ...(options.activatorPort === undefined ? {} : { activatorPort: options.activatorPort }),
+    ...(options.activatorHost === undefined ? {} : { activatorHost: options.activatorHost }),
   });
   undo.push(() => functions.close());
 

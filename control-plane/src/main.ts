@@ -62,8 +62,8 @@ can be given as the environment variable named beside it; a flag wins.
   --isolation MODE            how local workers are isolated: auto, bubblewrap or
                               process (DISPATCH_ISOLATION; default auto)
   --work-dir DIR              where bundles are unpacked (DISPATCH_WORK_DIR; default a temp dir)
-  --activator-port PORT       the activator's loopback port (DISPATCH_ACTIVATOR_PORT;
-                              default a free one)
+  --activator-port PORT       the activator's port, on the interface of --listen
+                              (DISPATCH_ACTIVATOR_PORT; default a free one)
   --shutdown-grace SECONDS    how long calls in flight may take to finish on SIGTERM
                               (DISPATCH_SHUTDOWN_GRACE; default 10)
   -h, --help                  this text
@@ -370,6 +370,8 @@ export async function main(
       : {}),
     ...(settings.workDir ? { workDir: settings.workDir } : {}),
     ...(settings.activatorPort === undefined ? {} : { activatorPort: settings.activatorPort }),
+    // The activator listens where the API does: on a cluster, Envoy reaches it through its Service.
+    activatorHost: settings.host,
     log: logError,
   };
   // A stop asked for while starting is honoured once started.

@@ -53,6 +53,8 @@ export interface FunctionsOptions {
   /** How the local driver isolates workers; default "auto" (the strongest available). */
   isolation?: IsolationChoice;
   activatorPort?: number;
+  /** The activator's interface; default loopback. */
+  activatorHost?: string;
   log: ErrorLogger;
 }
 
@@ -161,7 +163,7 @@ export async function startFunctions(options: FunctionsOptions): Promise<Functio
     activator = await startActivator(
       invoker,
       options.authenticate,
-      "127.0.0.1",
+      options.activatorHost ?? "127.0.0.1",
       options.activatorPort ?? 0,
       () => options.natsHealth.unavailable(),
     );
