@@ -8,6 +8,7 @@ import {
   helloJs,
   outputOf,
   settled,
+  until,
   uploadFile,
 } from "./functions-helpers.js";
 import { client } from "./helpers.js";
@@ -150,4 +151,46 @@ test("a pod that cannot start makes the function ERROR with the reason in plain 
   const fn = await deploy(api, "unpullable", "u.js", "export default async () => 1;\n");
   t.is(fn.status?.phase, Phase.ERROR);
   t.regex(fn.status?.reason.join("; ") ?? "", /cannot pull dispatch\/runtime-nodejs:test/);
+});
+
+test("a pod no node can run, or one that keeps crashing, makes the function ERROR saying so", async (t) => {
+  const { dispatch } = t.context;
+  const api = functionClients(dispatch);
+  const undoBig = dispatch.kube.cluster?.failPods(
+    { labels: { "dispatch.dev/function": "huge" } },
+    { reason: "Unschedulable", message: "0/1 nodes are available: 1 Insufficient memory." },
+  );
+  const undoCrash = dispatch.kube.cluster?.failPods(
+    { labels: { "dispatch.dev/function": "crashy" } },
+    { reason: "CrashLoopBackOff", exitCode: 3, restarts: 2 },
+  );
+  t.teardown(() => {
+    undoBig?.();
+    undoCrash?.();
+  });
+  const [huge, crashy] = await Promise.all([
+    deploy(api, "huge", "huge.js", "export default async () => 1;\n"),
+    deploy(api, "crashy", "crashy.js", "export default async () => 1;\n"),
+  ]);
+  t.is(huge.status?.phase, Phase.ERROR);
+  t.regex(
+    huge.status?.reason.join("; ") ?? "",
+    /no node can run it: 0\/1 nodes are available: 1 Insufficient memory/,
+  );
+  t.is(crashy.status?.phase, Phase.ERROR);
+  t.regex(crashy.status?.reason.join("; ") ?? "", /it keeps crashing \(exit code 3; restarted \d+ times\)/);
+});
+
+test("a pod killed for memory is restarted by the kubelet; the function says why, and serves again", async (t) => {
+  const { dispatch } = t.context;
+  const api = functionClients(dispatch);
+  await deploy(api, "greedy", "greedy.js", helloJs, { resources: { memory: "128Mi" } });
+  const [pod] = ofFunction(dispatch.kube, "pods", "greedy");
+  await dispatch.kube.cluster?.crash("dispatch", String(pod?.metadata?.name), { reason: "OOMKilled" });
+  const told = await until(api, "greedy", (fn) =>
+    /out of memory \(limit 128Mi\)/.test(fn.status?.reason.join("; ") ?? ""),
+  );
+  t.regex(told.status?.reason.join("; ") ?? "", /crashed/);
+  const run = await exec(api, "greedy", { name: "again" });
+  t.deepEqual(outputOf(run), { myField: "Hello, again from Nowhere" });
 });
