@@ -74,6 +74,7 @@ async function revisionOf(t: { context: { sources: SourceStore } }, name: string
     env: {},
     timeoutMs: 60_000,
     memory: "",
+    cpu: "",
   };
 }
 

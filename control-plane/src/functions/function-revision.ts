@@ -70,6 +70,7 @@ export function revisionSpecOf(object: FunctionResource, defaults: FunctionDefau
     env: { ...spec.env },
     timeoutMs: timeoutMsOf(object, defaults),
     memory: spec.resources?.memory ?? "",
+    cpu: spec.resources?.cpu ?? "",
   };
 }
 
@@ -90,6 +91,7 @@ export function sameCode(
     revision.handler === spec.handler &&
     revision.timeoutMs === timeoutMsOf(object, defaults) &&
     revision.memory === (spec.resources?.memory ?? "") &&
+    revision.cpu === (spec.resources?.cpu ?? "") &&
     env(revision.env) === env(spec.env)
   );
 }

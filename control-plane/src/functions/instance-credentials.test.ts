@@ -14,6 +14,7 @@ const revision: RevisionSpec = {
   env: {},
   timeoutMs: 30_000,
   memory: "",
+  cpu: "",
 };
 
 test("a credential says what it was issued for, and each one is new", (t) => {

@@ -262,9 +262,12 @@ export function revisionDeployment(revision: RevisionSpec, settings: RevisionObj
                 timeoutSeconds: 1,
                 failureThreshold: 1,
               },
-              resources: limit
-                ? { requests: { cpu: "100m", memory: limit }, limits: { memory: limit } }
-                : { requests: { cpu: "100m", memory: "128Mi" } },
+              // Memory: requested and limited alike (the kernel kills above it). CPU: requested
+              // only, as Knative does: a limit would throttle a burst the node could serve.
+              resources: {
+                requests: { cpu: revision.cpu || "100m", memory: limit ?? "128Mi" },
+                ...(limit ? { limits: { memory: limit } } : {}),
+              },
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,

@@ -36,6 +36,8 @@ export interface RevisionSpec {
   timeoutMs: number;
   /** The spec's `resources.memory` (a Kubernetes quantity), "" for the default. */
   memory: string;
+  /** The spec's `resources.cpu` (a Kubernetes quantity, "250m"), "" for the default; drivers that cannot share CPU ignore it. */
+  cpu: string;
 }
 
 /**
