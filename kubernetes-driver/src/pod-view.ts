@@ -84,7 +84,8 @@ function problemOf(pod: KubeObject, status: ContainerStatus | undefined): string
       const how = last ? exitOf(pod, last) : undefined;
       const ended =
         how?.reason ?? (how?.code !== undefined && how.code !== null ? `exit code ${how.code}` : "it exits");
-      return `it keeps crashing (${ended}; restarted ${status?.restartCount ?? 0} times)`;
+      const restarts = status?.restartCount ?? 0;
+      return `it keeps crashing (${ended}; restarted ${restarts} ${restarts === 1 ? "time" : "times"})`;
     }
     default:
       return undefined;
