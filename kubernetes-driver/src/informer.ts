@@ -134,6 +134,7 @@ export function startInformer(options: InformerOptions): Informer {
       try {
         if (version === undefined) {
           version = await list();
+          recovered();
           markSynced();
         }
         const watch = api.watch(
@@ -144,7 +145,6 @@ export function startInformer(options: InformerOptions): Informer {
         let events = 0;
         for await (const event of watch) {
           events++;
-          recovered();
           const object = event.object as KubeObject;
           const seenVersion = object.metadata?.resourceVersion;
           if (event.type === "ERROR") {
@@ -158,6 +158,8 @@ export function startInformer(options: InformerOptions): Informer {
               );
             break;
           }
+          // Only a real event says the watch works: a refused one arrives as an ERROR event too.
+          recovered();
           if (typeof seenVersion === "string" && seenVersion !== "") version = seenVersion;
           if (event.type === "BOOKMARK") continue;
           if (event.type === "DELETED") remove(object);

@@ -289,7 +289,7 @@ test("informer: after 410 Gone it lists again and tells only the difference: del
   t.is(f.informer.relists(), 2);
 });
 
-test("informer: a failing list is retried until it works; synced once it is in", async (t) => {
+test("informer: a failing list is retried until it works, logged once, and working again once it lists", async (t) => {
   const kube = await startKube(t);
   const api = await client(kube);
   await configMaps(api).create("a", "a1");
@@ -303,8 +303,29 @@ test("informer: a failing list is retried until it works; synced once it is in",
     [500, 500, 500, 200],
   );
   t.is(f.informer.relists(), 1, "failed lists are not counted");
-  t.is(f.logs.filter((line) => line.includes("failed")).length, 1, f.logs.join("\n"));
-  t.regex(f.logs[0] ?? "", /^listing \/api\/v1\/namespaces\/default\/configmaps failed \(retrying\)$/);
+  t.deepEqual(
+    f.logs,
+    [`listing ${path} failed (retrying)`, `${path}: working again`],
+    "three failures logged once; working again once it listed",
+  );
+});
+
+test("informer: a watch refused again and again is logged once, and working again once it is back", async (t) => {
+  const kube = await startKube(t);
+  const api = await client(kube);
+  const f = follow(t, api, { backoff: { minMs: 20, maxMs: 100 } });
+  await f.informer.synced;
+  await kube.watchOpened("configmaps");
+  kube.failRequests({ verb: "watch", resource: "configmaps" }, { code: 503 }, 3);
+  t.is(kube.dropWatches({ resource: "configmaps" }), 1);
+  await kube.watchOpened("configmaps", 2);
+  const refused = kube.requests.filter((r) => r.verb === "watch" && r.code === 503);
+  t.is(refused.length, 3);
+  t.deepEqual(f.logs, [`watching ${path} failed (retrying)`], "a refused watch is no sign of working");
+  await configMaps(api).create("a", "a1");
+  await f.told("added", "a");
+  t.deepEqual(f.logs, [`watching ${path} failed (retrying)`, `${path}: working again`]);
+  t.is(f.informer.relists(), 1);
 });
 
 test("informer: close() stops it: its watch is gone and it sends nothing more", async (t) => {
