@@ -169,7 +169,7 @@ export function revisionService(
     },
     spec: {
       clusterIP: "None",
-      // Pods are listed from when they run, ready or not: the driver reports starting instances too.
+      // Only ready pods are routable: the driver learns of starting ones from the pods themselves.
       publishNotReadyAddresses: false,
       selector: { [labelKeys.revision]: name },
       ports: [{ name: "http", port: WORKER_PORT, targetPort: "http", protocol: "TCP" }],
@@ -258,9 +258,11 @@ export function revisionDeployment(revision: RevisionSpec, settings: RevisionObj
               env,
               readinessProbe: {
                 httpGet: { path: "/healthz", port: "http" },
+                // Probed every second, so a new pod takes calls soon after it listens; three
+                // misses in a row (not one slow answer on a loaded node) take it out.
                 periodSeconds: 1,
-                timeoutSeconds: 1,
-                failureThreshold: 1,
+                timeoutSeconds: 2,
+                failureThreshold: 3,
               },
               // Memory: requested and limited alike (the kernel kills above it). CPU: requested
               // only, as Knative does: a limit would throttle a burst the node could serve.
