@@ -99,11 +99,14 @@ export function runtimePodRunner(secrets: SecretReader, options: RuntimePodRunne
 
     const runtime = (env.DISPATCH_RUNTIME ?? "nodejs") as Runtime;
     const command = workerCommand(runtime);
+    // A lifeline (runtimes/CONTRACT.md): the worker drains and exits when this process dies,
+    // so a test killed at its timeout leaves no worker behind.
     const child = spawn(command.command, command.args, {
-      env: base,
+      env: { ...base, DISPATCH_LIFELINE_FD: "3" },
       cwd: String(base.DISPATCH_FUNCTION_DIR),
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
     });
+    (child.stdio[3] as NodeJS.WritableStream | null)?.on("error", () => {});
     const exited = new Promise<{ exitCode: number; reason?: string }>((resolve) => {
       child.on("exit", (code, signal) => {
         void cleanUp();
