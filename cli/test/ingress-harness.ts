@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startNats } from "@dispatch/testkit";
-import { startUp, type Up } from "../src/up/up.js";
+import { startUp, type Up, type UpOptions } from "../src/up/up.js";
 
 /**
  * `dispatch up` for the ingress tests: in this process, with a nats-server of
@@ -34,14 +34,18 @@ export interface IngressHarness {
 const bin = fileURLToPath(new URL("../../bin/dispatch.js", import.meta.url));
 
 /** Starts an {@link IngressHarness}; `name` goes into the temporary directory's name. */
-export async function startIngressHarness(name: string): Promise<IngressHarness> {
+export async function startIngressHarness(
+  name: string,
+  options: { driver?: UpOptions["driver"]; port?: number } = {},
+): Promise<IngressHarness> {
   const nats = await startNats();
   const dir = await mkdtemp(join(tmpdir(), `dispatch-${name}-`));
   const configPath = join(dir, "config.json");
   const up = await startUp({
     dataDir: join(dir, "data"),
     host: "127.0.0.1",
-    port: 0,
+    port: options.port ?? 0,
+    ...(options.driver ? { driver: options.driver } : {}),
     natsUrl: nats.urlWithCredentials,
     // Not started: the test's own nats-server is given.
     natsServerBin: "nats-server",

@@ -16,6 +16,7 @@ export {
 } from "./fake-kube/start-fake-kube.js";
 export { KubeStatusError } from "./fake-kube/status-error.js";
 export {
+  kubernetesDriverFactory,
   type StartKubeDispatchOptions,
   startKubeDispatch,
   startRuntimeCluster,

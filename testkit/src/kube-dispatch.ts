@@ -1,4 +1,5 @@
 import { connectKube, createKubernetesDriver, type KubernetesDriver } from "@dispatch/kubernetes-driver";
+import type { DriverFactory } from "@dispatch/server-kit";
 import { type StartDispatchOptions, startDispatch, type TestDispatch } from "./dispatch.js";
 import type { ClusterOptions } from "./fake-kube/cluster/simulated-cluster.js";
 import { type FakeKube, startFakeKube } from "./fake-kube/start-fake-kube.js";
@@ -22,6 +23,32 @@ export interface StartKubeDispatchOptions extends StartDispatchOptions {
   namespace?: string;
   /** Every line a pod writes, for debugging a test. */
   onPodLine?(pod: string, line: string): void;
+}
+
+/**
+ * The Kubernetes driver of a control plane whose functions run on `kube`, as
+ * `--driver kubernetes` makes it: `controlPlaneUrl` is where the pods fetch
+ * their bundle (the control plane's own URL, so its port must be known
+ * before it starts).
+ */
+export function kubernetesDriverFactory(
+  kube: FakeKube,
+  options: { namespace?: string; controlPlaneUrl: string; made?(driver: KubernetesDriver): void },
+): DriverFactory {
+  return async (host) => {
+    const driver = createKubernetesDriver({
+      api: await connectKube({ kubeconfig: kube.kubeconfigPath, env: {} }),
+      namespace: options.namespace ?? "dispatch",
+      images: { nodejs: "dispatch/runtime-nodejs:test", python3: "dispatch/runtime-python3:test" },
+      controlPlaneUrl: options.controlPlaneUrl,
+      credentials: host.credentials,
+      log: (message, error) =>
+        console.error(`kubernetes driver: ${message}${error ? `: ${(error as Error).message}` : ""}`),
+    });
+    options.made?.(driver);
+    await driver.synced;
+    return driver;
+  };
 }
 
 /**
@@ -70,19 +97,13 @@ export async function startKubeDispatch(options: StartKubeDispatchOptions = {}):
       controlPlane: {
         ...options.controlPlane,
         port,
-        async driver(host) {
-          driver = createKubernetesDriver({
-            api: await connectKube({ kubeconfig: fake.kubeconfigPath, env: {} }),
-            namespace,
-            images: { nodejs: "dispatch/runtime-nodejs:test", python3: "dispatch/runtime-python3:test" },
-            controlPlaneUrl: `http://127.0.0.1:${port}`,
-            credentials: host.credentials,
-            log: (message, error) =>
-              console.error(`kubernetes driver: ${message}${error ? `: ${(error as Error).message}` : ""}`),
-          });
-          await driver.synced;
-          return driver;
-        },
+        driver: kubernetesDriverFactory(fake, {
+          namespace,
+          controlPlaneUrl: `http://127.0.0.1:${port}`,
+          made: (made) => {
+            driver = made;
+          },
+        }),
       },
     });
     return {

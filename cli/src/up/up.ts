@@ -2,6 +2,7 @@ import { join } from "node:path";
 import {
   ConfigurationError,
   type ControlPlane,
+  type DriverFactory,
   type FunctionLimits,
   type IsolationChoice,
   startControlPlane,
@@ -61,6 +62,8 @@ export interface UpOptions {
   maxEndpointsPerOrg?: number;
   /** How function workers are isolated; default auto (the strongest available). */
   isolation?: IsolationChoice;
+  /** What runs function instances, for embedding (tests run functions as pods of a fake cluster); default local workers. */
+  driver?: DriverFactory;
   /** The data plane: the embedded gateway (default), or Envoy from the PATH (or `envoyBin`). */
   gateway?: "embedded" | "envoy";
   envoyBin?: string;
@@ -152,6 +155,7 @@ async function startClaimed(
       host: options.host,
       port: options.port,
       activatorPort,
+      ...(options.driver ? { driver: options.driver } : {}),
       secretKey: dataDir.secretKey,
       bootstrapTokens: [
         { name: "admin", secret: dataDir.adminToken, role: Role.ADMIN },
