@@ -16,8 +16,9 @@ import { type FakeKube, type PodRunner, runtimePodRunner, startFakeKube } from "
 /** What the parent gives the thread. */
 export interface FakeClusterSettings {
   namespace: string;
-  /** The kubelet makes a pod Ready this long after its container runs. */
+  /** The kubelet makes a pod Ready this long after it began starting it (`start`), or after its container runs. */
   readyDelayMs: number;
+  readyDelayFrom: "start" | "running";
 }
 
 /** What the thread tells the parent. */
@@ -47,7 +48,11 @@ if (parentPort && workerData) {
   };
   kube = await startFakeKube({
     namespaces: [settings.namespace],
-    cluster: { readyDelayMs: settings.readyDelayMs, podRunner: timedRunner },
+    cluster: {
+      readyDelayMs: settings.readyDelayMs,
+      readyDelayFrom: settings.readyDelayFrom,
+      podRunner: timedRunner,
+    },
   });
   port.on("message", (message: { type?: string }) => {
     if (message.type !== "close") return;

@@ -48,6 +48,13 @@ export interface KubeletOptions {
   runner: PodRunner | undefined;
   /** Ready this long after the container runs (default 0); ignored when `autoReady` is false. */
   readyDelayMs: number;
+  /**
+   * Where `readyDelayMs` counts from: `running` (the runner has started the
+   * container) or `start` (the kubelet began starting it, so the runner's own
+   * time is inside the delay, as a real node's container start is inside its
+   * start-up time). Default `running`.
+   */
+  readyDelayFrom: "running" | "start";
   /** False: pods become ready only through `markReady` (or the readiness probe, when probing). */
   autoReady: boolean;
   /** Probe a container's httpGet readiness probe against the runner's address before it is ready. */
@@ -69,6 +76,8 @@ interface PodState {
   running: boolean;
   stopping: boolean;
   timers: Set<NodeJS.Timeout>;
+  /** When the kubelet began starting the current incarnation (ms since the epoch). */
+  startingSince: number;
 }
 
 /** Where a pod's containers are reachable: its IP and the real port of each declared container port. */
@@ -181,6 +190,7 @@ export class Kubelet {
         running: false,
         stopping: false,
         timers: new Set(),
+        startingSince: Date.now(),
       };
       this.states.set(key, created);
       void this.run(created, () => this.start(created, false));
@@ -236,6 +246,7 @@ export class Kubelet {
   private async start(state: PodState, restart: boolean): Promise<void> {
     if (state.stopping) return;
     const incarnation = ++state.incarnation;
+    state.startingSince = Date.now();
     const now = this.options.now();
     const failure = this.podFailure(state);
     this.writeStatus(state, (status, pod) => {
@@ -427,14 +438,18 @@ export class Kubelet {
     }
     if (!this.options.autoReady) return;
     const ready = () => void this.run(state, () => this.setReady(state, incarnation, true));
-    if (this.options.readyDelayMs <= 0) {
+    const delay =
+      this.options.readyDelayFrom === "start"
+        ? this.options.readyDelayMs - (Date.now() - state.startingSince)
+        : this.options.readyDelayMs;
+    if (delay <= 0) {
       ready();
       return;
     }
     const timer = setTimeout(() => {
       state.timers.delete(timer);
       ready();
-    }, this.options.readyDelayMs);
+    }, delay);
     state.timers.add(timer);
   }
 

@@ -21,6 +21,13 @@ export interface ClusterOptions {
   podRunner?: PodRunner;
   /** Pods become Ready this long after their container runs (default 0). */
   readyDelayMs?: number;
+  /**
+   * `start`: `readyDelayMs` counts from when the kubelet begins starting the
+   * pod, so the pod runner's own time (a real process starting) is inside
+   * it, as a node's container start is inside a real pod's start-up time.
+   * Default `running`: from when the runner is done.
+   */
+  readyDelayFrom?: "running" | "start";
   /** False: pods become Ready only when the test calls `markReady` (or a readiness probe passes). Default true. */
   autoReady?: boolean;
   /** Probe containers' httpGet readiness probes at the runner's address (default false). */
@@ -73,6 +80,7 @@ export function startCluster(store: ObjectStore, options: ClusterOptions = {}): 
     nodeName,
     runner: options.podRunner,
     readyDelayMs: options.readyDelayMs ?? 0,
+    readyDelayFrom: options.readyDelayFrom ?? "running",
     autoReady: options.autoReady ?? true,
     probeReadiness: options.probeReadiness ?? false,
     probeIntervalMs: options.probeIntervalMs ?? 100,
