@@ -379,6 +379,7 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
             await api.request({
               method: "PATCH",
               path,
+              query: { fieldManager: FIELD_MANAGER },
               body: { metadata: { annotations: { "controller.kubernetes.io/pod-deletion-cost": "-1000" } } },
               contentType: "application/merge-patch+json",
             });
