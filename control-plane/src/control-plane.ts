@@ -44,6 +44,7 @@ import { createRoutes, type KindStores, servedServices } from "./routes.js";
 import { createSealer } from "./secrets/sealer.js";
 import { defaultMaxEndpointsPerOrg } from "./services/endpoint-checks.js";
 import { defaultPageSize, type PageSize } from "./services/resource-service.js";
+import { defaultMaxSubscriptionsPerOrg } from "./services/subscription-checks.js";
 import type { Component } from "./services/system-service.js";
 import { ResourceStore } from "./store/resource-store.js";
 import type { RunRetention } from "./store/run-store.js";
@@ -81,6 +82,8 @@ export interface ControlPlaneOptions {
   runRetention?: Partial<RunRetention>;
   /** Most endpoints one org may have; default 10,000. */
   maxEndpointsPerOrg?: number;
+  /** Most subscriptions (durable consumers on the broker's streams) one org may have; default 1,000. */
+  maxSubscriptionsPerOrg?: number;
   /** Defaults for what function specs leave out (instances, concurrency, idle time, timeout). */
   functionDefaults?: Partial<FunctionDefaults>;
   /**
@@ -262,6 +265,7 @@ async function startOn(
       functions,
       pageSize: { ...defaultPageSize, ...options.pageSize },
       maxEndpointsPerOrg: options.maxEndpointsPerOrg ?? defaultMaxEndpointsPerOrg,
+      maxSubscriptionsPerOrg: options.maxSubscriptionsPerOrg ?? defaultMaxSubscriptionsPerOrg,
       version: options.version ?? "0.0.0-dev",
       components,
     }),

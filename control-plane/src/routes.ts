@@ -31,6 +31,7 @@ import { checkAgainstOtherEndpoints, isTokenSecret } from "./services/endpoint-c
 import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
 import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
 import { createResourceService, type PageSize } from "./services/resource-service.js";
+import { checkSubscription } from "./services/subscription-checks.js";
 import { type Component, createSystemService } from "./services/system-service.js";
 import { createTokenService } from "./services/token-service.js";
 import type { ResourceStore } from "./store/resource-store.js";
@@ -77,6 +78,8 @@ export interface RoutesOptions {
   pageSize: PageSize;
   /** Most endpoints one org may have. */
   maxEndpointsPerOrg: number;
+  /** Most subscriptions one org may have. */
+  maxSubscriptionsPerOrg: number;
   /** Reported by SystemService.GetVersion. */
   version: string;
   /** The installation's components, for SystemService.GetStatus. */
@@ -116,16 +119,8 @@ export function createRoutes(options: RoutesOptions): (router: ConnectRouter) =>
         checkAgainstOtherEndpoints(stores.endpoints, endpoint, at, v, options.maxEndpointsPerOrg),
     });
     service(SubscriptionService, subscriptionKind, stores.subscriptions, {
-      // A subscription names a function that exists (it may go later: its events then wait and are retried).
-      validateAsync: async (sub: Subscription, v: Violations, at: { org: string; name: string }) => {
-        const fn = sub.spec?.function ?? "";
-        if (fn !== "" && !(await stores.functions.get(`${at.org}.${fn}`))) {
-          v.add(
-            "spec.function",
-            `names function "${fn}", which does not exist in org "${at.org}": create it first`,
-          );
-        }
-      },
+      validateAsync: (sub: Subscription, v: Violations, at: { org: string; name: string }) =>
+        checkSubscription(stores, sub, at, v, options.maxSubscriptionsPerOrg),
     });
     service(SecretService, options.secretKind, stores.secrets, {
       present: (secret: never, request: { reveal?: boolean }) =>

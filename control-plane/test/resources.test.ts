@@ -3,6 +3,7 @@ import { Code } from "@connectrpc/connect";
 import {
   EndpointService,
   FunctionService,
+  OrganizationService,
   Phase,
   SecretSchema,
   SecretService,
@@ -260,4 +261,44 @@ test("List bounds the page size and pages through everything with next_page_toke
   } finally {
     await dispatch.stop();
   }
+});
+
+test("quota: an org's subscriptions are bounded (the next is refused, saying why), updates still work, other orgs are not counted", async (t) => {
+  const small = await startDispatch({ controlPlane: { maxSubscriptionsPerOrg: 2 } });
+  t.teardown(() => small.stop());
+  await client(OrganizationService, small.url, small.token).create({
+    organization: { meta: { name: "other" } },
+  });
+  const fns = functionClients(small);
+  for (const org of ["default", "other"]) {
+    const { source } = await fns.sources.upload({
+      org,
+      format: "file",
+      filename: "h.js",
+      data: new TextEncoder().encode("module.exports = async () => null;\n"),
+    });
+    await fns.functions.create({
+      function: { meta: { name: "h", org }, spec: { runtime: "nodejs", source } },
+    });
+  }
+  const api = client(SubscriptionService, small.url, small.token);
+  const sub = (name: string, type: string, org = "default") => ({
+    subscription: {
+      meta: { name, org },
+      spec: {
+        function: "h",
+        filters: [{ dialect: { case: "exact" as const, value: { attributes: { type } } } }],
+      },
+    },
+  });
+  await api.create(sub("one", "a"));
+  await api.create(sub("two", "b"));
+  const err = await rejects(api.create(sub("three", "c")));
+  t.is(err.code, Code.InvalidArgument);
+  t.regex(err.rawMessage, /org "default" has 2 subscriptions, the most it may have/);
+  t.is((await api.list({})).items.length, 2, "nothing was stored");
+  const updated = await api.update(sub("two", "b2"));
+  t.is(updated.subscription?.meta?.name, "two", "an update of one that exists is not counted twice");
+  await api.create(sub("three", "c", "other"));
+  t.is((await api.list({ org: "other" })).items.length, 1, "another org has a quota of its own");
 });

@@ -44,6 +44,7 @@ export interface UpFlags {
   maxScaleMax: number;
   maxInstancesPerOrg: number;
   maxEndpointsPerOrg: number;
+  maxSubscriptionsPerOrg: number;
   isolation: IsolationChoice;
 }
 
@@ -234,6 +235,15 @@ export function createUpCommand(): Command {
         .env("DISPATCH_MAX_ENDPOINTS_PER_ORG")
         .default(10_000)
         .argParser((v) => parseCount(v, "--max-endpoints-per-org")),
+    )
+    .addOption(
+      new Option(
+        "--max-subscriptions-per-org <n>",
+        "most event subscriptions one org may have (each is a durable consumer of the broker)",
+      )
+        .env("DISPATCH_MAX_SUBSCRIPTIONS_PER_ORG")
+        .default(1_000)
+        .argParser((v) => parseCount(v, "--max-subscriptions-per-org")),
     )
     .addOption(
       new Option(

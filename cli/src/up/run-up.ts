@@ -53,6 +53,7 @@ export async function runUp(flags: UpFlags, configPath: string | undefined): Pro
       },
       isolation: flags.isolation,
       maxEndpointsPerOrg: flags.maxEndpointsPerOrg,
+      maxSubscriptionsPerOrg: flags.maxSubscriptionsPerOrg,
       ...(configPath ? { configPath } : {}),
       log,
     });

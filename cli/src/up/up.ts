@@ -60,6 +60,8 @@ export interface UpOptions {
   functionLimits?: Partial<FunctionLimits>;
   /** Most endpoints one org may have; default 10,000. */
   maxEndpointsPerOrg?: number;
+  /** Most event subscriptions one org may have; default 1,000. */
+  maxSubscriptionsPerOrg?: number;
   /** How function workers are isolated; default auto (the strongest available). */
   isolation?: IsolationChoice;
   /** What runs function instances, for embedding (tests run functions as pods of a fake cluster); default local workers. */
@@ -192,6 +194,7 @@ async function startClaimed(
       ...(options.functionLimits ? { functionLimits: options.functionLimits } : {}),
       ...(options.isolation ? { isolation: options.isolation } : {}),
       ...(options.maxEndpointsPerOrg ? { maxEndpointsPerOrg: options.maxEndpointsPerOrg } : {}),
+      ...(options.maxSubscriptionsPerOrg ? { maxSubscriptionsPerOrg: options.maxSubscriptionsPerOrg } : {}),
       log: (message, error) =>
         options.log(
           `control-plane: ${message}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
