@@ -150,6 +150,12 @@ export function startRunner(options: RunnerOptions): Runner {
         stopping.signal.addEventListener("abort", onStop, { once: true });
         try {
           for await (const m of messages) {
+            // Pulled before the stop, yielded after it (closing lets the buffer drain first):
+            // given back at once for the next runner rather than delivered by this one.
+            if (stopping.signal.aborted) {
+              m.nak();
+              continue;
+            }
             failures = 0;
             const run = handle(m)
               .catch((err) => options.log(`${where()}: a delivery failed`, err))
