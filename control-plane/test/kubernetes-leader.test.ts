@@ -8,6 +8,7 @@ import {
   freePort,
   startNats,
   startRuntimeCluster,
+  startTcpRelay,
   type TestDispatch,
 } from "@dispatch/testkit";
 import test from "ava";
@@ -47,7 +48,10 @@ test("two control planes: one leads and reconciles; SIGKILLed, the other takes o
   await writeFile(join(dir, "admin.token"), token, { mode: 0o600 });
   const key = randomBytes(32).toString("hex");
 
-  const start = async (identity: string): Promise<{ running: Running; url: string }> => {
+  // The control plane's Service: the one address pods fetch their bundle from, whichever replica answers.
+  const service = await startTcpRelay(1);
+  t.teardown(() => service.close());
+  const start = async (identity: string): Promise<{ running: Running; url: string; port: number }> => {
     const port = await freePort();
     const running = launch(
       ["--listen", `127.0.0.1:${port}`, "--admin-token-file", join(dir, "admin.token")],
@@ -62,7 +66,7 @@ test("two control planes: one leads and reconciles; SIGKILLed, the other takes o
         POD_NAMESPACE: "dispatch",
         DISPATCH_RUNTIME_IMAGE_NODEJS: "dispatch/runtime-nodejs:test",
         DISPATCH_RUNTIME_IMAGE_PYTHON3: "dispatch/runtime-python3:test",
-        DISPATCH_CONTROL_PLANE_URL: `http://127.0.0.1:${port}`,
+        DISPATCH_CONTROL_PLANE_URL: service.url,
         DISPATCH_LEADER_LEASE: String(LEASE_SECONDS),
       },
     );
@@ -70,9 +74,10 @@ test("two control planes: one leads and reconciles; SIGKILLed, the other takes o
       running.child.kill("SIGKILL");
     });
     await running.printed("serving the API on");
-    return { running, url: `http://127.0.0.1:${port}` };
+    return { running, url: `http://127.0.0.1:${port}`, port };
   };
   const a = await start("cp-a");
+  service.retarget(a.port);
   await clusterUntil(kube, () => holder(kube) === "cp-a", "cp-a leads");
   const b = await start("cp-b");
 
@@ -117,8 +122,17 @@ test("two control planes: one leads and reconciles; SIGKILLed, the other takes o
 
   // The leader dies without giving the lease up; the standby takes over once it expires.
   const before = kube.requests.length;
+  const ledGeneration = () =>
+    (
+      kube
+        .list("deployments", "dispatch")
+        .find((d) => String((d.metadata as { name?: string }).name).startsWith("fn-default-led-"))
+        ?.metadata as { generation?: number } | undefined
+    )?.generation;
+  const generationBefore = ledGeneration();
   a.running.child.kill("SIGKILL");
   await a.running.exited;
+  service.retarget(b.port);
   await clusterUntil(kube, () => holder(kube) === "cp-b", "cp-b leads");
   const lease = kube.get("leases", "dispatch", "dispatch-control-plane") as {
     spec: { leaseTransitions?: number; leaseDurationSeconds?: number };
@@ -135,4 +149,5 @@ test("two control planes: one leads and reconciles; SIGKILLed, the other takes o
     ["dispatch-control-plane/cp-b"],
     "after the takeover only cp-b wrote",
   );
+  t.is(ledGeneration(), generationBefore, "the new leader adopted led's Deployment as it was: no rollout");
 });

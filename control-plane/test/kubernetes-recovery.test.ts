@@ -22,6 +22,9 @@ test("a restarted control plane adopts the Deployments and pods that run, withou
   await deploy(api, "steady", "steady.js", helloJs);
   t.deepEqual(outputOf(await exec(api, "steady", { name: "A" })), { myField: "Hello, A from Nowhere" });
   const deployments = uidsOf(kube, "deployments", "steady");
+  const generation = () =>
+    (kube.list("deployments", "dispatch")[0]?.metadata as { generation?: number } | undefined)?.generation;
+  const generationBefore = generation();
   const pods = uidsOf(kube, "pods", "steady");
   t.is(deployments.length, 1);
 
@@ -46,13 +49,21 @@ test("a restarted control plane adopts the Deployments and pods that run, withou
     spec: { ...current.spec, replicas: 0 },
   });
 
-  const second = await startKubeDispatch({ nats, kube, secretKey: first.secretKey, token: first.token });
+  // At the same address, as a Service gives a control plane on a cluster: the pods' bundle URL is unchanged.
+  const second = await startKubeDispatch({
+    nats,
+    kube,
+    secretKey: first.secretKey,
+    token: first.token,
+    controlPlane: { port: Number(new URL(first.url).port) },
+  });
   t.teardown(() => second.stop());
   const again = functionClients(second);
   const run = await exec(again, "steady", { name: "B" });
   t.is(run.status?.phase, Phase.READY, run.status?.error?.message);
   t.deepEqual(outputOf(run), { myField: "Hello, B from Nowhere" });
   t.deepEqual(uidsOf(kube, "deployments", "steady"), deployments, "the same Deployment");
+  t.is(generation(), generationBefore, "its spec unchanged: no rollout");
   t.deepEqual(uidsOf(kube, "pods", "steady"), pods, "the same pods: the adopted ones took the call");
   await clusterUntil(
     kube,
