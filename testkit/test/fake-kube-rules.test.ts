@@ -1,5 +1,6 @@
 import test from "ava";
 import { decodeFieldsV1, encodeFieldsV1, FieldSet, fieldsOf } from "../src/fake-kube/field-paths.js";
+import { clone, type JsonObject, type JsonValue } from "../src/fake-kube/json.js";
 import { jsonPatch, mergePatch, strategicMergePatch } from "../src/fake-kube/patches.js";
 import { matchesLabels, parseFieldSelector, parseLabelSelector } from "../src/fake-kube/selectors.js";
 import { KubeStatusError } from "../src/fake-kube/status-error.js";
@@ -148,4 +149,22 @@ test("fake kube rules: field sets round-trip through FieldsV1 with list items by
       .sort(),
   );
   t.is(new FieldSet(back.paths()).size, set.size);
+});
+
+test("fake kube rules: a deep copy is independent, keeps undefined as structuredClone does, and takes a __proto__ key as data", (t) => {
+  const original = JSON.parse(
+    '{"data": {"__proto__": {"polluted": "yes"}, "a": [1, {"b": null}]}}',
+  ) as JsonObject;
+  const copy = clone(original);
+  t.deepEqual(copy, original);
+  ((copy.data as JsonObject).a as JsonValue[]).push(2);
+  t.is(((original.data as JsonObject).a as JsonValue[]).length, 2, "nothing is shared");
+  const data = copy.data as JsonObject;
+  t.true(Object.hasOwn(data, "__proto__"), "an own key, as JSON.parse made it");
+  t.is(Object.getPrototypeOf(data), Object.prototype, "not a prototype");
+  t.is((data as { polluted?: unknown }).polluted, undefined);
+  t.deepEqual(
+    Object.keys(clone({ x: undefined } as unknown as JsonObject)),
+    Object.keys(structuredClone({ x: undefined })),
+  );
 });
