@@ -2,12 +2,12 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type DescMessage, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { registry } from "@dispatch/proto/envoy";
+import { matchGolden } from "@dispatch/testkit";
 import test from "ava";
 import { parse } from "yaml";
 import { buildEnvoyBootstrap, envoyBootstrap, envoyBootstrapYaml } from "../src/install/envoy-bootstrap.js";
 import { loadInstallConfig } from "../src/install/load-config.js";
 import { createRenderContext } from "../src/install/render-context.js";
-import { matchGolden } from "./golden.js";
 
 const deployed = fileURLToPath(new URL("../../../deploy/envoy/bootstrap.yaml", import.meta.url));
 const defaults = createRenderContext(loadInstallConfig({ defaultTag: "0.1.0" }));

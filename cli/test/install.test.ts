@@ -3,9 +3,9 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { matchGolden } from "@dispatch/testkit";
 import test from "ava";
 import { parseAllDocuments } from "yaml";
-import { matchGolden } from "./golden.js";
 
 // The real `dispatch` binary: `dispatch install --dry-run` needs no cluster.
 const bin = fileURLToPath(new URL("../../bin/dispatch.js", import.meta.url));

@@ -2,25 +2,10 @@
  * The Dispatch control plane: the dispatch.v1 API over Connect, gRPC and
  * gRPC-Web, resources in NATS JetStream KV, auth, and the function machinery
  * (scheduler, invoker, activator, the local driver). Its NATS connection
- * settings and the nats-server launcher come from `@dispatch/server-kit`.
+ * settings, the nats-server launcher and the `Driver` contract come from
+ * `@dispatch/server-kit`.
  */
 
-export type {
-  BundleRef,
-  BundleSource,
-  Driver,
-  DriverFactory,
-  DriverHost,
-  InstanceCredentials,
-  InstanceEndpoint,
-  InstanceEvent,
-  InstanceExit,
-  IsolationReport,
-  RevisionSpec,
-  ScaleOptions,
-  WorkerLogLine,
-} from "@dispatch/server-kit";
-export { describeExit, LoadError, revisionKey } from "@dispatch/server-kit";
 export { newTokenSecret } from "./auth/token-registry.js";
 export { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "./control-plane.js";
 export { ConfigurationError } from "./errors.js";

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import type { RevisionSpec } from "@dispatch/server-kit";
-import { type FakeKube, startFakeKube } from "@dispatch/testkit";
+import { type FakeKube, matchGolden, startFakeKube } from "@dispatch/testkit";
 import test, { type ExecutionContext } from "ava";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Secret } from "kubernetes-models/v1/Secret";
@@ -18,7 +18,6 @@ import {
   revisionService,
   TOKEN_KEY,
 } from "../src/resources/revision-objects.js";
-import { matchGolden } from "./golden.js";
 
 // The objects the driver makes for a revision (pure functions): pinned by golden
 // files under kubernetes-driver/testdata/revision-objects/ (UPDATE_GOLDEN=1

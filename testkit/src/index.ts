@@ -15,6 +15,7 @@ export {
   type WatchInfo,
 } from "./fake-kube/start-fake-kube.js";
 export { KubeStatusError } from "./fake-kube/status-error.js";
+export { matchGolden } from "./golden.js";
 export {
   kubernetesDriverFactory,
   type StartKubeDispatchOptions,

@@ -2,12 +2,12 @@ import { join } from "node:path";
 import {
   ConfigurationError,
   type ControlPlane,
-  type DriverFactory,
   type FunctionLimits,
   type IsolationChoice,
   startControlPlane,
 } from "@dispatch/control-plane";
 import { Role } from "@dispatch/proto";
+import type { DriverFactory } from "@dispatch/server-kit";
 import { configPath, saveContext } from "../config.js";
 import { clientVersion } from "../version.js";
 import { claimDataDir, type DataDir, openDataDir, readPorts, savePorts } from "./data-dir.js";

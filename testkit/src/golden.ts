@@ -1,4 +1,5 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import type { ExecutionContext } from "ava";
 
 /**
@@ -9,8 +10,10 @@ import type { ExecutionContext } from "ava";
  */
 export async function matchGolden(t: ExecutionContext, path: string, actual: string): Promise<void> {
   if (process.env.UPDATE_GOLDEN === "1") {
+    await mkdir(dirname(path), { recursive: true });
     await writeFile(path, actual);
     t.log(`rewrote ${path}`);
+    t.pass();
     return;
   }
   let expected: string;
