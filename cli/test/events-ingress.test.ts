@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { Phase, type Run } from "@dispatch/proto";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createDispatchTransport } from "@dispatch/client";
+import { EventService, Phase, type Run } from "@dispatch/proto";
 import test from "ava";
 import { CloudEvent, emitterFor, HTTP, httpTransport, Mode } from "cloudevents";
 import {
+  bound,
   type EventsHarness,
   echoHandler,
   outputOf,
@@ -292,6 +294,53 @@ test.serial(
     t.regex(missing?.message ?? "", /function "nope", which does not exist/);
     const list = await h.clients.subscriptions.list({});
     t.false(list.items.some((s) => ["bad-sql", "no-fn"].includes(s.meta?.name ?? "")));
+  },
+);
+
+test.serial(
+  "an ingest token (a value of the org's Secret events-ingest-default) sends events to that broker, and nothing else",
+  async (t) => {
+    await subscribe(h, "hooks", {
+      function: "echo",
+      filters: [{ dialect: { case: "exact", value: { attributes: { type: "ingest.hook" } } } }],
+    });
+    const ingest = randomBytes(24).toString("base64url");
+    await h.ok("create", "secret", "events-ingest-default", "--from-literal", `webhook=${ingest}`);
+    const event = (id: string, token: string) => ({
+      "ce-specversion": "1.0",
+      "ce-id": id,
+      "ce-source": "/hooks",
+      "ce-type": "ingest.hook",
+      "content-type": "application/json",
+      authorization: `Bearer ${token}`,
+    });
+    const sent = await fetch(`${h.events}/default/default`, {
+      method: "POST",
+      headers: event("hook-1", ingest),
+      body: JSON.stringify({ from: "a webhook" }),
+    });
+    t.is(sent.status, 202, await sent.clone().text());
+    const runs = await h.runsUntil("echo", (all) => all.some((r) => r.spec?.event?.id === "hook-1"), bound);
+    const run = runs.find((r) => r.spec?.event?.id === "hook-1");
+    t.is(echoOf(run).event.type, "ingest.hook");
+    t.deepEqual(echoOf(run).payload, { from: "a webhook" });
+
+    const wrong = await fetchStatus(`${h.events}/default/default`, event("hook-2", `${ingest}x`));
+    t.is(wrong.status, 401);
+    t.regex(
+      JSON.parse(wrong.body).error.message,
+      /neither a Dispatch token nor an ingest token of broker "default" in org "default" \(a value of its Secret events-ingest-default\)/,
+    );
+    // Another org's broker, or the org left out of the path: not this token's.
+    t.is((await fetchStatus(`${h.events}/nope/default`, event("hook-3", ingest))).status, 401);
+    t.is((await fetchStatus(`${h.events}/`, event("hook-4", ingest))).status, 401);
+    // Nor the EventService: reading events needs a Dispatch token.
+    const withIngestToken = createClient(
+      EventService,
+      createDispatchTransport({ server: h.events, token: ingest }),
+    );
+    const error = await t.throwsAsync(withIngestToken.listEvents({}));
+    t.is(ConnectError.from(error).code, Code.Unauthenticated);
   },
 );
 

@@ -31,7 +31,7 @@ import { checkAgainstOtherEndpoints, isTokenSecret } from "./services/endpoint-c
 import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
 import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
 import { createResourceService, type PageSize } from "./services/resource-service.js";
-import { checkSubscription } from "./services/subscription-checks.js";
+import { checkSubscription, isIngestSecret } from "./services/subscription-checks.js";
 import { type Component, createSystemService } from "./services/system-service.js";
 import { createTokenService } from "./services/token-service.js";
 import type { ResourceStore } from "./store/resource-store.js";
@@ -125,8 +125,9 @@ export function createRoutes(options: RoutesOptions): (router: ConnectRouter) =>
     service(SecretService, options.secretKind, stores.secrets, {
       present: (secret: never, request: { reveal?: boolean }) =>
         presentSecret(secret, request.reveal === true),
-      // The ingress reads a token-auth endpoint's tokens; no other secret.
-      componentMayReveal: (at: { org: string; name: string }) => isTokenSecret(stores.endpoints, at),
+      // The ingress reads a token-auth endpoint's tokens, the event broker its ingest tokens; no other secret.
+      componentMayReveal: async (at: { org: string; name: string }) =>
+        isIngestSecret(at.name) || (await isTokenSecret(stores.endpoints, at)),
     });
     service(OrganizationService, organizationKind, stores.organizations, {
       checkDelete: rules.checkOrgDelete,

@@ -14,6 +14,7 @@ import { JetStreamError } from "@nats-io/jetstream";
 import { type NatsConnection, errors as natsErrors } from "@nats-io/nats-core";
 import { createCallers } from "./api/callers.js";
 import { createEventService } from "./api/event-service.js";
+import { createIngestTokens } from "./api/ingest-tokens.js";
 import { createDeliver } from "./delivery/deliver.js";
 import { withReplies } from "./delivery/replies.js";
 import {
@@ -29,7 +30,7 @@ export interface EventBrokerOptions {
   nats: NatsConnection;
   natsHealth?: NatsHealth;
   /** The API with the component token: subscriptions, their status, event runs, orgs. */
-  clients: Pick<DispatchClients, "subscriptions" | "runs" | "organizations">;
+  clients: Pick<DispatchClients, "subscriptions" | "runs" | "organizations" | "secrets">;
   /** The API without a token (WhoAmI is asked with each caller's token). */
   anonymous: Pick<DispatchClients, "tokens">;
   host: string;
@@ -123,7 +124,12 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
       return orgs.get(org) !== undefined;
     },
   });
-  const ingress = createHttpIngress({ store, callers, maxEventBytes });
+  const ingress = createHttpIngress({
+    store,
+    callers,
+    ingestTokens: createIngestTokens({ secrets: options.clients.secrets }),
+    maxEventBytes,
+  });
   const health = createHealthAnswers(
     options.natsHealth ? [{ name: "nats", problem: () => options.natsHealth?.problem() }] : [],
   );

@@ -1,8 +1,10 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { bearerToken } from "@dispatch/server-kit";
-import type { Callers } from "../api/callers.js";
+import type { Caller, Callers } from "../api/callers.js";
+import { type IngestTokens, ingestSecretName } from "../api/ingest-tokens.js";
 import type { EventStore } from "../store/event-store.js";
+import { defaultBroker } from "../store/layout.js";
 import { brokerFor, withinLimits } from "./accept.js";
 import { eventsFromHttp, IngressError } from "./http-events.js";
 
@@ -28,6 +30,8 @@ interface Response {
 export interface HttpIngressOptions {
   store: EventStore;
   callers: Callers;
+  /** Ingest tokens: what else than a Dispatch token may send to a broker. */
+  ingestTokens: IngestTokens;
   maxEventBytes: number;
 }
 
@@ -70,9 +74,31 @@ export function createHttpIngress(options: HttpIngressOptions): (req: Request, r
     return true;
   };
 
+  /**
+   * A Dispatch token (checked with the control plane), else an ingest token
+   * of the broker the path names: the values of the org's Secret
+   * `events-ingest-<broker>`, good for sending to that broker only.
+   */
+  async function authenticate(token: string | undefined, org: string, broker: string): Promise<Caller> {
+    try {
+      return await options.callers.authenticate(token);
+    } catch (err) {
+      const refused = ConnectError.from(err);
+      if (refused.code !== Code.Unauthenticated || token === undefined || org === "") throw err;
+      const name = broker === "" ? defaultBroker : broker;
+      const caller = await options.ingestTokens.caller(org, name, token);
+      if (caller) return caller;
+      throw new ConnectError(
+        `the token is neither a Dispatch token nor an ingest token of broker "${name}" in org "${org}" (a value of its Secret ${ingestSecretName(name)})`,
+        Code.Unauthenticated,
+      );
+    }
+  }
+
   async function ingest(req: Request, res: Response, org: string, broker: string) {
     try {
-      const caller = await options.callers.authenticate(bearerToken(header(req, "authorization")));
+      const token = bearerToken(header(req, "authorization"));
+      const caller = await authenticate(token, org, broker);
       const target = await options.callers.orgFor(caller, org);
       const at = brokerFor(target, broker);
       const body = await readBody(req, limitFor(header(req, "content-type") ?? "", options.maxEventBytes));
