@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { Role } from "@dispatch/proto";
 import { type NatsConnectionSettings, parseNatsUrl } from "@dispatch/server-kit";
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "./control-plane.js";
-import type { KubernetesSetup } from "./drivers/kubernetes.js";
+import type { KubernetesSettings, KubernetesSetup } from "./drivers/kubernetes.js";
 import { ConfigurationError } from "./errors.js";
 import type { IsolationChoice } from "./functions/isolation/isolation.js";
 import { parseSecretKey } from "./secrets/sealer.js";
@@ -88,18 +88,6 @@ then the NATS connection is drained.
 /** A flag or variable has a value that cannot work; the message says which and what would. */
 export class UsageError extends Error {
   override readonly name = "UsageError";
-}
-
-/** What the Kubernetes driver is configured with (the variables `dispatch install` sets). */
-export interface KubernetesSettings {
-  namespace: string;
-  images: { nodejs: string; python3: string };
-  controlPlaneUrl: string;
-  identity: string;
-  imagePullPolicy: string | undefined;
-  serviceAccount: string | undefined;
-  /** How long the leader's Lease holds without renewal, in ms (a standby takes over after it). */
-  leaseMs: number;
 }
 
 /** The Kubernetes driver's settings from the environment; throws {@link UsageError} naming what is missing. */

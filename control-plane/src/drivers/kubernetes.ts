@@ -10,7 +10,18 @@
 import { connectKube, createKubernetesDriver, startLeaderElection } from "@dispatch/kubernetes-driver";
 import type { DriverFactory, LeaderGate } from "@dispatch/server-kit";
 import { ConfigurationError } from "../errors.js";
-import type { KubernetesSettings } from "../main.js";
+
+/** What the Kubernetes driver is configured with (the variables `dispatch install` sets). */
+export interface KubernetesSettings {
+  namespace: string;
+  images: { nodejs: string; python3: string };
+  controlPlaneUrl: string;
+  identity: string;
+  imagePullPolicy: string | undefined;
+  serviceAccount: string | undefined;
+  /** How long the leader's Lease holds without renewal, in ms (a standby takes over after it). */
+  leaseMs: number;
+}
 
 /** What `main.ts` gets: the driver's factory, the leader gate of the scheduler, and what stops the election. */
 export interface KubernetesSetup {
