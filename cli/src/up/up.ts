@@ -218,23 +218,6 @@ async function startClaimed(
   }
 
   try {
-    const gatewayPort = await choosePort({
-      name: "gateway",
-      flag: "--gateway-port",
-      asked: options.gatewayPort,
-      remembered: remembered.gateway,
-      preferred: defaultGatewayPort,
-      host: options.host,
-      concrete: true,
-      log: options.log,
-    });
-    const xdsPort = await choosePort({
-      name: "xds-server",
-      flag: "--xds-port",
-      asked: options.xdsPort,
-      remembered: remembered.xds,
-      log: options.log,
-    });
     const embedded = (options.gateway ?? "embedded") === "embedded";
     const tls = !embedded
       ? undefined
@@ -244,35 +227,69 @@ async function startClaimed(
           ...(options.gatewayTlsKey === undefined ? {} : { keyFile: options.gatewayTlsKey }),
           log: options.log,
         });
-    const tlsPort = tls
-      ? await choosePort({
-          name: "gateway (HTTPS)",
-          flag: "--gateway-tls-port",
-          asked: options.gatewayTlsPort,
-          remembered: remembered.gatewayTls,
-          preferred: defaultGatewayTlsPort,
-          host: options.host,
-          concrete: true,
-          log: options.log,
-        })
-      : undefined;
-    ingress = await startUpIngress({
-      apiUrl: controlPlane.url,
-      activatorUrl: controlPlane.urls().activator ?? "",
-      componentToken: dataDir.componentToken,
-      xdsNodeToken: dataDir.xdsNodeToken,
-      gateway: {
+    // Ports that must be known before listening are picked free, then listened on: another program
+    // (another dispatch up starting) may take one in between. Then others are picked, unless the
+    // user named that port.
+    const named = new Set(
+      [options.gatewayPort, options.xdsPort, options.gatewayTlsPort].filter(
+        (p) => p !== undefined && p !== 0,
+      ),
+    );
+    for (let attempt = 1; ; attempt++) {
+      const gatewayPort = await choosePort({
+        name: "gateway",
+        flag: "--gateway-port",
+        asked: options.gatewayPort,
+        remembered: remembered.gateway,
+        preferred: defaultGatewayPort,
         host: options.host,
-        port: gatewayPort,
-        ...(tls && tlsPort !== undefined ? { tls: { port: tlsPort, cert: tls.cert, key: tls.key } } : {}),
-      },
-      xdsPort,
-      accessLog: options.accessLog ?? true,
-      dataPlane: embedded
-        ? { kind: "embedded" }
-        : { kind: "envoy", bin: options.envoyBin ?? "envoy", dataDir: dataDir.path },
-      log: options.log,
-    });
+        concrete: true,
+        log: options.log,
+      });
+      const xdsPort = await choosePort({
+        name: "xds-server",
+        flag: "--xds-port",
+        asked: options.xdsPort,
+        remembered: remembered.xds,
+        log: options.log,
+      });
+      const tlsPort = tls
+        ? await choosePort({
+            name: "gateway (HTTPS)",
+            flag: "--gateway-tls-port",
+            asked: options.gatewayTlsPort,
+            remembered: remembered.gatewayTls,
+            preferred: defaultGatewayTlsPort,
+            host: options.host,
+            concrete: true,
+            log: options.log,
+          })
+        : undefined;
+      try {
+        ingress = await startUpIngress({
+          apiUrl: controlPlane.url,
+          activatorUrl: controlPlane.urls().activator ?? "",
+          componentToken: dataDir.componentToken,
+          xdsNodeToken: dataDir.xdsNodeToken,
+          gateway: {
+            host: options.host,
+            port: gatewayPort,
+            ...(tls && tlsPort !== undefined ? { tls: { port: tlsPort, cert: tls.cert, key: tls.key } } : {}),
+          },
+          xdsPort,
+          accessLog: options.accessLog ?? true,
+          dataPlane: embedded
+            ? { kind: "embedded" }
+            : { kind: "envoy", bin: options.envoyBin ?? "envoy", dataDir: dataDir.path },
+          log: options.log,
+        });
+        break;
+      } catch (err) {
+        const failed = err as NodeJS.ErrnoException & { port?: number };
+        if (failed.code !== "EADDRINUSE" || attempt >= 3 || named.has(failed.port)) throw err;
+        options.log(`ingress: port ${failed.port ?? ""} was taken meanwhile: picking others`);
+      }
+    }
     const eventsPort = await choosePort({
       name: "event broker",
       flag: "--events-port",
