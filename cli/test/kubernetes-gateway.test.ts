@@ -1,4 +1,4 @@
-import { freePort, kubernetesDriverFactory, startRuntimeCluster } from "@dispatch/testkit";
+import { kubernetesDriverFactory, stablePort, startRuntimeCluster } from "@dispatch/testkit";
 import test from "ava";
 import { startIngressHarness } from "./ingress-harness.js";
 
@@ -8,7 +8,7 @@ import { startIngressHarness } from "./ingress-harness.js";
 test("an Endpoint answers through the gateway from a function that runs as pods, waking it from zero", async (t) => {
   const kube = await startRuntimeCluster();
   t.teardown(() => kube.close());
-  const port = await freePort();
+  const port = await stablePort();
   const h = await startIngressHarness("kube-gateway", {
     port,
     driver: kubernetesDriverFactory(kube, { controlPlaneUrl: `http://127.0.0.1:${port}` }),

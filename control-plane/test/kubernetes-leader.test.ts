@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Phase } from "@dispatch/proto";
 import {
   type FakeKube,
-  freePort,
+  stablePort,
   startNats,
   startRuntimeCluster,
   startTcpRelay,
@@ -53,7 +53,7 @@ test("two control planes: one leads and reconciles; SIGKILLed, the other takes o
   const service = await startTcpRelay(1);
   t.teardown(() => service.close());
   const start = async (identity: string): Promise<{ running: Running; url: string; port: number }> => {
-    const port = await freePort();
+    const port = await stablePort();
     const running = launch(
       ["--listen", `127.0.0.1:${port}`, "--admin-token-file", join(dir, "admin.token")],
       {

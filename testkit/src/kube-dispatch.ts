@@ -3,7 +3,7 @@ import type { DriverFactory } from "@dispatch/server-kit";
 import { type StartDispatchOptions, startDispatch, type TestDispatch } from "./dispatch.js";
 import type { ClusterOptions } from "./fake-kube/cluster/simulated-cluster.js";
 import { type FakeKube, startFakeKube } from "./fake-kube/start-fake-kube.js";
-import { freePort } from "./nats-server.js";
+import { stablePort } from "./nats-server.js";
 import { runtimePodRunner } from "./runtime-pods.js";
 
 /** A control plane whose functions run as pods of the fake cluster. */
@@ -89,7 +89,8 @@ export async function startKubeDispatch(options: StartKubeDispatchOptions = {}):
       ...(options.onPodLine ? { onPodLine: options.onPodLine } : {}),
     }));
   const fake = kube;
-  const port = options.controlPlane?.port ?? (await freePort());
+  // Below the ephemeral range: picked now, listened on a moment later, it must not be taken meanwhile.
+  const port = options.controlPlane?.port ?? (await stablePort());
   let driver: KubernetesDriver | undefined;
   try {
     const dispatch = await startDispatch({
