@@ -1,4 +1,9 @@
-import { kubernetesDriverFactory, stablePort, startRuntimeCluster } from "@dispatch/testkit";
+import {
+  kubernetesDriverFactory,
+  objectsOfFunction,
+  stablePort,
+  startRuntimeCluster,
+} from "@dispatch/testkit";
 import test from "ava";
 import { startIngressHarness } from "./ingress-harness.js";
 
@@ -29,18 +34,8 @@ test("an Endpoint answers through the gateway from a function that runs as pods,
   t.is(await first.text(), "hello from a pod at /greet");
 
   // Idle, it goes to zero pods; the next request through the gateway wakes it.
-  const pods = () =>
-    kube
-      .list("pods", "dispatch")
-      .filter(
-        (p) =>
-          (p.metadata as { labels?: Record<string, string> }).labels?.["dispatch.dev/function"] === "greet",
-      );
-  const deadline = Date.now() + 120_000;
-  while (pods().length > 0) {
-    if (Date.now() > deadline) throw new Error("greet never went to zero pods");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const pods = () => objectsOfFunction(kube, "pods", "greet");
+  await kube.until(() => pods().length === 0);
   const woken = await fetch(`${h.gateway}/greet`);
   t.is(woken.status, 200);
   t.is(await woken.text(), "hello from a pod at /greet");

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Phase } from "@dispatch/proto";
 import {
   type FakeKube,
+  objectsOfFunction,
   stablePort,
   startNats,
   startRuntimeCluster,
@@ -14,7 +15,6 @@ import {
 import test from "ava";
 import { newTokenSecret } from "../src/auth/token-registry.js";
 import { deploy, exec, functionClients, helloJs, outputOf } from "./functions-helpers.js";
-import { clusterUntil } from "./kube-helpers.js";
 import { launch, type Running } from "./launch.js";
 
 // Long enough that a leader on a loaded machine never misses its renewals by accident (the takeover waits it out).
@@ -79,7 +79,8 @@ test("two control planes: one leads and reconciles; SIGKILLed, the other takes o
   };
   const a = await start("cp-a");
   service.retarget(a.port);
-  await clusterUntil(kube, () => holder(kube) === "cp-a", "cp-a leads");
+  // Until cp-a leads.
+  await kube.until(() => holder(kube) === "cp-a");
   const b = await start("cp-b");
 
   // The leader reconciles: a function created through the standby's API runs.
@@ -97,14 +98,9 @@ test("two control planes: one leads and reconciles; SIGKILLed, the other takes o
   await deploy(viaA, "nap", "nap.js", helloJs, {
     scale: { min: 0, idleTimeout: { seconds: 0n, nanos: 500_000_000 } },
   });
-  const napPods = () =>
-    kube
-      .list("pods", "dispatch")
-      .filter(
-        (p) =>
-          (p.metadata as { labels?: Record<string, string> }).labels?.["dispatch.dev/function"] === "nap",
-      );
-  await clusterUntil(kube, () => napPods().length === 0, "nap at zero");
+  const napPods = () => objectsOfFunction(kube, "pods", "nap");
+  // Until nap is at zero.
+  await kube.until(() => napPods().length === 0);
   const beforeWake = kube.requests.length;
   t.deepEqual(outputOf(await exec(viaB, "nap", { name: "Z" })), { myField: "Hello, Z from Nowhere" });
   const standbyWrites = kube.requests
@@ -118,7 +114,8 @@ test("two control planes: one leads and reconciles; SIGKILLed, the other takes o
     ["patch deployments/scale"],
     "a standby only raises replicas",
   );
-  await clusterUntil(kube, () => napPods().length === 0, "nap back at zero, stopped by the leader");
+  // Until nap is back at zero, stopped by the leader.
+  await kube.until(() => napPods().length === 0);
   t.is(holder(kube), "cp-a");
 
   // The leader dies without giving the lease up; the standby takes over once it expires.
@@ -134,7 +131,8 @@ test("two control planes: one leads and reconciles; SIGKILLed, the other takes o
   a.running.child.kill("SIGKILL");
   await a.running.exited;
   service.retarget(b.port);
-  await clusterUntil(kube, () => holder(kube) === "cp-b", "cp-b leads");
+  // Until cp-b leads.
+  await kube.until(() => holder(kube) === "cp-b");
   const lease = kube.get("leases", "dispatch", "dispatch-control-plane") as {
     spec: { leaseTransitions?: number; leaseDurationSeconds?: number };
   };

@@ -1,14 +1,17 @@
 import { Phase } from "@dispatch/proto";
-import { type FakeKube, startKubeDispatch, startNats, startRuntimeCluster } from "@dispatch/testkit";
+import {
+  type FakeKube,
+  objectsOfFunction,
+  startKubeDispatch,
+  startNats,
+  startRuntimeCluster,
+} from "@dispatch/testkit";
 import test from "ava";
 import { deploy, exec, functionClients, helloJs, outputOf } from "./functions-helpers.js";
-import { clusterUntil } from "./kube-helpers.js";
 
 type Labelled = { metadata?: { labels?: Record<string, string>; uid?: string; name?: string } };
 const uidsOf = (kube: FakeKube, resource: string, fn: string) =>
-  kube
-    .list(resource, "dispatch")
-    .filter((o) => (o as Labelled).metadata?.labels?.["dispatch.dev/function"] === fn)
+  objectsOfFunction(kube, resource, fn)
     .map((o) => (o as Labelled).metadata?.uid)
     .sort();
 
@@ -65,11 +68,8 @@ test("a restarted control plane adopts the Deployments and pods that run, withou
   t.deepEqual(uidsOf(kube, "deployments", "steady"), deployments, "the same Deployment");
   t.is(generation(), generationBefore, "its spec unchanged: no rollout");
   t.deepEqual(uidsOf(kube, "pods", "steady"), pods, "the same pods: the adopted ones took the call");
-  await clusterUntil(
-    kube,
-    () => kube.get("deployments", "dispatch", leftover) === undefined,
-    "the leftover swept",
-  );
+  // Until the leftover is swept.
+  await kube.until(() => kube.get("deployments", "dispatch", leftover) === undefined);
   t.deepEqual(uidsOf(kube, "deployments", "steady"), deployments, "what the function runs is kept");
 });
 

@@ -1,5 +1,10 @@
 import { Phase, SystemService } from "@dispatch/proto";
-import { type FakeKube, startKubeDispatch, type TestKubeDispatch } from "@dispatch/testkit";
+import {
+  type FakeKube,
+  objectsOfFunction,
+  startKubeDispatch,
+  type TestKubeDispatch,
+} from "@dispatch/testkit";
 import anyTest, { type TestFn } from "ava";
 import {
   deploy,
@@ -12,7 +17,6 @@ import {
   uploadFile,
 } from "./functions-helpers.js";
 import { client } from "./helpers.js";
-import { clusterUntil } from "./kube-helpers.js";
 
 /**
  * Functions on Kubernetes: a control plane with the Kubernetes driver against
@@ -30,9 +34,7 @@ test.after.always(async (t) => {
 
 type Labelled = { metadata?: { labels?: Record<string, string>; uid?: string; name?: string } };
 const ofFunction = (kube: FakeKube, resource: string, fn: string) =>
-  kube
-    .list(resource, "dispatch")
-    .filter((o) => (o as Labelled).metadata?.labels?.["dispatch.dev/function"] === fn) as Labelled[];
+  objectsOfFunction(kube, resource, fn) as Labelled[];
 
 test("a function runs as a pod of its revision's Deployment, with its Service and Secret owned by it", async (t) => {
   const { dispatch } = t.context;
@@ -87,11 +89,10 @@ test("an update rolls to a new revision with no failed call, and the old Deploym
   await calls;
   t.deepEqual(failures, []);
   t.true(outputs.includes("one") && outputs.includes("two"));
-  await clusterUntil(
-    dispatch.kube,
+  // Until the first revision's Deployment is deleted.
+  await dispatch.kube.until(
     () =>
       !ofFunction(dispatch.kube, "deployments", "roll").some((d) => d.metadata?.uid === first?.metadata?.uid),
-    "the first revision's Deployment is deleted",
   );
   t.is(ofFunction(dispatch.kube, "deployments", "roll").length, 1);
 });
@@ -111,10 +112,9 @@ test("idle, a function scales to zero pods; a call through the activator wakes i
   const replicas = () =>
     (ofFunction(dispatch.kube, "deployments", "sleepy")[0] as { spec?: { replicas?: number } } | undefined)
       ?.spec?.replicas;
-  await clusterUntil(
-    dispatch.kube,
+  // Until no pod of sleepy.
+  await dispatch.kube.until(
     () => replicas() === 0 && ofFunction(dispatch.kube, "pods", "sleepy").length === 0,
-    "no pod of sleepy",
   );
   const activator = (await client(SystemService, dispatch.url, dispatch.token).getStatus({})).urls.activator;
   const res = await fetch(`${activator}/default/sleepy/`, { headers: { "dispatch-token": dispatch.token } });
@@ -129,13 +129,11 @@ test("deleting a function deletes its Deployment, Service, Secret and pods", asy
   await deploy(api, "doomed", "doomed.js", "export default async () => 1;\n");
   t.true(ofFunction(dispatch.kube, "pods", "doomed").length >= 1);
   await api.functions.delete({ name: "doomed" });
-  await clusterUntil(
-    dispatch.kube,
-    () =>
-      ["deployments", "replicasets", "services", "secrets", "pods"].every(
-        (resource) => ofFunction(dispatch.kube, resource, "doomed").length === 0,
-      ),
-    "nothing of doomed left",
+  // Until nothing of doomed is left.
+  await dispatch.kube.until(() =>
+    ["deployments", "replicasets", "services", "secrets", "pods"].every(
+      (resource) => ofFunction(dispatch.kube, resource, "doomed").length === 0,
+    ),
   );
   t.pass();
 });

@@ -341,15 +341,7 @@ test("informer: close() stops it: its watch is gone and it sends nothing more", 
 
   closed.informer.close();
   const watching = () => kube.watches().some((w) => w.namespace === namespace);
-  await new Promise<void>((resolve, reject) => {
-    const deadline = Date.now() + bound;
-    const look = () => {
-      if (!watching()) resolve();
-      else if (Date.now() > deadline) reject(new Error("the closed informer's watch is still open"));
-      else setTimeout(look, 25);
-    };
-    look();
-  });
+  await kube.until(() => !watching());
   const sent = () => kube.requests.filter((r) => r.namespace === namespace).length;
   const before = sent();
 

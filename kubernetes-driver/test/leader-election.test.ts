@@ -76,15 +76,6 @@ async function candidate(
   return { election, changes, logs };
 }
 
-/** Waits until `check` holds, looking every 25 ms; fails after {@link bound} with `what`. */
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + bound;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`waited ${bound} ms for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 /** Resolves with the first of `candidates` to lead. */
 async function firstLeader(candidates: Candidate[]): Promise<Candidate> {
   const signal = AbortSignal.timeout(bound);
@@ -135,13 +126,12 @@ test("leader election: one of three candidates leads, the others see it hold the
 
   const leader = await firstLeader(candidates);
   const identity = leader.election.identity;
-  await until(
-    () => candidates.every((c) => c.election.holder() === identity),
-    `every candidate to see ${identity} hold the lease`,
-  );
+  // Until every candidate sees the leader hold the lease.
+  await kube.until(() => candidates.every((c) => c.election.holder() === identity));
   // The leader keeps the lease through several renewals.
   const writes = leaseWrites(kube);
-  await until(() => leaseWrites(kube) >= writes + 5, "five renewals");
+  // Until five renewals were written.
+  await kube.until(() => leaseWrites(kube) >= writes + 5);
   clearInterval(sampler);
 
   t.is(leaders(), 1);
@@ -187,7 +177,8 @@ test("leader election: a leader that closes releases the lease and another takes
   const lease = storedLease(kube);
   t.is(lease.spec.holderIdentity, next.election.identity);
   t.is(lease.spec.leaseTransitions, 1);
-  await until(() => holders.at(-1) === next.election.identity, "the watch to see the new holder");
+  // Until the watch sees the new holder.
+  await kube.until(() => holders.at(-1) === next.election.identity);
   t.deepEqual(holders, [first.election.identity, "", next.election.identity], "released, then taken");
   await t.throwsAsync(first.election.whenLeading(), { message: /closed/ });
 });
@@ -231,7 +222,8 @@ test("leader election: when the leader stops without releasing, another takes ov
     acquired - lastRenewal >= quick.leaseDurationMs,
     `taken ${acquired - lastRenewal} ms after the last renewal`,
   );
-  await until(() => holders.at(-1) === survivor.election.identity, "the watch to see the new holder");
+  // Until the watch sees the new holder.
+  await kube.until(() => holders.at(-1) === survivor.election.identity);
   t.deepEqual(holders, [crashed.election.identity, survivor.election.identity], "never released");
 });
 
@@ -301,7 +293,8 @@ test("leader election: of two candidates taking an expired lease on the same ver
   });
 
   await a.election.whenLeading(AbortSignal.timeout(bound));
-  await until(() => b.election.holder() === "replica-a", "B to see A hold the lease");
+  // Until B sees A hold the lease.
+  await kube.until(() => b.election.holder() === "replica-a");
   const conflicts = kube.requests.filter(
     (r) => r.resource === "leases" && r.verb === "patch" && r.code === 409,
   );
@@ -321,10 +314,12 @@ test("leader election: a leader whose renewals fail steps down, reports it once,
 
   // Renewals are spaced at least 200 ms apart, so 30 failures last past the 3 s renew deadline.
   kube.failRequests({ verb: "patch", resource: "leases" }, { code: 500 }, 30);
-  await until(() => a.changes.length >= 2, "the leader to step down");
+  // Until the leader steps down.
+  await kube.until(() => a.changes.length >= 2);
   t.false(a.election.isLeader());
   t.is(a.election.holder(), "replica-a", "its name is still in the lease: nobody else took it");
-  await until(() => a.changes.length >= 3, "the leader to lead again once renewals pass");
+  // Until the leader leads again once renewals pass.
+  await kube.until(() => a.changes.length >= 3);
 
   t.deepEqual(a.changes, [true, false, true], "each change reported once");
   const failures = a.logs.filter((line) => line.includes("HTTP 500") || line.includes("injected fault"));
@@ -355,7 +350,8 @@ test("leader election: close() clears every timer and nothing is sent afterwards
   const b = await candidate(t, kube, "replica-b", { timers });
   const leader = await firstLeader([a, b]);
   const waiting = leader === a ? b : a;
-  await until(() => waiting.election.holder() === leader.election.identity, "the other to see the leader");
+  // Until the other sees the leader.
+  await kube.until(() => waiting.election.holder() === leader.election.identity);
   t.true(pending.size > 0, "a leader and a candidate have timers set");
 
   const stillWaiting = waiting.election.whenLeading();

@@ -456,22 +456,18 @@ test("readyEndpoints: a slice with no endpoints (a revision at zero) gives none"
 // The same readings on what the fake cluster writes: its kubelet's pod statuses
 // (failures as `failPods` gives them) and its EndpointSlice controller's slices.
 
-/** How long a test waits for the fake cluster to get somewhere: generous, for a loaded 2-core machine. */
-const bound = 60_000;
-
-async function until<T>(look: () => T | undefined, what: string): Promise<T> {
-  const deadline = Date.now() + bound;
-  for (;;) {
-    const found = look();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`waited ${bound} ms for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 test("podView and readyEndpoints read the fake cluster's pods and EndpointSlices as the kubelet and controller write them", async (t) => {
   const kube = await startFakeKube({ namespaces: ["dispatch"], cluster: true });
   t.teardown(() => kube.close());
+  /** What `look` finds, once it finds something: looked at again at each change the fake sees. */
+  const found = async <T>(look: () => T | undefined): Promise<T> => {
+    let value: T | undefined;
+    await kube.until(() => {
+      value = look();
+      return value !== undefined;
+    });
+    return value as T;
+  };
   const cluster = kube.cluster as FakeCluster;
   const api = await connectKube({ kubeconfig: kube.kubeconfigPath, env: {} });
   cluster.failPods({ labels: { case: "pull" } }, { reason: "ImagePullBackOff" });
@@ -508,10 +504,11 @@ test("podView and readyEndpoints read the fake cluster's pods and EndpointSlices
     return found ? podView(found as KubeObject) : undefined;
   };
   const problemOf = (name: string, like: RegExp) =>
-    until(() => {
+    // Until the pod's problem matches.
+    found(() => {
       const problem = viewOf(name)?.problem;
       return problem !== undefined && like.test(problem) ? problem : undefined;
-    }, `the problem of pod ${name} to match ${like}`);
+    });
 
   t.is(
     await problemOf("pull", /Back-off/),
@@ -534,15 +531,17 @@ test("podView and readyEndpoints read the fake cluster's pods and EndpointSlices
     (kube.list("endpointslices", "dispatch") as KubeObject[]).filter(
       (s) => labelsOf(s)["kubernetes.io/service-name"] === "ok",
     );
-  const endpoint = await until(() => readyEndpoints(slices()).get("ok"), "pod ok's ready endpoint");
+  // Until pod ok has a ready endpoint.
+  const endpoint = await found(() => readyEndpoints(slices()).get("ok"));
   t.regex(endpoint.url, /^http:\/\/\d+\.\d+\.\d+\.\d+:8080$/);
   t.is(viewOf("ok")?.problem, undefined);
 
   await cluster.crash("dispatch", "ok", { reason: "OOMKilled" });
-  const restarted = await until(() => {
+  // Until pod ok has restarted.
+  const restarted = await found(() => {
     const view = viewOf("ok");
     return view?.restarts === 1 ? view : undefined;
-  }, "pod ok to restart");
+  });
   t.is(restarted.id, "ok.1");
   t.deepEqual(restarted.lastExit, {
     code: 137,

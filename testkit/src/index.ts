@@ -18,6 +18,7 @@ export { KubeStatusError } from "./fake-kube/status-error.js";
 export { matchGolden } from "./golden.js";
 export {
   kubernetesDriverFactory,
+  objectsOfFunction,
   type StartKubeDispatchOptions,
   startKubeDispatch,
   startRuntimeCluster,

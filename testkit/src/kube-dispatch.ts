@@ -2,6 +2,7 @@ import { connectKube, createKubernetesDriver, type KubernetesDriver } from "@dis
 import type { DriverFactory } from "@dispatch/server-kit";
 import { type StartDispatchOptions, startDispatch, type TestDispatch } from "./dispatch.js";
 import type { ClusterOptions } from "./fake-kube/cluster/simulated-cluster.js";
+import type { JsonObject } from "./fake-kube/json.js";
 import { type FakeKube, startFakeKube } from "./fake-kube/start-fake-kube.js";
 import { stablePort } from "./nats-server.js";
 import { runtimePodRunner } from "./runtime-pods.js";
@@ -120,4 +121,20 @@ export async function startKubeDispatch(options: StartKubeDispatchOptions = {}):
     if (ownKube) await fake.close();
     throw err;
   }
+}
+
+/** The objects of `resource` the Kubernetes driver made for a function (by its label), as the fake stores them. */
+export function objectsOfFunction(
+  kube: FakeKube,
+  resource: string,
+  fn: string,
+  namespace = "dispatch",
+): JsonObject[] {
+  return kube
+    .list(resource, namespace)
+    .filter(
+      (o) =>
+        (o.metadata as { labels?: Record<string, string> } | undefined)?.labels?.["dispatch.dev/function"] ===
+        fn,
+    );
 }

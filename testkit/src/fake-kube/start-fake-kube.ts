@@ -77,6 +77,14 @@ export interface FakeKube {
   watches(): WatchInfo[];
   /** Resolves once `count` watches of `resource` have been opened since the server started (default 1). */
   watchOpened(resource: string, count?: number): Promise<void>;
+  /**
+   * Resolves once `check` holds, looking again after each thing the server
+   * sees: a stored object changed, a request answered, a watch opened or
+   * closed. No clock: the test's own timeout bounds the wait. A check on
+   * a client's state (what it did with an answer) is looked at again at the
+   * client's next request.
+   */
+  until(check: () => boolean): Promise<void>;
   /** Answers the next `times` (default 1) requests matching `match` with the fault, as a Status. */
   failRequests(match: RequestMatch, fault: InjectedFault, times?: number): void;
   /** Every request answered so far (the newest 10000), in order. */
@@ -133,6 +141,31 @@ export async function startFakeKube(options: StartFakeKubeOptions = {}): Promise
   const opened = new Map<string, number>();
   const openedWaiters: { resource: string; count: number; resolve: () => void }[] = [];
   let address = "127.0.0.1:0";
+  // Waiters of `until`, looked at again (on a later turn, once the change settled) after each event.
+  const untilWaiters = new Set<{
+    check: () => boolean;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }>();
+  let looking = false;
+  const poke = () => {
+    if (looking || untilWaiters.size === 0) return;
+    looking = true;
+    setImmediate(() => {
+      looking = false;
+      for (const waiter of [...untilWaiters]) {
+        try {
+          if (!waiter.check()) continue;
+          untilWaiters.delete(waiter);
+          waiter.resolve();
+        } catch (err) {
+          untilWaiters.delete(waiter);
+          waiter.reject(err);
+        }
+      }
+    });
+  };
+  store.subscribe(poke);
 
   const namespaces = typeByResource("namespaces");
   for (const name of [
@@ -155,6 +188,7 @@ export async function startFakeKube(options: StartFakeKubeOptions = {}): Promise
     record(request) {
       requests.push(request);
       if (requests.length > 10_000) requests.shift();
+      poke();
     },
     watchOpened(watch) {
       open.add(watch);
@@ -167,7 +201,11 @@ export async function startFakeKube(options: StartFakeKubeOptions = {}): Promise
           waiter.resolve();
         }
       }
-      return () => open.delete(watch);
+      poke();
+      return () => {
+        open.delete(watch);
+        poke();
+      };
     },
   });
   const dir = await mkdtemp(join(tmpdir(), "dispatch-fake-kube-"));
@@ -218,6 +256,12 @@ export async function startFakeKube(options: StartFakeKubeOptions = {}): Promise
       typeByResource(resource);
       if ((opened.get(resource) ?? 0) >= count) return Promise.resolve();
       return new Promise((resolve) => openedWaiters.push({ resource, count, resolve }));
+    },
+    until(check) {
+      if (check()) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        untilWaiters.add({ check, resolve, reject });
+      });
     },
     failRequests(match, fault, times = 1) {
       const reason = fault.reason ?? reasons[fault.code] ?? "InternalError";
