@@ -19,6 +19,7 @@ export * from "./gen/dispatch/v1/subscription_pb.js";
 export * from "./gen/dispatch/v1/system_pb.js";
 export * from "./gen/dispatch/v1/token_pb.js";
 export * from "./media-types.js";
+export * from "./quantity.js";
 export * from "./upstream-headers.js";
 
 import { file_dispatch_v1_endpoint } from "./gen/dispatch/v1/endpoint_pb.js";

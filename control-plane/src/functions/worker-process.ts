@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:os";
 import type { Writable } from "node:stream";
+import { formatBytes } from "@dispatch/proto";
 import { parseWorkerLine, type Runtime } from "@dispatch/runtimes";
 import {
   describeExit,
@@ -11,7 +12,6 @@ import {
 } from "@dispatch/server-kit";
 import type { Isolation } from "./isolation/isolation.js";
 import { memoryLimitBytes } from "./isolation/memory-limit.js";
-import { formatBytes } from "./isolation/quantity.js";
 import { readLines } from "./line-reader.js";
 import { waitUntilReady } from "./readiness.js";
 import type { LaunchedInstance } from "./replica-set.js";

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { parseQuantity } from "@dispatch/proto";
 import type { RevisionSpec } from "@dispatch/server-kit";
 
 /** What every object the driver makes for a revision shares: where, which images, who owns it. */
@@ -101,22 +102,13 @@ function revisionAnnotations(revision: RevisionSpec): Record<string, string> {
 
 type Json = Record<string, unknown>;
 
-/** A Kubernetes quantity of memory in bytes ("128Mi" → 134217728), or undefined when it is not one. */
+/** A quantity of memory in bytes ("128Mi" → 134217728), or undefined when it is not one. */
 export function memoryBytes(quantity: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity.trim());
-  if (!match) return undefined;
-  const scale: Record<string, number> = {
-    "": 1,
-    k: 1e3,
-    M: 1e6,
-    G: 1e9,
-    T: 1e12,
-    Ki: 1024,
-    Mi: 1024 ** 2,
-    Gi: 1024 ** 3,
-    Ti: 1024 ** 4,
-  };
-  return Math.floor(Number(match[1]) * (scale[match[2] ?? ""] ?? 1));
+  try {
+    return parseQuantity(quantity);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

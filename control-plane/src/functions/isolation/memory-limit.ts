@@ -1,5 +1,5 @@
+import { formatBytes, parseQuantity, QuantityError } from "@dispatch/proto";
 import type { Violations } from "../../validation/violations.js";
-import { formatBytes, parseQuantity, QuantityError } from "./quantity.js";
 
 /** The memory an instance gets when its spec names none (`resources.memory`). */
 export const defaultMemoryBytes = 256 * 2 ** 20;

@@ -1,6 +1,8 @@
 /**
  * Kubernetes resource quantities ("128Mi", "1G", "0.5Gi", "256e6"), as the
- * function spec's `resources.memory` takes them (proto/dispatch/v1/function.proto).
+ * function spec's `resources.memory` takes them (dispatch/v1/function.proto):
+ * the control plane checks and applies them, the Kubernetes driver hands
+ * the worker its limit in bytes.
  * The grammar is Kubernetes' (k8s.io/apimachinery resource.Quantity):
  * a signed decimal number, then a binary suffix (Ki Mi Gi Ti Pi Ei), a
  * decimal suffix (m, none, k M G T P E) or a decimal exponent (e3, E-2).
