@@ -8,7 +8,7 @@ import type {
   RevisionSpec,
   ScaleOptions,
 } from "@dispatch/server-kit";
-import { type Informer, type KubeObject, startInformer } from "./informer.js";
+import { type Informer, type InformerChange, type KubeObject, startInformer } from "./informer.js";
 import { type KubeApi, KubeApiError } from "./kube-api.js";
 import { kubeletBackoffMs, podOfInstance, podView, readyEndpoints } from "./pod-view.js";
 import {
@@ -115,40 +115,46 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Kubern
     }
   });
 
-  const podsOf = (name: string): KubeObject[] =>
-    pods
-      .list()
-      .filter(
-        (pod) => (pod.metadata?.labels as Record<string, string> | undefined)?.[labelKeys.revision] === name,
-      );
-  const slicesOf = (name: string): KubeObject[] =>
-    slices
-      .list()
-      .filter(
-        (slice) =>
-          (slice.metadata?.labels as Record<string, string> | undefined)?.["kubernetes.io/service-name"] ===
-          name,
-      );
-
-  const onChange = (object: KubeObject, key: "pod" | "slice") => {
+  // What the informers hold, grouped by revision: a change looks at its revision's objects only.
+  const podIndex = new Map<string, Map<string, KubeObject>>();
+  const sliceIndex = new Map<string, Map<string, KubeObject>>();
+  const podsOf = (name: string): KubeObject[] => [...(podIndex.get(name)?.values() ?? [])];
+  const slicesOf = (name: string): KubeObject[] => [...(sliceIndex.get(name)?.values() ?? [])];
+  const groupOf = (object: KubeObject, key: "pod" | "slice") => {
     const labels = object.metadata?.labels as Record<string, string> | undefined;
-    const name = key === "pod" ? labels?.[labelKeys.revision] : labels?.["kubernetes.io/service-name"];
-    const revision = name === undefined ? undefined : revisions.get(name);
-    if (revision) tell(revision);
+    return key === "pod" ? labels?.[labelKeys.revision] : labels?.["kubernetes.io/service-name"];
+  };
+
+  const onChange = (change: InformerChange, key: "pod" | "slice") => {
+    const index = key === "pod" ? podIndex : sliceIndex;
+    const objectName = String(change.object.metadata?.name ?? "");
+    // Labels can change: the object leaves its old group before it joins the new one.
+    const before = change.type === "modified" ? groupOf(change.previous, key) : undefined;
+    const group = groupOf(change.object, key);
+    for (const name of new Set([before, group])) {
+      if (name === undefined) continue;
+      const members = index.get(name) ?? new Map<string, KubeObject>();
+      if (change.type !== "deleted" && name === group) members.set(objectName, change.object);
+      else members.delete(objectName);
+      if (members.size > 0) index.set(name, members);
+      else index.delete(name);
+      const revision = revisions.get(name);
+      if (revision) tell(revision);
+    }
     for (const wake of [...changed]) wake();
   };
   const pods: Informer = startInformer({
     api,
     path: `/api/v1/namespaces/${namespace}/pods`,
     labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}`,
-    onChange: (change) => onChange(change.object, "pod"),
+    onChange: (change) => onChange(change, "pod"),
     log,
   });
   const slices: Informer = startInformer({
     api,
     path: `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
     labelSelector: "kubernetes.io/service-name",
-    onChange: (change) => onChange(change.object, "slice"),
+    onChange: (change) => onChange(change, "slice"),
     log,
   });
   // The replicas each Deployment has now: a standby raises them to wake a function (see `wake`).
