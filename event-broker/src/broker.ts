@@ -105,29 +105,27 @@ export async function startEventBroker(options: EventBrokerOptions): Promise<Eve
     },
     () => {},
   );
-  const callers = createCallers({
-    tokens: options.anonymous.tokens,
-    orgExists: async (org) => {
-      // Bounded, and only until the list is first known (not a timer per request after that):
-      // with the API away since start, callers hear so instead of waiting.
-      if (!orgsKnown) {
-        let timer: NodeJS.Timeout | undefined;
-        const bound = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("the list of orgs is not known yet")), 10_000);
-        });
-        try {
-          await Promise.race([orgs.synced, bound]);
-        } finally {
-          clearTimeout(timer);
-        }
+  const orgExists = async (org: string): Promise<boolean> => {
+    // Bounded, and only until the list is first known (not a timer per request after that):
+    // with the API away since start, callers hear so instead of waiting.
+    if (!orgsKnown) {
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("the list of orgs is not known yet")), 10_000);
+      });
+      try {
+        await Promise.race([orgs.synced, bound]);
+      } finally {
+        clearTimeout(timer);
       }
-      return orgs.get(org) !== undefined;
-    },
-  });
+    }
+    return orgs.get(org) !== undefined;
+  };
+  const callers = createCallers({ tokens: options.anonymous.tokens, orgExists });
   const ingress = createHttpIngress({
     store,
     callers,
-    ingestTokens: createIngestTokens({ secrets: options.clients.secrets }),
+    ingestTokens: createIngestTokens({ secrets: options.clients.secrets, orgExists }),
     maxEventBytes,
   });
   const health = createHealthAnswers(

@@ -18,6 +18,8 @@ export function ingestSecretName(broker: string): string {
 export interface IngestTokensOptions {
   /** The API as the broker (its component token may read exactly these Secrets' values). */
   secrets: Pick<DispatchClients["secrets"], "get">;
+  /** Whether an org exists (the broker's watch cache): a made-up org costs no lookup. */
+  orgExists(org: string): Promise<boolean>;
   now?: () => number;
 }
 
@@ -79,7 +81,7 @@ export function createIngestTokens(options: IngestTokensOptions): IngestTokens {
 
   return {
     async caller(org, broker, token) {
-      if (org === "" || token === "") return undefined;
+      if (org === "" || token === "" || !(await options.orgExists(org))) return undefined;
       const offered = digest(token);
       const tokens = await tokensOf(org, broker);
       // Every value is compared, so the time taken says nothing about which one matched.

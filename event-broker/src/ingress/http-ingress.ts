@@ -4,7 +4,6 @@ import { bearerToken } from "@dispatch/server-kit";
 import type { Caller, Callers } from "../api/callers.js";
 import { type IngestTokens, ingestSecretName } from "../api/ingest-tokens.js";
 import type { EventStore } from "../store/event-store.js";
-import { defaultBroker } from "../store/layout.js";
 import { brokerFor, withinLimits } from "./accept.js";
 import { eventsFromHttp, IngressError } from "./http-events.js";
 
@@ -85,7 +84,8 @@ export function createHttpIngress(options: HttpIngressOptions): (req: Request, r
     } catch (err) {
       const refused = ConnectError.from(err);
       if (refused.code !== Code.Unauthenticated || token === undefined || org === "") throw err;
-      const name = broker === "" ? defaultBroker : broker;
+      // Only a broker that exists has ingest tokens: a made-up name costs no lookup.
+      const name = brokerFor(org, broker);
       const caller = await options.ingestTokens.caller(org, name, token);
       if (caller) return caller;
       throw new ConnectError(
