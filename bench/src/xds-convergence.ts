@@ -27,10 +27,7 @@
  *   npm run build && node bench/dist/src/xds-convergence.js [routes=100,1000,10000] [samples=25] [paths=1]
  *
  * `paths` (1-32) gives each preloaded endpoint that many paths (routes), so
- * 10,000 routes are 10,000 / `paths` endpoints: every `Create` lists every
- * endpoint (route conflicts), so preloading one-path endpoints slows as they
- * grow, and 10,000 of them take hours on a small machine; 32 paths reach
- * 10,000 routes with 313 endpoints.
+ * 10,000 routes are 10,000 / `paths` endpoints (one path each by default).
  *
  * BENCH_BUDGET_S (default 600) bounds the run: preloading stops in time to
  * leave room for the samples (and says how far it got and how fast), sampling

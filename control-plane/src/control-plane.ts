@@ -42,7 +42,7 @@ import { createNatsGate } from "./nats/nats-gate.js";
 import { createOrgRules } from "./org-rules.js";
 import { createRoutes, type KindStores, servedServices } from "./routes.js";
 import { createSealer } from "./secrets/sealer.js";
-import { defaultMaxEndpointsPerOrg } from "./services/endpoint-checks.js";
+import { EndpointChecks } from "./services/endpoint-checks.js";
 import { defaultPageSize, type PageSize } from "./services/resource-service.js";
 import { defaultMaxSubscriptionsPerOrg } from "./services/subscription-checks.js";
 import type { Component } from "./services/system-service.js";
@@ -206,6 +206,9 @@ async function startOn(
   const orgs = new OrgDirectory(stores.organizations, log);
   undo.push(() => orgs.close());
   await orgs.start();
+  const endpointChecks = new EndpointChecks(stores.endpoints, log, options.maxEndpointsPerOrg);
+  undo.push(() => endpointChecks.close());
+  await endpointChecks.start();
   const tokens = new TokenRegistry(await kvm.create("tokens", { history: 1, replicas }), {
     signingKey: tokenSigningKey(options.secretKey),
     orgs,
@@ -264,7 +267,7 @@ async function startOn(
       tokens,
       functions,
       pageSize: { ...defaultPageSize, ...options.pageSize },
-      maxEndpointsPerOrg: options.maxEndpointsPerOrg ?? defaultMaxEndpointsPerOrg,
+      endpointChecks,
       maxSubscriptionsPerOrg: options.maxSubscriptionsPerOrg ?? defaultMaxSubscriptionsPerOrg,
       version: options.version ?? "0.0.0-dev",
       components,
@@ -325,6 +328,7 @@ async function startOn(
     await functions.close();
     await tokens.close();
     await orgs.close();
+    await endpointChecks.close();
     // Draining needs the server; without one there is nothing left to flush.
     if (natsHealth.unavailable()) await nats.close();
     else await nats.drain();

@@ -27,7 +27,7 @@ import { organizationKind } from "./kinds/organization.js";
 import { presentSecret } from "./kinds/secret.js";
 import { subscriptionKind } from "./kinds/subscription.js";
 import type { OrgRules } from "./org-rules.js";
-import { checkAgainstOtherEndpoints, isTokenSecret } from "./services/endpoint-checks.js";
+import type { EndpointChecks } from "./services/endpoint-checks.js";
 import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
 import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
 import { createResourceService, type PageSize } from "./services/resource-service.js";
@@ -76,8 +76,8 @@ export interface RoutesOptions {
   tokens: TokenRegistry;
   functions: Functions;
   pageSize: PageSize;
-  /** Most endpoints one org may have. */
-  maxEndpointsPerOrg: number;
+  /** Endpoint quota and route conflicts, over the index of every endpoint's routes. */
+  endpointChecks: EndpointChecks;
   /** Most subscriptions one org may have. */
   maxSubscriptionsPerOrg: number;
   /** Reported by SystemService.GetVersion. */
@@ -116,7 +116,7 @@ export function createRoutes(options: RoutesOptions): (router: ConnectRouter) =>
     });
     service(EndpointService, endpointKind, stores.endpoints, {
       validateAsync: (endpoint: Endpoint, v: Violations, at: { org: string; name: string }) =>
-        checkAgainstOtherEndpoints(stores.endpoints, endpoint, at, v, options.maxEndpointsPerOrg),
+        options.endpointChecks.check(endpoint, at, v),
     });
     service(SubscriptionService, subscriptionKind, stores.subscriptions, {
       validateAsync: (sub: Subscription, v: Violations, at: { org: string; name: string }) =>
@@ -127,7 +127,7 @@ export function createRoutes(options: RoutesOptions): (router: ConnectRouter) =>
         presentSecret(secret, request.reveal === true),
       // The ingress reads a token-auth endpoint's tokens, the event broker its ingest tokens; no other secret.
       componentMayReveal: async (at: { org: string; name: string }) =>
-        isIngestSecret(at.name) || (await isTokenSecret(stores.endpoints, at)),
+        isIngestSecret(at.name) || (await options.endpointChecks.isTokenSecret(at)),
     });
     service(OrganizationService, organizationKind, stores.organizations, {
       checkDelete: rules.checkOrgDelete,

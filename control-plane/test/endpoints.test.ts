@@ -192,3 +192,39 @@ test("quota: an org's endpoints are bounded (the next is refused, saying why), u
   });
   t.is((await api.list({ org: "other" })).items.length, 1, "another org has a quota of its own");
 });
+
+test("replicas: a route one control plane stored is refused by another at once, and freed at once when deleted", async (t) => {
+  const { dispatch } = t.context;
+  // A second control plane on the same NATS, as the replicas of an installation run.
+  const replica = await startDispatch({
+    nats: dispatch.nats,
+    secretKey: dispatch.secretKey,
+    token: dispatch.token,
+  });
+  t.teardown(() => replica.stop());
+  const here = endpoints(t);
+  const there = client(EndpointService, replica.url, replica.token);
+  for (let i = 0; i < 5; i++) {
+    await here.create({
+      endpoint: {
+        meta: { name: `replicated-${i}` },
+        spec: { function: "hello", paths: [`/replicated/${i}`] },
+      },
+    });
+    // No wait in between: the other replica's index catches up before it answers.
+    const err = await rejects(
+      there.create({
+        endpoint: { meta: { name: `copy-${i}` }, spec: { function: "hello", paths: [`/replicated/${i}`] } },
+      }),
+    );
+    t.regex(
+      err.rawMessage,
+      new RegExp(`path /replicated/${i} is already served by endpoint "replicated-${i}"`),
+    );
+    await here.delete({ name: `replicated-${i}` });
+    await there.create({
+      endpoint: { meta: { name: `copy-${i}` }, spec: { function: "hello", paths: [`/replicated/${i}`] } },
+    });
+  }
+  t.is((await here.list({})).items.filter((e) => e.meta?.name.startsWith("copy-")).length, 5);
+});

@@ -114,17 +114,104 @@ export function findRouteConflict<E extends RoutedEndpoint>(
   endpoint: RoutedEndpoint,
   others: Iterable<E>,
 ): RouteConflict<E> | undefined {
-  const mine = routeClaims(endpoint);
-  const self = `${endpoint.meta?.org ?? ""}/${endpoint.meta?.name ?? ""}`;
-  for (const other of others) {
-    if (`${other.meta?.org ?? ""}/${other.meta?.name ?? ""}` === self) continue;
-    for (const theirs of routeClaims(other)) {
-      const claim = mine.find((c) => claimsCollide(c, theirs));
-      // The requests both would take: with one method and "any", that method.
-      if (claim) return { other, claim: claim.method === "*" ? theirs : claim };
+  const index = new RouteClaimIndex<E>();
+  for (const other of others) index.set(other);
+  return index.conflict(endpoint);
+}
+
+/** Who holds a (host, path): an endpoint and the methods it claims there. */
+interface Holder<E> {
+  endpoint: E;
+  methods: string[];
+}
+
+/**
+ * The routes every endpoint claims, indexed by (host, path), so that a new
+ * endpoint's conflicts are found by looking up its own claims rather than by
+ * reading every other endpoint. Also counts endpoints per org.
+ */
+export class RouteClaimIndex<E extends RoutedEndpoint> {
+  /** `host path` → endpoint id → its methods there. */
+  private readonly byRoute = new Map<string, Map<string, Holder<E>>>();
+  /** endpoint id → the route keys it holds. */
+  private readonly routesOf = new Map<string, string[]>();
+  private readonly perOrg = new Map<string, number>();
+
+  /** Adds an endpoint, or replaces what it claimed before. */
+  set(endpoint: E): void {
+    const id = idOf(endpoint);
+    this.delete(endpoint.meta?.org ?? "", endpoint.meta?.name ?? "");
+    const held = new Map<string, Holder<E>>();
+    for (const claim of routeClaims(endpoint)) {
+      const route = routeKey(claim);
+      const holder = held.get(route);
+      if (holder) holder.methods.push(claim.method);
+      else held.set(route, { endpoint, methods: [claim.method] });
     }
+    for (const [route, holder] of held) {
+      const holders = this.byRoute.get(route) ?? new Map<string, Holder<E>>();
+      holders.set(id, holder);
+      this.byRoute.set(route, holders);
+    }
+    this.routesOf.set(id, [...held.keys()]);
+    const org = endpoint.meta?.org ?? "";
+    this.perOrg.set(org, (this.perOrg.get(org) ?? 0) + 1);
   }
-  return undefined;
+
+  /** Forgets an endpoint; one it does not hold is no change. */
+  delete(org: string, name: string): void {
+    const id = `${org}/${name}`;
+    const routes = this.routesOf.get(id);
+    if (!routes) return;
+    this.routesOf.delete(id);
+    for (const route of routes) {
+      const holders = this.byRoute.get(route);
+      holders?.delete(id);
+      if (holders?.size === 0) this.byRoute.delete(route);
+    }
+    const left = (this.perOrg.get(org) ?? 1) - 1;
+    if (left > 0) this.perOrg.set(org, left);
+    else this.perOrg.delete(org);
+  }
+
+  /** Whether the index holds the endpoint of this org and name. */
+  has(org: string, name: string): boolean {
+    return this.routesOf.has(`${org}/${name}`);
+  }
+
+  /** How many endpoints of `org` the index holds. */
+  count(org: string): number {
+    return this.perOrg.get(org) ?? 0;
+  }
+
+  /** An endpoint other than this one (by org and name) that serves a route it claims. */
+  conflict(endpoint: RoutedEndpoint): RouteConflict<E> | undefined {
+    const self = idOf(endpoint);
+    for (const claim of routeClaims(endpoint)) {
+      const holders = this.byRoute.get(routeKey(claim));
+      if (!holders) continue;
+      for (const [id, holder] of holders) {
+        if (id === self) continue;
+        for (const method of holder.methods) {
+          const theirs = { host: claim.host, method, path: claim.path };
+          // The requests both would take: with one method and "any", that method.
+          if (claimsCollide(claim, theirs)) {
+            return { other: holder.endpoint, claim: claim.method === "*" ? theirs : claim };
+          }
+        }
+      }
+    }
+    return undefined;
+  }
+}
+
+function idOf(endpoint: RoutedEndpoint): string {
+  return `${endpoint.meta?.org ?? ""}/${endpoint.meta?.name ?? ""}`;
+}
+
+function routeKey(claim: RouteClaim): string {
+  // A host never holds a space; the path comes last, so it may.
+  return `${claim.host} ${claim.path}`;
 }
 
 /** A claim in words: `GET example.com/acme/hello`, `any method, any host, paths under /acme/hello/`. */

@@ -3,6 +3,7 @@ import {
   describeClaim,
   findRouteConflict,
   parsePath,
+  RouteClaimIndex,
   routeClaims,
   servedPath,
 } from "../src/endpoint-routes.js";
@@ -75,4 +76,32 @@ test("conflicts: the same route, a method in common, across orgs through the /<o
       ?.other,
     hosted,
   );
+});
+
+test("the claim index: a changed endpoint gives up its old routes, a deleted one all of them, counted per org", (t) => {
+  const index = new RouteClaimIndex<ReturnType<typeof endpoint>>();
+  const a = endpoint("default", "a", { paths: ["/hello", "/hi"], methods: ["GET", "POST"] });
+  index.set(a);
+  index.set(endpoint("acme", "b", { paths: ["/x"] }));
+  t.is(index.count("default"), 1);
+  t.is(index.count("acme"), 1);
+  t.is(index.count("other"), 0);
+  const candidate = endpoint("default", "c", { paths: ["/hi"] });
+  t.deepEqual(index.conflict(candidate), {
+    other: a,
+    claim: { host: "*", method: "GET", path: "=/hi" },
+  });
+  t.is(index.conflict(endpoint("default", "c", { paths: ["/hi"], methods: ["PUT"] })), undefined);
+
+  // a moves off /hi: the path is free, and a is still counted once.
+  index.set(endpoint("default", "a", { paths: ["/hello"], methods: ["GET"] }));
+  t.is(index.conflict(candidate), undefined);
+  t.is(index.count("default"), 1);
+  t.is(index.conflict(endpoint("default", "c", { paths: ["/hello"] }))?.other.meta.name, "a");
+
+  index.delete("default", "a");
+  t.is(index.conflict(endpoint("default", "c", { paths: ["/hello"] })), undefined);
+  t.is(index.count("default"), 0);
+  index.delete("default", "a");
+  t.is(index.count("default"), 0, "deleting twice changes nothing");
 });

@@ -11,13 +11,14 @@ export type { CachedResource } from "./cache/cached-resource.js";
 export { cacheResource } from "./cache/cached-resource.js";
 export type { ResourceRef } from "./cache/references.js";
 export { referencesOf } from "./cache/references.js";
+export { createResourceMemo, encodeRouteConfiguration, type ResourceMemo } from "./cache/resource-memo.js";
 export {
   type CacheChange,
   createSnapshotCache,
   type ResourceInput,
   type SnapshotCache,
 } from "./cache/snapshot-cache.js";
-export { checkMessage, type Violation } from "./check/pgv.js";
+export { type CheckMemo, checkMessage, type Violation } from "./check/pgv.js";
 export { endpointConfigs } from "./controller/endpoint-configs.js";
 export { endpointConditions, endpointStatus, sameStatus } from "./controller/endpoint-status.js";
 export {
@@ -46,6 +47,7 @@ export { type ApiTranslation, translateApiToIr } from "./translate/api-to-ir.js"
 export { metadataNamespace } from "./translate/envoy-clusters.js";
 export { filterNames } from "./translate/envoy-listener.js";
 export { type EnvoyResources, type ResourceOwner, translateIrToEnvoy } from "./translate/ir-to-envoy.js";
+export { type HostRoute, TranslationMemo } from "./translate/memo.js";
 export {
   type ResolvedTranslateOptions,
   resolveTranslateOptions,

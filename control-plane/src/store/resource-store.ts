@@ -104,6 +104,11 @@ export class ResourceStore<T> {
     }
   }
 
+  /** The newest revision of the bucket: that of its last write, whatever the key. */
+  async lastRevision(): Promise<number> {
+    return (await this.kv.status()).streamInfo.state.last_seq;
+  }
+
   /** Every live object whose key matches `filter`, and the revision the list reflects. */
   async list(filter: string): Promise<{ items: Versioned<T>[]; revision: number }> {
     // Keyed, newest revision wins: an ordered consumer that resets may deliver

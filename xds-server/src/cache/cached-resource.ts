@@ -33,8 +33,12 @@ export function cacheResource(
   message: Message,
 ): CachedResource {
   const bytes = toBinary(schema, message);
-  const version = createHash("sha256").update(bytes).digest("base64url").slice(0, 22);
-  return createCachedResource(typeUrl, name, version, bytes, referencesOf(typeUrl, message));
+  return createCachedResource(typeUrl, name, versionOf(bytes), bytes, referencesOf(typeUrl, message));
+}
+
+/** The version of an encoded resource: a hash of its bytes. */
+export function versionOf(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("base64url").slice(0, 22);
 }
 
 /** A cached resource from bytes already encoded; the wrappers are built when first asked for. */

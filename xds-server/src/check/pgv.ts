@@ -48,15 +48,29 @@ export function checkMessage(
   schema: DescMessage,
   message: Message,
   registry: Registry = envoyRegistry,
+  memo?: CheckMemo,
 ): Violation[] {
   const out: Violation[] = [];
-  walkMessage(reflect(schema, message), "", { registry, out });
+  walkMessage(reflect(schema, message), "", { registry, out, memo });
   return out;
+}
+
+/**
+ * Verdicts to reuse for messages of some types met inside the one checked,
+ * by object identity: a translator that reuses the messages of what did not
+ * change (e.g. each Route of a large RouteConfiguration) gets them checked
+ * once. A verdict holds paths relative to its message.
+ */
+export interface CheckMemo {
+  /** Full names of the message types whose verdicts are kept (e.g. `envoy.config.route.v3.Route`). */
+  types: ReadonlySet<string>;
+  verdicts: WeakMap<object, Violation[]>;
 }
 
 interface Walk {
   registry: Registry;
   out: Violation[];
+  memo?: CheckMemo | undefined;
 }
 
 function report(walk: Walk, path: string, message: string): void {
@@ -103,6 +117,17 @@ function walkMessage(msg: ReflectMessage, path: string, walk: Walk): void {
   const desc = msg.desc;
   if (walk.out.length >= maxViolations) return;
   if (isDisabled(desc)) return;
+  const memo = walk.memo;
+  if (memo && path !== "" && memo.types.has(desc.typeName)) {
+    let verdict = memo.verdicts.get(msg.message);
+    if (!verdict) {
+      verdict = [];
+      walkMessage(msg, "", { registry: walk.registry, out: verdict, memo });
+      memo.verdicts.set(msg.message, verdict);
+    }
+    for (const v of verdict) report(walk, v.path === "" ? path : join(path, v.path), v.message);
+    return;
+  }
   for (const oneof of oneofsRequired(desc)) {
     if (!msg.oneofCase(oneof)) {
       report(

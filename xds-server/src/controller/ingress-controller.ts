@@ -9,7 +9,7 @@ import {
   ROUTE_TYPE_URL,
 } from "@dispatch/proto/envoy";
 import { createReconciler } from "@dispatch/server-kit";
-import type { AckEvent, NackEvent } from "../server/session-types.js";
+import type { AckEvent, ClientInfo, NackEvent } from "../server/session-types.js";
 import type { EndpointProblem } from "../translate/snapshot.js";
 import { startXdsServer, type XdsServer, type XdsServerOptions } from "../xds-server.js";
 import { endpointConfigs } from "./endpoint-configs.js";
@@ -85,12 +85,26 @@ export async function startIngressController(options: IngressControllerOptions):
   const secrets = createWatchCache({ client: options.clients.secrets, request: { allOrgs: true }, signal });
   const tokens = createTokenSource(options.clients.secrets, options.xds.translation.defaultOrg ?? "default");
   const listenerName = options.xds.translation.listener?.name ?? "dispatch-http";
-  const tracker = createRolloutTracker(
-    (client) => client.acked.get(LISTENER_TYPE_URL)?.has(listenerName) ?? false,
-  );
+  /** A client that serves endpoints: one that ACKed the HTTP listener (a gRPC client reading clusters is not). */
+  const isDataPlane = (client: ClientInfo) => client.acked.get(LISTENER_TYPE_URL)?.has(listenerName) ?? false;
+  const tracker = createRolloutTracker(isDataPlane);
   let problems = new Map<string, EndpointProblem[]>();
   let urls = new Map<string, string[]>();
   let translated = false;
+
+  /**
+   * Which statuses to look at again. An endpoint's status changes with its
+   * object (the reconciler's own events), its problems, its configuration,
+   * its URLs, and its rollout: at an ACK only the rollouts not yet applied
+   * everywhere can move, unless the set of data planes changed, which changes
+   * every status. So a change of one endpoint among 10,000 looks at that one
+   * (and those still rolling out), not at all of them.
+   */
+  const dirty = new Set<string>();
+  /** Endpoints whose configuration had not reached every data plane (or was refused) at their last look. */
+  const unsettled = new Set<string>();
+  /** The data planes at the last look, by node id; undefined before the first. */
+  let dataPlanes: string | undefined;
 
   const xds = await startXdsServer({
     ...options.xds,
@@ -101,7 +115,7 @@ export async function startIngressController(options: IngressControllerOptions):
     // A proxy that left no longer holds anything back (nor serves anything).
     onDisconnect: () => scheduleStatus(),
     onNack: (event) => {
-      tracker.rejected(event);
+      for (const endpoint of tracker.rejected(event)) dirty.add(endpoint);
       scheduleStatus();
       options.onNack?.(event);
     },
@@ -110,14 +124,15 @@ export async function startIngressController(options: IngressControllerOptions):
   const statuses = createReconciler<Endpoint, { object: Endpoint; status: EndpointStatus }>({
     events: endpoints.events({ signal }),
     reconcile: async ({ object, key }) => {
-      if (!object || !translated) return undefined;
-      const status = endpointStatus(
-        object,
-        problems.get(key) ?? [],
-        tracker.rollout(key, xds.clients()),
-        now(),
-        urls.get(key) ?? [],
-      );
+      if (!object || !translated) {
+        unsettled.delete(key);
+        return undefined;
+      }
+      const rollout = tracker.rollout(key, xds.clients());
+      // Only a rollout still under way can move at an ACK.
+      if (rollout?.state === "pending" || rollout?.state === "rejected") unsettled.add(key);
+      else unsettled.delete(key);
+      const status = endpointStatus(object, problems.get(key) ?? [], rollout, now(), urls.get(key) ?? []);
       return sameStatus(object.status, status) ? undefined : { object, status };
     },
     writeStatus: async (_key, { object, status }) => {
@@ -132,7 +147,7 @@ export async function startIngressController(options: IngressControllerOptions):
     log: options.log,
   });
 
-  let dirty = false;
+  let rebuildWanted = false;
   let building: Promise<void> | undefined;
   let statusPending = false;
   const rebuild = async () => {
@@ -157,41 +172,64 @@ export async function startIngressController(options: IngressControllerOptions):
         list.push(problem);
         grouped.set(problem.endpoint, list);
       }
+      markChanged(problems, grouped);
       problems = grouped;
       const versions = new Map<string, Map<string, string>>();
       for (const typeUrl of typeUrls) {
         versions.set(typeUrl, new Map([...xds.cache.get(typeUrl)].map(([name, r]) => [name, r.version])));
       }
-      tracker.served(versions, endpointConfigs(update.translation));
-      urls = endpointUrls(update.translation, options.publicUrls ?? []);
+      for (const endpoint of tracker.served(versions, endpointConfigs(update.translation)))
+        dirty.add(endpoint);
+      const nextUrls = endpointUrls(update.translation, options.publicUrls ?? []);
+      markChanged(urls, nextUrls);
+      urls = nextUrls;
       translated = true;
     } catch (err) {
       // What was served before stays served.
       options.log("the ingress configuration could not be translated; the previous one is still served", err);
     }
-    enqueueAll();
+    enqueueChanged();
+  };
+  /** Marks the endpoints whose entry differs between two maps (problems, URLs). */
+  const markChanged = <V>(before: ReadonlyMap<string, V>, after: ReadonlyMap<string, V>) => {
+    for (const [key, value] of after) {
+      if (JSON.stringify(before.get(key)) !== JSON.stringify(value)) dirty.add(key);
+    }
+    for (const key of before.keys()) if (!after.has(key)) dirty.add(key);
   };
   /** Translates again soon; changes that arrive meanwhile are taken in one more pass. */
   const scheduleRebuild = () => {
-    dirty = true;
+    rebuildWanted = true;
     building ??= (async () => {
       await new Promise((resolve) => setImmediate(resolve));
-      while (dirty && !signal.aborted) {
-        dirty = false;
+      while (rebuildWanted && !signal.aborted) {
+        rebuildWanted = false;
         await rebuild();
       }
       building = undefined;
     })();
   };
-  const enqueueAll = () => {
+  const enqueueChanged = () => {
     statusPending = false;
     if (signal.aborted) return;
-    for (const endpoint of endpoints.list()) statuses.enqueue(endpoints.keyOf(endpoint));
+    const planes = xds
+      .clients()
+      .filter(isDataPlane)
+      .map((client) => client.node.id)
+      .sort()
+      .join("\n");
+    const keys =
+      planes !== dataPlanes
+        ? endpoints.list().map((endpoint) => endpoints.keyOf(endpoint))
+        : [...unsettled, ...dirty];
+    dataPlanes = planes;
+    dirty.clear();
+    for (const key of keys) statuses.enqueue(key);
   };
   const scheduleStatus = () => {
     if (statusPending || !translated) return;
     statusPending = true;
-    setImmediate(enqueueAll);
+    setImmediate(enqueueChanged);
   };
 
   /** Each changed secret is read again (if an endpoint uses it) at the next translation. */

@@ -44,11 +44,12 @@ export interface RolloutTracker {
   /**
    * Records a new served state: every resource's version, and each served
    * endpoint's configuration. Endpoints absent are no longer tracked.
+   * @returns the endpoints whose configuration changed, came or went
    */
   served(
     versions: ReadonlyMap<string, ReadonlyMap<string, string>>,
     endpoints: ReadonlyMap<string, EndpointConfig>,
-  ): void;
+  ): string[];
   /**
    * Records a refusal: the endpoints whose change introduced a refused
    * version are blamed (when none is, every endpoint the resource carries).
@@ -105,15 +106,18 @@ export function createRolloutTracker(isDataPlane: (client: ClientInfo) => boolea
           history.delete(k);
         }
       }
+      const changed: string[] = [];
       for (const endpoint of needs.keys()) {
         if (!endpoints.has(endpoint)) {
           needs.delete(endpoint);
           refusals.delete(endpoint);
+          changed.push(endpoint);
         }
       }
       for (const [endpoint, config] of endpoints) {
         const before = needs.get(endpoint);
         if (before?.fingerprint === config.fingerprint) continue;
+        changed.push(endpoint);
         const resources = new Map<string, number>();
         for (const r of config.resources) {
           const k = key(r.typeUrl, r.name);
@@ -122,6 +126,7 @@ export function createRolloutTracker(isDataPlane: (client: ClientInfo) => boolea
         needs.set(endpoint, { fingerprint: config.fingerprint, resources });
         refusals.delete(endpoint);
       }
+      return changed;
     },
 
     rejected(event) {

@@ -10,6 +10,7 @@ import {
 } from "../ir/ir.js";
 import { type EndpointPlan, planEndpoint } from "./endpoint-plan.js";
 import { functionTarget } from "./function-target.js";
+import { type HostRoute, TranslationMemo } from "./memo.js";
 import type { ResolvedTranslateOptions } from "./options.js";
 import { compareRoutes, compareStrings, matchValue, routesCollide, sortedUnique } from "./order.js";
 import type { EndpointProblem, IngressSnapshot } from "./snapshot.js";
@@ -30,16 +31,18 @@ export interface ApiTranslation {
  *
  * @param exclude endpoints (`<org>/<name>`) to leave out, e.g. those whose
  *   Envoy resources failed validation; their problems are the caller's to report
+ * @param memo what the last translation made, to reuse for what did not change
  */
 export function translateApiToIr(
   snapshot: IngressSnapshot,
   options: ResolvedTranslateOptions,
   exclude: ReadonlySet<string> = new Set(),
+  memo: TranslationMemo = new TranslationMemo(),
 ): ApiTranslation {
   const functions = latestByKey(snapshot.functions, options.defaultOrg);
   const plans = new Map<string, { plan: EndpointPlan; revision: bigint }>();
   for (const endpoint of snapshot.endpoints) {
-    const plan = planEndpoint(endpoint, { options, functions, snapshot });
+    const plan = memo.plan(endpoint, { options, functions, snapshot }, (ctx) => planEndpoint(endpoint, ctx));
     if (!plan) continue;
     const revision = endpoint.meta?.revision ?? 0n;
     // The store has one object per key; of duplicates, the later revision wins.
@@ -59,7 +62,7 @@ export function translateApiToIr(
   for (const plan of byAge) {
     problems.push(...plan.problems);
     if (!plan.served || exclude.has(plan.key)) continue;
-    const routes = routesOf(plan);
+    const routes = memo.routesOf(plan, routesOf);
     const conflict = findConflict(routes, claims);
     if (conflict) {
       problems.push({
@@ -135,9 +138,9 @@ function latestByKey(
 }
 
 /** An endpoint's routes: each host (or any host) × each distinct path. */
-function routesOf(plan: EndpointPlan): { host: string; route: RouteIR }[] {
+function routesOf(plan: EndpointPlan): HostRoute[] {
   const hosts = plan.hosts.length > 0 ? plan.hosts : [ANY_HOST];
-  const out: { host: string; route: RouteIR }[] = [];
+  const out: HostRoute[] = [];
   const seen = new Set<string>();
   plan.paths.forEach((match, index) => {
     const id = `${match.kind}|${matchValue(match)}`;
@@ -168,7 +171,7 @@ function claimKey(host: string, route: RouteIR): string {
 }
 
 function findConflict(
-  routes: { host: string; route: RouteIR }[],
+  routes: readonly HostRoute[],
   claims: ReadonlyMap<string, RouteIR[]>,
 ): { host: string; route: RouteIR; owner: string } | undefined {
   for (const { host, route } of routes) {

@@ -63,8 +63,8 @@ export interface EndpointPlan {
 /** What planning reads besides the endpoint. */
 export interface PlanContext {
   options: ResolvedTranslateOptions;
-  functions: ReadonlyMap<string, FunctionResource>;
-  snapshot: IngressSnapshot;
+  functions: Pick<ReadonlyMap<string, FunctionResource>, "get">;
+  snapshot: Pick<IngressSnapshot, "tokens">;
 }
 
 /**

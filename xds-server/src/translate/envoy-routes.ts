@@ -31,6 +31,7 @@ import {
   setHeader,
 } from "./envoy-common.js";
 import { filterNames, rateLimitStatPrefix } from "./envoy-listener.js";
+import { TranslationMemo } from "./memo.js";
 
 /** Where in the route configuration each endpoint's routes sit. */
 export interface RouteOwners {
@@ -59,7 +60,10 @@ const xRateLimitHeaders = envoyEnum(
  *    route, is then per token); with JWT auth the route names its
  *    requirement; else one route.
  */
-export function translateRoutes(ir: IngressIR): {
+export function translateRoutes(
+  ir: IngressIR,
+  memo: TranslationMemo = new TranslationMemo(),
+): {
   routeConfiguration: RouteConfiguration;
   owners: RouteOwners;
 } {
@@ -67,7 +71,7 @@ export function translateRoutes(ir: IngressIR): {
   const virtualHosts: VirtualHost[] = ir.virtualHosts.map((vh, i) => {
     const routes: Route[] = [];
     for (const route of vh.routes) {
-      for (const expanded of expandRoute(route)) {
+      for (const expanded of memo.expand(route, expandRoute)) {
         owners.routes.set(`virtual_hosts[${i}].routes[${routes.length}]`, route.endpoint);
         routes.push(expanded);
       }

@@ -9,6 +9,7 @@ import type { IngressIR } from "../ir/ir.js";
 import { functionCluster, functionLoadAssignment, jwksCluster } from "./envoy-clusters.js";
 import { translateListener } from "./envoy-listener.js";
 import { translateRoutes } from "./envoy-routes.js";
+import type { TranslationMemo } from "./memo.js";
 
 /** Envoy v3 resources for one IR, each list sorted by name, and which endpoint each part came from. */
 export interface EnvoyResources {
@@ -38,7 +39,7 @@ export interface ResourceOwner {
  * load assignment per function cluster (EDS). Pure: the same IR gives the same
  * messages, and so the same bytes.
  */
-export function translateIrToEnvoy(ir: IngressIR): EnvoyResources {
+export function translateIrToEnvoy(ir: IngressIR, memo?: TranslationMemo): EnvoyResources {
   const owners: ResourceOwner[] = [];
   const { listener, owners: listenerOwners } = translateListener(ir);
   for (const [path, provider] of listenerOwners.providers) {
@@ -46,7 +47,7 @@ export function translateIrToEnvoy(ir: IngressIR): EnvoyResources {
     if (endpoint)
       owners.push({ typeUrl: LISTENER_TYPE_URL, name: listener.name, path, endpoints: [endpoint] });
   }
-  const { routeConfiguration, owners: routeOwners } = translateRoutes(ir);
+  const { routeConfiguration, owners: routeOwners } = translateRoutes(ir, memo);
   for (const [path, endpoint] of routeOwners.routes) {
     owners.push({ typeUrl: ROUTE_TYPE_URL, name: routeConfiguration.name, path, endpoints: [endpoint] });
   }

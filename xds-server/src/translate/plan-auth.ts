@@ -29,7 +29,7 @@ export interface PlannedAuth {
 export function planAuth(
   endpoint: { key: string; org: string },
   auth: EndpointAuth | undefined,
-  ctx: { options: ResolvedTranslateOptions; snapshot: IngressSnapshot },
+  ctx: { options: ResolvedTranslateOptions; snapshot: Pick<IngressSnapshot, "tokens"> },
   invalid: Invalid,
   note: Note,
 ): PlannedAuth {
@@ -111,7 +111,7 @@ export function planAuth(
 function tokens(
   org: string,
   secret: string,
-  ctx: { snapshot: IngressSnapshot },
+  ctx: { snapshot: Pick<IngressSnapshot, "tokens"> },
   invalid: Invalid,
   note: Note,
 ): string[] {

@@ -14,6 +14,7 @@ import type { Violation } from "../check/pgv.js";
 import type { IngressIR } from "../ir/ir.js";
 import { translateApiToIr } from "./api-to-ir.js";
 import { type EnvoyResources, type ResourceOwner, translateIrToEnvoy } from "./ir-to-envoy.js";
+import { TranslationMemo } from "./memo.js";
 import type { ResolvedTranslateOptions } from "./options.js";
 import type { EndpointProblem, IngressSnapshot } from "./snapshot.js";
 
@@ -56,13 +57,14 @@ export function translateIngress(
   snapshot: IngressSnapshot,
   options: ResolvedTranslateOptions,
   check: ResourceCheck,
+  memo: TranslationMemo = new TranslationMemo(),
 ): IngressTranslation {
   const exclude = new Set<string>();
   const rejected: EndpointProblem[] = [];
   // Each round leaves out at least one endpoint, so this ends.
   for (;;) {
-    const { ir, problems } = translateApiToIr(snapshot, options, exclude);
-    const envoy = translateIrToEnvoy(ir);
+    const { ir, problems } = translateApiToIr(snapshot, options, exclude, memo);
+    const envoy = translateIrToEnvoy(ir, memo);
     const resources = resourceList(envoy);
     const culprits = new Map<string, string[]>();
     for (const resource of resources) {
