@@ -173,6 +173,8 @@ try {
     contextName: "local",
     configPath,
     accessLog: false,
+    // The largest count, its samples and the baseline's throwaway endpoint, above the default quota of 10,000.
+    maxEndpointsPerOrg: Math.max(...counts) + 100,
     log: (line) => upLog.push(line),
   });
 } catch (err) {

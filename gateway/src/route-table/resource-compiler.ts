@@ -4,7 +4,7 @@ import { compileLoadAssignment, type EndpointSet } from "./endpoints.js";
 import type { HttpFilterFactory } from "./filter-factory.js";
 import { type CompiledListener, compileListener } from "./listener.js";
 import { defaultMaxRegexProgramSize } from "./regex.js";
-import { compileRouteConfiguration, type RouteTable } from "./route-table.js";
+import { type CompiledRoutes, compileRouteConfiguration, type RouteTable } from "./route-table.js";
 
 /** Compiles each xDS resource type; throws a ConfigError for one the gateway cannot apply. */
 export interface ResourceCompiler {
@@ -24,9 +24,11 @@ export interface ResourceCompilerOptions {
 export function createResourceCompiler(options: ResourceCompilerOptions): ResourceCompiler {
   const maxRegexProgramSize = options.maxRegexProgramSize ?? defaultMaxRegexProgramSize;
   const shared = { factory: options.factory, maxRegexProgramSize };
+  // Routes kept from one configuration to the next (the same Route object compiles once).
+  const routes: CompiledRoutes = new WeakMap();
   return {
     listener: (message) => compileListener(message, shared),
-    route: (message) => compileRouteConfiguration(message, shared),
+    route: (message) => compileRouteConfiguration(message, shared, routes),
     cluster: (message) => compileCluster(message, maxRegexProgramSize),
     endpoint: (message) => compileLoadAssignment(message),
   };

@@ -1,4 +1,4 @@
-import type { RouteConfiguration, VirtualHost } from "@dispatch/proto/envoy";
+import type { Route, RouteConfiguration, VirtualHost } from "@dispatch/proto/envoy";
 import { ConfigError, within } from "./config-error.js";
 import type { HttpFilterFactory, PerFilterConfig } from "./filter-factory.js";
 import { compileHeaderMutation, type HeaderMutation } from "./header-mutation.js";
@@ -88,6 +88,7 @@ const tlsRequirements: readonly TlsRequirement[] = ["none", "external-only", "al
 export function compileRouteConfiguration(
   config: RouteConfiguration,
   options: RouteTableOptions,
+  memo: CompiledRoutes = new WeakMap(),
 ): RouteTable {
   const maxProgramSize = options.maxRegexProgramSize ?? defaultMaxRegexProgramSize;
   if (config.vhds)
@@ -100,7 +101,14 @@ export function compileRouteConfiguration(
   }
   const maxBody = config.maxDirectResponseBodySizeBytes ?? defaultMaxDirectResponseBodyBytes;
   const virtualHosts = config.virtualHosts.map((vh, i) =>
-    within(`virtual_hosts[${i}]`, () => compileVirtualHost(vh, options.factory, maxProgramSize, maxBody)),
+    within(`virtual_hosts[${i}]`, () =>
+      compileVirtualHost(vh, {
+        factory: options.factory,
+        maxProgramSize,
+        maxDirectResponseBodyBytes: maxBody,
+        memo,
+      }),
+    ),
   );
   const index: VirtualHostIndex<CompiledVirtualHost> = indexVirtualHosts(
     virtualHosts.map((vh) => ({ domains: vh.domains, value: vh, name: vh.name })),
@@ -138,12 +146,24 @@ export function compileRouteConfiguration(
   };
 }
 
-function compileVirtualHost(
-  vh: VirtualHost,
-  factory: HttpFilterFactory,
-  maxProgramSize: number,
-  maxDirectResponseBodyBytes: number,
-): CompiledVirtualHost {
+/**
+ * Compiled routes by Route message, to reuse when a new configuration holds
+ * the same Route object (the xDS client's decoder keeps those of unchanged
+ * routes). A route is compiled with the configuration's direct-response body
+ * limit, which is kept with it; the filters and the regex bound are the
+ * compiler's own and do not change.
+ */
+export type CompiledRoutes = WeakMap<Route, { maxDirectResponseBodyBytes: number; compiled: CompiledRoute }>;
+
+interface VirtualHostContext {
+  factory: HttpFilterFactory;
+  maxProgramSize: number;
+  maxDirectResponseBodyBytes: number;
+  memo: CompiledRoutes;
+}
+
+function compileVirtualHost(vh: VirtualHost, context: VirtualHostContext): CompiledVirtualHost {
+  const { factory, maxProgramSize, maxDirectResponseBodyBytes, memo } = context;
   if (vh.name === "") throw new ConfigError("name", "a virtual host needs a name");
   if (vh.domains.length === 0) throw new ConfigError("domains", "a virtual host needs at least one domain");
   if (vh.matcher)
@@ -157,36 +177,14 @@ function compileVirtualHost(
   }
   const requireTls = tlsRequirements[vh.requireTls];
   if (requireTls === undefined) throw new ConfigError("require_tls", `unknown value ${vh.requireTls}`);
-  const routes = vh.routes.map((route, j) =>
-    within(`routes[${j}]`, (): CompiledRoute => {
-      const match = compileRouteMatch(route.match, maxProgramSize);
-      if (route.action.case === "route" && route.action.value.rateLimits.length > 0) {
-        throw new ConfigError("route.rate_limits", "global rate limits are not supported by the gateway");
-      }
-      return {
-        name: route.name !== "" ? route.name : `${vh.name}/routes[${j}]`,
-        match,
-        action: compileAction(route.action, {
-          factory,
-          maxProgramSize,
-          maxDirectResponseBodyBytes,
-          path: match.path,
-        }),
-        requestHeaders: compileHeaderMutation(
-          route.requestHeadersToAdd,
-          route.requestHeadersToRemove,
-          "request_headers",
-        ),
-        responseHeaders: compileHeaderMutation(
-          route.responseHeadersToAdd,
-          route.responseHeadersToRemove,
-          "response_headers",
-        ),
-        perFilter: compilePerFilterConfigs(route.typedPerFilterConfig, factory, "typed_per_filter_config"),
-        perRequestBufferLimitBytes: route.perRequestBufferLimitBytes,
-      };
-    }),
-  );
+  const routes = vh.routes.map((route, j) => {
+    // An unnamed route is named by its place, so only a named one is kept.
+    const known = route.name !== "" ? memo.get(route) : undefined;
+    if (known?.maxDirectResponseBodyBytes === maxDirectResponseBodyBytes) return known.compiled;
+    const compiled = compileRoute(vh, route, j, context);
+    if (route.name !== "") memo.set(route, { maxDirectResponseBodyBytes, compiled });
+    return compiled;
+  });
   const retry = vh.retryPolicy;
   const cors = vh.cors;
   return {
@@ -210,4 +208,37 @@ function compileVirtualHost(
     perRequestBufferLimitBytes: vh.perRequestBufferLimitBytes,
     includeAttemptCount: vh.includeRequestAttemptCount,
   };
+}
+
+/** Compiles one route of a virtual host; a problem is reported at `routes[j]`. */
+function compileRoute(vh: VirtualHost, route: Route, j: number, context: VirtualHostContext): CompiledRoute {
+  const { factory, maxProgramSize, maxDirectResponseBodyBytes } = context;
+  return within(`routes[${j}]`, (): CompiledRoute => {
+    const match = compileRouteMatch(route.match, maxProgramSize);
+    if (route.action.case === "route" && route.action.value.rateLimits.length > 0) {
+      throw new ConfigError("route.rate_limits", "global rate limits are not supported by the gateway");
+    }
+    return {
+      name: route.name !== "" ? route.name : `${vh.name}/routes[${j}]`,
+      match,
+      action: compileAction(route.action, {
+        factory,
+        maxProgramSize,
+        maxDirectResponseBodyBytes,
+        path: match.path,
+      }),
+      requestHeaders: compileHeaderMutation(
+        route.requestHeadersToAdd,
+        route.requestHeadersToRemove,
+        "request_headers",
+      ),
+      responseHeaders: compileHeaderMutation(
+        route.responseHeadersToAdd,
+        route.responseHeadersToRemove,
+        "response_headers",
+      ),
+      perFilter: compilePerFilterConfigs(route.typedPerFilterConfig, factory, "typed_per_filter_config"),
+      perRequestBufferLimitBytes: route.perRequestBufferLimitBytes,
+    };
+  });
 }

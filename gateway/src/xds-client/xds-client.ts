@@ -24,6 +24,7 @@ import {
   type SubscriptionChanges,
 } from "./resource-state.js";
 import { kindOfTypeUrl, type ResourceKind, resourceKinds, resourceTypes } from "./resource-types.js";
+import { createRouteConfigurationDecoder } from "./route-decoder.js";
 
 const deltaMethod = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
 
@@ -119,6 +120,10 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
     endpoint: options.compiler.endpoint,
   };
   const compile = (kind: ResourceKind, message: unknown): unknown => compilers[kind](message as never);
+  // Route configurations grow with the endpoints: each keeps the Route objects of its unchanged routes.
+  const decodeRoutes = createRouteConfigurationDecoder();
+  const decode = (kind: ResourceKind, bytes: Uint8Array): unknown =>
+    kind === "route" ? decodeRoutes(bytes) : fromBinary(resourceTypes[kind].schema, bytes);
 
   const publish = () => {
     if (!isWarm(state) || (published !== undefined && sameResources(published, state))) return;
@@ -180,7 +185,7 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
       let message: unknown;
       if (r.resource && r.resource.typeUrl === type.typeUrl) {
         try {
-          message = fromBinary(type.schema, r.resource.value);
+          message = decode(kind, r.resource.value);
         } catch {
           message = undefined;
         }

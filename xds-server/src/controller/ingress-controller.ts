@@ -141,6 +141,9 @@ export async function startIngressController(options: IngressControllerOptions):
       } catch (err) {
         // Gone meanwhile: nothing to report on.
         if (err instanceof ConnectError && err.code === Code.NotFound) return;
+        // Changed since it was read (often by this controller's own last write, not yet
+        // through the watch): the newer object comes through the watch and is looked at then.
+        if (err instanceof ConnectError && err.code === Code.Aborted) return;
         throw err;
       }
     },
