@@ -145,6 +145,21 @@ test("orgs: another org's routes live under /<org>; a host is shared by all orgs
   await acme.create({
     endpoint: { meta: { name: "hello" }, spec: { function: "hello", paths: ["/hello"] } },
   });
+  // Its regex is matched after /acme: an anchor inside it could never match, and is refused at create.
+  const anchored = await rejects(
+    acme.create({ endpoint: { meta: { name: "anchored" }, spec: { function: "x", paths: ["~^/a|^/b"] } } }),
+  );
+  t.regex(
+    anchored.rawMessage,
+    /spec\.paths\[0\]: "~\^\/a\|\^\/b": another org's regex is matched after "\/acme"/,
+  );
+  // With hosts it is served at the root, as written.
+  await acme.create({
+    endpoint: {
+      meta: { name: "anchored" },
+      spec: { function: "x", paths: ["~^/a|^/b"], hosts: ["re.acme.io"] },
+    },
+  });
   // The default org's /hello is another route: acme's is served at /acme/hello.
   await endpoints(t).create({
     endpoint: { meta: { name: "hello" }, spec: { function: "hello", paths: ["/hello"] } },

@@ -32,10 +32,19 @@ export function parsePath(path: string): PathMatch {
   return { kind: "exact", path };
 }
 
+/** The prefix an endpoint of `org` is served under (`/<org>`), or undefined when it is served at the root. */
+export function orgPrefixOf(org: string, hasHosts: boolean): string | undefined {
+  return hasHosts || org === "" || org === defaultOrg ? undefined : `/${org}`;
+}
+
 /** The path as served for an endpoint of `org`, with or without hosts of its own. */
 export function servedPath(org: string, hasHosts: boolean, path: PathMatch): PathMatch {
-  if (hasHosts || org === "" || org === defaultOrg) return path;
-  const base = `/${org}`;
+  const base = orgPrefixOf(org, hasHosts);
+  return base === undefined ? path : underPrefix(base, path);
+}
+
+/** The path served under `base` (`/acme`): `/hello` is `/acme/hello`, a regex must match after it. */
+export function underPrefix(base: string, path: PathMatch): PathMatch {
   switch (path.kind) {
     case "exact":
       return { kind: "exact", path: `${base}${path.path}` };

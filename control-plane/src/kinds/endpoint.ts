@@ -1,5 +1,5 @@
-import { type Endpoint, EndpointSchema, Phase, parsePath } from "@dispatch/proto";
-import { RE2JS } from "re2js";
+import { type Endpoint, EndpointSchema, orgPrefixOf, Phase } from "@dispatch/proto";
+import { checkPath as checkServedPath } from "@dispatch/proto/endpoint-paths";
 import { checkName, type Violations } from "../validation/violations.js";
 import { checkDuration } from "./function.js";
 import { binaryCodec, type Kind } from "./kind.js";
@@ -13,13 +13,6 @@ export const endpointLimits = {
   paths: 32,
   hosts: 32,
   backends: 16,
-  pathLength: 1024,
-  /**
-   * RE2 program size of one path regex (about one unit per character or repeat):
-   * Envoy's default limit (re2.max_program_size.error_level), past which every
-   * proxy would refuse the config.
-   */
-  regexSize: 100,
   corsEntries: 64,
   audiences: 16,
   /** An inline JSON Web Key Set. */
@@ -30,12 +23,6 @@ export const endpointLimits = {
   /** Requests per rate-limit period. */
   rateLimitRequests: 1_000_000_000,
 } as const;
-
-/**
- * Characters a path may hold: RFC 3986's path characters, without "%": proxies
- * match the percent-decoded path, so an escape in a route would never match.
- */
-const pathCharacters = /^\/[A-Za-z0-9\-._~!$&'()+,;=:@/]*$/;
 
 /** Endpoints (alias API): HTTP routes to functions on the gateway. */
 export const endpointKind: Kind<Endpoint> = {
@@ -52,7 +39,7 @@ export const endpointKind: Kind<Endpoint> = {
     endpoint.spec.methods = endpoint.spec.methods.map((m) => m.toUpperCase());
     endpoint.spec.hosts = endpoint.spec.hosts.map((h) => h.toLowerCase());
   },
-  validate(endpoint, v) {
+  validate(endpoint, v, at) {
     const spec = endpoint.spec;
     if (!spec) {
       v.add("spec", "is required");
@@ -63,7 +50,7 @@ export const endpointKind: Kind<Endpoint> = {
     checkCount(v, "spec.paths", spec.paths.length, endpointLimits.paths);
     checkCount(v, "spec.hosts", spec.hosts.length, endpointLimits.hosts);
     for (const [i, path] of spec.paths.slice(0, endpointLimits.paths).entries()) {
-      checkPath(v, `spec.paths[${i}]`, path);
+      checkPath(v, `spec.paths[${i}]`, path, at.org, spec.hosts.length > 0);
     }
     checkUnique(v, "spec.paths", spec.paths);
     spec.methods.forEach((m, i) => {
@@ -139,60 +126,9 @@ function checkBackends(spec: NonNullable<Endpoint["spec"]>, v: Violations): void
   }
 }
 
-function checkPath(v: Violations, field: string, path: string): void {
-  if (path.length > endpointLimits.pathLength) {
-    v.add(field, `is ${path.length} characters; the limit is ${endpointLimits.pathLength}`);
-    return;
-  }
-  const parsed = parsePath(path);
-  if (parsed.kind === "regex") {
-    checkPathRegex(v, field, parsed.regex);
-    return;
-  }
-  const plain = parsed.kind === "exact" ? parsed.path : parsed.prefix;
-  if (!plain.startsWith("/")) {
-    v.add(field, `"${path}" must start with "/" (or "~" for a regular expression, e.g. "~^/items/[0-9]+$")`);
-  } else if (plain.includes("*")) {
-    v.add(field, `"${path}": "*" is only allowed at the end, as "/prefix/*"`);
-  } else if (!pathCharacters.test(plain)) {
-    v.add(
-      field,
-      `"${path}" has characters a route cannot match (spaces, "?", "#", "%": write the decoded character, or use a "~" regex)`,
-    );
-  } else if (!isNormalized(plain)) {
-    v.add(field, `"${path}" is not a normalized path: "." and ".." segments and "//" never reach a route`);
-  }
-}
-
-/** Whether proxies, which normalize paths before matching, could ever match this one. */
-function isNormalized(path: string): boolean {
-  const segments = path.split("/").slice(1);
-  return !segments.some((s, i) => s === "." || s === ".." || (s === "" && i < segments.length - 1));
-}
-
-/** A path regex runs on RE2 (as in Envoy's safe_regex): linear time, no backreferences or lookaround. */
-function checkPathRegex(v: Violations, field: string, regex: string): void {
-  if (regex === "") {
-    v.add(field, 'has "~" but no regular expression after it (e.g. "~^/items/[0-9]+$")');
-    return;
-  }
-  let re: RE2JS;
-  try {
-    re = RE2JS.compile(regex);
-  } catch (err) {
-    const why = (err as Error).message.replace(/^error parsing regexp: /, "");
-    v.add(
-      field,
-      `"~${regex}" cannot be used: ${why} (paths match with RE2: no backreferences or lookaround)`,
-    );
-    return;
-  }
-  if (re.programSize() > endpointLimits.regexSize) {
-    v.add(
-      field,
-      `"~${regex.length > 80 ? `${regex.slice(0, 80)}…` : regex}" is too large: its RE2 program has ${re.programSize()} instructions; the limit is ${endpointLimits.regexSize}`,
-    );
-  }
+function checkPath(v: Violations, field: string, path: string, org: string, hasHosts: boolean): void {
+  const checked = checkServedPath(path, orgPrefixOf(org, hasHosts));
+  if (!checked.ok) v.add(field, checked.message);
 }
 
 function checkAuth(spec: NonNullable<Endpoint["spec"]>, v: Violations): void {

@@ -43,7 +43,7 @@ export interface Kind<T extends Resource> {
   /** Fills in defaults the spec leaves out (before validation). */
   prepare?(object: T): void;
   /** Adds every problem with the object's spec to `violations`. */
-  validate(object: T, violations: Violations): void;
+  validate(object: T, violations: Violations, at: { org: string }): void;
   /** How objects are stored; the default is protobuf binary. */
   codec: ObjectCodec<T>;
 }

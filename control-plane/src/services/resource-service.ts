@@ -174,7 +174,7 @@ export function createResourceService<T extends Resource>(
         : orgFor(principal, meta.org, "write", "meta.org");
     }
     kind.prepare?.(object);
-    kind.validate(object, violations);
+    kind.validate(object, violations, { org });
     if (violations.empty) await options.validateAsync?.(object, violations, { org, name });
     violations.throwIfAny(name === "" ? `the ${kind.label}` : `${kind.label} "${name}"`);
     return { object, meta, name, org };

@@ -6,6 +6,7 @@ import {
   isName,
   type Retries,
 } from "@dispatch/proto";
+import { checkPath } from "@dispatch/proto/endpoint-paths";
 import type {
   ActionIR,
   AuthIR,
@@ -30,7 +31,6 @@ import {
 import { functionTarget } from "./function-target.js";
 import type { ResolvedTranslateOptions } from "./options.js";
 import { compareStrings, sortedUnique } from "./order.js";
-import { parsePath } from "./paths.js";
 import { planAuth } from "./plan-auth.js";
 import { planCors } from "./plan-cors.js";
 import type { EndpointProblem, IngressSnapshot, ProblemReason } from "./snapshot.js";
@@ -120,7 +120,7 @@ export function planEndpoint(endpoint: Endpoint, ctx: PlanContext): EndpointPlan
   if (spec.paths.length > endpointLimits.paths)
     invalid("spec.paths", `at most ${endpointLimits.paths} paths`);
   spec.paths.slice(0, endpointLimits.paths).forEach((path, i) => {
-    const parsed = parsePath(path, orgPrefix);
+    const parsed = checkPath(path, orgPrefix);
     if (parsed.ok) plan.paths.push(parsed.match);
     else invalid(`spec.paths[${i}]`, parsed.message);
   });
