@@ -19,7 +19,11 @@ export {
   type SnapshotCache,
 } from "./cache/snapshot-cache.js";
 export { type CheckMemo, checkMessage, type Violation } from "./check/pgv.js";
-export { endpointConfigs } from "./controller/endpoint-configs.js";
+export {
+  createEndpointConfigs,
+  type EndpointConfigs,
+  endpointConfigs,
+} from "./controller/endpoint-configs.js";
 export { endpointConditions, endpointStatus, sameStatus } from "./controller/endpoint-status.js";
 export {
   type IngressController,

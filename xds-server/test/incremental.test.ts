@@ -16,8 +16,10 @@ import {
 import test from "ava";
 import {
   checkMessage,
+  createEndpointConfigs,
   createResourceMemo,
   encodeRouteConfiguration,
+  endpointConfigs,
   type IngressSnapshot,
   type IngressTranslation,
   resolveTranslateOptions,
@@ -187,4 +189,38 @@ test("a route configuration encoded route by route decodes to the same message, 
   // Checked again in another configuration, the broken route keeps its verdict at its new place.
   const moved = create(RouteConfigurationSchema, { ...broken, virtualHosts: broken.virtualHosts.slice(1) });
   t.deepEqual(memo.check({ ...resource, message: moved }), checkMessage(RouteConfigurationSchema, moved));
+});
+
+test("endpoint configurations kept across translations equal those made afresh", (t) => {
+  const fixture = JSON.parse(
+    readFileSync(new URL("match-order.in.json", goldenDir), "utf8"),
+  ) as SnapshotFixture;
+  const snapshot = snapshotOf(fixture);
+  const memo = new TranslationMemo();
+  const configs = createEndpointConfigs();
+  const plain = (c: Map<string, { fingerprint: string; resources: readonly unknown[] }>) =>
+    [...c].map(([k, v]) => [k, v.fingerprint, v.resources]);
+  const first = translateIngress(snapshot, options, check, memo);
+  t.deepEqual(plain(configs(first)), plain(endpointConfigs(first)));
+  const [head, ...rest] = snapshot.endpoints;
+  if (!head?.spec) return t.fail("the fixture has endpoints");
+  const changed = create(EndpointSchema, {
+    ...head,
+    spec: { ...head.spec, paths: [...head.spec.paths, "/added"] },
+  });
+  const second = translateIngress({ ...snapshot, endpoints: [changed, ...rest] }, options, check, memo);
+  const kept = configs(second);
+  t.deepEqual(plain(kept), plain(endpointConfigs(second)));
+  const key = `${head.meta?.org || "default"}/${head.meta?.name}`;
+  const before = configs(first);
+  for (const [endpoint, config] of kept) {
+    if (endpoint === key)
+      t.not<string | undefined, string | undefined>(config.fingerprint, before.get(endpoint)?.fingerprint);
+    else
+      t.is<string | undefined, string | undefined>(
+        config.fingerprint,
+        before.get(endpoint)?.fingerprint,
+        endpoint,
+      );
+  }
 });

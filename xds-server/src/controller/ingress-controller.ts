@@ -12,7 +12,7 @@ import { createReconciler } from "@dispatch/server-kit";
 import type { AckEvent, ClientInfo, NackEvent } from "../server/session-types.js";
 import type { EndpointProblem } from "../translate/snapshot.js";
 import { startXdsServer, type XdsServer, type XdsServerOptions } from "../xds-server.js";
-import { endpointConfigs } from "./endpoint-configs.js";
+import { createEndpointConfigs } from "./endpoint-configs.js";
 import { endpointStatus, sameStatus } from "./endpoint-status.js";
 import { endpointUrls } from "./endpoint-urls.js";
 import { createRolloutTracker } from "./rollout-tracker.js";
@@ -88,6 +88,8 @@ export async function startIngressController(options: IngressControllerOptions):
   /** A client that serves endpoints: one that ACKed the HTTP listener (a gRPC client reading clusters is not). */
   const isDataPlane = (client: ClientInfo) => client.acked.get(LISTENER_TYPE_URL)?.has(listenerName) ?? false;
   const tracker = createRolloutTracker(isDataPlane);
+  // Each endpoint's part of the served configuration, kept from one translation to the next.
+  const configsOf = createEndpointConfigs();
   let problems = new Map<string, EndpointProblem[]>();
   let urls = new Map<string, string[]>();
   let translated = false;
@@ -175,16 +177,15 @@ export async function startIngressController(options: IngressControllerOptions):
         list.push(problem);
         grouped.set(problem.endpoint, list);
       }
-      markChanged(problems, grouped);
+      markChanged(problems, grouped, (a, b) => JSON.stringify(a) === JSON.stringify(b));
       problems = grouped;
       const versions = new Map<string, Map<string, string>>();
       for (const typeUrl of typeUrls) {
         versions.set(typeUrl, new Map([...xds.cache.get(typeUrl)].map(([name, r]) => [name, r.version])));
       }
-      for (const endpoint of tracker.served(versions, endpointConfigs(update.translation)))
-        dirty.add(endpoint);
+      for (const endpoint of tracker.served(versions, configsOf(update.translation))) dirty.add(endpoint);
       const nextUrls = endpointUrls(update.translation, options.publicUrls ?? []);
-      markChanged(urls, nextUrls);
+      markChanged(urls, nextUrls, sameStrings);
       urls = nextUrls;
       translated = true;
     } catch (err) {
@@ -194,9 +195,14 @@ export async function startIngressController(options: IngressControllerOptions):
     enqueueChanged();
   };
   /** Marks the endpoints whose entry differs between two maps (problems, URLs). */
-  const markChanged = <V>(before: ReadonlyMap<string, V>, after: ReadonlyMap<string, V>) => {
+  const markChanged = <V>(
+    before: ReadonlyMap<string, V>,
+    after: ReadonlyMap<string, V>,
+    same: (a: V, b: V) => boolean,
+  ) => {
     for (const [key, value] of after) {
-      if (JSON.stringify(before.get(key)) !== JSON.stringify(value)) dirty.add(key);
+      const was = before.get(key);
+      if (was === undefined || !same(was, value)) dirty.add(key);
     }
     for (const key of before.keys()) if (!after.has(key)) dirty.add(key);
   };
@@ -309,4 +315,8 @@ export async function startIngressController(options: IngressControllerOptions):
       await xds.close();
     },
   };
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
 }
