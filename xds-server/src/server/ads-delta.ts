@@ -1,5 +1,6 @@
 import type { DeltaDiscoveryRequest } from "@dispatch/proto/envoy";
 import type { CachedResource } from "../cache/cached-resource.js";
+import type { CacheChange } from "../cache/snapshot-cache.js";
 import { type AdsSession, checkNames, type SessionContext } from "./ads-sotw.js";
 import { heldReferences, inPushOrder, mayPush, refKey } from "./push-rules.js";
 import {
@@ -29,6 +30,14 @@ interface TypeState {
   force: Set<string>;
   /** Subscribed names already answered as absent. */
   toldAbsent: Set<string>;
+  /**
+   * What the next sync must look at: every resource ("all": a new stream, a
+   * changed subscription, a NACK), or the names the cache changed (added,
+   * changed or removed) since the last sync that answered this type.
+   */
+  dirty: Set<string> | "all";
+  /** Routes held back until their clusters are answered (push rules): looked at on every sync. */
+  held: Set<string>;
 }
 
 /**
@@ -89,13 +98,30 @@ export function createDeltaSession(ctx: SessionContext): AdsSession {
     ctx.onAck?.(event);
   };
 
+  /**
+   * The resources of one type the client should get now. Only what may have
+   * changed for it is looked at (see {@link TypeState.dirty}), so a change of
+   * one resource costs each client a look at that one, not at all of them.
+   */
   const upserts = (st: TypeState): { resources: CachedResource[]; absent: string[] } => {
     if (!node) return { resources: [], absent: [] };
     const current = ctx.cache.get(st.typeUrl);
     const resources: CachedResource[] = [];
-    const candidates = st.sub.wildcard
-      ? [...current.values()]
-      : [...new Set([...st.sub.names, ...st.force])].flatMap((name) => current.get(name) ?? []);
+    // Undefined: look at everything.
+    const look = st.dirty === "all" ? undefined : new Set([...st.dirty, ...st.held, ...st.force]);
+    let candidates: Iterable<CachedResource>;
+    if (!look) {
+      candidates = st.sub.wildcard
+        ? current.values()
+        : [...new Set([...st.sub.names, ...st.force])].flatMap((name) => current.get(name) ?? []);
+    } else {
+      candidates = [...look].flatMap((name) => {
+        const r = current.get(name);
+        return r && (covers(st.sub, name) || st.force.has(name)) ? [r] : [];
+      });
+    }
+    st.dirty = new Set();
+    st.held = new Set();
     for (const r of candidates) {
       const forced = st.force.has(r.name);
       if (!forced && st.acked.get(r.name)?.version === r.version) continue;
@@ -104,23 +130,24 @@ export function createDeltaSession(ctx: SessionContext): AdsSession {
         continue;
       }
       if (mayPush(view, ctx.cache, r)) resources.push(r);
+      else st.held.add(r.name);
     }
     // A subscribed name that does not exist is answered as removed, once; a
     // forced one (dropped explicitly under a wildcard) is removed at once.
     const absent: string[] = [];
-    for (const name of new Set([...st.sub.names, ...st.force])) {
-      if (current.has(name)) continue;
+    for (const name of look ?? new Set([...st.sub.names, ...st.force])) {
+      if (current.has(name) || !(st.sub.names.has(name) || st.force.has(name))) continue;
       if (st.force.has(name) || (!st.acked.has(name) && !st.toldAbsent.has(name))) absent.push(name);
     }
     return { resources, absent };
   };
 
-  const removals = (st: TypeState, referenced: Set<string>): string[] => {
+  const removals = (st: TypeState, referenced: () => Set<string>): string[] => {
     if (!node) return [];
     const current = ctx.cache.get(st.typeUrl);
     const out: string[] = [];
     for (const name of st.acked.keys()) {
-      if (current.has(name) || !covers(st.sub, name) || referenced.has(refKey(st.typeUrl, name))) continue;
+      if (current.has(name) || !covers(st.sub, name) || referenced().has(refKey(st.typeUrl, name))) continue;
       if (ctx.tracker.isRejected(trackerKey(), st.typeUrl, `${name}@`)) continue;
       out.push(name);
     }
@@ -152,7 +179,13 @@ export function createDeltaSession(ctx: SessionContext): AdsSession {
     );
   };
 
-  const sync = () => {
+  const sync = (change?: CacheChange) => {
+    for (const [typeUrl, changed] of change ?? []) {
+      const st = states.get(typeUrl);
+      if (!st || st.dirty === "all") continue;
+      for (const name of changed.upserted) st.dirty.add(name);
+      for (const name of changed.removed) st.dirty.add(name);
+    }
     const order = inPushOrder(states.keys());
     // First every addition and change, in push order; then the removals.
     for (const typeUrl of order) {
@@ -161,11 +194,16 @@ export function createDeltaSession(ctx: SessionContext): AdsSession {
       const { resources, absent } = upserts(st);
       send(st, resources, absent);
     }
-    const referenced = heldReferences(view, order);
+    // What the client holds names is worked out only if something is to be removed.
+    let referenced: Set<string> | undefined;
+    const held = () => {
+      referenced ??= heldReferences(view, order);
+      return referenced;
+    };
     for (const typeUrl of order) {
       const st = states.get(typeUrl);
       if (!st || st.inFlight) continue;
-      send(st, [], removals(st, referenced));
+      send(st, [], removals(st, held));
     }
   };
 
@@ -195,6 +233,8 @@ export function createDeltaSession(ctx: SessionContext): AdsSession {
           inFlight: undefined,
           force: new Set(),
           toldAbsent: new Set(),
+          dirty: "all",
+          held: new Set(),
         };
         states.set(typeUrl, st);
         // What the client kept from an earlier stream: only differences are sent.
@@ -238,6 +278,14 @@ export function createDeltaSession(ctx: SessionContext): AdsSession {
       if (!st.sub.wildcard) {
         // Dropped from the wildcard: the client forgets what it held only through it.
         for (const name of [...st.acked.keys()]) if (!st.sub.names.has(name)) st.acked.delete(name);
+      }
+      // A new subscription, or a refusal, means looking at every resource again.
+      if (
+        request.resourceNamesSubscribe.length > 0 ||
+        request.resourceNamesUnsubscribe.length > 0 ||
+        request.errorDetail
+      ) {
+        st.dirty = "all";
       }
       if (request.responseNonce !== "" && st.inFlight?.nonce === request.responseNonce) {
         settle(st, request.errorDetail);

@@ -137,8 +137,8 @@ export async function startAdsServer(options: AdsServerOptions): Promise<AdsServ
     call.on("cancelled", done);
   };
 
-  const unsubscribe = cache.subscribe(() => {
-    for (const session of sessions) session.sync();
+  const unsubscribe = cache.subscribe((change) => {
+    for (const session of sessions) session.sync(change);
   });
 
   const server = new Server({

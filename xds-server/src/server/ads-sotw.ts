@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { DiscoveryRequest } from "@dispatch/proto/envoy";
 import type { CachedResource } from "../cache/cached-resource.js";
-import type { SnapshotCache } from "../cache/snapshot-cache.js";
+import type { CacheChange, SnapshotCache } from "../cache/snapshot-cache.js";
 import type { NackTracker } from "./nack-tracker.js";
 import { heldReferences, inPushOrder, mayPush, refKey } from "./push-rules.js";
 import {
@@ -35,8 +35,11 @@ export interface SessionContext {
 export interface AdsSession {
   /** Handles one request; throws {@link AdsProtocolError} when the stream must end. */
   handle(request: unknown): void;
-  /** Sends whatever the cache has that the client should get now. */
-  sync(): void;
+  /**
+   * Sends whatever the cache has that the client should get now; `change`
+   * says what the cache just changed (a session may look at only that).
+   */
+  sync(change?: CacheChange): void;
   info(): ClientInfo | undefined;
 }
 

@@ -39,25 +39,38 @@ export function inPushOrder(typeUrls: Iterable<string>): string[] {
  */
 export function mayPush(view: ClientView, cache: SnapshotCache, resource: CachedResource): boolean {
   if (resource.typeUrl !== ROUTE_TYPE_URL) return true;
+  // What every cluster is checked against, read once (a route configuration may name thousands).
+  const clusters: ClusterContext = {
+    sub: view.subscription(CLUSTER_TYPE_URL),
+    acked: view.acked(CLUSTER_TYPE_URL),
+    endpointsSubscribed: view.subscription(ENDPOINT_TYPE_URL) !== undefined,
+    endpointsAcked: view.acked(ENDPOINT_TYPE_URL),
+  };
   for (const ref of resource.references) {
-    if (ref.typeUrl === CLUSTER_TYPE_URL && !clusterSettled(view, cache, ref.name)) return false;
+    if (ref.typeUrl === CLUSTER_TYPE_URL && !clusterSettled(view, cache, clusters, ref.name)) return false;
   }
   return true;
 }
 
-function clusterSettled(view: ClientView, cache: SnapshotCache, name: string): boolean {
-  const sub = view.subscription(CLUSTER_TYPE_URL);
+interface ClusterContext {
+  sub: ReturnType<ClientView["subscription"]>;
+  acked: ReturnType<ClientView["acked"]>;
+  endpointsSubscribed: boolean;
+  endpointsAcked: ReturnType<ClientView["acked"]>;
+}
+
+function clusterSettled(view: ClientView, cache: SnapshotCache, ctx: ClusterContext, name: string): boolean {
   const cluster = cache.resource(CLUSTER_TYPE_URL, name);
-  if (!sub || !covers(sub, name) || !cluster) return true;
-  if (!view.acked(CLUSTER_TYPE_URL)?.has(name)) {
+  if (!ctx.sub || !cluster || !covers(ctx.sub, name)) return true;
+  if (!ctx.acked?.has(name)) {
     // Refused: waiting would never end, and the proxy keeps its old routes anyway.
     return view.answered(CLUSTER_TYPE_URL, name) === cluster.version;
   }
-  if (!view.subscription(ENDPOINT_TYPE_URL)) return true;
+  if (!ctx.endpointsSubscribed) return true;
   for (const ref of cluster.references) {
     if (ref.typeUrl !== ENDPOINT_TYPE_URL) continue;
     const assignment = cache.resource(ENDPOINT_TYPE_URL, ref.name);
-    if (!assignment || view.acked(ENDPOINT_TYPE_URL)?.has(ref.name)) continue;
+    if (!assignment || ctx.endpointsAcked?.has(ref.name)) continue;
     if (view.answered(ENDPOINT_TYPE_URL, ref.name) !== assignment.version) return false;
   }
   return true;

@@ -41,30 +41,51 @@ export function createResponseEncoder(identifier: string): {
       : undefined;
   return {
     sotw(r) {
-      const w = new BinaryWriter();
+      const w = new ChunkWriter();
       if (r.versionInfo !== "")
-        w.tag(sotw.versionInfo.number, WireType.LengthDelimited).string(r.versionInfo);
-      for (const resource of r.resources)
-        w.tag(sotw.resources.number, WireType.LengthDelimited).bytes(resource.anyBytes);
-      w.tag(sotw.typeUrl.number, WireType.LengthDelimited).string(r.typeUrl);
-      w.tag(sotw.nonce.number, WireType.LengthDelimited).string(r.nonce);
-      if (controlPlane) w.tag(sotw.controlPlane.number, WireType.LengthDelimited).bytes(controlPlane);
+        w.writer.tag(sotw.versionInfo.number, WireType.LengthDelimited).string(r.versionInfo);
+      for (const resource of r.resources) w.shared(sotw.resources.number, resource.anyBytes);
+      w.writer.tag(sotw.typeUrl.number, WireType.LengthDelimited).string(r.typeUrl);
+      w.writer.tag(sotw.nonce.number, WireType.LengthDelimited).string(r.nonce);
+      if (controlPlane) w.writer.tag(sotw.controlPlane.number, WireType.LengthDelimited).bytes(controlPlane);
       return w.finish();
     },
     delta(r) {
-      const w = new BinaryWriter();
+      const w = new ChunkWriter();
       if (r.systemVersionInfo !== "") {
-        w.tag(delta.systemVersionInfo.number, WireType.LengthDelimited).string(r.systemVersionInfo);
+        w.writer.tag(delta.systemVersionInfo.number, WireType.LengthDelimited).string(r.systemVersionInfo);
       }
-      for (const resource of r.resources) {
-        w.tag(delta.resources.number, WireType.LengthDelimited).bytes(resource.deltaBytes);
-      }
-      w.tag(delta.typeUrl.number, WireType.LengthDelimited).string(r.typeUrl);
-      w.tag(delta.nonce.number, WireType.LengthDelimited).string(r.nonce);
+      for (const resource of r.resources) w.shared(delta.resources.number, resource.deltaBytes);
+      w.writer.tag(delta.typeUrl.number, WireType.LengthDelimited).string(r.typeUrl);
+      w.writer.tag(delta.nonce.number, WireType.LengthDelimited).string(r.nonce);
       for (const name of r.removed)
-        w.tag(delta.removedResources.number, WireType.LengthDelimited).string(name);
-      if (controlPlane) w.tag(delta.controlPlane.number, WireType.LengthDelimited).bytes(controlPlane);
+        w.writer.tag(delta.removedResources.number, WireType.LengthDelimited).string(name);
+      if (controlPlane) w.writer.tag(delta.controlPlane.number, WireType.LengthDelimited).bytes(controlPlane);
       return w.finish();
     },
   };
+}
+
+/**
+ * A message written as a list of chunks: small fields through a
+ * BinaryWriter, each shared resource entry as the very bytes the cache holds,
+ * so that building a response copies a large resource once (into the one
+ * buffer returned), not into the writer's buffers and out again.
+ */
+class ChunkWriter {
+  writer = new BinaryWriter();
+  private readonly chunks: Uint8Array[] = [];
+
+  /** A length-delimited field whose value is `bytes`, not copied until {@link finish}. */
+  shared(field: number, bytes: Uint8Array): void {
+    this.writer.tag(field, WireType.LengthDelimited).uint32(bytes.length);
+    this.chunks.push(this.writer.finish(), bytes);
+  }
+
+  finish(): Uint8Array {
+    this.chunks.push(this.writer.finish());
+    const joined = Buffer.concat(this.chunks);
+    // A plain view of the same memory: what decodes it gets Uint8Arrays, as from toBinary.
+    return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
+  }
 }
