@@ -83,6 +83,8 @@ export async function startAdsServer(options: AdsServerOptions): Promise<AdsServ
   let streams = 0;
   const calls = new Set<ServerDuplexStream<unknown, Uint8Array>>();
 
+  /** The clients as last described, until one of them sends a request or leaves. */
+  let known: ClientInfo[] | undefined;
   const serve = (protocol: "sotw" | "delta") => (call: ServerDuplexStream<unknown, Uint8Array>) => {
     if (options.authenticate && !options.authenticate(call.metadata)) {
       call.emit("error", {
@@ -110,6 +112,7 @@ export async function startAdsServer(options: AdsServerOptions): Promise<AdsServ
     calls.add(call);
     let closed = false;
     const done = () => {
+      known = undefined;
       const was = sessions.delete(session);
       closed = true;
       calls.delete(call);
@@ -117,6 +120,8 @@ export async function startAdsServer(options: AdsServerOptions): Promise<AdsServ
     };
     call.on("data", (request: unknown) => {
       if (closed) return;
+      // What the client holds may change with any request (an ACK, a NACK, a subscription).
+      known = undefined;
       try {
         session.handle(request);
       } catch (err) {
@@ -164,7 +169,11 @@ export async function startAdsServer(options: AdsServerOptions): Promise<AdsServ
   return {
     address: `${host.includes(":") ? `[${host}]` : host}:${port}`,
     port,
-    clients: () => [...sessions].map((s) => s.info()).filter((i): i is ClientInfo => i !== undefined),
+    clients: () => {
+      // Asked once per endpoint whose status is looked at: made again only after a client said something.
+      known ??= [...sessions].map((s) => s.info()).filter((i): i is ClientInfo => i !== undefined);
+      return known;
+    },
     close: async () => {
       unsubscribe();
       for (const call of calls) call.end();
