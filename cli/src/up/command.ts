@@ -1,51 +1,13 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { IsolationChoice } from "@dispatch/control-plane";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CommandError } from "../errors.js";
 import { parseDurationFlag } from "../functions/function-flags.js";
+import type { UpFlags } from "./up-flags.js";
 
 /** Where `dispatch up` keeps its data unless told otherwise: `~/.dispatch/data`. */
 export function defaultDataDir(): string {
   return join(homedir(), ".dispatch", "data");
-}
-
-/** The flags of `dispatch up`. */
-export interface UpFlags {
-  dataDir: string;
-  host: string;
-  port: number;
-  natsUrl?: string;
-  natsCreds?: string;
-  natsTlsCa?: string;
-  natsTlsCert?: string;
-  natsTlsKey?: string;
-  natsPort?: number;
-  activatorPort?: number;
-  gateway: "embedded" | "envoy";
-  accessLog: boolean;
-  envoyBin?: string;
-  gatewayPort?: number;
-  gatewayTlsPort?: number;
-  gatewayTlsCert?: string;
-  gatewayTlsKey?: string;
-  xdsPort?: number;
-  eventsPort?: number;
-  eventsMaxAge: number;
-  eventsMaxBytes: number;
-  natsServerBin?: string;
-  saveContext: string;
-  runsMaxAge: number;
-  runsPerFunction: number;
-  maxBundleMib: number;
-  maxUnpackedMib: number;
-  maxBundleFiles: number;
-  maxScaleMin: number;
-  maxScaleMax: number;
-  maxInstancesPerOrg: number;
-  maxEndpointsPerOrg: number;
-  maxSubscriptionsPerOrg: number;
-  isolation: IsolationChoice;
 }
 
 /**

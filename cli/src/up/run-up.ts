@@ -1,8 +1,8 @@
 import { natsServerBinary } from "@dispatch/server-kit";
 import { CommandError } from "../errors.js";
-import type { UpFlags } from "./command.js";
 import { startUp } from "./up.js";
 import { UpError } from "./up-error.js";
+import type { UpFlags } from "./up-flags.js";
 
 /**
  * Runs `dispatch up` with its parsed flags: starts every component, prints

@@ -8,16 +8,12 @@ import type {
   ScaleOptions,
 } from "@dispatch/server-kit";
 import { type ScalePolicy, wantedReplicas } from "./autoscale.js";
+import type { Instance } from "./instance.js";
 import { InstanceQuota, InstanceQuotaError, type QuotaSlot } from "./instance-quota.js";
 import { fetchWorkerStats, type StatsAnswer } from "./worker-client.js";
 
 export type { ScalePolicy } from "./autoscale.js";
-
-/** An instance as the pool hands it to a caller: where and how to call it, and when it ended. */
-export interface Instance extends InstanceEndpoint {
-  /** Resolves once the driver reported it gone, with how it ended. */
-  exited: Promise<InstanceExit>;
-}
+export type { Instance };
 
 /** Something that happened to a pool, for the function's status. */
 export type PoolEvent =

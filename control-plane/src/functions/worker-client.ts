@@ -16,7 +16,7 @@ import {
   type WorkerStats,
 } from "@dispatch/runtimes";
 import type { InstanceEndpoint } from "@dispatch/server-kit";
-import type { Instance } from "./revision-pool.js";
+import type { Instance } from "./instance.js";
 
 /**
  * How a call to a worker failed: it ran past the backstop (`timed-out`), it
