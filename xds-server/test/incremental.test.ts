@@ -119,7 +119,12 @@ test("a change re-translates only what it touches: the endpoint changed, and the
 
   // e3 changes: its routes are new, every other endpoint's are the very same messages.
   const changed = endpoints.map((e, i) => (i === 3 ? endpointOf("e3", "a", ["/moved"]) : e));
-  const after = routesByEndpoint(translateIngress({ ...snapshot, endpoints: changed }, options, check, memo));
+  const first = translateIngress(snapshot, options, check, memo);
+  const second = translateIngress({ ...snapshot, endpoints: changed }, options, check, memo);
+  const after = routesByEndpoint(second);
+  // The functions' clusters and load assignments did not change: the same messages too.
+  t.true(second.envoy.clusters.every((c, i) => c === first.envoy.clusters[i]));
+  t.true(second.envoy.clusterLoadAssignments.every((c, i) => c === first.envoy.clusterLoadAssignments[i]));
   for (const [name, routes] of after) {
     if (name === "e3") t.notDeepEqual(routes, before.get(name));
     else
@@ -140,6 +145,16 @@ test("a change re-translates only what it touches: the endpoint changed, and the
       memo,
     ),
   );
+  const thirdTranslation = translateIngress(
+    { endpoints: changed, functions: [functions[0] as FunctionResource, coldB], tokens: () => undefined },
+    options,
+    check,
+    memo,
+  );
+  const assignmentOf = (r: IngressTranslation, name: string) =>
+    r.envoy.clusterLoadAssignments.find((c) => c.clusterName === name);
+  t.is(assignmentOf(thirdTranslation, "function/default/a"), assignmentOf(second, "function/default/a"));
+  t.not(assignmentOf(thirdTranslation, "function/default/b"), assignmentOf(second, "function/default/b"));
   for (const [name, routes] of third) {
     const index = Number(name.slice(1));
     if (index < 10)

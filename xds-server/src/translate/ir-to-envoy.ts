@@ -54,8 +54,15 @@ export function translateIrToEnvoy(ir: IngressIR, memo?: TranslationMemo): Envoy
   const clusters: Cluster[] = [];
   const loadAssignments: ClusterLoadAssignment[] = [];
   for (const fn of ir.clusters) {
-    clusters.push(functionCluster(fn));
-    loadAssignments.push(functionLoadAssignment(fn));
+    // Everything but the endpoints that use it makes the messages: kept by that content.
+    const { usedBy: _usedBy, ...content } = fn;
+    const key = JSON.stringify(content);
+    clusters.push(memo ? memo.byContent(`cluster ${key}`, () => functionCluster(fn)) : functionCluster(fn));
+    loadAssignments.push(
+      memo
+        ? memo.byContent(`assignment ${key}`, () => functionLoadAssignment(fn))
+        : functionLoadAssignment(fn),
+    );
     owners.push({ typeUrl: CLUSTER_TYPE_URL, name: fn.name, path: "", endpoints: fn.usedBy });
     owners.push({ typeUrl: ENDPOINT_TYPE_URL, name: fn.name, path: "", endpoints: fn.usedBy });
   }

@@ -41,6 +41,31 @@ export class TranslationMemo {
   private readonly routes = new WeakMap<EndpointPlan, HostRoute[]>();
   private readonly expanded = new WeakMap<RouteIR, Route[]>();
 
+  /** Messages made from a value's content (by its key), for this translation and the last. */
+  private messages = new Map<string, unknown>();
+  private lastMessages = new Map<string, unknown>();
+
+  /**
+   * Starts a translation: messages made by content that neither this nor the
+   * last translation used are forgotten.
+   */
+  begin(): void {
+    this.lastMessages = this.messages;
+    this.messages = new Map();
+  }
+
+  /**
+   * A message made from content that `key` fully describes (e.g. a function's
+   * cluster): the one made last time for the same key, else a new one, so an
+   * unchanged cluster keeps its message (and the server its encoding).
+   */
+  byContent<T>(key: string, make: () => T): T {
+    let made = (this.messages.get(key) ?? this.lastMessages.get(key)) as T | undefined;
+    if (made === undefined) made = make();
+    this.messages.set(key, made);
+    return made;
+  }
+
   /** The endpoint's plan: the last one made, if it read the same inputs; else a new one. */
   plan(
     endpoint: Endpoint,

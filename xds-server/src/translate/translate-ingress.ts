@@ -59,6 +59,7 @@ export function translateIngress(
   check: ResourceCheck,
   memo: TranslationMemo = new TranslationMemo(),
 ): IngressTranslation {
+  memo.begin();
   const exclude = new Set<string>();
   const rejected: EndpointProblem[] = [];
   // Each round leaves out at least one endpoint, so this ends.
