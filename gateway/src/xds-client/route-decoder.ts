@@ -50,23 +50,24 @@ function split(bytes: Uint8Array, field: number): Split {
  * @throws what `fromBinary` throws for bytes that are not a RouteConfiguration
  */
 export function createRouteConfigurationDecoder(): (bytes: Uint8Array) => RouteConfiguration {
-  /** Per configuration name: its routes by their bytes (latin1), as last decoded. */
-  const known = new Map<string, Map<string, Route>>();
+  /** Per configuration name: its named routes, with their bytes, as last decoded. */
+  const known = new Map<string, Map<string, KnownRoute>>();
   return (bytes) => {
     const outer = split(bytes, virtualHostsField);
     const config = fromBinary(RouteConfigurationSchema, outer.rest);
     const before = known.get(config.name);
-    const now = new Map<string, Route>();
+    const now = new Map<string, KnownRoute>();
     for (const hostBytes of outer.values) {
       const inner = split(hostBytes, routesField);
       const host = fromBinary(VirtualHostSchema, inner.rest);
       for (const routeBytes of inner.values) {
-        const key = Buffer.from(routeBytes.buffer, routeBytes.byteOffset, routeBytes.byteLength).toString(
-          "latin1",
-        );
-        let route = now.get(key) ?? before?.get(key);
+        // Looked up by name (read from the bytes), and taken only if the bytes are the same:
+        // no copy of the bytes is made to compare them.
+        const name = routeName(routeBytes);
+        const seen = name === undefined ? undefined : (now.get(name) ?? before?.get(name));
+        let route = seen && Buffer.compare(seen.bytes, routeBytes) === 0 ? seen.route : undefined;
         if (!route) route = fromBinary(RouteSchema, routeBytes);
-        now.set(key, route);
+        if (name !== undefined) now.set(name, { bytes: routeBytes, route });
         host.routes.push(route);
       }
       config.virtualHosts.push(host);
@@ -74,4 +75,24 @@ export function createRouteConfigurationDecoder(): (bytes: Uint8Array) => RouteC
     known.set(config.name, now);
     return config;
   };
+}
+
+/** A route as last decoded, with the bytes it was decoded from. */
+interface KnownRoute {
+  bytes: Uint8Array;
+  route: Route;
+}
+
+const routeNameField = RouteSchema.field.name.number;
+
+/** The `name` of an encoded Route (the last one, as a parser would take it), or undefined without one. */
+function routeName(bytes: Uint8Array): string | undefined {
+  const reader = new BinaryReader(bytes);
+  let name: string | undefined;
+  while (reader.pos < reader.len) {
+    const [no, wireType] = reader.tag();
+    if (no === routeNameField && wireType === WireType.LengthDelimited) name = reader.string();
+    else reader.skip(wireType, no);
+  }
+  return name === "" ? undefined : name;
 }
