@@ -89,7 +89,7 @@ export class EndpointChecks {
 
   async close(): Promise<void> {
     this.abort.abort();
-    for (const wake of this.waiters) wake();
+    this.wake();
     await this.watching;
   }
 
@@ -150,6 +150,7 @@ export class EndpointChecks {
         else if (this.abort.signal.aborted) done(false);
       };
       const timer = setTimeout(() => done(false), catchUpLimitMs);
+      timer.unref();
       this.waiters.add(check);
     });
     if (caughtUp) return this.state;
@@ -159,37 +160,41 @@ export class EndpointChecks {
   }
 
   /**
-   * Each pass is a fresh watch: its initial state builds a new index, which
-   * replaces the old one at `synced`; then changes apply in place. A watch
-   * that fails or ends is started again, with backoff while it keeps failing.
+   * Each pass lists every endpoint into a new index, which replaces the old
+   * one, then follows every change after the list's revision, in the store's
+   * order: a resumed watch delivers each write after that revision (deletions
+   * too), so `seen` is exact. (A fresh watch's first state is read key by key
+   * while writes go on, and may hold a key newer than another key's change
+   * still to come: its revisions cannot say how far the index has got.) A
+   * watch that fails or ends is started again, with backoff while it keeps
+   * failing.
    */
   private async follow(synced: () => void, failed: (err: unknown) => void): Promise<void> {
     const { signal } = this.abort;
     let started = false;
     for (let failures = 0; !signal.aborted; ) {
       try {
-        let next: EndpointState | undefined = new EndpointState();
-        let top = 0;
-        for await (const event of this.store.watch("*.*", { signal })) {
+        const listed = await this.store.list("*.*");
+        const state = new EndpointState();
+        for (const { key, object } of listed.items) state.set(key, object);
+        this.state = state;
+        this.seen = listed.revision;
+        started = true;
+        synced();
+        this.wake();
+        // Revision 0 is an empty bucket: a fresh watch starts at its beginning.
+        const from = listed.revision > 0 ? { resumeAfter: listed.revision } : {};
+        for await (const event of this.store.watch("*.*", { signal, ...from })) {
           failures = 0;
-          top = Math.max(top, event.revision);
-          const state = next ?? this.state;
-          if (event.type === "synced") {
-            if (next) this.state = next;
-            next = undefined;
-            started = true;
-            synced();
-          } else if (event.type === "deleted") state.delete(event.key);
-          else state.set(event.key, event.object);
-          if (!next) {
-            this.seen = Math.max(this.seen, top);
-            for (const wake of this.waiters) wake();
-          }
+          if (event.type === "deleted") state.delete(event.key);
+          else if (event.type !== "synced") state.set(event.key, event.object);
+          this.seen = Math.max(this.seen, event.revision);
+          this.wake();
         }
-        if (signal.aborted) return;
+        if (signal.aborted) break;
         this.log("the endpoint index's watch ended; watching again", undefined);
       } catch (err) {
-        if (signal.aborted) return;
+        if (signal.aborted) break;
         // The first read fails the start; later failures are retried.
         if (!started) return failed(err);
         this.log("the endpoint index's watch failed; watching again", err);
@@ -199,5 +204,10 @@ export class EndpointChecks {
         () => undefined,
       );
     }
+    if (!started) failed(new Error("the endpoint index was closed before it had read the endpoints"));
+  }
+
+  private wake(): void {
+    for (const wake of this.waiters) wake();
   }
 }
