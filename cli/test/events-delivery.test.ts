@@ -404,3 +404,26 @@ async function updateSpec(
     }
   }
 }
+
+test.serial(
+  "text/json and +json data reach the handler as JSON, as the broker and the API read them",
+  async (t) => {
+    await h.fn("json-types", echoHandler);
+    await subscribe(h, "json-types", { function: "json-types", filters: [exact({ type: "json.types" })] });
+    await h.eventService.emit({
+      events: ["text/json", "application/ld+json; charset=utf-8", "text/plain"].map((type, i) => ({
+        id: `j${i}`,
+        type: "json.types",
+        source: "/test",
+        datacontenttype: type,
+        data: { case: "binaryData" as const, value: Buffer.from('{"n":1}') },
+      })),
+    });
+    const runs = await h.runs("json-types", 3);
+    const payloadOf = (id: string) =>
+      (outputOf(runs.find((run) => run.spec?.event?.id === id)) as { payload: unknown }).payload;
+    t.deepEqual(payloadOf("j0"), { n: 1 });
+    t.deepEqual(payloadOf("j1"), { n: 1 });
+    t.is(payloadOf("j2"), '{"n":1}');
+  },
+);

@@ -9,8 +9,13 @@ export function mediaType(contentType: string): string {
   return (contentType.split(";")[0] ?? "").trim().toLowerCase();
 }
 
-/** `application/json` and any `+json` type (CloudEvents JSON format §3.1). */
+/**
+ * JSON: `application/json`, any `+json` type (CloudEvents JSON format §3.1),
+ * and `text/json`, which senders still use (the CloudEvents SDKs read it as
+ * JSON too). The control plane, the event broker, the CLI and every runtime's
+ * worker read the same types as JSON (runtimes/CONTRACT.md).
+ */
 export function isJsonMediaType(contentType: string): boolean {
   const type = mediaType(contentType);
-  return type === "application/json" || type.endsWith("+json");
+  return type === "application/json" || type === "text/json" || type.endsWith("+json");
 }

@@ -407,7 +407,8 @@ def media_type(content_type):
 
 
 def is_json_type(kind):
-    return kind == "application/json" or kind.endswith("+json")
+    # As @dispatch/proto's isJsonMediaType: application/json, text/json and any +json type.
+    return kind == "application/json" or kind == "text/json" or kind.endswith("+json")
 
 
 def params_object(pairs):

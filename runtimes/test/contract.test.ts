@@ -375,6 +375,19 @@ for (const runtime of runtimes) {
         body: "hello",
       });
       t.like(text.json(), { path: "/", payload: "hello" });
+      // text/json and +json types are JSON, as the API and the broker read them; text/jsonx is text.
+      for (const [type, payload] of [
+        ["text/json", { a: 1 }],
+        ["application/ld+json", { a: 1 }],
+        ["text/jsonx", '{"a":1}'],
+      ] as const) {
+        const answer = await request(`${worker.url}/http/j`, {
+          method: "POST",
+          headers: { "content-type": type },
+          body: '{"a":1}',
+        });
+        t.deepEqual((answer.json() as { payload: unknown }).payload, payload, type);
+      }
       const bytes = await request(`${worker.url}/http/b`, {
         method: "POST",
         headers: { "content-type": "application/octet-stream" },

@@ -1,11 +1,6 @@
 import { create, fromJson, toJson } from "@bufbuild/protobuf";
 import { type Timestamp, TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
-import {
-  type CloudEvent,
-  CloudEventSchema,
-  isJsonMediaType as isApiJsonMediaType,
-  mediaType,
-} from "@dispatch/proto";
+import { type CloudEvent, CloudEventSchema } from "@dispatch/proto";
 import { typeSubjectProblem } from "../store/layout.js";
 import { encodeHeaderValue } from "./header-values.js";
 
@@ -67,14 +62,6 @@ function notCloudEventsString(value: string): string | undefined {
  * call's secrets (the invoker checks the same limit before it delivers).
  */
 export const maxAttributeBytes = 16 * 1024;
-
-/**
- * JSON data, as the broker reads a structured event's `data` and an Emit's
- * `json_data`: the API's JSON types, and `text/json` too.
- */
-export function isJsonMediaType(contentType: string): boolean {
-  return isApiJsonMediaType(contentType) || mediaType(contentType) === "text/json";
-}
 
 /**
  * What is wrong with an event (each a sentence naming the attribute and the

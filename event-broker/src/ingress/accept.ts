@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { CloudEvent } from "@dispatch/proto";
-import { dataBytes, eventProblems, isJsonMediaType, normalizeEvent } from "../events/cloud-event.js";
+import { type CloudEvent, isJsonMediaType } from "@dispatch/proto";
+import { dataBytes, eventProblems, normalizeEvent } from "../events/cloud-event.js";
 import { defaultBroker } from "../store/layout.js";
 
 /**

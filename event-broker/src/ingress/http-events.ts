@@ -1,9 +1,8 @@
 import { create } from "@bufbuild/protobuf";
-import { type CloudEvent, CloudEventSchema, mediaType } from "@dispatch/proto";
+import { type CloudEvent, CloudEventSchema, isJsonMediaType, mediaType } from "@dispatch/proto";
 import {
   AttributeTypeError,
   eventProblems,
-  isJsonMediaType,
   ownAttributes,
   setAttribute as setTypedAttribute,
 } from "../events/cloud-event.js";

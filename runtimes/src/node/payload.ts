@@ -5,9 +5,9 @@ export function mediaType(contentType: string | undefined): string {
   return (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
 }
 
-/** `application/json` and any `+json` type. */
+/** `application/json`, `text/json` and any `+json` type (as `@dispatch/proto`'s `isJsonMediaType`). */
 export function isJsonType(type: string): boolean {
-  return type === "application/json" || type.endsWith("+json");
+  return type === "application/json" || type === "text/json" || type.endsWith("+json");
 }
 
 /**
