@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { create, type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
+import { type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { AnySchema } from "@bufbuild/protobuf/wkt";
 import { ResourceSchema } from "@dispatch/proto/envoy";
 import { type ResourceRef, referencesOf } from "./references.js";
@@ -23,6 +24,13 @@ export interface CachedResource {
   readonly anyBytes: Uint8Array;
   /** `envoy.service.discovery.v3.Resource` (name, version, resource), encoded: an entry of a Delta `resources` list. */
   readonly deltaBytes: Uint8Array;
+  /**
+   * What comes before {@link bytes} in {@link anyBytes} and {@link deltaBytes}:
+   * a response can be written as these few bytes and the shared `bytes`,
+   * without a copy of a large resource per wrapper.
+   */
+  readonly anyPrefix: Uint8Array;
+  readonly deltaPrefix: Uint8Array;
 }
 
 /** Encodes a resource and computes its version. */
@@ -49,24 +57,61 @@ export function createCachedResource(
   bytes: Uint8Array,
   references: readonly ResourceRef[],
 ): CachedResource {
+  let anyPrefix: Uint8Array | undefined;
+  let deltaPrefix: Uint8Array | undefined;
   let any: Uint8Array | undefined;
   let delta: Uint8Array | undefined;
-  return Object.freeze({
+  // The wrappers' fields in the order toBinary writes them, the resource's bytes last.
+  const makeAnyPrefix = () => {
+    const w = new BinaryWriter();
+    if (typeUrl !== "") w.tag(anyField.typeUrl, WireType.LengthDelimited).string(typeUrl);
+    return w.tag(anyField.value, WireType.LengthDelimited).uint32(bytes.length).finish();
+  };
+  const resource = {
     typeUrl,
     name,
     version,
     bytes,
     references: Object.freeze([...references]),
+    get anyPrefix(): Uint8Array {
+      anyPrefix ??= makeAnyPrefix();
+      return anyPrefix;
+    },
+    get deltaPrefix(): Uint8Array {
+      if (!deltaPrefix) {
+        const inner = resource.anyPrefix;
+        const w = new BinaryWriter();
+        if (name !== "") w.tag(resourceField.name, WireType.LengthDelimited).string(name);
+        if (version !== "") w.tag(resourceField.version, WireType.LengthDelimited).string(version);
+        w.tag(resourceField.resource, WireType.LengthDelimited)
+          .uint32(inner.length + bytes.length)
+          .raw(inner);
+        deltaPrefix = w.finish();
+      }
+      return deltaPrefix;
+    },
     get anyBytes(): Uint8Array {
-      any ??= toBinary(AnySchema, create(AnySchema, { typeUrl, value: bytes }));
+      any ??= joined(resource.anyPrefix, bytes);
       return any;
     },
     get deltaBytes(): Uint8Array {
-      delta ??= toBinary(
-        ResourceSchema,
-        create(ResourceSchema, { name, version, resource: { typeUrl, value: bytes } }),
-      );
+      delta ??= joined(resource.deltaPrefix, bytes);
       return delta;
     },
-  });
+  };
+  return Object.freeze(resource);
+}
+
+const anyField = { typeUrl: AnySchema.field.typeUrl.number, value: AnySchema.field.value.number };
+const resourceField = {
+  name: ResourceSchema.field.name.number,
+  version: ResourceSchema.field.version.number,
+  resource: ResourceSchema.field.resource.number,
+};
+
+function joined(prefix: Uint8Array, bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(prefix.length + bytes.length);
+  out.set(prefix, 0);
+  out.set(bytes, prefix.length);
+  return out;
 }

@@ -35,13 +35,13 @@ export function createResourceMemo(): ResourceMemo {
   let verdicts = new Map<string, Violation[]>();
   let encodings = new WeakMap<Message, CachedResource>();
   const routes: CheckMemo = { types: new Set([RouteSchema.typeName]), verdicts: new WeakMap() };
-  const routeBytes = new WeakMap<Route, Uint8Array>();
+  const routeEntries = new WeakMap<Route, Uint8Array>();
   const encode = (r: XdsResource): CachedResource => {
     let cached = encodings.get(r.message);
     if (!cached) {
       cached =
         r.typeUrl === ROUTE_TYPE_URL
-          ? encodeRouteConfiguration(r.name, r.message as RouteConfiguration, routeBytes)
+          ? encodeRouteConfiguration(r.name, r.message as RouteConfiguration, routeEntries)
           : cacheResource(r.typeUrl, r.name, r.schema, r.message);
       encodings.set(r.message, cached);
     }
@@ -78,35 +78,47 @@ const virtualHostsField = RouteConfigurationSchema.field.virtualHosts.number;
 const routesField = VirtualHostSchema.field.routes.number;
 
 /**
- * A route configuration encoded from the bytes of its routes: each virtual
- * host is its other fields, then its routes, each encoded once per Route
- * message. Protobuf parsers take fields in any order, so this decodes to the
+ * A route configuration encoded from its routes' entries: each virtual host
+ * is its other fields, then its routes, each entry (tag, length and the
+ * Route's bytes) made once per Route message; the whole is copied together
+ * once. Protobuf parsers take fields in any order, so this decodes to the
  * same message as `toBinary` of the whole; the bytes (and so the version) are
  * always made this way, so equal content still gives an equal version.
+ *
+ * @param routeEntries the entry of each Route already encoded, kept by message
  */
 export function encodeRouteConfiguration(
   name: string,
   config: RouteConfiguration,
-  routeBytes: WeakMap<Route, Uint8Array>,
+  routeEntries: WeakMap<Route, Uint8Array>,
 ): CachedResource {
-  const writer = new BinaryWriter();
-  writer.raw(
+  const chunks: Uint8Array[] = [
     toBinary(RouteConfigurationSchema, create(RouteConfigurationSchema, { ...config, virtualHosts: [] })),
-  );
+  ];
   for (const vh of config.virtualHosts) {
-    const host = new BinaryWriter();
-    host.raw(toBinary(VirtualHostSchema, create(VirtualHostSchema, { ...vh, routes: [] })));
+    const host: Uint8Array[] = [
+      toBinary(VirtualHostSchema, create(VirtualHostSchema, { ...vh, routes: [] })),
+    ];
+    let length = host[0]?.length ?? 0;
     for (const route of vh.routes) {
-      let bytes = routeBytes.get(route);
-      if (!bytes) {
-        bytes = toBinary(RouteSchema, route);
-        routeBytes.set(route, bytes);
+      let entry = routeEntries.get(route);
+      if (!entry) {
+        entry = new BinaryWriter()
+          .tag(routesField, WireType.LengthDelimited)
+          .bytes(toBinary(RouteSchema, route))
+          .finish();
+        routeEntries.set(route, entry);
       }
-      host.tag(routesField, WireType.LengthDelimited).bytes(bytes);
+      host.push(entry);
+      length += entry.length;
     }
-    writer.tag(virtualHostsField, WireType.LengthDelimited).bytes(host.finish());
+    chunks.push(
+      new BinaryWriter().tag(virtualHostsField, WireType.LengthDelimited).uint32(length).finish(),
+      ...host,
+    );
   }
-  const bytes = writer.finish();
+  const joined = Buffer.concat(chunks);
+  const bytes = new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
   return createCachedResource(
     ROUTE_TYPE_URL,
     name,

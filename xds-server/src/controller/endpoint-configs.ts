@@ -30,6 +30,8 @@ export function createEndpointConfigs(): EndpointConfigs {
     }
     return text;
   };
+  /** Each endpoint's parts and fingerprint at the last translation: an unchanged one keeps its fingerprint. */
+  let last = new Map<string, { items: string[]; fingerprint: string }>();
   return (translation) => {
     const { ir, envoy } = translation;
     const parts = new Map<string, { routes: string[]; providers: string[]; clusters: string[] }>();
@@ -43,7 +45,7 @@ export function createEndpointConfigs(): EndpointConfigs {
     };
     for (const vh of ir.virtualHosts) {
       const host = JSON.stringify(vh.name);
-      for (const route of vh.routes) part(route.endpoint).routes.push(`${host}:${textOf(routeTexts, route)}`);
+      for (const route of vh.routes) part(route.endpoint).routes.push(host, textOf(routeTexts, route));
     }
     for (const provider of ir.jwtProviders)
       part(provider.endpoint).providers.push(textOf(providerTexts, provider));
@@ -86,9 +88,15 @@ export function createEndpointConfigs(): EndpointConfigs {
 
     const shared = JSON.stringify({ listener: ir.listener, headers: ir.requestHeaders });
     const out = new Map<string, EndpointConfig>();
+    const next = new Map<string, { items: string[]; fingerprint: string }>();
     for (const [endpoint, p] of parts) {
-      // Separated by a character JSON always escapes, so no two different parts read the same.
-      const fingerprint = [shared, ...p.routes, "", ...p.providers, "", ...p.clusters].join("\u0001");
+      // Hosts (JSON strings) and texts (JSON), separated by a character JSON always escapes:
+      // no two different configurations read the same.
+      const items = [shared, ...p.routes, "", ...p.providers, "", ...p.clusters];
+      const before = last.get(endpoint);
+      const fingerprint =
+        before && sameItems(before.items, items) ? before.fingerprint : items.join("\u0001");
+      next.set(endpoint, { items, fingerprint });
       let resources: ResourceKey[] | undefined;
       out.set(endpoint, {
         fingerprint,
@@ -98,8 +106,13 @@ export function createEndpointConfigs(): EndpointConfigs {
         },
       });
     }
+    last = next;
     return out;
   };
+}
+
+function sameItems(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
 }
 
 /** {@link createEndpointConfigs} without memory: one translation's endpoint configurations. */

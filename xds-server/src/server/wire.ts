@@ -44,7 +44,7 @@ export function createResponseEncoder(identifier: string): {
       const w = new ChunkWriter();
       if (r.versionInfo !== "")
         w.writer.tag(sotw.versionInfo.number, WireType.LengthDelimited).string(r.versionInfo);
-      for (const resource of r.resources) w.shared(sotw.resources.number, resource.anyBytes);
+      for (const resource of r.resources) w.shared(sotw.resources.number, resource.anyPrefix, resource.bytes);
       w.writer.tag(sotw.typeUrl.number, WireType.LengthDelimited).string(r.typeUrl);
       w.writer.tag(sotw.nonce.number, WireType.LengthDelimited).string(r.nonce);
       if (controlPlane) w.writer.tag(sotw.controlPlane.number, WireType.LengthDelimited).bytes(controlPlane);
@@ -55,7 +55,8 @@ export function createResponseEncoder(identifier: string): {
       if (r.systemVersionInfo !== "") {
         w.writer.tag(delta.systemVersionInfo.number, WireType.LengthDelimited).string(r.systemVersionInfo);
       }
-      for (const resource of r.resources) w.shared(delta.resources.number, resource.deltaBytes);
+      for (const resource of r.resources)
+        w.shared(delta.resources.number, resource.deltaPrefix, resource.bytes);
       w.writer.tag(delta.typeUrl.number, WireType.LengthDelimited).string(r.typeUrl);
       w.writer.tag(delta.nonce.number, WireType.LengthDelimited).string(r.nonce);
       for (const name of r.removed)
@@ -76,10 +77,10 @@ class ChunkWriter {
   writer = new BinaryWriter();
   private readonly chunks: Uint8Array[] = [];
 
-  /** A length-delimited field whose value is `bytes`, not copied until {@link finish}. */
-  shared(field: number, bytes: Uint8Array): void {
-    this.writer.tag(field, WireType.LengthDelimited).uint32(bytes.length);
-    this.chunks.push(this.writer.finish(), bytes);
+  /** A length-delimited field whose value is `prefix` then `bytes`, neither copied until {@link finish}. */
+  shared(field: number, prefix: Uint8Array, bytes: Uint8Array): void {
+    this.writer.tag(field, WireType.LengthDelimited).uint32(prefix.length + bytes.length);
+    this.chunks.push(this.writer.finish(), prefix, bytes);
   }
 
   finish(): Uint8Array {
