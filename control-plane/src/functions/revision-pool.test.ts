@@ -12,6 +12,7 @@ import type { StatsAnswer } from "./worker-client.js";
 
 function memoryDriver() {
   const exits = new Map<string, (e: InstanceExit) => void>();
+  const scaleListeners: Array<(replicas: number) => void> = [];
   const counts = {
     started: 0,
     /** Instances started and not ended, and the most there ever were at once. */
@@ -59,6 +60,7 @@ function memoryDriver() {
     scale: (revision: RevisionSpec, replicas: number, options?: Parameters<typeof inner.scale>[2]) => {
       counts.scales.push(replicas);
       inner.scale(revision, replicas, options);
+      for (const listener of scaleListeners.splice(0)) listener(replicas);
     },
     instances: (revision: RevisionSpec, signal: AbortSignal) => {
       const events = inner.instances(revision, signal);
@@ -82,6 +84,14 @@ function memoryDriver() {
     /** The instance's process ends on its own (a crash). */
     crash(id: string) {
       exits.get(id)?.({ code: 1, signal: null, stopped: false });
+    },
+    /** The instance is stopped by someone else (another replica's scale-down, a deleted pod). */
+    stopByOther(id: string) {
+      exits.get(id)?.({ code: 0, signal: null, stopped: true });
+    },
+    /** Resolves at the next scale the pool asks for. */
+    nextScale(): Promise<number> {
+      return new Promise((resolve) => scaleListeners.push(resolve));
     },
   });
 }
@@ -451,6 +461,36 @@ test("a crashed instance that the revision no longer needs is not replaced", asy
   t.is(pool.replicas, 0);
   t.is(pool.size, 0);
   await pool.drain();
+});
+
+test("an instance someone else stopped (another replica scaled down) is not asked for again unless the pool still wants it", async (t) => {
+  const driver = memoryDriver();
+  const events = eventLog();
+  // Idle and at min 0: the replica it started with goes with the instance.
+  const pool = newPool(revision, driver, onePolicy, events.onEvent);
+  await pool.start();
+  const lease = pool.tryAcquire();
+  lease?.release();
+  t.is(pool.replicas, 1);
+  const lowered = driver.nextScale();
+  driver.stopByOther(lease?.instance.id ?? "");
+  t.is(await lowered, 0, "the replica goes: a standby would otherwise raise it again");
+  t.is(pool.replicas, 0);
+  await pool.drain();
+
+  // At min 1 the replica stays.
+  const kept = memoryDriver();
+  const minOne = newPool({ ...revision, name: "g" }, kept, { ...onePolicy, min: 1 }, events.onEvent);
+  await minOne.start();
+  const held = minOne.tryAcquire();
+  held?.release();
+  kept.stopByOther(held?.instance.id ?? "");
+  // The in-memory driver reports the end within the turn; the pool has taken it in after it.
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(minOne.size, 0, "the instance is gone");
+  t.is(minOne.replicas, 1, "the replica min wants stays");
+  t.false(kept.scales.includes(0), "never asked to go to zero");
+  await minOne.drain();
 });
 
 test("a pool at zero lets go of the driver (an idle function costs it nothing), and follows again for the next call", async (t) => {

@@ -424,6 +424,11 @@ export class RevisionPool {
         member.onDrained?.();
         this.setDesired(this.members.size);
       } else if (exit.stopped) {
+        // Stopped by someone else (this pool's own stops take members out first): on a
+        // persistent driver, the leading replica scaled the revision down, or a person
+        // deleted the pod. The replica is kept only while this pool still wants it; a
+        // standby that kept it would raise the replicas again at once.
+        if (this.want() < this.desired) this.setDesired(this.desired - 1);
         member.ended(exit);
       } else {
         // A crash: the driver replaces it after its backoff while the revision
