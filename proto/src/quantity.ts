@@ -5,7 +5,7 @@
  * the worker its limit in bytes.
  * The grammar is Kubernetes' (k8s.io/apimachinery resource.Quantity):
  * a signed decimal number, then a binary suffix (Ki Mi Gi Ti Pi Ei), a
- * decimal suffix (m, none, k M G T P E) or a decimal exponent (e3, E-2).
+ * decimal suffix (n u m, none, k M G T P E) or a decimal exponent (e3, E-2).
  */
 
 /** A quantity that does not follow the grammar; the message says why and shows the right form. */
@@ -21,9 +21,20 @@ const binary: Record<string, number> = {
   Pi: 2 ** 50,
   Ei: 2 ** 60,
 };
-const decimal: Record<string, number> = { m: 1e-3, "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+const decimal: Record<string, number> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  "": 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+};
 
-const pattern = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)|[eE]([+-]?\d+))?$/;
+const pattern = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)|[eE]([+-]?\d+))?$/;
 
 /**
  * The value of a quantity, in its unit (bytes for memory), rounded up to a
@@ -34,6 +45,14 @@ const pattern = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)
  * parseQuantity("1G"); // 1000000000
  */
 export function parseQuantity(text: string): number {
+  return Math.ceil(quantityValue(text));
+}
+
+/**
+ * The exact value of a quantity in its unit (cores for CPU: "250m" is 0.25).
+ * Throws {@link QuantityError}.
+ */
+export function quantityValue(text: string): number {
   const match = pattern.exec(text.trim());
   if (!match) {
     throw new QuantityError(
@@ -45,8 +64,8 @@ export function parseQuantity(text: string): number {
     exponent !== undefined ? 10 ** Number(exponent) : (binary[suffix ?? ""] ?? decimal[suffix ?? ""] ?? 1);
   const value = Number(number) * multiplier;
   if (!Number.isFinite(value)) throw new QuantityError(`"${text}" is too large`);
-  // 0.1 * 1e3 is 100.00000000000001 in binary floating point: round what is noise first.
-  return Math.ceil(Number(value.toPrecision(15)));
+  // 0.1 * 1e3 is 100.00000000000001 in binary floating point: round what is noise off.
+  return Number(value.toPrecision(15));
 }
 
 /**
