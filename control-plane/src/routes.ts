@@ -5,6 +5,7 @@ import {
   EndpointService,
   type Function as FunctionResource,
   FunctionService,
+  isIngestSecretName,
   LogService,
   type Organization,
   OrganizationService,
@@ -31,7 +32,7 @@ import type { EndpointChecks } from "./services/endpoint-checks.js";
 import { createLogService, createRunService, createSourceService } from "./services/function-services.js";
 import { createReflectionService, reflectionServices } from "./services/reflection-service.js";
 import { createResourceService, type PageSize } from "./services/resource-service.js";
-import { checkSubscription, isIngestSecret } from "./services/subscription-checks.js";
+import { checkSubscription } from "./services/subscription-checks.js";
 import { type Component, createSystemService } from "./services/system-service.js";
 import { createTokenService } from "./services/token-service.js";
 import type { ResourceStore } from "./store/resource-store.js";
@@ -127,7 +128,7 @@ export function createRoutes(options: RoutesOptions): (router: ConnectRouter) =>
         presentSecret(secret, request.reveal === true),
       // The ingress reads a token-auth endpoint's tokens, the event broker its ingest tokens; no other secret.
       componentMayReveal: async (at: { org: string; name: string }) =>
-        isIngestSecret(at.name) || (await options.endpointChecks.isTokenSecret(at)),
+        isIngestSecretName(at.name) || (await options.endpointChecks.isTokenSecret(at)),
     });
     service(OrganizationService, organizationKind, stores.organizations, {
       checkDelete: rules.checkOrgDelete,

@@ -32,3 +32,21 @@ export type FunctionRuntime = (typeof functionRuntimes)[number];
 export function isFunctionRuntime(value: string): value is FunctionRuntime {
   return (functionRuntimes as readonly string[]).includes(value);
 }
+
+/** The prefix of the Secrets whose values a broker accepts as ingest tokens. */
+const ingestSecretPrefix = "events-ingest-";
+
+/**
+ * The Secret whose values a broker accepts as ingest tokens (producers send
+ * events with one of them, without a Dispatch token that could do anything
+ * else): `events-ingest-default` for the org's default broker. The event
+ * broker reads it; the control plane lets a component reveal exactly these.
+ */
+export function ingestSecretName(broker: string): string {
+  return `${ingestSecretPrefix}${broker}`;
+}
+
+/** Whether a Secret's name is that of a broker's ingest tokens ({@link ingestSecretName}). */
+export function isIngestSecretName(name: string): boolean {
+  return name.startsWith(ingestSecretPrefix) && isName(name.slice(ingestSecretPrefix.length));
+}

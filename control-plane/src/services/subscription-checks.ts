@@ -36,11 +36,3 @@ export async function checkSubscription(
     );
   }
 }
-
-/**
- * Whether a secret holds a broker's ingest tokens (`events-ingest-<broker>`):
- * the event broker reads their values, to accept events sent with them.
- */
-export function isIngestSecret(name: string): boolean {
-  return /^events-ingest-[a-z0-9][-a-z0-9]*$/.test(name);
-}

@@ -1,18 +1,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { DispatchClients } from "@dispatch/client";
-import { Role } from "@dispatch/proto";
+import { ingestSecretName, Role } from "@dispatch/proto";
 import type { Caller } from "./callers.js";
-
-/**
- * The Secret whose values a broker accepts as ingest tokens: producers
- * (webhooks, other systems) send events with one of them, without a Dispatch
- * token that could do anything else. `events-ingest-default` for the org's
- * default broker.
- */
-export function ingestSecretName(broker: string): string {
-  return `events-ingest-${broker}`;
-}
 
 /** Options of {@link createIngestTokens}. */
 export interface IngestTokensOptions {

@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ingestSecretName } from "@dispatch/proto";
 import { bearerToken } from "@dispatch/server-kit";
 import type { Caller, Callers } from "../api/callers.js";
-import { type IngestTokens, ingestSecretName } from "../api/ingest-tokens.js";
+import type { IngestTokens } from "../api/ingest-tokens.js";
 import type { EventStore } from "../store/event-store.js";
 import { brokerFor, withinLimits } from "./accept.js";
 import { eventsFromHttp, IngressError } from "./http-events.js";
