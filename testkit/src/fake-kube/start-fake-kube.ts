@@ -139,7 +139,6 @@ export async function startFakeKube(options: StartFakeKubeOptions = {}): Promise
   const requests: RequestRecord[] = [];
   const open = new Set<OpenWatch>();
   const opened = new Map<string, number>();
-  const openedWaiters: { resource: string; count: number; resolve: () => void }[] = [];
   let address = "127.0.0.1:0";
   // Waiters of `until`, looked at again (on a later turn, once the change settled) after each event.
   const untilWaiters = new Set<{
@@ -166,6 +165,12 @@ export async function startFakeKube(options: StartFakeKubeOptions = {}): Promise
     });
   };
   store.subscribe(poke);
+  const until = (check: () => boolean): Promise<void> => {
+    if (check()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      untilWaiters.add({ check, resolve, reject });
+    });
+  };
 
   const namespaces = typeByResource("namespaces");
   for (const name of [
@@ -195,12 +200,6 @@ export async function startFakeKube(options: StartFakeKubeOptions = {}): Promise
       const resource = watch.type.resource;
       const count = (opened.get(resource) ?? 0) + 1;
       opened.set(resource, count);
-      for (const waiter of [...openedWaiters]) {
-        if (waiter.resource === resource && waiter.count <= count) {
-          openedWaiters.splice(openedWaiters.indexOf(waiter), 1);
-          waiter.resolve();
-        }
-      }
       poke();
       return () => {
         open.delete(watch);
@@ -254,15 +253,9 @@ export async function startFakeKube(options: StartFakeKubeOptions = {}): Promise
       })),
     watchOpened(resource, count = 1) {
       typeByResource(resource);
-      if ((opened.get(resource) ?? 0) >= count) return Promise.resolve();
-      return new Promise((resolve) => openedWaiters.push({ resource, count, resolve }));
+      return until(() => (opened.get(resource) ?? 0) >= count);
     },
-    until(check) {
-      if (check()) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        untilWaiters.add({ check, resolve, reject });
-      });
-    },
+    until,
     failRequests(match, fault, times = 1) {
       const reason = fault.reason ?? reasons[fault.code] ?? "InternalError";
       faults.fail(
