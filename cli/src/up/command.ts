@@ -276,14 +276,9 @@ Examples:
 }
 
 /** NATS flags that only make sense together. */
-function checkNatsFlags(flags: {
-  natsUrl?: string;
-  natsCreds?: string;
-  natsTlsCa?: string;
-  natsTlsCert?: string;
-  natsTlsKey?: string;
-  natsPort?: number;
-}): void {
+function checkNatsFlags(
+  flags: Pick<UpFlags, "natsUrl" | "natsCreds" | "natsTlsCa" | "natsTlsCert" | "natsTlsKey" | "natsPort">,
+): void {
   if (flags.natsUrl === undefined) {
     const stray = (
       [

@@ -98,23 +98,23 @@ export class TranslationMemo {
 
   /** A plan's routes: made once per plan. */
   routesOf(plan: EndpointPlan, make: (plan: EndpointPlan) => HostRoute[]): HostRoute[] {
-    let routes = this.routes.get(plan);
-    if (!routes) {
-      routes = make(plan);
-      this.routes.set(plan, routes);
-    }
-    return routes;
+    return remembered(this.routes, plan, make);
   }
 
   /** The Envoy routes of an IR route: made once per IR route. */
   expand(route: RouteIR, make: (route: RouteIR) => Route[]): Route[] {
-    let out = this.expanded.get(route);
-    if (!out) {
-      out = make(route);
-      this.expanded.set(route, out);
-    }
-    return out;
+    return remembered(this.expanded, route, make);
   }
+}
+
+/** What `make` gave for `key` the first time it was asked. */
+function remembered<K extends object, V>(memo: WeakMap<K, V>, key: K, make: (key: K) => V): V {
+  let value = memo.get(key);
+  if (value === undefined) {
+    value = make(key);
+    memo.set(key, value);
+  }
+  return value;
 }
 
 function sameReads(reads: PlanReads, ctx: PlanContext): boolean {
