@@ -24,6 +24,9 @@
  * BENCH_PROFILE=DIR writes CPU profiles of both proxies there
  * (`node bench/dist/src/cpu-profile-top.js FILE gateway/` lists the hot spots).
  * BENCH_ACCESS_LOG=1 keeps the gateway's access log (on by default in `dispatch up`).
+ * BENCH_V8_DEFAULTS=1 runs both proxies with V8's default collector settings
+ * instead of those of Dispatch's servers (`proxy-process.ts`).
+ * BENCH_EXEC_ARGV="--flag …" passes node flags to every helper process.
  *
  * Targets: gateway p50 ≤ http-proxy's, gateway throughput ≥ http-proxy's.
  */
@@ -48,7 +51,10 @@ const nodeToken = randomBytes(32).toString("base64url");
 async function forkHelper<M>(script: string, args: string[]): Promise<{ child: ChildProcess; message: M }> {
   const profile = process.env.BENCH_PROFILE;
   const child = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
-    execArgv: profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [],
+    execArgv: [
+      ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []),
+      ...(process.env.BENCH_EXEC_ARGV?.split(" ").filter(Boolean) ?? []),
+    ],
     stdio: "inherit",
   });
   let timer: NodeJS.Timeout | undefined;
@@ -183,6 +189,9 @@ try {
     `  gateway: route with token auth (bearer) + local rate limit 1,000,000/s (never triggers); plain: a route with neither; access log ${process.env.BENCH_ACCESS_LOG === "1" ? "on" : "off"}`,
   );
   console.log("  http-proxy (npm): keep-alive agent to the upstream, no auth, no limit");
+  console.log(
+    `  both proxies: ${process.env.BENCH_V8_DEFAULTS === "1" ? "V8's default collector settings" : "the collector settings of Dispatch's servers (allocation-site pretenuring off; decision 0010)"}`,
+  );
   const verdicts: string[] = [];
   const concurrencies = (process.env.BENCH_CONCURRENCY ?? "1,64").split(",").map(Number);
   for (const concurrency of concurrencies) {

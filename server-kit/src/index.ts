@@ -2,7 +2,8 @@
  * What every Dispatch server process is built from: the one-port HTTP/1.1 +
  * h2c listener, the request gate, health answers, the reconcile kit (work
  * queue, retries, resync, leader gate, conditions, status writes with
- * retries), and NATS: the nats-server launcher, connection settings, health.
+ * retries), NATS: the nats-server launcher, connection settings, health, and
+ * the collector settings a serving process starts with.
  *
  * It imports only `@dispatch/proto` and third-party packages, so that every
  * server (control plane, xds-server, event broker, gateway) may use it.
@@ -54,6 +55,7 @@ export {
   type NatsUserPassword,
   startNatsServer,
 } from "./nats/nats-server.js";
+export { type CollectorTuning, tuneCollectorForServing } from "./process/collector.js";
 export { type BackoffOptions, backoffDelay, defaultBackoff } from "./reconcile/backoff.js";
 export { findCondition, markFalse, markTrue, markUnknown, setCondition } from "./reconcile/conditions.js";
 export type { ReconcileEvent } from "./reconcile/events.js";
