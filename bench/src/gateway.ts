@@ -25,7 +25,7 @@
  * (`node bench/dist/src/cpu-profile-top.js FILE gateway/` lists the hot spots).
  * BENCH_ACCESS_LOG=1 keeps the gateway's access log (on by default in `dispatch up`).
  * BENCH_V8_DEFAULTS=1 runs both proxies with V8's default collector settings
- * instead of those of Dispatch's servers (`proxy-process.ts`).
+ * instead of those `dispatch up` runs the gateway with (`proxy-process.ts`).
  * BENCH_EXEC_ARGV="--flag …" passes node flags to every helper process.
  *
  * Targets: gateway p50 ≤ http-proxy's, gateway throughput ≥ http-proxy's.
@@ -190,7 +190,7 @@ try {
   );
   console.log("  http-proxy (npm): keep-alive agent to the upstream, no auth, no limit");
   console.log(
-    `  both proxies: ${process.env.BENCH_V8_DEFAULTS === "1" ? "V8's default collector settings" : "the collector settings of Dispatch's servers (allocation-site pretenuring off; decision 0010)"}`,
+    `  both proxies: ${process.env.BENCH_V8_DEFAULTS === "1" ? "V8's default collector settings" : "the collector settings dispatch up runs the gateway with (allocation-site pretenuring off; decision 0010)"}`,
   );
   const verdicts: string[] = [];
   const concurrencies = (process.env.BENCH_CONCURRENCY ?? "1,64").split(",").map(Number);

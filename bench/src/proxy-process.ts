@@ -6,7 +6,7 @@
  *                                                     programmed by the xds-server at ADS_ADDRESS
  *   proxy-process.js http-proxy UPSTREAM_URL          `http-proxy` from npm, keep-alive to the upstream
  *
- * Both run with the collector settings of Dispatch's server processes
+ * Both run with the collector settings `dispatch up` runs the gateway with
  * (`tuneCollectorForServing`, decision 0010), so that the proxies differ in
  * their code alone; BENCH_V8_DEFAULTS=1 leaves V8's defaults to both.
  *

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { Role } from "@dispatch/proto";
-import { type NatsConnectionSettings, parseNatsUrl, tuneCollectorForServing } from "@dispatch/server-kit";
+import { type NatsConnectionSettings, parseNatsUrl } from "@dispatch/server-kit";
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "./control-plane.js";
 import type { KubernetesSettings, KubernetesSetup } from "./drivers/kubernetes.js";
 import { ConfigurationError } from "./errors.js";
@@ -362,8 +362,6 @@ export async function main(
     activatorHost: settings.host,
     log: logError,
   };
-  // This process serves from here on.
-  tuneCollectorForServing();
   // A stop asked for while starting is honoured once started.
   const stopSignal = waitForStopSignal();
   let controlPlane: ControlPlane;

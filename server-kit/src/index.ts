@@ -3,7 +3,7 @@
  * h2c listener, the request gate, health answers, the reconcile kit (work
  * queue, retries, resync, leader gate, conditions, status writes with
  * retries), NATS: the nats-server launcher, connection settings, health, and
- * the collector settings a serving process starts with.
+ * the collector settings of a process that proxies requests.
  *
  * It imports only `@dispatch/proto` and third-party packages, so that every
  * server (control plane, xds-server, event broker, gateway) may use it.

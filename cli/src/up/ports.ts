@@ -63,3 +63,35 @@ export async function choosePort(choice: PortChoice): Promise<number> {
   }
   return concrete(0);
 }
+
+/** How {@link startOnPickedPorts} starts a component and when it may pick its ports again. */
+export interface PickedPortsStart<T> {
+  /** Picks the ports (for attempt 1, 2, …) and starts on them. */
+  start(attempt: number): Promise<T>;
+  /** How many attempts in all. */
+  attempts: number;
+  /** Whether `port` (the one found taken, when the error says) may be picked again: not a port the user named. */
+  mayPickAgain(port: number | undefined): boolean;
+  /** The line that says a port was taken and what happens now. */
+  retryLine(port: number | undefined): string;
+  log(line: string): void;
+}
+
+/**
+ * Starts a component on ports picked free before it listens: another program
+ * (another `dispatch up` starting) may take one in between. A start that
+ * fails with EADDRINUSE on a port that may be picked again is tried again,
+ * up to `attempts` times; any other failure, or the last, is thrown.
+ */
+export async function startOnPickedPorts<T>(how: PickedPortsStart<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await how.start(attempt);
+    } catch (err) {
+      const failed = err as NodeJS.ErrnoException & { port?: number };
+      if (failed.code !== "EADDRINUSE" || attempt >= how.attempts || !how.mayPickAgain(failed.port))
+        throw err;
+      how.log(how.retryLine(failed.port));
+    }
+  }
+}

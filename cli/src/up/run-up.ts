@@ -11,7 +11,7 @@ import type { UpFlags } from "./up-flags.js";
  */
 export async function runUp(flags: UpFlags, configPath: string | undefined): Promise<void> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  // This process serves the gateway, the API and the broker from here on.
+  // This process runs the embedded gateway's request path (decision 0010).
   tuneCollectorForServing();
   // Listening from the start: a signal while starting stops what was started
   // (workers and nats-server have process groups of their own).

@@ -16,7 +16,7 @@ import { startUpEvents, type UpEvents } from "./events.js";
 import { gatewayTls } from "./gateway-tls.js";
 import { startUpIngress, type UpIngress } from "./ingress.js";
 import { externalNats, startOwnNats, type UpNats } from "./nats.js";
-import { choosePort } from "./ports.js";
+import { choosePort, startOnPickedPorts } from "./ports.js";
 import { UpError } from "./up-error.js";
 
 export { UpError } from "./up-error.js";
@@ -235,38 +235,39 @@ async function startClaimed(
         (p) => p !== undefined && p !== 0,
       ),
     );
-    for (let attempt = 1; ; attempt++) {
-      const gatewayPort = await choosePort({
-        name: "gateway",
-        flag: "--gateway-port",
-        asked: options.gatewayPort,
-        remembered: remembered.gateway,
-        preferred: defaultGatewayPort,
-        host: options.host,
-        concrete: true,
-        log: options.log,
-      });
-      const xdsPort = await choosePort({
-        name: "xds-server",
-        flag: "--xds-port",
-        asked: options.xdsPort,
-        remembered: remembered.xds,
-        log: options.log,
-      });
-      const tlsPort = tls
-        ? await choosePort({
-            name: "gateway (HTTPS)",
-            flag: "--gateway-tls-port",
-            asked: options.gatewayTlsPort,
-            remembered: remembered.gatewayTls,
-            preferred: defaultGatewayTlsPort,
-            host: options.host,
-            concrete: true,
-            log: options.log,
-          })
-        : undefined;
-      try {
-        ingress = await startUpIngress({
+    ingress = await startOnPickedPorts({
+      attempts: 3,
+      start: async () => {
+        const gatewayPort = await choosePort({
+          name: "gateway",
+          flag: "--gateway-port",
+          asked: options.gatewayPort,
+          remembered: remembered.gateway,
+          preferred: defaultGatewayPort,
+          host: options.host,
+          concrete: true,
+          log: options.log,
+        });
+        const xdsPort = await choosePort({
+          name: "xds-server",
+          flag: "--xds-port",
+          asked: options.xdsPort,
+          remembered: remembered.xds,
+          log: options.log,
+        });
+        const tlsPort = tls
+          ? await choosePort({
+              name: "gateway (HTTPS)",
+              flag: "--gateway-tls-port",
+              asked: options.gatewayTlsPort,
+              remembered: remembered.gatewayTls,
+              preferred: defaultGatewayTlsPort,
+              host: options.host,
+              concrete: true,
+              log: options.log,
+            })
+          : undefined;
+        return startUpIngress({
           apiUrl: controlPlane.url,
           activatorUrl: controlPlane.urls().activator ?? "",
           componentToken: dataDir.componentToken,
@@ -283,13 +284,11 @@ async function startClaimed(
             : { kind: "envoy", bin: options.envoyBin ?? "envoy", dataDir: dataDir.path },
           log: options.log,
         });
-        break;
-      } catch (err) {
-        const failed = err as NodeJS.ErrnoException & { port?: number };
-        if (failed.code !== "EADDRINUSE" || attempt >= 3 || named.has(failed.port)) throw err;
-        options.log(`ingress: port ${failed.port ?? ""} was taken meanwhile: picking others`);
-      }
-    }
+      },
+      mayPickAgain: (port) => !named.has(port),
+      retryLine: (port) => `ingress: port ${port ?? ""} was taken meanwhile: picking others`,
+      log: options.log,
+    });
     const eventsPort = await choosePort({
       name: "event broker",
       flag: "--events-port",
@@ -309,17 +308,15 @@ async function startClaimed(
         retention: options.eventsRetention ?? { maxAgeMs: 7 * 24 * 3_600_000, maxBytes: 1024 ** 3 },
         log: options.log,
       });
-    try {
-      events = await startEvents(eventsPort);
-    } catch (err) {
-      // Taken between the look and the listen (another dispatch up starting): any free port will do,
-      // unless the user asked for this one.
-      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || options.eventsPort !== undefined) throw err;
-      options.log(
+    // Taken between the look and the listen: any free port will do, unless the user asked for this one.
+    events = await startOnPickedPorts({
+      attempts: 2,
+      start: (attempt) => startEvents(attempt === 1 ? eventsPort : 0),
+      mayPickAgain: () => options.eventsPort === undefined,
+      retryLine: () =>
         `event broker: port ${eventsPort} was taken meanwhile: picking a free one (--events-port sets one)`,
-      );
-      events = await startEvents(0);
-    }
+      log: options.log,
+    });
   } catch (err) {
     await events?.stop();
     await ingress?.stop();

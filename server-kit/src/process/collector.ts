@@ -10,9 +10,10 @@ export type CollectorTuning =
 const pretenuringFlag = /--(no-)?allocation[-_]site[-_]pretenuring\b/;
 
 /**
- * Sets V8's garbage collector up for a process that serves requests; every
- * Dispatch server entry point (`dispatch up`, `dispatch-control-plane`) calls
- * it once, before it serves.
+ * Sets V8's garbage collector up for a process that proxies requests: `dispatch
+ * up`, which runs the embedded gateway, calls it once before it serves (and
+ * the benchmarks that stand for it; decision 0010 says why the control plane
+ * on its own does not).
  *
  * It turns off V8's allocation-site pretenuring. With it on, once most objects
  * of an allocation site (an object or array literal in some function) survive
@@ -24,7 +25,9 @@ const pretenuringFlag = /--(no-)?allocation[-_]site[-_]pretenuring\b/;
  * promotes them in turn; more sites then look long-lived. On the gateway this
  * loop promoted about 8 KiB per proxied call (166 MB in 20,000 calls, against
  * 21 MB with pretenuring off), and its scavenges took 3.5 times as long.
- * `bench/gateway` measures the effect (see decision 0010).
+ * `bench/gateway` measures the effect. The price is paid by code that builds
+ * large long-lived structures at once, such as the xds-server's translation
+ * of 10,000 endpoints (`bench/xds-convergence`).
  *
  * Node started with its own `--allocation-site-pretenuring` or
  * `--no-allocation-site-pretenuring` (`node --allocation-site-pretenuring
