@@ -7,7 +7,7 @@
  *   proxy-process.js http-proxy UPSTREAM_URL          `http-proxy` from npm, keep-alive to the upstream
  *
  * Both run with the collector settings `dispatch up` runs the gateway with
- * (`tuneCollectorForServing`, decision 0010), so that the proxies differ in
+ * (`tuneCollectorForProxying`, decision 0010), so that the proxies differ in
  * their code alone; BENCH_V8_DEFAULTS=1 leaves V8's defaults to both.
  *
  * Forked: sends `{url}` to its parent once it serves; ends (exiting normally,
@@ -15,11 +15,11 @@
  */
 import { Agent, createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tuneCollectorForServing } from "@dispatch/server-kit";
+import { tuneCollectorForProxying } from "@dispatch/server-kit";
 
 const [mode, target, token] = process.argv.slice(2);
 let stop: () => Promise<void>;
-if (process.env.BENCH_V8_DEFAULTS !== "1") tuneCollectorForServing();
+if (process.env.BENCH_V8_DEFAULTS !== "1") tuneCollectorForProxying();
 
 // Each mode loads only its own proxy.
 if (mode === "gateway" && target) {

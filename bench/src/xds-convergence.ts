@@ -6,7 +6,7 @@
  *
  * `dispatch up` runs in this process (`startUp`, as cli/test/gateway.test.ts
  * does: a testkit nats-server, free ports, no access log; with the collector
- * settings `dispatch up` starts with, `tuneCollectorForServing`): control plane,
+ * settings `dispatch up` starts with, `tuneCollectorForProxying`): control plane,
  * xds-server (fed by its watches, writing endpoint status back) and the
  * gateway (its Delta ADS client), in front of one READY function (created
  * with the CLI, `--min-scale 1 --wait`) that every endpoint routes to.
@@ -48,7 +48,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startUp, type Up } from "@dispatch/cli/up";
 import { createDispatchClients, createDispatchTransport, type DispatchClients } from "@dispatch/client";
-import { tuneCollectorForServing } from "@dispatch/server-kit";
+import { tuneCollectorForProxying } from "@dispatch/server-kit";
 import { startNats } from "@dispatch/testkit";
 import { type Summary, summarize } from "./stats.js";
 
@@ -159,7 +159,7 @@ const configPath = join(dir, "config.json");
 const upLog: string[] = [];
 const nats = await startNats();
 // As `dispatch up` itself does before it starts serving (decision 0010).
-tuneCollectorForServing();
+tuneCollectorForProxying();
 let up: Up;
 try {
   up = await startUp({

@@ -55,7 +55,7 @@ export {
   type NatsUserPassword,
   startNatsServer,
 } from "./nats/nats-server.js";
-export { type CollectorTuning, tuneCollectorForServing } from "./process/collector.js";
+export { type CollectorTuning, tuneCollectorForProxying } from "./process/collector.js";
 export { type BackoffOptions, backoffDelay, defaultBackoff } from "./reconcile/backoff.js";
 export { findCondition, markFalse, markTrue, markUnknown, setCondition } from "./reconcile/conditions.js";
 export type { ReconcileEvent } from "./reconcile/events.js";

@@ -1,4 +1,4 @@
-import { natsServerBinary, tuneCollectorForServing } from "@dispatch/server-kit";
+import { natsServerBinary, tuneCollectorForProxying } from "@dispatch/server-kit";
 import { CommandError } from "../errors.js";
 import { startUp } from "./up.js";
 import { UpError } from "./up-error.js";
@@ -12,7 +12,7 @@ import type { UpFlags } from "./up-flags.js";
 export async function runUp(flags: UpFlags, configPath: string | undefined): Promise<void> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   // This process runs the embedded gateway's request path (decision 0010).
-  tuneCollectorForServing();
+  tuneCollectorForProxying();
   // Listening from the start: a signal while starting stops what was started
   // (workers and nats-server have process groups of their own).
   const stopRequested = waitForSignal(log);

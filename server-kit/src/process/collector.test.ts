@@ -5,9 +5,9 @@ import test from "ava";
 
 const run = promisify(execFile);
 const collector = fileURLToPath(new URL("./collector.js", import.meta.url));
-const script = `import(${JSON.stringify(collector)}).then((m) => process.stdout.write(m.tuneCollectorForServing()))`;
+const script = `import(${JSON.stringify(collector)}).then((m) => process.stdout.write(m.tuneCollectorForProxying()))`;
 
-/** What tuneCollectorForServing answers in a fresh node process started with `args`. */
+/** What tuneCollectorForProxying answers in a fresh node process started with `args`. */
 async function tuningIn(args: string[]): Promise<string> {
   const { stdout } = await run(process.execPath, [...args, "-e", script]);
   return stdout;

@@ -1,6 +1,6 @@
 import { setFlagsFromString } from "node:v8";
 
-/** What {@link tuneCollectorForServing} did. */
+/** What {@link tuneCollectorForProxying} did. */
 export type CollectorTuning =
   /** V8's allocation-site pretenuring is now off. */
   | "applied"
@@ -35,7 +35,7 @@ const pretenuringFlag = /--(no-)?allocation[-_]site[-_]pretenuring\b/;
  * `NODE_OPTIONS`) keeps it. V8 reads the flag at every collection, so setting
  * it after start takes effect at the next one.
  */
-export function tuneCollectorForServing(): CollectorTuning {
+export function tuneCollectorForProxying(): CollectorTuning {
   if (process.execArgv.some((arg) => pretenuringFlag.test(arg))) return "kept";
   setFlagsFromString("--no-allocation-site-pretenuring");
   return "applied";
