@@ -132,6 +132,49 @@ test("upstream pool: sequential requests reuse one kept-alive upstream connectio
   t.is(upstream.connections(), 1);
 });
 
+test("upstream pool: an upstream that announces a short keep-alive has its idle connection closed by the gateway first, and the next request takes a new one", async (t) => {
+  // Node announces `Keep-Alive: timeout=2`; the gateway's pool lets the connection go a second before.
+  const closes: { peerEnded: boolean; timedOut: boolean }[] = [];
+  let closed: () => void = () => {};
+  const firstClosed = new Promise<void>((resolve) => {
+    closed = resolve;
+  });
+  const server = http.createServer((_req, res) => res.writeHead(200).end("ok"));
+  server.keepAliveTimeout = 2_000;
+  let connections = 0;
+  server.on("connection", (socket) => {
+    connections++;
+    const seen = { peerEnded: false, timedOut: false };
+    socket.once("end", () => {
+      seen.peerEnded = true;
+    });
+    socket.once("timeout", () => {
+      seen.timedOut = true;
+    });
+    socket.once("close", () => {
+      closes.push(seen);
+      closed();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.teardown(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const { port } = server.address() as AddressInfo;
+  const { url } = await withGateway(t, [], () => config([["127.0.0.1", port]]));
+
+  t.is((await call(`${url}/first`)).status, 200);
+  await firstClosed;
+  t.deepEqual(
+    closes,
+    [{ peerEnded: true, timedOut: false }],
+    "the gateway closed it, before the upstream's timeout",
+  );
+  t.is((await call(`${url}/second`)).status, 200);
+  t.is(connections, 2);
+});
+
 test("retries: a 503 is retried, the body is sent again, and the access log counts the attempts", async (t) => {
   const bodies: string[] = [];
   const upstream = await rawUpstream(t, (req, res) => {

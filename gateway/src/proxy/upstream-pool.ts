@@ -12,9 +12,6 @@ export interface ClusterPool {
   inFlight: number;
 }
 
-/** The longest a kept-alive idle upstream connection stays open (Node servers close theirs after 5 s). */
-const maxIdleMs = 4_000;
-
 /**
  * One keep-alive agent per cluster, made when the cluster is first used and
  * made again when its connection settings change; the agent of a cluster that
@@ -39,7 +36,11 @@ export class UpstreamPools {
     const options = {
       keepAlive: true,
       maxSockets: cluster.maxConnections,
-      timeout: Math.min(cluster.idleTimeoutMs, maxIdleMs),
+      // The cluster's idle_timeout (Envoy's default: an hour). An upstream that closes idle
+      // connections sooner says so in `Keep-Alive: timeout=N` (Node servers do), and node's agent
+      // then lets them go a second before; one closed just as it was reused is tried again on a
+      // new connection (forward.ts).
+      timeout: cluster.idleTimeoutMs,
       scheduling: "lifo" as const,
     };
     const tls = cluster.tls;
