@@ -26,7 +26,7 @@
  * BENCH_ACCESS_LOG=1 keeps the gateway's access log (on by default in `dispatch up`).
  * BENCH_V8_DEFAULTS=1 runs both proxies with V8's default collector settings
  * instead of those `dispatch up` runs the gateway with (`proxy-process.ts`).
- * BENCH_EXEC_ARGV="--flag …" passes node flags to every helper process.
+ * BENCH_NODE_FLAGS="--flag …" passes node flags to every helper process.
  *
  * Targets: gateway p50 ≤ http-proxy's, gateway throughput ≥ http-proxy's.
  */
@@ -38,6 +38,7 @@ import { create } from "@bufbuild/protobuf";
 import { EndpointSchema, FunctionSchema, Phase } from "@dispatch/proto";
 import { startXdsServer } from "@dispatch/xds-server";
 import { compare, type Result } from "./compare.js";
+import { benchNodeFlags } from "./process.js";
 import { format } from "./stats.js";
 
 const calls = Number(process.argv[2] ?? 4000);
@@ -49,12 +50,8 @@ const nodeToken = randomBytes(32).toString("base64url");
 
 /** Forks a helper of this bench and waits for its first message. */
 async function forkHelper<M>(script: string, args: string[]): Promise<{ child: ChildProcess; message: M }> {
-  const profile = process.env.BENCH_PROFILE;
   const child = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
-    execArgv: [
-      ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []),
-      ...(process.env.BENCH_EXEC_ARGV?.split(" ").filter(Boolean) ?? []),
-    ],
+    execArgv: benchNodeFlags(),
     stdio: "inherit",
   });
   let timer: NodeJS.Timeout | undefined;

@@ -20,6 +20,19 @@ export interface DispatchProcess {
 
 const bin = fileURLToPath(new URL("../../../cli/bin/dispatch.js", import.meta.url));
 
+/**
+ * The node flags of a process a bench starts (`dispatch up`, a proxy):
+ * BENCH_NODE_FLAGS="--flag …" as given, and with BENCH_PROFILE=DIR a CPU
+ * profile written there.
+ */
+export function benchNodeFlags(): string[] {
+  const profile = process.env.BENCH_PROFILE;
+  return [
+    ...(process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
+    ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []),
+  ];
+}
+
 /** Starts `dispatch up` on a free port with a temp data dir and its own nats-server. */
 export async function startDispatchProcess(): Promise<DispatchProcess> {
   const nats = await startNats();
@@ -27,10 +40,7 @@ export async function startDispatchProcess(): Promise<DispatchProcess> {
   const child: ChildProcess = spawn(
     process.execPath,
     [
-      // BENCH_NODE_FLAGS="--flag …" runs the control plane with those node/V8 flags.
-      ...(process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
-      // BENCH_PROFILE=DIR writes a CPU profile of the control plane there.
-      ...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+      ...benchNodeFlags(),
       ...(process.env.BENCH_HEAP
         ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${process.env.BENCH_HEAP}`]
         : []),

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import * as http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import test from "ava";
 import { edsCluster, listener, loadAssignment, rds, routeConfig } from "./support/envoy.js";
@@ -133,14 +133,13 @@ test("upstream pool: sequential requests reuse one kept-alive upstream connectio
 });
 
 test("upstream pool: an upstream that announces a short keep-alive has its idle connection closed by the gateway first, and the next request takes a new one", async (t) => {
-  // Node announces `Keep-Alive: timeout=2`; the gateway's pool lets the connection go a second before.
+  // The upstream announces `Keep-Alive: timeout=2` but would wait 20 s itself: the gateway's pool
+  // lets the connection go a second before what was announced, so only the gateway can close it.
+  const server = http.createServer((_req, res) =>
+    res.writeHead(200, { connection: "keep-alive", "keep-alive": "timeout=2" }).end("ok"),
+  );
+  server.keepAliveTimeout = 20_000;
   const closes: { peerEnded: boolean; timedOut: boolean }[] = [];
-  let closed: () => void = () => {};
-  const firstClosed = new Promise<void>((resolve) => {
-    closed = resolve;
-  });
-  const server = http.createServer((_req, res) => res.writeHead(200).end("ok"));
-  server.keepAliveTimeout = 2_000;
   let connections = 0;
   server.on("connection", (socket) => {
     connections++;
@@ -151,11 +150,11 @@ test("upstream pool: an upstream that announces a short keep-alive has its idle 
     socket.once("timeout", () => {
       seen.timedOut = true;
     });
-    socket.once("close", () => {
-      closes.push(seen);
-      closed();
-    });
+    socket.once("close", () => closes.push(seen));
   });
+  const firstClosed = new Promise<void>((resolve) =>
+    server.once("connection", (socket: Socket) => socket.once("close", () => resolve())),
+  );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   t.teardown(async () => {
     server.closeAllConnections();
@@ -169,7 +168,7 @@ test("upstream pool: an upstream that announces a short keep-alive has its idle 
   t.deepEqual(
     closes,
     [{ peerEnded: true, timedOut: false }],
-    "the gateway closed it, before the upstream's timeout",
+    "the gateway closed it; the upstream did not time out",
   );
   t.is((await call(`${url}/second`)).status, 200);
   t.is(connections, 2);
